@@ -1,0 +1,80 @@
+//! Bearer-token check for the admin API.
+
+use hyper::Request;
+use hyper::header::AUTHORIZATION;
+
+use crate::error::ApiError;
+
+/// Accepts the request only with `Authorization: Bearer <token>` matching the configured token; with no
+/// token configured every call is refused (403), so an unconfigured server is never an open one.
+pub fn check<B>(configured: Option<&str>, request: &Request<B>) -> Result<(), ApiError> {
+    let Some(expected) = configured.filter(|t| !t.is_empty()) else {
+        return Err(ApiError::Forbidden {
+            code: "admin_disabled",
+            message: "the admin API is disabled: set [auth] admin_token (or MC_AUTH__ADMIN_TOKEN) to enable it"
+                .to_owned(),
+        });
+    };
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => Ok(()),
+        _ => Err(ApiError::Unauthorized),
+    }
+}
+
+/// Compares without an early exit, so response timing does not reveal how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(auth: Option<&str>) -> Request<()> {
+        let mut builder = Request::builder().uri("/admin/plugins");
+        if let Some(auth) = auth {
+            builder = builder.header(AUTHORIZATION, auth);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn no_configured_token_refuses_everything() {
+        let err = check(None, &request(Some("Bearer x"))).unwrap_err();
+        assert_eq!(err.code(), "admin_disabled");
+        assert_eq!(
+            check(Some(""), &request(None)).unwrap_err().code(),
+            "admin_disabled"
+        );
+    }
+
+    #[test]
+    fn only_the_right_bearer_token_passes() {
+        assert!(check(Some("s3cret"), &request(Some("Bearer s3cret"))).is_ok());
+        assert_eq!(
+            check(Some("s3cret"), &request(Some("Bearer s3cre")))
+                .unwrap_err()
+                .code(),
+            "unauthorized"
+        );
+        assert_eq!(
+            check(Some("s3cret"), &request(Some("s3cret")))
+                .unwrap_err()
+                .code(),
+            "unauthorized"
+        );
+        assert_eq!(
+            check(Some("s3cret"), &request(None)).unwrap_err().code(),
+            "unauthorized"
+        );
+    }
+}

@@ -1,0 +1,38 @@
+//! `/healthz` (the process answers), `/readyz` (it can do its work: the database is reachable and
+//! migrated) and `/metrics`.
+
+use std::sync::atomic::Ordering;
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use super::AdminContext;
+use crate::http::response::{HttpResponse, json_response, with_type};
+
+pub fn healthz() -> HttpResponse {
+    json_response(StatusCode::OK, &json!({ "status": "ok" }))
+}
+
+pub async fn readyz(ctx: &AdminContext) -> HttpResponse {
+    if !ctx.db_ready.load(Ordering::SeqCst) {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "status": "not_ready", "reason": "database not reachable or not migrated yet" }),
+        );
+    }
+    match ctx.store.ping().await {
+        Ok(()) => json_response(StatusCode::OK, &json!({ "status": "ready" })),
+        Err(e) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "status": "not_ready", "reason": format!("database unreachable: {e}") }),
+        ),
+    }
+}
+
+pub fn metrics(ctx: &AdminContext) -> HttpResponse {
+    with_type(
+        StatusCode::OK,
+        ctx.metrics.encode(),
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    )
+}

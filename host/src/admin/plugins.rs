@@ -1,0 +1,64 @@
+//! `/admin/plugins`: what is loaded, and reloads.
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use serde_json::json;
+
+use super::AdminContext;
+use crate::error::ApiError;
+use crate::http::response::{HttpResponse, json_response};
+use crate::plugins::ReloadOutcome;
+
+pub fn list(ctx: &AdminContext) -> HttpResponse {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "pluginDir": ctx.registry.dir(),
+            "hostAbiVersion": mc_plugin_api::abi::ABI_VERSION,
+            "hostApiVersion": mc_plugin_api::API_VERSION,
+            "hostRustcVersion": crate::plugins::loader::host_rustc_version(),
+            "plugins": ctx.registry.list(),
+        }),
+    )
+}
+
+/// Loading libraries reads files and runs `dlopen`: keep it off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reload task failed: {e}")))
+}
+
+pub async fn reload_all(ctx: &AdminContext) -> Result<HttpResponse, ApiError> {
+    let registry = Arc::clone(&ctx.registry);
+    let results = blocking(move || registry.reload_all()).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "results": results }),
+    ))
+}
+
+pub async fn reload_one(ctx: &AdminContext, name: &str) -> Result<HttpResponse, ApiError> {
+    let registry = Arc::clone(&ctx.registry);
+    let plugin = name.to_owned();
+    let result = blocking(move || registry.reload_plugin(&plugin))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no plugin named `{name}` has been loaded")))?;
+    if result.outcome == ReloadOutcome::Refused {
+        return Err(ApiError::Unprocessable {
+            code: "reload_failed",
+            message: result
+                .error
+                .clone()
+                .unwrap_or_else(|| "reload refused".to_owned()),
+            details: Some(json!({ "results": [result] })),
+        });
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "results": [result] }),
+    ))
+}

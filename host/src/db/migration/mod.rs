@@ -1,0 +1,20 @@
+//! Schema migrations, applied in order by [`crate::db::migrate`].
+//!
+//! One file per migration, named `mYYYYMMDD_NNNNNN_what`; the name is recorded in `seaql_migrations`
+//! once applied, so an applied migration must never be edited or renamed: change the schema with a new
+//! one. Migrations build their statements with sea-query (no SQL strings) so that the same migration
+//! runs on SQLite and PostgreSQL, and they spell out their own table and column names instead of
+//! borrowing the entities', so that a later change to an entity cannot rewrite history.
+
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+mod m20261122_000001_create_events;
+
+/// Every migration of the host schema, oldest first.
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_create_events::Migration)]
+    }
+}

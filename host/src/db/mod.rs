@@ -1,0 +1,413 @@
+//! Database connection, schema migrations and entities.
+//!
+//! The host owns the only connection pool of the process: plugins reach the database through the host's
+//! store service, never with a pool of their own (see the plugin contract in `SPEC.md`). Two backends are
+//! supported: SQLite (the default, a single file under `data/`) and PostgreSQL (for scale).
+
+pub mod entities;
+pub mod migration;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_orm::sqlx::ConnectOptions as _;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqlxSqliteConnector,
+};
+use sea_orm_migration::MigratorTrait;
+
+/// How long an SQLite statement waits for another connection's write lock before failing with
+/// "database is locked". SQLite allows one writer at a time; without a busy timeout concurrent writers
+/// (HTTP intake, workflows) would fail instead of queueing behind each other.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pooled connection idle for at least this long is pinged before it is handed out. Pinging on every
+/// checkout (sqlx's default) costs a round trip per query; a server restart, a proxy or a firewall drops
+/// connections that sat idle, which is what this catches.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// Errors of connecting to, checking and migrating the database.
+#[derive(thiserror::Error, Debug)]
+pub enum DbError {
+    /// The url names a backend this build does not support.
+    #[error(
+        "unsupported database url `{url}`: expected `sqlite:` (e.g. `sqlite://data/message-center.db?mode=rwc`) or `postgres://`"
+    )]
+    UnsupportedUrl {
+        /// The url, password removed.
+        url: String,
+    },
+    /// The url has a supported scheme but cannot be parsed.
+    #[error("invalid database url `{url}`: {reason}")]
+    InvalidUrl {
+        /// The url, password removed.
+        url: String,
+        /// What the driver objected to.
+        reason: String,
+    },
+    /// The directory that should hold the SQLite file could not be created.
+    #[error("cannot create directory `{}` for the SQLite database `{url}`: {source}", path.display())]
+    CreateDir {
+        /// The url, password removed.
+        url: String,
+        /// The directory.
+        path: PathBuf,
+        /// Why it could not be created.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The pool could not be set up. The pool connects lazily, so an unreachable server is reported by
+    /// [`ping`] and by the first query ([`DbError::Unavailable`]), not here.
+    #[error("cannot connect to the database `{url}`: {source}")]
+    Connect {
+        /// The url, password removed.
+        url: String,
+        /// The driver's error.
+        #[source]
+        source: DbErr,
+    },
+    /// No working connection could be obtained within the connect timeout: the server is down,
+    /// unreachable, refuses the credentials, or the SQLite file cannot be opened.
+    #[error("database `{target}` is unavailable: {source}")]
+    Unavailable {
+        /// Which database (backend, host, port, name or file; never the password).
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: DbErr,
+    },
+    /// Applying the schema migrations failed; the server must not serve with a schema it does not know.
+    #[error("migrating the database `{target}` failed: {source}")]
+    Migrate {
+        /// Which database (backend, host, port, name or file; never the password).
+        target: String,
+        /// The driver's or the migration's error.
+        #[source]
+        source: DbErr,
+    },
+}
+
+/// Opens a connection pool for `url` (`sqlite:` or `postgres://` / `postgresql://`) without connecting.
+///
+/// The pool is lazy so that the server starts, and reports "not ready", while the database is down or
+/// the SQLite file cannot be opened; the first query (or [`ping`]) opens a connection, waiting at most
+/// `connect_timeout` for one. For SQLite the parent directory of the file is created, and every pooled
+/// connection uses WAL (readers do not block the writer), a busy timeout and foreign keys.
+/// `synchronous` stays at SQLite's `FULL` default: the SPEC promises that an event is durable before the
+/// answer, which `NORMAL` in WAL mode does not guarantee on power loss.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    connect_timeout: Duration,
+) -> Result<DatabaseConnection, DbError> {
+    let shown = redact_url(url);
+    match backend_of(url) {
+        Some(DbBackend::Sqlite) => connect_sqlite(url, &shown, max_connections, connect_timeout).await,
+        Some(DbBackend::Postgres) => {
+            let mut options = ConnectOptions::new(url);
+            options
+                .max_connections(max_connections.max(1))
+                .connect_timeout(connect_timeout)
+                .connect_lazy(true)
+                .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
+                // sqlx logs every statement at INFO through `log`, which floods the host's logs;
+                // sea-orm's own tracing spans stay available at TRACE level.
+                .sqlx_logging(false);
+            Database::connect(options)
+                .await
+                .map_err(|source| DbError::Connect { url: shown, source })
+        }
+        _ => Err(DbError::UnsupportedUrl { url: shown }),
+    }
+}
+
+/// The SQLite half of [`connect`]. The sqlx pool is built here rather than by sea-orm's connector because
+/// that one opens a connection at once to read the SQLite version (its `sqlite-use-returning-for-3_35`
+/// feature, which sea-orm-migration turns on), even when asked to be lazy.
+async fn connect_sqlite(
+    url: &str,
+    shown: &str,
+    max_connections: u32,
+    connect_timeout: Duration,
+) -> Result<DatabaseConnection, DbError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|err| DbError::InvalidUrl {
+            url: shown.to_owned(),
+            reason: err.to_string(),
+        })?
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true)
+        // Statements are logged at INFO through `log` otherwise, which floods the host's logs.
+        .disable_statement_logging();
+    let mut pool = SqlitePoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(connect_timeout)
+        // A connection to a local file does not go stale; pinging it on every checkout is wasted work.
+        .test_before_acquire(false);
+
+    if is_in_memory_url(url) {
+        // An in-memory database lives only as long as one of its connections: never let the pool close
+        // idle or old connections, or the data would vanish.
+        pool = pool.idle_timeout(None).max_lifetime(None);
+    } else if let Some(dir) = options.get_filename().parent()
+        && !dir.as_os_str().is_empty()
+    {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|source| DbError::CreateDir {
+                url: shown.to_owned(),
+                path: dir.to_path_buf(),
+                source,
+            })?;
+    }
+
+    Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(
+        pool.connect_lazy_with(options),
+    ))
+}
+
+/// Applies every pending migration. Idempotent: applied migrations are recorded in `seaql_migrations`
+/// and skipped.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbError> {
+    migration::Migrator::up(db, None)
+        .await
+        .map_err(|source| DbError::Migrate {
+            target: describe(db),
+            source,
+        })
+}
+
+/// Checks that a connection to the database can be obtained and answers; the readiness probe.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbError> {
+    db.ping().await.map_err(|source| DbError::Unavailable {
+        target: describe(db),
+        source,
+    })
+}
+
+/// Names the database behind `db` for error messages and logs: backend, user, host, port and database
+/// name, or the SQLite file; never the password (the pool's options are read back, not the url).
+pub fn describe(db: &DatabaseConnection) -> String {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let opts = db.get_postgres_connection_pool().connect_options();
+            let host = match opts.get_socket() {
+                Some(socket) => socket.display().to_string(),
+                None => format!("{}:{}", opts.get_host(), opts.get_port()),
+            };
+            format!(
+                "postgres://{}@{}/{}",
+                opts.get_username(),
+                host,
+                opts.get_database().unwrap_or_default()
+            )
+        }
+        DbBackend::Sqlite => {
+            let opts = db.get_sqlite_connection_pool().connect_options();
+            format!("sqlite://{}", opts.get_filename().display())
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// The backend a url selects, decided from its scheme alone so that a malformed url gets our error
+/// message rather than a driver panic.
+fn backend_of(url: &str) -> Option<DbBackend> {
+    let scheme = url.split_once(':')?.0.to_ascii_lowercase();
+    match scheme.as_str() {
+        "sqlite" => Some(DbBackend::Sqlite),
+        "postgres" | "postgresql" => Some(DbBackend::Postgres),
+        _ => None,
+    }
+}
+
+/// Whether a `sqlite:` url names an in-memory database (`sqlite::memory:`, `?mode=memory`), parsed the
+/// way sqlx parses it (sqlx keeps the flag private).
+fn is_in_memory_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
+    database == ":memory:"
+        || params
+            .split('&')
+            .any(|pair| pair.eq_ignore_ascii_case("mode=memory"))
+}
+
+/// `url` with the password (in the user-info part or a `password=` query parameter) replaced by `***`,
+/// so that it can go into logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{user_info}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::PgTestDb;
+    use std::time::Instant;
+
+    #[test]
+    fn redact_url_hides_passwords_only() {
+        assert_eq!(
+            redact_url("postgres://mc:s3cret@db.example:5432/mc?sslmode=require"),
+            "postgres://mc:***@db.example:5432/mc?sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://db/mc?user=mc&password=s3cret"),
+            "postgres://db/mc?user=mc&password=***"
+        );
+        assert_eq!(redact_url("postgres://mc@db/mc"), "postgres://mc@db/mc");
+        assert_eq!(
+            redact_url("sqlite://data/message-center.db?mode=rwc"),
+            "sqlite://data/message-center.db?mode=rwc"
+        );
+        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn in_memory_sqlite_urls_are_recognised() {
+        assert!(is_in_memory_url("sqlite::memory:"));
+        assert!(is_in_memory_url("sqlite://:memory:"));
+        assert!(is_in_memory_url("sqlite://?mode=memory&cache=shared"));
+        assert!(!is_in_memory_url("sqlite://data/message-center.db?mode=rwc"));
+        assert!(!is_in_memory_url("sqlite:///var/lib/mc/memory.db"));
+    }
+
+    #[tokio::test]
+    async fn unsupported_scheme_is_refused_with_the_url() {
+        let err = connect("mysql://root:pw@localhost/mc", 1, Duration::from_secs(1))
+            .await
+            .expect_err("mysql is not compiled in");
+        let message = err.to_string();
+        assert!(matches!(err, DbError::UnsupportedUrl { .. }), "{message}");
+        assert!(
+            message.contains("mysql://root:***@localhost/mc"),
+            "{message}"
+        );
+        assert!(!message.contains("pw"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn sqlite_creates_parent_directory_and_migrates_idempotently() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("nested/deeper/mc.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+
+        let db = connect(&url, 4, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        assert!(file.parent().expect("parent").is_dir());
+        ping(&db).await.expect("ping");
+        migrate(&db).await.expect("first migration");
+        migrate(&db).await.expect("second migration is a no-op");
+        assert!(file.is_file());
+        assert!(
+            describe(&db).ends_with("nested/deeper/mc.db"),
+            "{}",
+            describe(&db)
+        );
+        db.close().await.expect("close");
+
+        // A new pool on the same file finds the schema already there.
+        let db = connect(&url, 2, Duration::from_secs(5))
+            .await
+            .expect("reconnect");
+        migrate(&db).await.expect("migration after restart");
+        db.close().await.expect("close");
+    }
+
+    #[tokio::test]
+    async fn sqlite_in_memory_works() {
+        let db = connect("sqlite::memory:", 2, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        migrate(&db).await.expect("migrate");
+        migrate(&db).await.expect("migrate again");
+    }
+
+    #[tokio::test]
+    async fn postgres_migrates_idempotently() {
+        let pg = PgTestDb::create().await;
+        let db = connect(pg.url(), 4, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        ping(&db).await.expect("ping");
+        migrate(&db).await.expect("first migration");
+        migrate(&db).await.expect("second migration is a no-op");
+        assert!(describe(&db).contains(pg.name()), "{}", describe(&db));
+        db.close().await.expect("close");
+    }
+
+    #[tokio::test]
+    async fn lazy_connect_to_unreachable_postgres_then_ping_fails_clearly() {
+        let timeout = Duration::from_millis(500);
+        let started = Instant::now();
+        let db = connect("postgres://mc:s3cret@127.0.0.1:1/x", 2, timeout)
+            .await
+            .expect("a lazy pool is created without connecting");
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "connect waited {:?}",
+            started.elapsed()
+        );
+
+        let started = Instant::now();
+        let err = ping(&db).await.expect_err("nothing listens on port 1");
+        assert!(
+            started.elapsed() < timeout + Duration::from_secs(2),
+            "ping waited {:?}",
+            started.elapsed()
+        );
+        let message = err.to_string();
+        assert!(matches!(err, DbError::Unavailable { .. }), "{message}");
+        assert!(message.contains("127.0.0.1:1/x"), "{message}");
+        assert!(message.contains("unavailable"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn lazy_connect_to_unopenable_sqlite_then_ping_fails_clearly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // `mode=rw` does not create the file, so opening it fails, but only when a connection is needed.
+        let url = format!(
+            "sqlite://{}?mode=rw",
+            dir.path().join("missing.db").display()
+        );
+        let db = connect(&url, 1, Duration::from_secs(2))
+            .await
+            .expect("lazy pool");
+        let err = ping(&db).await.expect_err("file does not exist");
+        let message = err.to_string();
+        assert!(matches!(err, DbError::Unavailable { .. }), "{message}");
+        assert!(message.contains("missing.db"), "{message}");
+    }
+}

@@ -1,0 +1,19 @@
+//! Message Center host runtime.
+//!
+//! The host owns everything that has state or touches the outside world (listeners, database, delivery
+//! channels, scheduling, metrics, logging); the technical workflows are plugins it loads, checks, runs and
+//! hot-reloads, and they reach the world only through the services it hands them.
+
+pub mod admin;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod plugins;
+pub mod server;
+pub mod services;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+pub mod workflows;

@@ -1,0 +1,145 @@
+//! The `message-center` binary: `serve`, `check-plugin`, `migrate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use message_center::config::Config;
+use message_center::{db, plugins, server, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "message-center",
+    version,
+    about = "Transactional messaging server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server.
+    Serve {
+        /// TOML configuration file; MC_<SECTION>__<KEY> environment variables override it.
+        #[arg(long, short, default_value = "config/message-center.toml")]
+        config: PathBuf,
+    },
+    /// Load a plugin library as the server would and print its declaration, or why it would be refused.
+    CheckPlugin {
+        file: PathBuf,
+        /// Refuse a plugin built by another rustc, as `[plugins] require_same_rustc = true` does.
+        #[arg(long)]
+        require_same_rustc: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[arg(long, short, default_value = "config/message-center.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckPlugin {
+            file,
+            require_same_rustc,
+        } => check_plugin(&file, require_same_rustc),
+        Command::Serve { config } => report(serve(&config)),
+        Command::Migrate { config } => report(migrate(&config)),
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("message-center: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mc-worker")
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn load_config(path: &std::path::Path) -> anyhow::Result<Config> {
+    let config = Config::load(path)?;
+    telemetry::init(&config.log).context("cannot set up logging")?;
+    Ok(config)
+}
+
+fn serve(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = load_config(path)?;
+    let runtime = runtime()?;
+    let result = runtime.block_on(server::run(config));
+    // A plugin thread blocked forever must not keep the process alive after a clean shutdown.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(result?)
+}
+
+fn migrate(path: &std::path::Path) -> anyhow::Result<()> {
+    let config = load_config(path)?;
+    runtime()?.block_on(async {
+        let db = db::connect(
+            &config.database.url,
+            config.database.max_connections,
+            config.database.connect_timeout,
+        )
+        .await?;
+        db::migrate(&db).await?;
+        println!("migrations applied to {}", redact(&config.database.url));
+        anyhow::Ok(())
+    })
+}
+
+/// The database url without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn check_plugin(file: &std::path::Path, require_same_rustc: bool) -> ExitCode {
+    match plugins::check_plugin(file, require_same_rustc) {
+        Ok(info) => {
+            println!("file:          {}", file.display());
+            println!("name:          {}", info.name);
+            println!("version:       {}", info.version);
+            println!("description:   {}", info.description);
+            println!(
+                "plugin-api:    {} (ABI version {})",
+                info.api_version, info.abi_version
+            );
+            println!("rustc:         {}", info.rustc_version);
+            println!(
+                "host:          ABI version {}, {}",
+                mc_plugin_api::abi::ABI_VERSION,
+                plugins::loader::host_rustc_version()
+            );
+            println!("verdict:       accepted");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("verdict:       refused");
+            println!("reason:        {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! Starting and stopping the whole server: database, plugins, workflows, listeners, and the graceful
+//! shutdown that ties them together.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::admin::{AdminContext, AdminHandler};
+use crate::config::Config;
+use crate::db::{self, DbError};
+use crate::http::{self, api::ApiHandler};
+use crate::metrics::Metrics;
+use crate::plugins::{self, LoadOptions, PluginRegistry, WorkflowSpec};
+use crate::services::HostServices;
+use crate::shutdown::{Shutdown, ShutdownController};
+use crate::store::Store;
+use crate::workflows::{RunnerContext, RunnerSettings, WorkflowSet};
+
+/// How often an unreachable database is retried at start.
+const DB_RETRY: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot prepare the plugin work directory: {0}")]
+    WorkDir(#[source] std::io::Error),
+    #[error("cannot install the signal handler: {0}")]
+    Signal(#[source] std::io::Error),
+}
+
+/// Runs the server until SIGTERM or Ctrl-C, then shuts down gracefully.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    let shutdown = ShutdownController::new();
+    let metrics = Metrics::new();
+
+    // Database: connected lazily so that the server starts (and says it is not ready) while it is down.
+    let connection = db::connect(
+        &config.database.url,
+        config.database.max_connections,
+        config.database.connect_timeout,
+    )
+    .await?;
+    let store = Store::new(connection);
+    let db_ready = Arc::new(AtomicBool::new(false));
+    match db::migrate(store.connection()).await {
+        Ok(()) => db_ready.store(true, Ordering::SeqCst),
+        Err(e) => {
+            tracing::error!(error = %e, "database not ready; retrying in the background");
+            tokio::spawn(retry_migrations(
+                store.clone(),
+                Arc::clone(&db_ready),
+                shutdown.subscribe(),
+            ));
+        }
+    }
+
+    // Plugins, then the workflows that use them.
+    let work_dir = plugins::prepare_work_dir(config.plugins.work_dir.as_deref())
+        .map_err(ServerError::WorkDir)?;
+    let specs: BTreeMap<String, WorkflowSpec> = config
+        .workflows
+        .iter()
+        .map(|(name, wf)| {
+            (
+                name.clone(),
+                WorkflowSpec {
+                    plugin: wf.plugin_name(name).to_owned(),
+                    settings: wf.settings.clone(),
+                },
+            )
+        })
+        .collect();
+    let registry = Arc::new(PluginRegistry::new(
+        config.plugins.dir.clone(),
+        LoadOptions {
+            work_dir: work_dir.clone(),
+            require_same_rustc: config.plugins.require_same_rustc,
+        },
+        specs,
+        metrics.clone(),
+    ));
+    // The first scan: every refusal is logged by the registry and shown in /admin/plugins; none of them
+    // stops the server, so one bad file cannot keep the other workflows down.
+    {
+        let registry = Arc::clone(&registry);
+        let _ = tokio::task::spawn_blocking(move || registry.reload_all()).await;
+    }
+    let workflows = Arc::new(WorkflowSet::new(config.workflows.iter().map(
+        |(name, wf)| RunnerSettings {
+            name: name.clone(),
+            plugin: wf.plugin_name(name).to_owned(),
+            interval: wf.interval,
+            timeout: wf.timeout,
+            drain_timeout: config.plugins.drain_timeout,
+            enabled: wf.enabled,
+        },
+    )));
+    let runner_context = RunnerContext {
+        registry: Arc::clone(&registry),
+        services: Arc::new(HostServices::new(store.clone())),
+        metrics: metrics.clone(),
+        shutdown_flag: shutdown.flag(),
+    };
+    workflows.spawn_all(&runner_context, &shutdown);
+
+    // Listeners.
+    let api_listener = bind("api", config.server.listen).await?;
+    let admin_listener = bind("admin", config.server.admin_listen).await?;
+    let api_addr = api_listener.local_addr().unwrap_or(config.server.listen);
+    let admin_addr = admin_listener
+        .local_addr()
+        .unwrap_or(config.server.admin_listen);
+    let drain = config.server.shutdown_timeout;
+    tokio::spawn(http::serve(
+        api_listener,
+        Arc::new(ApiHandler),
+        metrics.clone(),
+        shutdown.subscribe(),
+        drain,
+    ));
+    let admin = AdminContext {
+        registry: Arc::clone(&registry),
+        workflows: Arc::clone(&workflows),
+        store: store.clone(),
+        metrics: metrics.clone(),
+        db_ready: Arc::clone(&db_ready),
+        admin_token: config.auth.admin_token.clone().filter(|t| !t.is_empty()),
+    };
+    tokio::spawn(http::serve(
+        admin_listener,
+        Arc::new(AdminHandler::new(Arc::new(admin))),
+        metrics.clone(),
+        shutdown.subscribe(),
+        drain,
+    ));
+
+    tracing::info!(api = %api_addr, admin = %admin_addr, plugins = %config.plugins.dir.display(), "message-center ready");
+    // One machine-readable line on stdout, for supervisors and tests that start the server on port 0.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(
+        stdout,
+        "message-center ready api={api_addr} admin={admin_addr}"
+    );
+    let _ = stdout.flush();
+    drop(stdout);
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down: no new connections or runs; waiting for work in flight");
+    shutdown.trigger();
+    if shutdown.drain(drain).await {
+        tracing::info!("shutdown complete");
+    } else {
+        tracing::warn!(timeout = ?drain, "shutdown timeout reached with work still in flight");
+    }
+    let _ = std::fs::remove_dir_all(&work_dir);
+    Ok(())
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { what, addr, source })
+}
+
+async fn retry_migrations(store: Store, ready: Arc<AtomicBool>, mut shutdown: Shutdown) {
+    loop {
+        tokio::select! {
+            _ = shutdown.recv() => return,
+            _ = tokio::time::sleep(DB_RETRY) => {}
+        }
+        match db::migrate(store.connection()).await {
+            Ok(()) => {
+                tracing::info!("database reachable and migrated");
+                ready.store(true, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "database still not ready"),
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> Result<(), ServerError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(ServerError::Signal)?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> Result<(), ServerError> {
+    tokio::signal::ctrl_c().await.map_err(ServerError::Signal)?;
+    Ok(())
+}

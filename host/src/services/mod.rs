@@ -1,0 +1,79 @@
+//! The services plugins call through the host vtable. A request names its service (`events.count`) and
+//! carries JSON shaped by the request type in `mc_plugin_api::services`, so host and plugins share one
+//! definition of every request and answer.
+
+mod events;
+
+use std::future::Future;
+
+use mc_plugin_api::HostRequest;
+use mc_plugin_api::services::CountEvents;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::store::{Store, StoreError};
+
+/// Every service name this host answers, for the error a plugin gets when it asks for another one.
+pub const SERVICES: &[&str] = &[CountEvents::SERVICE];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("unknown host service `{service}`; this host offers: {}", SERVICES.join(", "))]
+    Unknown { service: String },
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Who is calling, for logs and (later) per-workflow limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller<'a> {
+    pub workflow: &'a str,
+    pub plugin: &'a str,
+}
+
+/// The host's services, shared by every run.
+pub struct HostServices {
+    pub store: Store,
+}
+
+impl HostServices {
+    pub fn new(store: Store) -> Self {
+        HostServices { store }
+    }
+
+    /// Answers one call: decodes the request, runs the service, encodes the answer.
+    pub async fn dispatch(
+        &self,
+        caller: Caller<'_>,
+        service: &str,
+        request: &str,
+    ) -> Result<String, ServiceError> {
+        tracing::trace!(
+            workflow = caller.workflow,
+            plugin = caller.plugin,
+            service,
+            "host service call"
+        );
+        match service {
+            CountEvents::SERVICE => answer(request, |r| self.count_events(r)).await,
+            other => Err(ServiceError::Unknown {
+                service: other.to_owned(),
+            }),
+        }
+    }
+}
+
+async fn answer<R, F, Fut>(request: &str, service: F) -> Result<String, ServiceError>
+where
+    R: HostRequest + DeserializeOwned,
+    R::Response: Serialize,
+    F: FnOnce(R) -> Fut,
+    Fut: Future<Output = Result<R::Response, ServiceError>>,
+{
+    let request: R =
+        serde_json::from_str(request).map_err(|e| ServiceError::BadRequest(e.to_string()))?;
+    let response = service(request).await?;
+    serde_json::to_string(&response).map_err(|e| ServiceError::BadRequest(e.to_string()))
+}

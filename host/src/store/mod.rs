@@ -1,0 +1,142 @@
+//! The store: every query the host and its plugins make, behind one type.
+//!
+//! Other modules never build queries themselves; they call [`Store`] methods, so that the SQL of the
+//! application lives in one place, runs on both backends, and is tested there. One file per concern
+//! (`events.rs`, later templates and delivery logs).
+
+mod events;
+#[cfg(test)]
+pub(crate) mod testing;
+
+use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
+
+use crate::db;
+
+/// Handle to the database; cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// Errors of store operations, split by what the caller should do about them.
+#[derive(thiserror::Error, Debug)]
+pub enum StoreError {
+    /// No connection could be obtained or it broke: the database is down or unreachable. Callers answer
+    /// 503 / "not ready" and retry later; the request itself was not at fault.
+    #[error("database `{target}` is unavailable: {source}")]
+    Unavailable {
+        /// Which database (never the password).
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: DbErr,
+    },
+    /// The database answered with an error (constraint, lock timeout, bad data).
+    #[error("database error: {0}")]
+    Database(#[source] DbErr),
+}
+
+impl Store {
+    /// Wraps a pool made by [`db::connect`] (and migrated by [`db::migrate`]).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The pool, for what the store does not cover yet (transactions spanning several calls, the
+    /// migration at startup).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Checks that a connection can be obtained and answers; the readiness probe.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(|err| self.error(err))
+    }
+
+    /// Classifies a driver error: lost or unobtainable connections are [`StoreError::Unavailable`], the
+    /// rest [`StoreError::Database`].
+    fn error(&self, err: DbErr) -> StoreError {
+        if is_unavailable(&err) {
+            StoreError::Unavailable {
+                target: db::describe(&self.db),
+                source: err,
+            }
+        } else {
+            StoreError::Database(err)
+        }
+    }
+}
+
+/// Whether `err` means "no working connection" rather than "the statement failed".
+fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as SqlxError;
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)) => {
+            matches!(
+                **err,
+                SqlxError::Io(_)
+                    | SqlxError::Tls(_)
+                    | SqlxError::PoolTimedOut
+                    | SqlxError::PoolClosed
+                    | SqlxError::WorkerCrashed
+            )
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait};
+    use std::time::Duration;
+
+    async fn pragma(conn: &DatabaseTransaction, name: &str) -> String {
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                format!("PRAGMA {name}"),
+            ))
+            .await
+            .expect("pragma")
+            .expect("pragma row");
+        row.try_get_by_index::<String>(0)
+            .or_else(|_| row.try_get_by_index::<i64>(0).map(|n| n.to_string()))
+            .expect("pragma value")
+    }
+
+    #[tokio::test]
+    async fn every_sqlite_connection_has_wal_busy_timeout_and_foreign_keys() {
+        let (_dir, store) = testing::sqlite_store().await;
+        // Two open transactions hold two distinct pooled connections.
+        let first = store.connection().begin().await.expect("begin");
+        let second = store.connection().begin().await.expect("begin");
+        for conn in [&first, &second] {
+            assert_eq!(pragma(conn, "journal_mode").await, "wal");
+            assert_eq!(pragma(conn, "busy_timeout").await, "5000");
+            assert_eq!(pragma(conn, "foreign_keys").await, "1");
+            assert_eq!(pragma(conn, "synchronous").await, "2", "FULL, for durability");
+        }
+        first.rollback().await.expect("rollback");
+        second.rollback().await.expect("rollback");
+    }
+
+    #[tokio::test]
+    async fn ping_of_unreachable_database_is_unavailable_not_a_query_error() {
+        let db = db::connect("postgres://127.0.0.1:1/x", 1, Duration::from_millis(300))
+            .await
+            .expect("lazy pool");
+        let store = Store::new(db);
+        let err = store.ping().await.expect_err("nothing listens on port 1");
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Unavailable { .. }), "{message}");
+        assert!(message.contains("127.0.0.1:1/x"), "{message}");
+
+        let err = store
+            .count_events(None, None)
+            .await
+            .expect_err("no database");
+        assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
+    }
+}

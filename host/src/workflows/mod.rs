@@ -1,0 +1,53 @@
+//! The technical workflows the configuration declares, each driven by its own [`runner::WorkflowRunner`].
+
+pub mod runner;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use runner::{RunnerContext, RunnerSettings, WorkflowRunner};
+pub use status::{WorkflowState, WorkflowView};
+
+use crate::shutdown::ShutdownController;
+
+/// All configured workflows, by name.
+pub struct WorkflowSet {
+    runners: BTreeMap<String, Arc<WorkflowRunner>>,
+}
+
+impl WorkflowSet {
+    pub fn new(settings: impl IntoIterator<Item = RunnerSettings>) -> Self {
+        WorkflowSet {
+            runners: settings
+                .into_iter()
+                .map(|s| (s.name.clone(), Arc::new(WorkflowRunner::new(s))))
+                .collect(),
+        }
+    }
+
+    /// Starts every runner's loop on the runtime; each holds a shutdown subscription until it returns.
+    pub fn spawn_all(&self, context: &RunnerContext, shutdown: &ShutdownController) {
+        for runner in self.runners.values() {
+            let runner = Arc::clone(runner);
+            let context = context.clone();
+            let shutdown = shutdown.subscribe();
+            tokio::spawn(runner.run_loop(context, shutdown));
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<WorkflowRunner>> {
+        self.runners.get(name)
+    }
+
+    /// Wakes a workflow by name (unknown names are ignored: the workflow may simply not be configured).
+    pub fn wake(&self, name: &str) {
+        if let Some(runner) = self.runners.get(name) {
+            runner.wake();
+        }
+    }
+
+    pub fn list(&self) -> Vec<WorkflowView> {
+        self.runners.values().map(|r| r.status.view()).collect()
+    }
+}

@@ -1,0 +1,104 @@
+//! `faultProbe`: a test plugin that misbehaves on demand, so that the integration tests can check that the
+//! host survives every kind of plugin fault. Never shipped in the plugin directory.
+//!
+//! Settings (the `[workflows.<name>]` table):
+//! - `mode`: what every run does — `"ok"` (counts events through the host and reports them), `"error"`
+//!   (returns an error), `"panic"` (panics inside the run), `"hang"` (awaits a one-hour host timer: an
+//!   asynchronous hang that a deadline can cancel), `"block"` (blocks its thread with `std::thread::sleep`
+//!   for `block_secs` seconds, default 3600: a hang no deadline can cancel). Default `"ok"`.
+//! - `create`: `"panic"` makes `create` panic, `"error"` makes it return an error.
+
+use std::time::Duration;
+
+use mc_plugin_api::services::CountEvents;
+use mc_plugin_api::{RunContext, RunReport, Workflow, WorkflowError};
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Ok,
+    Error,
+    Panic,
+    Hang,
+    Block,
+}
+
+pub struct FaultProbe {
+    mode: Mode,
+    block_secs: u64,
+}
+
+fn string_setting<'a>(settings: &'a Value, key: &str) -> Result<Option<&'a str>, WorkflowError> {
+    match settings.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(WorkflowError::new(format!(
+            "fault-probe: setting `{key}` must be a string, got {other}"
+        ))),
+    }
+}
+
+impl Workflow for FaultProbe {
+    fn create(settings: &Value) -> Result<Self, WorkflowError> {
+        match string_setting(settings, "create")? {
+            None => {}
+            Some("panic") => panic!("fault-probe create panics on purpose"),
+            Some("error") => return Err(WorkflowError::new("fault-probe create fails on purpose")),
+            Some(other) => {
+                return Err(WorkflowError::new(format!(
+                    "fault-probe: unknown value {other:?} for setting `create` (expected \"panic\" or \"error\")"
+                )));
+            }
+        }
+        let mode = match string_setting(settings, "mode")?.unwrap_or("ok") {
+            "ok" => Mode::Ok,
+            "error" => Mode::Error,
+            "panic" => Mode::Panic,
+            "hang" => Mode::Hang,
+            "block" => Mode::Block,
+            other => {
+                return Err(WorkflowError::new(format!(
+                    "fault-probe: unknown value {other:?} for setting `mode` \
+                     (expected \"ok\", \"error\", \"panic\", \"hang\" or \"block\")"
+                )));
+            }
+        };
+        let block_secs = match settings.get("block_secs") {
+            None | Some(Value::Null) => 3600,
+            Some(value) => value.as_u64().ok_or_else(|| {
+                WorkflowError::new(format!(
+                    "fault-probe: setting `block_secs` must be a non-negative integer, got {value}"
+                ))
+            })?,
+        };
+        Ok(FaultProbe { mode, block_secs })
+    }
+
+    async fn run(&self, ctx: RunContext) -> Result<RunReport, WorkflowError> {
+        match self.mode {
+            Mode::Ok => {
+                let count = ctx.host.request(&CountEvents::default()).await?;
+                Ok(RunReport::processed(count.count).with_detail("fault-probe ok"))
+            }
+            Mode::Error => Err(WorkflowError::new("fault-probe fails on purpose")),
+            Mode::Panic => panic!("fault-probe panics on purpose"),
+            Mode::Hang => {
+                ctx.host.info("fault-probe hangs on purpose (async)");
+                ctx.host.sleep(Duration::from_secs(3600)).await;
+                Ok(RunReport::processed(0).with_detail("fault-probe woke up after an hour"))
+            }
+            Mode::Block => {
+                ctx.host.info("fault-probe blocks its thread on purpose");
+                std::thread::sleep(Duration::from_secs(self.block_secs));
+                Ok(RunReport::processed(0).with_detail("fault-probe unblocked"))
+            }
+        }
+    }
+}
+
+mc_plugin_api::declare_plugin! {
+    name: "faultProbe",
+    version: env!("CARGO_PKG_VERSION"),
+    description: "Test plugin that errors, panics, hangs or blocks on demand",
+    workflow: FaultProbe,
+}

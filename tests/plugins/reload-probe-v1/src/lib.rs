@@ -1,0 +1,9 @@
+//! `reloadProbe` version 1.0.0: a test plugin for hot reload (never shipped in the plugin directory). The
+//! code is shared with reload-probe-v2 in `tests/plugins/reload-probe-common.rs`.
+
+/// The plugin version in the declaration.
+const PROBE_VERSION: &str = "1.0.0";
+/// What each run reports as processed, and the `N` of its detail "reload-probe vN".
+const PROBE_NUMBER: u64 = 1;
+
+include!("../../reload-probe-common.rs");

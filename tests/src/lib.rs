@@ -1,0 +1,1080 @@
+//! Harness for the Message Center integration tests: it builds the real binary and plugins, starts the
+//! server as a child process on loopback ports with a plugin directory and configuration of the test's
+//! choosing, and talks to it over real sockets.
+//!
+//! ```text
+//! let plugins = PluginDir::new();
+//! plugins.add("rt-events-processing");
+//! let server = TestServer::start(ServerOptions::new(plugins).workflows(
+//!     r#"
+//!     [workflows.rtEventsProcessing]
+//!     interval = "200ms"
+//!     "#,
+//! ));
+//! let wf = server
+//!     .wait_workflow("rtEventsProcessing", secs(30), "a first run", |wf| runs(wf) > 0)
+//!     .await;
+//! ```
+//!
+//! Everything that waits polls with a timeout and panics with what it last saw; when a test fails, the
+//! server's log tail is printed by [`TestServer`]'s `Drop`.
+
+use std::collections::VecDeque;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The admin token [`ServerOptions`] configures unless told otherwise.
+pub const DEFAULT_ADMIN_TOKEN: &str = "test-admin-token";
+
+/// How long [`TestServer::start`] waits for the `message-center ready` line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Every package [`ensure_built`] builds: the host, the shipped plugins and the test plugins.
+pub const PACKAGES: &[&str] = &[
+    "message-center",
+    "rt-events-processing",
+    "batch-events-processing",
+    "update-events-status",
+    "archiving",
+    "fault-probe",
+    "wrong-abi",
+    "reload-probe-v1",
+    "reload-probe-v2",
+];
+
+/// `Duration::from_secs`, shorter to read in timeouts.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// `Duration::from_millis`.
+pub fn millis(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Building and locating artifacts
+// ---------------------------------------------------------------------------------------------------------
+
+/// The workspace root (the parent of this crate's manifest directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent directory")
+        .to_path_buf()
+}
+
+/// `<target>/debug`, where target is `CARGO_TARGET_DIR` or `<workspace>/target`.
+pub fn artifact_dir() -> PathBuf {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        }
+        _ => workspace_root().join("target"),
+    };
+    target.join("debug")
+}
+
+/// Builds the server binary and every plugin the tests use, once per test process. Panics with cargo's
+/// output if the build fails.
+pub fn ensure_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(&cargo);
+        command.arg("build");
+        for package in PACKAGES {
+            command.arg("-p").arg(package);
+        }
+        command.current_dir(workspace_root());
+        let output = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {cargo:?} build: {e}"));
+        if !output.status.success() {
+            panic!(
+                "`cargo build` of the test artifacts failed ({}):\n{}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    });
+}
+
+/// The built `message-center` binary.
+pub fn server_binary() -> PathBuf {
+    ensure_built();
+    artifact_dir().join("message-center")
+}
+
+/// The built library of a plugin crate (`"fault-probe"` → `<target>/debug/libfault_probe.so`).
+pub fn plugin_library(crate_name: &str) -> PathBuf {
+    ensure_built();
+    artifact_dir().join(library_file_name(crate_name))
+}
+
+/// `lib<crate_name_with_underscores>.so`.
+pub fn library_file_name(crate_name: &str) -> String {
+    format!("lib{}.so", crate_name.replace('-', "_"))
+}
+
+/// Runs `message-center check-plugin FILE` and returns its output.
+pub fn check_plugin(file: &Path) -> Output {
+    let mut command = Command::new(server_binary());
+    command.arg("check-plugin").arg(file);
+    scrub_env(&mut command);
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run message-center check-plugin: {e}"))
+}
+
+/// Removes `MC_*` variables inherited from the caller, which would override the test's configuration.
+fn scrub_env(command: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("MC_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("RUST_BACKTRACE", "1");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Plugin directory
+// ---------------------------------------------------------------------------------------------------------
+
+/// A fresh plugin directory (mode 0700) into which a test copies the libraries it wants.
+pub struct PluginDir {
+    dir: TempDir,
+}
+
+impl PluginDir {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("mc-plugins-")
+            .tempdir()
+            .expect("create plugin directory");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700))
+            .expect("chmod plugin directory");
+        PluginDir { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Path of a file in the directory.
+    pub fn file(&self, file_name: &str) -> PathBuf {
+        self.path().join(file_name)
+    }
+
+    /// Copies the plugin crate's library in under its own name (`lib<crate>.so`); returns its path.
+    pub fn add(&self, crate_name: &str) -> PathBuf {
+        self.add_as(crate_name, &library_file_name(crate_name))
+    }
+
+    /// Copies the plugin crate's library in under `file_name`; returns its path.
+    pub fn add_as(&self, crate_name: &str, file_name: &str) -> PathBuf {
+        let bytes = fs::read(plugin_library(crate_name))
+            .unwrap_or_else(|e| panic!("read library of {crate_name}: {e}"));
+        self.write_file(file_name, &bytes)
+    }
+
+    /// Writes a file (mode 0644); returns its path.
+    pub fn write_file(&self, file_name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.file(file_name);
+        fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+        path
+    }
+
+    /// Replaces `file_name` as a deploy would: writes the new content to a temporary name in the same
+    /// directory (not ending in `.so`), then renames it over the old file.
+    pub fn replace_with_bytes(&self, file_name: &str, bytes: &[u8]) -> PathBuf {
+        let temp = self.file(&format!(".{file_name}.deploy-tmp"));
+        fs::write(&temp, bytes).unwrap_or_else(|e| panic!("write {}: {e}", temp.display()));
+        fs::set_permissions(&temp, fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", temp.display()));
+        let path = self.file(file_name);
+        fs::rename(&temp, &path).unwrap_or_else(|e| panic!("rename over {}: {e}", path.display()));
+        path
+    }
+
+    /// [`PluginDir::replace_with_bytes`] with the library of a plugin crate.
+    pub fn replace_with(&self, file_name: &str, crate_name: &str) -> PathBuf {
+        let bytes = fs::read(plugin_library(crate_name))
+            .unwrap_or_else(|e| panic!("read library of {crate_name}: {e}"));
+        self.replace_with_bytes(file_name, &bytes)
+    }
+
+    /// Removes a file from the directory.
+    pub fn remove(&self, file_name: &str) {
+        let path = self.file(file_name);
+        fs::remove_file(&path).unwrap_or_else(|e| panic!("remove {}: {e}", path.display()));
+    }
+
+    /// Sets a file's mode bits.
+    pub fn chmod(&self, file_name: &str, mode: u32) {
+        let path = self.file(file_name);
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+    }
+}
+
+impl Default for PluginDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The first `len` bytes of a plugin crate's library: a truncated ELF file.
+pub fn truncated_library(crate_name: &str, len: usize) -> Vec<u8> {
+    let mut bytes = fs::read(plugin_library(crate_name))
+        .unwrap_or_else(|e| panic!("read library of {crate_name}: {e}"));
+    assert!(
+        bytes.len() > len,
+        "library of {crate_name} is smaller than {len} bytes"
+    );
+    bytes.truncate(len);
+    bytes
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Server options and configuration
+// ---------------------------------------------------------------------------------------------------------
+
+/// What [`TestServer::start`] configures. Build with [`ServerOptions::new`] and the builder methods.
+pub struct ServerOptions {
+    /// The plugin directory; the server keeps it (see [`TestServer::plugin_dir`]).
+    pub plugins: PluginDir,
+    /// `[workflows.*]` tables, as TOML text.
+    pub workflows: String,
+    /// `[auth] admin_token`; `None` configures no token (the admin API is then disabled).
+    pub admin_token: Option<String>,
+    /// `[database] url`; `None` means an SQLite file in the server's temporary directory.
+    pub database_url: Option<String>,
+    /// `[instance] role`.
+    pub role: String,
+    /// `[instance] id`.
+    pub instance_id: u8,
+    /// `[server] shutdown_timeout`.
+    pub shutdown_timeout: String,
+    /// `[plugins] drain_timeout`.
+    pub drain_timeout: String,
+    /// `[log] level`.
+    pub log_level: String,
+    /// Appended verbatim at the end of the configuration file.
+    pub extra_toml: String,
+}
+
+impl ServerOptions {
+    pub fn new(plugins: PluginDir) -> Self {
+        ServerOptions {
+            plugins,
+            workflows: String::new(),
+            admin_token: Some(DEFAULT_ADMIN_TOKEN.to_owned()),
+            database_url: None,
+            role: "execution".to_owned(),
+            instance_id: 1,
+            shutdown_timeout: "10s".to_owned(),
+            drain_timeout: "5s".to_owned(),
+            log_level: "info".to_owned(),
+            extra_toml: String::new(),
+        }
+    }
+
+    /// Adds `[workflows.*]` tables (TOML text; indentation is fine).
+    pub fn workflows(mut self, toml: &str) -> Self {
+        self.workflows.push_str(toml);
+        self.workflows.push('\n');
+        self
+    }
+
+    pub fn admin_token(mut self, token: Option<&str>) -> Self {
+        self.admin_token = token.map(str::to_owned);
+        self
+    }
+
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.database_url = Some(url.to_owned());
+        self
+    }
+
+    pub fn role(mut self, role: &str) -> Self {
+        self.role = role.to_owned();
+        self
+    }
+
+    pub fn shutdown_timeout(mut self, timeout: &str) -> Self {
+        self.shutdown_timeout = timeout.to_owned();
+        self
+    }
+
+    pub fn drain_timeout(mut self, timeout: &str) -> Self {
+        self.drain_timeout = timeout.to_owned();
+        self
+    }
+
+    pub fn extra_toml(mut self, toml: &str) -> Self {
+        self.extra_toml.push_str(toml);
+        self.extra_toml.push('\n');
+        self
+    }
+
+    /// The configuration file's text, for a server whose temporary directory is `work_dir`.
+    pub fn config_toml(&self, work_dir: &Path) -> String {
+        let database_url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", work_dir.join("test.db").display()));
+        let admin_token = match &self.admin_token {
+            Some(token) => format!("admin_token = {}\n", toml_string(token)),
+            None => String::new(),
+        };
+        format!(
+            "[instance]\n\
+             id = {id}\n\
+             role = {role}\n\
+             \n\
+             [server]\n\
+             listen = \"127.0.0.1:0\"\n\
+             admin_listen = \"127.0.0.1:0\"\n\
+             shutdown_timeout = {shutdown}\n\
+             \n\
+             [database]\n\
+             url = {database}\n\
+             \n\
+             [plugins]\n\
+             dir = {plugins}\n\
+             drain_timeout = {drain}\n\
+             \n\
+             [auth]\n\
+             {admin_token}\
+             \n\
+             [log]\n\
+             level = {level}\n\
+             \n\
+             {workflows}\n\
+             {extra}\n",
+            id = self.instance_id,
+            role = toml_string(&self.role),
+            shutdown = toml_string(&self.shutdown_timeout),
+            database = toml_string(&database_url),
+            plugins = toml_string(&self.plugins.path().display().to_string()),
+            drain = toml_string(&self.drain_timeout),
+            level = toml_string(&self.log_level),
+            workflows = self.workflows,
+            extra = self.extra_toml,
+        )
+    }
+}
+
+/// A TOML basic string (JSON string escapes are valid TOML escapes).
+pub fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).expect("a string always serialises")
+}
+
+/// A workflow named `name` using the shipped `rtEventsProcessing` plugin, running every 100 ms: the
+/// "healthy neighbour" whose run count must keep increasing whatever another plugin does.
+pub fn healthy_workflow_toml(name: &str) -> String {
+    format!(
+        "[workflows.{name}]\n\
+         enabled = true\n\
+         plugin = \"rtEventsProcessing\"\n\
+         interval = \"100ms\"\n\
+         timeout = \"30s\"\n\
+         batch_size = 100\n"
+    )
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------------------------------------
+
+/// A `message-center serve` child process. Dropping it kills the process if it still runs; if the thread
+/// is panicking (a failed test), it first prints the tail of the server's log.
+pub struct TestServer {
+    child: Child,
+    exit_status: Option<ExitStatus>,
+    api_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    admin_token: Option<String>,
+    client: reqwest::Client,
+    stdout_lines: Arc<Mutex<Vec<String>>>,
+    log_path: PathBuf,
+    config_path: PathBuf,
+    plugins: PluginDir,
+    // Dropped last: holds the config, the database and the log.
+    work_dir: TempDir,
+}
+
+impl TestServer {
+    /// Writes the configuration, starts `message-center serve --config <file>` and waits (up to
+    /// [`READY_TIMEOUT`]) for its `message-center ready api=<addr> admin=<addr>` line.
+    pub fn start(options: ServerOptions) -> TestServer {
+        let binary = server_binary();
+        let work_dir = tempfile::Builder::new()
+            .prefix("mc-server-")
+            .tempdir()
+            .expect("create server directory");
+        let config_path = work_dir.path().join("message-center.toml");
+        fs::write(&config_path, options.config_toml(work_dir.path())).expect("write config");
+        let log_path = work_dir.path().join("server.log");
+        let log = File::create(&log_path).expect("create server log");
+
+        let mut command = Command::new(&binary);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .current_dir(work_dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        scrub_env(&mut command);
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // If the test process dies without running Drop (killed, aborted), take the server with it.
+            // SAFETY: prctl is async-signal-safe and touches nothing but the calling (child) process.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+
+        // Read stdout on a thread for the whole life of the process (so the pipe never fills up); lines
+        // are kept for the failure report and sent to us until we stop listening.
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stdout_lines = Arc::new(Mutex::new(Vec::new()));
+        let (sender, receiver) = mpsc::channel::<String>();
+        {
+            let stdout_lines = Arc::clone(&stdout_lines);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    stdout_lines.lock().unwrap().push(line.clone());
+                    let _ = sender.send(line);
+                }
+            });
+        }
+
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("build HTTP client");
+
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let ready = loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match receiver.recv_timeout(remaining) {
+                Ok(line) => {
+                    if let Some(addrs) = parse_ready_line(&line) {
+                        break Ok(addrs);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    break Err(format!("no ready line after {READY_TIMEOUT:?}"));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().ok();
+                    break Err(format!(
+                        "the server closed stdout before its ready line (exit status: {status:?})"
+                    ));
+                }
+            }
+        };
+        match ready {
+            Ok((api_addr, admin_addr)) => TestServer {
+                child,
+                exit_status: None,
+                api_addr,
+                admin_addr,
+                admin_token: options.admin_token.clone(),
+                client,
+                stdout_lines,
+                log_path,
+                config_path,
+                plugins: options.plugins,
+                work_dir,
+            },
+            Err(reason) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let stdout = stdout_lines.lock().unwrap().join("\n");
+                panic!(
+                    "message-center did not become ready: {reason}\n--- config ---\n{}\n--- stdout ---\n{stdout}\n--- log tail ---\n{}",
+                    fs::read_to_string(&config_path).unwrap_or_default(),
+                    tail_of_file(&log_path, 80)
+                );
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    pub fn plugin_dir(&self) -> &PluginDir {
+        &self.plugins
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    pub fn work_dir(&self) -> &Path {
+        self.work_dir.path()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Everything the server has logged (stderr) so far.
+    pub fn log_contents(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The last `lines` lines of the log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail_of_file(&self.log_path, lines)
+    }
+
+    /// Lines the server printed on stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout_lines.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        let pid = libc::pid_t::try_from(self.pid()).expect("pid fits pid_t");
+        // SAFETY: kill has no memory-safety preconditions; the pid is our own child, not yet reaped
+        // (exit_status is None until we reap it), so it cannot have been reused.
+        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(
+            rc,
+            0,
+            "kill(SIGTERM) failed: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Waits up to `timeout` for the process to exit; `None` if it still runs.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_exit_status() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        if self.exit_status.is_none() {
+            self.exit_status = self.child.try_wait().expect("try_wait on the server");
+        }
+        self.exit_status
+    }
+
+    /// True if something accepts TCP connections on the admin address.
+    pub fn admin_port_accepts(&self) -> bool {
+        TcpStream::connect_timeout(&self.admin_addr, Duration::from_secs(1)).is_ok()
+    }
+
+    // ---- HTTP ----
+
+    /// A request to the admin listener with an explicit `Authorization: Bearer` token (`None`: no header).
+    /// Returns the status and the body text.
+    pub async fn admin_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> (u16, String) {
+        let url = format!("http://{}{}", self.admin_addr, path);
+        let mut request = self.client.request(method.clone(), &url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"));
+        (status, text)
+    }
+
+    /// GET on the admin listener with the configured token; the body as text (for `/metrics`).
+    pub async fn admin_get_text(&self, path: &str) -> (u16, String) {
+        self.admin_request(reqwest::Method::GET, path, self.admin_token.as_deref())
+            .await
+    }
+
+    /// GET on the admin listener with the configured token; the body as JSON.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        let (status, text) = self.admin_get_text(path).await;
+        (status, parse_body(&text))
+    }
+
+    /// POST (empty body) on the admin listener with the configured token; the body as JSON.
+    pub async fn admin_post(&self, path: &str) -> (u16, Value) {
+        let (status, text) = self
+            .admin_request(reqwest::Method::POST, path, self.admin_token.as_deref())
+            .await;
+        (status, parse_body(&text))
+    }
+
+    /// GET without a token (`/healthz`, `/readyz`) on the admin listener.
+    pub async fn get_public(&self, path: &str) -> (u16, Value) {
+        let (status, text) = self.admin_request(reqwest::Method::GET, path, None).await;
+        (status, parse_body(&text))
+    }
+
+    /// Asserts `GET /healthz` answers 200 `{"status":"ok"}`.
+    pub async fn assert_healthy(&self) {
+        let (status, body) = self.get_public("/healthz").await;
+        assert_eq!(status, 200, "GET /healthz: {body}");
+        assert_eq!(body["status"], "ok", "GET /healthz: {body}");
+    }
+
+    /// `GET /admin/plugins` (asserting 200).
+    pub async fn plugins(&self) -> Value {
+        let (status, body) = self.admin_get("/admin/plugins").await;
+        assert_eq!(status, 200, "GET /admin/plugins: {body}");
+        body
+    }
+
+    /// The `/admin/plugins` entry whose `name` is `name`, if any.
+    pub async fn plugin_named(&self, name: &str) -> Option<Value> {
+        find_plugin_by_name(&self.plugins().await, name).cloned()
+    }
+
+    /// The `/admin/plugins` entry whose `file` has the file name `file_name`, if any.
+    pub async fn plugin_file(&self, file_name: &str) -> Option<Value> {
+        find_plugin_by_file(&self.plugins().await, file_name).cloned()
+    }
+
+    /// `GET /admin/workflows` (asserting 200): the `workflows` array.
+    pub async fn workflows(&self) -> Vec<Value> {
+        let (status, body) = self.admin_get("/admin/workflows").await;
+        assert_eq!(status, 200, "GET /admin/workflows: {body}");
+        body["workflows"]
+            .as_array()
+            .unwrap_or_else(|| panic!("GET /admin/workflows: no `workflows` array in {body}"))
+            .clone()
+    }
+
+    /// One workflow of `/admin/workflows`; panics if it is not listed.
+    pub async fn workflow(&self, name: &str) -> Value {
+        let all = self.workflows().await;
+        all.iter()
+            .find(|wf| wf["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("workflow {name} is not in /admin/workflows: {all:?}"))
+    }
+
+    /// `POST /admin/plugins/reload`.
+    pub async fn reload_all(&self) -> (u16, Value) {
+        self.admin_post("/admin/plugins/reload").await
+    }
+
+    /// `POST /admin/plugins/{name}/reload`.
+    pub async fn reload_plugin(&self, name: &str) -> (u16, Value) {
+        self.admin_post(&format!("/admin/plugins/{name}/reload"))
+            .await
+    }
+
+    /// `GET /metrics` (asserting 200): the Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let (status, text) = self.admin_get_text("/metrics").await;
+        assert_eq!(status, 200, "GET /metrics: {text}");
+        text
+    }
+
+    // ---- polling ----
+
+    /// Polls `/admin/workflows` until workflow `name` satisfies `done`; returns that state. On timeout,
+    /// panics naming `what` and showing the last state seen.
+    pub async fn wait_workflow(
+        &self,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let wf = self.workflow(name).await;
+            if done(&wf) {
+                return wf;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for workflow {name}: {what}\nlast seen: {}",
+                    pretty(&wf)
+                );
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// Polls `/admin/plugins` until `done` holds for the entry of file `file_name` (`None` if the file is
+    /// not listed); returns the entry.
+    pub async fn wait_plugin_file(
+        &self,
+        file_name: &str,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let all = self.plugins().await;
+            if let Some(entry) = find_plugin_by_file(&all, file_name)
+                && done(entry)
+            {
+                return entry.clone();
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for plugin file {file_name}: {what}\nlast seen: {}",
+                    pretty(&all)
+                );
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// Waits until workflow `name` has `more` more runs than now (by its `runs` count) and asserts it had
+    /// no new error meanwhile: how a test shows that a workflow keeps running while something else
+    /// misbehaves.
+    pub async fn assert_keeps_running(&self, name: &str, more: u64, timeout: Duration) {
+        let before = self.workflow(name).await;
+        let (runs0, errors0) = (num(&before, "runs"), num(&before, "errors"));
+        let after = self
+            .wait_workflow(
+                name,
+                timeout,
+                &format!("{more} more runs than {runs0}"),
+                |wf| num(wf, "runs") >= runs0 + more,
+            )
+            .await;
+        assert_eq!(
+            num(&after, "errors"),
+            errors0,
+            "workflow {name} had new errors while it should run cleanly: {}",
+            pretty(&after)
+        );
+    }
+}
+
+/// How often the polling helpers ask again.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let stdout = self
+                .stdout_lines
+                .lock()
+                .map(|l| l.join("\n"))
+                .unwrap_or_default();
+            eprintln!(
+                "=== message-center (pid {}) stdout ===\n{stdout}\n=== message-center log tail ({}) ===\n{}\n=== end of log ===",
+                self.child.id(),
+                self.log_path.display(),
+                tail_of_file(&self.log_path, 120)
+            );
+        }
+        if self.try_exit_status().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Parses `message-center ready api=<addr> admin=<addr>`.
+pub fn parse_ready_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
+    let rest = line.trim().strip_prefix("message-center ready ")?;
+    let mut api = None;
+    let mut admin = None;
+    for part in rest.split_whitespace() {
+        if let Some(addr) = part.strip_prefix("api=") {
+            api = addr.parse().ok();
+        } else if let Some(addr) = part.strip_prefix("admin=") {
+            admin = addr.parse().ok();
+        }
+    }
+    Some((api?, admin?))
+}
+
+fn parse_body(text: &str) -> Value {
+    if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+    }
+}
+
+fn tail_of_file(path: &Path, lines: usize) -> String {
+    let Ok(text) = fs::read_to_string(path) else {
+        return format!("(cannot read {})", path.display());
+    };
+    let mut tail = VecDeque::with_capacity(lines);
+    for line in text.lines() {
+        if tail.len() == lines {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    tail.into_iter().collect::<Vec<_>>().join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Polling without a server
+// ---------------------------------------------------------------------------------------------------------
+
+/// Polls `done` every [`POLL_INTERVAL`] until it returns true; panics naming `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Async version of [`wait_until`] that also returns a value: polls `probe` until it yields `Some`.
+pub async fn wait_for<T>(
+    timeout: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// JSON helpers
+// ---------------------------------------------------------------------------------------------------------
+
+/// Pretty JSON for failure messages.
+pub fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// A non-negative integer field; panics with the object if it is missing.
+pub fn num(value: &Value, key: &str) -> u64 {
+    value[key].as_u64().unwrap_or_else(|| {
+        panic!(
+            "field `{key}` is not a non-negative integer in {}",
+            pretty(value)
+        )
+    })
+}
+
+/// A string field, or `None` if missing or null.
+pub fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
+    value[key].as_str()
+}
+
+/// `runs` of a workflow.
+pub fn runs(workflow: &Value) -> u64 {
+    num(workflow, "runs")
+}
+
+/// `lastRun.outcome` of a workflow, if it has run.
+pub fn last_outcome(workflow: &Value) -> Option<&str> {
+    workflow["lastRun"]["outcome"].as_str()
+}
+
+/// The `plugins` array of an `/admin/plugins` answer.
+pub fn plugin_entries(plugins: &Value) -> &[Value] {
+    plugins["plugins"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("no `plugins` array in {}", pretty(plugins)))
+}
+
+/// The entry of an `/admin/plugins` answer whose `name` is `name`.
+pub fn find_plugin_by_name<'a>(plugins: &'a Value, name: &str) -> Option<&'a Value> {
+    plugin_entries(plugins).iter().find(|p| p["name"] == name)
+}
+
+/// The entry of an `/admin/plugins` answer whose `file` has the file name `file_name`.
+pub fn find_plugin_by_file<'a>(plugins: &'a Value, file_name: &str) -> Option<&'a Value> {
+    plugin_entries(plugins).iter().find(|p| {
+        p["file"]
+            .as_str()
+            .is_some_and(|f| file_name_of(f) == file_name)
+    })
+}
+
+/// The `results` entry of a reload answer for plugin `name` (or, failing that, for file `file_name`).
+pub fn find_result<'a>(
+    answer: &'a Value,
+    name: &str,
+    file_name: Option<&str>,
+) -> Option<&'a Value> {
+    let results = answer["results"].as_array()?;
+    results.iter().find(|r| r["name"] == name).or_else(|| {
+        let file_name = file_name?;
+        results.iter().find(|r| {
+            r["file"]
+                .as_str()
+                .is_some_and(|f| file_name_of(f) == file_name)
+        })
+    })
+}
+
+fn file_name_of(path: &str) -> &str {
+    Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(path)
+}
+
+/// The integers written in `text` once every string of `strip` (paths, which may contain digits) is
+/// removed: used to check that a message names two ABI versions.
+pub fn numbers_in(text: &str, strip: &[&str]) -> Vec<u64> {
+    let mut text = text.to_owned();
+    for s in strip {
+        if !s.is_empty() {
+            text = text.replace(s, " ");
+        }
+    }
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter(|t| !t.is_empty())
+        .filter_map(|t| t.parse().ok())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Metrics helpers
+// ---------------------------------------------------------------------------------------------------------
+
+/// The value of the first sample of metric `name` (exact name, e.g. `mc_workflow_runs_total`) whose labels
+/// include every `(label, value)` of `labels`.
+pub fn metric_value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        if line.starts_with('#') {
+            return None;
+        }
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, label_text) = match series.split_once('{') {
+            Some((metric, rest)) => (metric, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        if metric != name {
+            return None;
+        }
+        let all = labels
+            .iter()
+            .all(|(k, v)| label_text.contains(&format!("{k}=\"{v}\"")));
+        if all { value.trim().parse().ok() } else { None }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_line_parses() {
+        let (api, admin) =
+            parse_ready_line("message-center ready api=127.0.0.1:4100 admin=127.0.0.1:4101")
+                .unwrap();
+        assert_eq!(api.port(), 4100);
+        assert_eq!(admin.port(), 4101);
+        assert!(parse_ready_line("message-center starting").is_none());
+    }
+
+    #[test]
+    fn metric_lookup() {
+        let text = "# TYPE mc_plugin_reloads counter\n\
+                    mc_plugin_reloads_total{plugin=\"reloadProbe\",outcome=\"reloaded\"} 1\n\
+                    mc_plugin_reloads_total{plugin=\"reloadProbe\",outcome=\"unchanged\"} 2\n";
+        assert_eq!(
+            metric_value(text, "mc_plugin_reloads_total", &[("outcome", "unchanged")]),
+            Some(2.0)
+        );
+        assert_eq!(metric_value(text, "mc_plugin_reloads", &[]), None);
+    }
+
+    #[test]
+    fn numbers_skip_paths() {
+        assert_eq!(
+            numbers_in(
+                "/tmp/x1/lib.so: ABI version 2, host speaks 1",
+                &["/tmp/x1/lib.so"]
+            ),
+            vec![2, 1]
+        );
+    }
+
+    #[test]
+    fn config_has_every_section() {
+        let options =
+            ServerOptions::new(PluginDir::new()).workflows("[workflows.a]\ninterval = \"1s\"");
+        let text = options.config_toml(Path::new("/tmp/work"));
+        for needle in [
+            "[instance]",
+            "[server]",
+            "listen = \"127.0.0.1:0\"",
+            "admin_listen = \"127.0.0.1:0\"",
+            "url = \"sqlite:///tmp/work/test.db?mode=rwc\"",
+            "admin_token = \"test-admin-token\"",
+            "[workflows.a]",
+        ] {
+            assert!(text.contains(needle), "{needle} missing from\n{text}");
+        }
+    }
+}
