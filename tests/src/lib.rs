@@ -1023,6 +1023,73 @@ pub fn metric_value(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Optio
     })
 }
 
+// ---- PostgreSQL ----
+
+/// The machine's PostgreSQL maintenance database (`MC_TEST_POSTGRES_URL` overrides it).
+pub fn postgres_maintenance_url() -> String {
+    std::env::var("MC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A database of its own for one test, created with `psql` on the machine's PostgreSQL and dropped when
+/// this value is dropped. Panics (the test fails, it never skips) when PostgreSQL is unreachable.
+pub struct PostgresDatabase {
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    pub fn create() -> Self {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "mc_it_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        psql(&format!("CREATE DATABASE {name}"));
+        let maintenance = postgres_maintenance_url();
+        let base = maintenance
+            .rsplit_once('/')
+            .map(|(base, _)| base.to_owned())
+            .expect("postgres url has a database part");
+        PostgresDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .arg(postgres_maintenance_url())
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .output();
+    }
+}
+
+fn psql(sql: &str) {
+    let out = std::process::Command::new("psql")
+        .arg(postgres_maintenance_url())
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run psql (PostgreSQL client) for `{sql}`: {e}"));
+    assert!(
+        out.status.success(),
+        "PostgreSQL at {} refused `{sql}`: {}",
+        postgres_maintenance_url(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

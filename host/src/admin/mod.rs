@@ -74,6 +74,7 @@ impl Handler for AdminHandler {
             (&Method::POST, ["admin", "workflows", name, "stop"]) => {
                 workflows::set_enabled(ctx, name, false)
             }
+            (&Method::POST, ["admin", "workflows", name, "run"]) => workflows::run_now(ctx, name),
             _ if route != "unmatched" => Err(ApiError::MethodNotAllowed {
                 method: method.to_string(),
                 route: route.to_owned(),
@@ -94,6 +95,7 @@ fn route_name(segments: &[&str]) -> &'static str {
         ["admin", "workflows"] => "/admin/workflows",
         ["admin", "workflows", _, "start"] => "/admin/workflows/{name}/start",
         ["admin", "workflows", _, "stop"] => "/admin/workflows/{name}/stop",
+        ["admin", "workflows", _, "run"] => "/admin/workflows/{name}/run",
         _ => "unmatched",
     }
 }

@@ -1,4 +1,4 @@
-//! `/admin/workflows`: state of each workflow, and start/stop.
+//! `/admin/workflows`: state of each workflow, start/stop, and run-now.
 
 use hyper::StatusCode;
 use serde_json::json;
@@ -14,16 +14,39 @@ pub fn list(ctx: &AdminContext) -> HttpResponse {
     )
 }
 
+fn runner<'a>(
+    ctx: &'a AdminContext,
+    name: &str,
+) -> Result<&'a std::sync::Arc<crate::workflows::WorkflowRunner>, ApiError> {
+    ctx.workflows
+        .get(name)
+        .ok_or_else(|| ApiError::NotFound(format!("no workflow named `{name}` is configured")))
+}
+
+/// `POST /admin/workflows/{name}/run`: the same wake-up signal ingestion sends, so the workflow runs now
+/// rather than at its next tick (a run already in progress is followed by one more).
+pub fn run_now(ctx: &AdminContext, name: &str) -> Result<HttpResponse, ApiError> {
+    let runner = runner(ctx, name)?;
+    if !runner.is_enabled() {
+        return Err(ApiError::Unprocessable {
+            code: "workflow_stopped",
+            message: format!("workflow `{name}` is stopped; start it first"),
+            details: None,
+        });
+    }
+    runner.wake();
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({ "name": name, "woken": true }),
+    ))
+}
+
 pub fn set_enabled(
     ctx: &AdminContext,
     name: &str,
     enabled: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let runner = ctx
-        .workflows
-        .get(name)
-        .ok_or_else(|| ApiError::NotFound(format!("no workflow named `{name}` is configured")))?;
-    runner.set_enabled(enabled);
+    runner(ctx, name)?.set_enabled(enabled);
     tracing::info!(
         workflow = name,
         enabled,

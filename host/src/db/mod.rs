@@ -12,6 +12,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sea_orm::sqlx::ConnectOptions as _;
+use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqlxSqliteConnector,
@@ -104,8 +105,16 @@ pub async fn connect(
 ) -> Result<DatabaseConnection, DbError> {
     let shown = redact_url(url);
     match backend_of(url) {
-        Some(DbBackend::Sqlite) => connect_sqlite(url, &shown, max_connections, connect_timeout).await,
+        Some(DbBackend::Sqlite) => {
+            connect_sqlite(url, &shown, max_connections, connect_timeout).await
+        }
         Some(DbBackend::Postgres) => {
+            // Parsed here first because sea-orm's own parse error quotes the whole url, password
+            // included; sqlx's says what is wrong without repeating it.
+            PgConnectOptions::from_str(url).map_err(|err| DbError::InvalidUrl {
+                url: shown.clone(),
+                reason: err.to_string(),
+            })?;
             let mut options = ConnectOptions::new(url);
             options
                 .max_connections(max_connections.max(1))
@@ -239,34 +248,40 @@ fn is_in_memory_url(url: &str) -> bool {
 }
 
 /// `url` with the password (in the user-info part or a `password=` query parameter) replaced by `***`,
-/// so that it can go into logs and error messages.
+/// so that it can go into logs and error messages. The user info ends at the last `@` before the query,
+/// so that a password containing `/` or `@` (unescaped, hence an invalid url) is still hidden.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((user_info, host)) => match user_info.split_once(':') {
-            Some((user, _password)) => format!("{user}:***@{host}"),
-            None => format!("{user_info}@{host}"),
-        },
-        None => authority.to_owned(),
+    let (before_query, query) = match rest.split_once('?') {
+        Some((before, query)) => (before, Some(query)),
+        None => (rest, None),
     };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            format!("{path}?{}", query.join("&"))
+    let mut redacted = format!("{scheme}://");
+    match before_query.rsplit_once('@') {
+        Some((user_info, host_and_path)) => {
+            match user_info.split_once(':') {
+                Some((user, _password)) => redacted.push_str(&format!("{user}:***")),
+                None => redacted.push_str(user_info),
+            }
+            redacted.push('@');
+            redacted.push_str(host_and_path);
         }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
+        None => redacted.push_str(before_query),
+    }
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&pairs.join("&"));
+    }
+    redacted
 }
 
 #[cfg(test)]
@@ -291,6 +306,28 @@ mod tests {
             "sqlite://data/message-center.db?mode=rwc"
         );
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(
+            redact_url("postgres://mc:pa/ss@word@db/mc"),
+            "postgres://mc:***@db/mc"
+        );
+    }
+
+    #[tokio::test]
+    async fn malformed_postgres_url_is_refused_without_its_password() {
+        let err = connect(
+            "postgres://mc:s3cret@db.example:notaport/mc",
+            1,
+            Duration::from_secs(1),
+        )
+        .await
+        .expect_err("the port is not a number");
+        let message = err.to_string();
+        assert!(matches!(err, DbError::InvalidUrl { .. }), "{message}");
+        assert!(
+            message.contains("postgres://mc:***@db.example:notaport/mc"),
+            "{message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
     }
 
     #[test]
@@ -298,7 +335,9 @@ mod tests {
         assert!(is_in_memory_url("sqlite::memory:"));
         assert!(is_in_memory_url("sqlite://:memory:"));
         assert!(is_in_memory_url("sqlite://?mode=memory&cache=shared"));
-        assert!(!is_in_memory_url("sqlite://data/message-center.db?mode=rwc"));
+        assert!(!is_in_memory_url(
+            "sqlite://data/message-center.db?mode=rwc"
+        ));
         assert!(!is_in_memory_url("sqlite:///var/lib/mc/memory.db"));
     }
 

@@ -19,6 +19,8 @@ use mc_plugin_api::abi::{
 };
 use serde::Serialize;
 
+#[cfg(target_os = "linux")]
+use super::elf;
 use super::permissions;
 
 /// Longest string a declaration may carry; anything longer is taken as garbage, not read.
@@ -118,8 +120,18 @@ impl PluginLibrary {
     /// Loads `path`: permission check, copy, `dlopen`, declaration check.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self, LoadError> {
         permissions::check_plugin_file(path)?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        // Check the very bytes that will be mapped: the copy is made from them, in a private directory.
+        #[cfg(target_os = "linux")]
+        elf::check_shared_object(&bytes).map_err(|reason| LoadError::NotALibrary {
+            path: path.to_owned(),
+            reason,
+        })?;
         let copy = unique_copy_path(path, &options.work_dir);
-        std::fs::copy(path, &copy).map_err(|source| LoadError::Io {
+        std::fs::write(&copy, &bytes).map_err(|source| LoadError::Io {
             path: path.to_owned(),
             source,
         })?;

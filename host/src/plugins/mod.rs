@@ -5,7 +5,10 @@
 //! - [`registry`]: plugins by name, their generations and the workflow instances each generation serves.
 //! - [`host_vtable`]: the functions a plugin run calls back into.
 //! - [`permissions`]: refusing code that other users can change.
+//! - [`elf`]: refusing a truncated library before `dlopen` maps it (which would SIGBUS the host).
 
+#[cfg(target_os = "linux")]
+pub mod elf;
 pub mod host_vtable;
 pub mod loader;
 pub mod permissions;

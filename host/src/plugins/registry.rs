@@ -30,6 +30,8 @@ pub struct Generation {
     pub number: u64,
     pub library: Arc<PluginLibrary>,
     instances: HashMap<String, Arc<WorkflowInstance>>,
+    /// Workflows this generation could not create, with the plugin's reason.
+    failed: HashMap<String, String>,
     retired: watch::Sender<bool>,
 }
 
@@ -99,6 +101,8 @@ pub struct PluginView {
     pub warnings: Vec<String>,
     pub retiring_generations: Vec<u64>,
     pub workflows: Vec<String>,
+    /// Workflows the active generation could not create, with the reason.
+    pub workflow_errors: BTreeMap<String, String>,
 }
 
 struct PluginEntry {
@@ -204,16 +208,27 @@ impl PluginRegistry {
                 entry.error.as_deref().unwrap_or("unloaded")
             ));
         };
-        let instance = generation.instances.get(workflow).cloned().ok_or_else(|| {
-            format!(
-                "plugin `{}` generation {} has no instance of `{workflow}`",
-                spec.plugin, generation.number
-            )
-        })?;
+        let instance =
+            generation.instances.get(workflow).cloned().ok_or_else(|| {
+                match generation.failed.get(workflow) {
+                    Some(reason) => format!("generation {}: {reason}", generation.number),
+                    None => format!(
+                        "plugin `{}` generation {} has no instance of `{workflow}`",
+                        spec.plugin, generation.number
+                    ),
+                }
+            })?;
         Ok(ActiveInstance {
             instance,
             generation: Arc::clone(generation),
         })
+    }
+
+    fn active_generation(&self, plugin: &str) -> Option<Arc<Generation>> {
+        lock(&self.state)
+            .plugins
+            .get(plugin)
+            .and_then(|entry| entry.active.clone())
     }
 
     /// Rescans the plugin directory: loads new files, reloads changed ones, unloads removed ones.
@@ -301,6 +316,8 @@ impl PluginRegistry {
             match state.plugins.iter().find(|(_, e)| e.file == file) {
                 Some((name, entry)) => {
                     if entry.fingerprint == fingerprint && entry.active.is_some() {
+                        self.metrics
+                            .record_reload(name, ReloadOutcome::Unchanged.as_str());
                         return ReloadResult {
                             file: file.to_owned(),
                             name: Some(name.clone()),
@@ -347,6 +364,7 @@ impl PluginRegistry {
             return self.record_refusal(file, refused(message, Some(name), None));
         }
         let mut instances = HashMap::new();
+        let mut failed = HashMap::new();
         for (workflow, spec) in self.workflows.iter().filter(|(_, s)| s.plugin == name) {
             match library.create_workflow(&spec.settings) {
                 Ok(instance) => {
@@ -354,12 +372,32 @@ impl PluginRegistry {
                 }
                 Err(e) => {
                     let message = format!(
-                        "{}: plugin `{name}` refused the settings of workflow `{workflow}`: {e}",
-                        file.display()
+                        "plugin `{name}` refused the settings of workflow `{workflow}`: {e}"
                     );
-                    return self
-                        .record_refusal(file, refused(message, Some(name), previous_generation));
+                    tracing::error!(file = %file.display(), error = %message, "workflow not created");
+                    failed.insert(workflow.clone(), message);
                 }
+            }
+        }
+        // A reload must not break a workflow the running generation serves: refuse it instead.
+        if let Some(active) = self.active_generation(&name) {
+            let broken: Vec<&String> = failed
+                .iter()
+                .filter(|(workflow, _)| active.instances.contains_key(*workflow))
+                .map(|(_, message)| message)
+                .collect();
+            if !broken.is_empty() {
+                let message = format!(
+                    "{}: {}",
+                    file.display(),
+                    broken
+                        .iter()
+                        .map(|m| m.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+                return self
+                    .record_refusal(file, refused(message, Some(name), previous_generation));
             }
         }
         let (retired_tx, _) = watch::channel(false);
@@ -367,6 +405,7 @@ impl PluginRegistry {
             number,
             library: Arc::clone(&library),
             instances,
+            failed,
             retired: retired_tx,
         });
 
@@ -534,6 +573,16 @@ impl PluginRegistry {
                     .filter(|(_, s)| s.plugin == *name)
                     .map(|(w, _)| w.clone())
                     .collect(),
+                workflow_errors: entry
+                    .active
+                    .as_ref()
+                    .map(|g| {
+                        g.failed
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             });
         }
         for (file, refused) in &state.refused {
@@ -552,6 +601,7 @@ impl PluginRegistry {
                 warnings: Vec::new(),
                 retiring_generations: Vec::new(),
                 workflows: Vec::new(),
+                workflow_errors: BTreeMap::new(),
             });
         }
         views

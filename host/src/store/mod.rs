@@ -116,7 +116,11 @@ mod tests {
             assert_eq!(pragma(conn, "journal_mode").await, "wal");
             assert_eq!(pragma(conn, "busy_timeout").await, "5000");
             assert_eq!(pragma(conn, "foreign_keys").await, "1");
-            assert_eq!(pragma(conn, "synchronous").await, "2", "FULL, for durability");
+            assert_eq!(
+                pragma(conn, "synchronous").await,
+                "2",
+                "FULL, for durability"
+            );
         }
         first.rollback().await.expect("rollback");
         second.rollback().await.expect("rollback");

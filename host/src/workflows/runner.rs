@@ -116,7 +116,9 @@ impl WorkflowRunner {
                     }
                 }
             }
+            // Biased: after a long run the next tick is already due, and shutdown must win that race.
             tokio::select! {
+                biased;
                 _ = shutdown.recv() => return,
                 _ = ticker.tick() => {}
                 _ = self.wake.notified() => {}
@@ -126,8 +128,11 @@ impl WorkflowRunner {
                 }
             }
             loop {
+                if shutdown.is_triggered() || !*enabled.borrow() {
+                    break;
+                }
                 let more_work = self.run_once(&context, &mut shutdown).await;
-                if !more_work || shutdown.is_triggered() || !*enabled.borrow() {
+                if !more_work {
                     break;
                 }
             }

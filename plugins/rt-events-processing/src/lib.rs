@@ -23,7 +23,8 @@ impl Workflow for RtEventsProcessing {
                 status: Some("pending".to_owned()),
             })
             .await?;
-        Ok(RunReport::processed(0).with_detail(format!("{} pending real-time events", backlog.count)))
+        Ok(RunReport::processed(0)
+            .with_detail(format!("{} pending real-time events", backlog.count)))
     }
 }
 

@@ -22,7 +22,8 @@ impl Workflow for UpdateEventsStatus {
             })
             .await?
             .count;
-        Ok(RunReport::processed(0).with_detail(format!("{awaiting} events awaiting a delivery status")))
+        Ok(RunReport::processed(0)
+            .with_detail(format!("{awaiting} events awaiting a delivery status")))
     }
 }
 
