@@ -143,14 +143,20 @@ fn main() {
     );
     let first = registry.reload_all();
     assert_eq!(first[0].outcome, ReloadOutcome::Loaded, "{first:?}");
-    for i in 0..5 {
-        deploy(if i % 2 == 0 { &v2 } else { &v1 }, &deployed);
+    // Every deploy switches version, so every reload is a real one.
+    let mut deploys = 0usize;
+    let mut deploy_next = || {
+        deploys += 1;
+        deploy(if deploys % 2 == 1 { &v2 } else { &v1 }, &deployed);
+    };
+    for _ in 0..5 {
+        deploy_next();
         registry.reload_plugin("reloadProbe").expect("known plugin");
     }
     let rss_before = rss_kib();
     let mut latencies = Vec::with_capacity(ROUNDS);
-    for i in 0..ROUNDS {
-        deploy(if i % 2 == 0 { &v2 } else { &v1 }, &deployed);
+    for _ in 0..ROUNDS {
+        deploy_next();
         let started = Instant::now();
         let result = registry.reload_plugin("reloadProbe").expect("known plugin");
         latencies.push(started.elapsed());

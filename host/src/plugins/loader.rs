@@ -117,21 +117,22 @@ pub fn host_rustc_version() -> &'static str {
 static COPY_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl PluginLibrary {
-    /// Loads `path`: permission check, copy, `dlopen`, declaration check.
+    /// Loads `path`: permission check, structure check, copy, `dlopen`, declaration check.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Self, LoadError> {
-        permissions::check_plugin_file(path)?;
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        // Check the very bytes that will be mapped: the copy is made from them, in a private directory.
+        let bytes = read_plugin_file(path)?;
+        Self::load_bytes(path, &bytes, options)
+    }
+
+    /// Loads `bytes`, read from `path` by [`read_plugin_file`]. The copy that is mapped is written from
+    /// these very bytes, so what was checked is what runs.
+    pub fn load_bytes(path: &Path, bytes: &[u8], options: &LoadOptions) -> Result<Self, LoadError> {
         #[cfg(target_os = "linux")]
-        elf::check_shared_object(&bytes).map_err(|reason| LoadError::NotALibrary {
+        elf::check_shared_object(bytes).map_err(|reason| LoadError::NotALibrary {
             path: path.to_owned(),
             reason,
         })?;
         let copy = unique_copy_path(path, &options.work_dir);
-        std::fs::write(&copy, &bytes).map_err(|source| LoadError::Io {
+        std::fs::write(&copy, bytes).map_err(|source| LoadError::Io {
             path: path.to_owned(),
             source,
         })?;
@@ -164,6 +165,15 @@ impl PluginLibrary {
             library: Arc::clone(self),
         })
     }
+}
+
+/// Reads a plugin file after checking that no other user can change it.
+pub fn read_plugin_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    permissions::check_plugin_file(path)?;
+    std::fs::read(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 fn unique_copy_path(path: &Path, work_dir: &Path) -> PathBuf {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::loader::{LoadOptions, PluginInfo, PluginLibrary, WorkflowInstance};
+use super::loader::{LoadOptions, PluginInfo, PluginLibrary, WorkflowInstance, read_plugin_file};
 use super::permissions;
 use crate::metrics::Metrics;
 
@@ -144,11 +144,10 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A content hash of the file, to tell "changed" from "unchanged" without trusting timestamps.
-fn fingerprint(path: &Path) -> std::io::Result<u64> {
-    let bytes = std::fs::read(path)?;
+fn fingerprint(bytes: &[u8]) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    hasher.write(&bytes);
-    Ok(hasher.finish())
+    hasher.write(bytes);
+    hasher.finish()
 }
 
 /// Whether `path` looks like a plugin library of this platform.
@@ -301,15 +300,11 @@ impl PluginRegistry {
             previous_generation: previous,
             error: Some(error),
         };
-        let fingerprint = match fingerprint(file) {
-            Ok(fp) => fp,
-            Err(e) => {
-                return self.record_refusal(
-                    file,
-                    refused(format!("{}: cannot read: {e}", file.display()), None, None),
-                );
-            }
+        let bytes = match read_plugin_file(file) {
+            Ok(bytes) => bytes,
+            Err(e) => return self.record_refusal(file, refused(e.to_string(), None, None)),
         };
+        let fingerprint = fingerprint(&bytes);
         // Which plugin this file served before, if any.
         let (previous_name, previous_generation) = {
             let state = lock(&self.state);
@@ -334,7 +329,7 @@ impl PluginRegistry {
         };
 
         // Load and check the new library and create its instances, with no lock held.
-        let library = match PluginLibrary::load(file, &self.options) {
+        let library = match PluginLibrary::load_bytes(file, &bytes, &self.options) {
             Ok(library) => Arc::new(library),
             Err(e) => {
                 return self.record_refusal(
