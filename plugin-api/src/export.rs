@@ -20,7 +20,13 @@ use crate::workflow::{RunContext, RunInfo, Workflow};
 
 /// Declares the plugin: exports the [`crate::abi::PluginDeclaration`] the host looks for.
 ///
-/// ```ignore
+/// ```no_run
+/// # use mc_plugin_api::{RunContext, RunReport, Workflow, WorkflowError};
+/// # pub struct MyWorkflow;
+/// # impl Workflow for MyWorkflow {
+/// #     fn create(_: &serde_json::Value) -> Result<Self, WorkflowError> { Ok(MyWorkflow) }
+/// #     async fn run(&self, _: RunContext) -> Result<RunReport, WorkflowError> { Ok(RunReport::default()) }
+/// # }
 /// mc_plugin_api::declare_plugin! {
 ///     name: "myWorkflow",
 ///     version: env!("CARGO_PKG_VERSION"),
@@ -242,4 +248,143 @@ pub(crate) fn host_sleep(handle: HostHandle, millis: u64) -> FfiFuture<()> {
 pub(crate) fn host_cancel_requested(handle: HostHandle) -> bool {
     // SAFETY: as in host_call.
     unsafe { ((*handle.vtable).cancel_requested)(handle.ctx) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::HostVTable;
+    use crate::workflow::{RunReport, WorkflowError};
+
+    /// A workflow whose behaviour is picked by its settings.
+    struct Probe {
+        panic_in_run: bool,
+    }
+
+    impl Workflow for Probe {
+        fn create(settings: &serde_json::Value) -> Result<Self, WorkflowError> {
+            match settings["create"].as_str() {
+                Some("panic") => panic!("create exploded"),
+                Some("error") => Err(WorkflowError::new("bad settings")),
+                _ => Ok(Probe {
+                    panic_in_run: settings["run"] == "panic",
+                }),
+            }
+        }
+
+        async fn run(&self, ctx: RunContext) -> Result<RunReport, WorkflowError> {
+            if self.panic_in_run {
+                panic!("run exploded");
+            }
+            Ok(RunReport::processed(ctx.info.run_number))
+        }
+    }
+
+    unsafe extern "C" fn no_call(
+        _: *const c_void,
+        _: FfiStr,
+        _: FfiStr,
+    ) -> FfiFuture<FfiResult<FfiBuffer>> {
+        std::future::ready(FfiResult::err("no services in this test")).into_ffi()
+    }
+    unsafe extern "C" fn no_log(_: *const c_void, _: u8, _: FfiStr) {}
+    unsafe extern "C" fn zero_clock(_: *const c_void) -> i64 {
+        0
+    }
+    unsafe extern "C" fn no_sleep(_: *const c_void, _: u64) -> FfiFuture<()> {
+        std::future::ready(()).into_ffi()
+    }
+    unsafe extern "C" fn never_cancel(_: *const c_void) -> bool {
+        false
+    }
+
+    fn vtable(abi_version: u32) -> HostVTable {
+        HostVTable {
+            abi_version,
+            call: no_call,
+            log: no_log,
+            now_unix_millis: zero_clock,
+            sleep: no_sleep,
+            cancel_requested: never_cancel,
+        }
+    }
+
+    fn create_probe(settings: &str) -> Result<WorkflowHandle, String> {
+        // SAFETY: the settings string outlives the call.
+        unsafe { create::<Probe>(FfiStr::new(settings)) }.into_result()
+    }
+
+    fn run_probe(handle: &WorkflowHandle, vtable: &HostVTable) -> Result<String, String> {
+        let host = HostHandle {
+            ctx: std::ptr::null(),
+            vtable,
+        };
+        let info = r#"{"workflow":"w","runNumber":7,"generation":1,"deadlineMillis":1000}"#;
+        // SAFETY: the handle is alive, the vtable outlives the future, the info string the call.
+        let future = unsafe { (handle.run)(handle.this, host, FfiStr::new(info)) };
+        block_on(future)
+            .into_result()
+            .map(|buffer| buffer.to_string_lossy())
+    }
+
+    /// Polls a future to completion on this thread; the probe's futures never wait on anything.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut future = std::pin::pin!(future);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+        }
+    }
+
+    #[test]
+    fn create_errors_and_panics_become_error_results() {
+        assert_eq!(
+            create_probe(r#"{"create":"error"}"#).err().as_deref(),
+            Some("bad settings")
+        );
+        let panicked = create_probe(r#"{"create":"panic"}"#).err().unwrap();
+        assert!(panicked.contains("create exploded"), "{panicked}");
+        assert!(create_probe("not json").err().unwrap().contains("not JSON"));
+    }
+
+    #[test]
+    fn a_run_reports_json_and_a_panicking_run_an_error() {
+        let good = create_probe("{}").unwrap();
+        let report: RunReport =
+            serde_json::from_str(&run_probe(&good, &vtable(ABI_VERSION)).unwrap()).unwrap();
+        assert_eq!(report.processed, 7);
+        // SAFETY: created above, destroyed once.
+        unsafe { (good.destroy)(good.this) };
+
+        let bad = create_probe(r#"{"run":"panic"}"#).unwrap();
+        let error = run_probe(&bad, &vtable(ABI_VERSION)).unwrap_err();
+        assert!(
+            error.starts_with(PANIC_PREFIX) && error.contains("run exploded"),
+            "{error}"
+        );
+        // SAFETY: as above.
+        unsafe { (bad.destroy)(bad.this) };
+    }
+
+    #[test]
+    fn a_host_of_another_abi_version_is_refused_before_the_run() {
+        let handle = create_probe("{}").unwrap();
+        let error = run_probe(&handle, &vtable(ABI_VERSION + 1)).unwrap_err();
+        assert!(
+            error.contains(&format!("ABI version {}", ABI_VERSION + 1)),
+            "{error}"
+        );
+        // SAFETY: as above.
+        unsafe { (handle.destroy)(handle.this) };
+    }
+
+    #[test]
+    fn buffers_free_with_their_own_function() {
+        let buffer = FfiBuffer::from_string("hello".to_owned());
+        assert_eq!(buffer.as_bytes(), b"hello");
+        drop(buffer);
+    }
 }

@@ -5,7 +5,7 @@
 //! plugin needs: implement [`Workflow`], export it with [`declare_plugin!`], and reach the world only
 //! through the [`Host`] handed to each run.
 //!
-//! ```ignore
+//! ```no_run
 //! use mc_plugin_api::{declare_plugin, services::CountEvents, RunContext, RunReport, Workflow, WorkflowError};
 //!
 //! pub struct Hello;
