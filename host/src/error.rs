@@ -10,6 +10,7 @@ use crate::http::response::{HttpResponse, json_response};
 pub enum ApiError {
     #[error("{message}")]
     BadRequest {
+        code: &'static str,
         field: Option<String>,
         message: String,
     },
@@ -21,8 +22,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("method {method} is not allowed on {route}")]
     MethodNotAllowed { method: String, route: String },
-    #[error("request body is larger than {limit} bytes")]
-    PayloadTooLarge { limit: usize },
+    #[error("{message}")]
+    PayloadTooLarge {
+        code: &'static str,
+        field: Option<String>,
+        message: String,
+    },
     #[error("{message}")]
     Unprocessable {
         code: &'static str,
@@ -36,10 +41,23 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// 400 `invalid_field` naming `field`.
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
+            code: "invalid_field",
             field: Some(field.into()),
             message: message.into(),
+        }
+    }
+
+    /// 413 for a body over `limit` bytes.
+    pub fn body_too_large(limit: usize) -> Self {
+        ApiError::PayloadTooLarge {
+            code: "payload_too_large",
+            field: None,
+            message: format!(
+                "the request body is larger than {limit} bytes (server.max_body_bytes)"
+            ),
         }
     }
 
@@ -59,12 +77,12 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::BadRequest { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden { code, .. } => code,
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::PayloadTooLarge { code, .. } => code,
             ApiError::Unprocessable { code, .. } => code,
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
@@ -83,6 +101,9 @@ impl ApiError {
         };
         let mut error = json!({ "code": self.code(), "message": message });
         if let ApiError::BadRequest {
+            field: Some(field), ..
+        }
+        | ApiError::PayloadTooLarge {
             field: Some(field), ..
         } = &self
         {
@@ -107,5 +128,45 @@ impl ApiError {
             );
         }
         response
+    }
+}
+
+impl From<crate::ingest::validate::InputError> for ApiError {
+    fn from(e: crate::ingest::validate::InputError) -> Self {
+        if e.code == "batch_too_large" {
+            ApiError::PayloadTooLarge {
+                code: e.code,
+                field: e.field,
+                message: e.message,
+            }
+        } else {
+            ApiError::BadRequest {
+                code: e.code,
+                field: e.field,
+                message: e.message,
+            }
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Unavailable { .. } => {
+                ApiError::Unavailable(format!("{e}; retry later"))
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::ingest::IngestError> for ApiError {
+    fn from(e: crate::ingest::IngestError) -> Self {
+        match e {
+            crate::ingest::IngestError::Store(store) => store.into(),
+            crate::ingest::IngestError::ShuttingDown => ApiError::Unavailable(
+                "the server is shutting down; retry on another instance".to_owned(),
+            ),
+        }
     }
 }

@@ -5,10 +5,12 @@
 //! hot-reloads, and they reach the world only through the services it hands them.
 
 pub mod admin;
+pub mod api;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod plugins;
 pub mod server;

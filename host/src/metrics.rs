@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use mc_plugin_api::services::Queue;
+
 type Labels = Vec<(&'static str, String)>;
 
 fn duration_histogram() -> Histogram {
@@ -34,6 +36,13 @@ struct Inner {
     plugin_generation: Family<Labels, Gauge>,
     http_requests: Family<Labels, Counter>,
     http_request_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    events_accepted: Family<Labels, Counter>,
+    events_refused: Family<Labels, Counter>,
+    queue_depth: Family<Labels, Gauge>,
+    queue_oldest_pending_age: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    group_commit_submissions: Histogram,
+    group_commit_events: Histogram,
+    group_commit_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -99,6 +108,49 @@ impl Metrics {
             "HTTP request handling time by listener and route",
             http_request_duration.clone(),
         );
+        let events_accepted = Family::<Labels, Counter>::default();
+        registry.register(
+            "events_accepted",
+            "Events stored by the ingestion API, by queue",
+            events_accepted.clone(),
+        );
+        let events_refused = Family::<Labels, Counter>::default();
+        registry.register(
+            "events_refused",
+            "Ingestion requests refused, by queue and reason (the error code)",
+            events_refused.clone(),
+        );
+        let queue_depth = Family::<Labels, Gauge>::default();
+        registry.register(
+            "queue_depth",
+            "Pending events per queue (refreshed at each scrape)",
+            queue_depth.clone(),
+        );
+        let queue_oldest_pending_age =
+            Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "queue_oldest_pending_age_seconds",
+            "Age of the oldest pending event per queue, 0 when none (refreshed at each scrape)",
+            queue_oldest_pending_age.clone(),
+        );
+        let group_commit_submissions = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        registry.register(
+            "ingest_group_commit_submissions",
+            "Requests stored per group-commit transaction",
+            group_commit_submissions.clone(),
+        );
+        let group_commit_events = Histogram::new(exponential_buckets(1.0, 2.0, 14));
+        registry.register(
+            "ingest_group_commit_events",
+            "Events stored per group-commit transaction",
+            group_commit_events.clone(),
+        );
+        let group_commit_duration = duration_histogram();
+        registry.register(
+            "ingest_group_commit_duration_seconds",
+            "Duration of group-commit transactions",
+            group_commit_duration.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -110,6 +162,13 @@ impl Metrics {
                 plugin_generation,
                 http_requests,
                 http_request_duration,
+                events_accepted,
+                events_refused,
+                queue_depth,
+                queue_oldest_pending_age,
+                group_commit_submissions,
+                group_commit_events,
+                group_commit_duration,
             }),
         }
     }
@@ -186,6 +245,45 @@ impl Metrics {
                 ("route", route.to_owned()),
             ])
             .observe(duration.as_secs_f64());
+    }
+
+    pub fn record_events_accepted(&self, queue: Queue, events: u64) {
+        self.inner
+            .events_accepted
+            .get_or_create(&vec![("queue", queue.as_str().to_owned())])
+            .inc_by(events);
+    }
+
+    pub fn record_events_refused(&self, queue: Queue, reason: &str) {
+        self.inner
+            .events_refused
+            .get_or_create(&vec![
+                ("queue", queue.as_str().to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
+    }
+
+    pub fn record_group_commit(&self, submissions: usize, events: usize, duration: Duration) {
+        self.inner
+            .group_commit_submissions
+            .observe(submissions as f64);
+        self.inner.group_commit_events.observe(events as f64);
+        self.inner
+            .group_commit_duration
+            .observe(duration.as_secs_f64());
+    }
+
+    pub fn set_queue_gauges(&self, queue: Queue, depth: u64, oldest_pending_age: Option<Duration>) {
+        let labels = vec![("queue", queue.as_str().to_owned())];
+        self.inner
+            .queue_depth
+            .get_or_create(&labels)
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        self.inner
+            .queue_oldest_pending_age
+            .get_or_create(&labels)
+            .set(oldest_pending_age.map_or(0.0, |age| age.as_secs_f64()));
     }
 
     /// The Prometheus text exposition of every family.

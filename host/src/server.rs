@@ -11,9 +11,11 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::admin::{AdminContext, AdminHandler};
+use crate::api::{ApiContext, ApiHandler, ApiLimits};
 use crate::config::Config;
 use crate::db::{self, DbError};
-use crate::http::{self, api::ApiHandler};
+use crate::http;
+use crate::ingest::GroupCommit;
 use crate::metrics::Metrics;
 use crate::plugins::{self, LoadOptions, PluginRegistry, WorkflowSpec};
 use crate::services::HostServices;
@@ -124,9 +126,35 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .local_addr()
         .unwrap_or(config.server.admin_listen);
     let drain = config.server.shutdown_timeout;
+    // Ingestion: one group-commit writer; each commit wakes the workflow of the queue it fed.
+    let ingest = {
+        let workflows = Arc::clone(&workflows);
+        GroupCommit::start(
+            store.clone(),
+            config.instance.id,
+            metrics.clone(),
+            move |queues| {
+                for queue in queues {
+                    workflows.wake_for_queue(*queue);
+                }
+            },
+            shutdown.subscribe(),
+        )
+    };
+    let api = ApiContext {
+        store: store.clone(),
+        ingest,
+        metrics: metrics.clone(),
+        api_keys: config.auth.api_keys.clone(),
+        limits: ApiLimits {
+            max_body_bytes: config.server.max_body_bytes,
+            max_batch_events: config.server.max_batch_events,
+            max_ctx_bytes: config.server.max_ctx_bytes,
+        },
+    };
     tokio::spawn(http::serve(
         api_listener,
-        Arc::new(ApiHandler),
+        Arc::new(ApiHandler::new(api)),
         metrics.clone(),
         shutdown.subscribe(),
         drain,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::host::HostRequest;
 
 /// The two event queues of the contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Queue {
     /// Real-time events (`POST /api/v1/events`), handled by `rtEventsProcessing`.

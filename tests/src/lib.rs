@@ -280,6 +280,14 @@ pub struct ServerOptions {
     pub log_level: String,
     /// Appended verbatim at the end of the configuration file.
     pub extra_toml: String,
+    /// `[auth] api_keys`; empty (the default) writes no `api_keys` line, leaving the public API open.
+    pub api_keys: Vec<String>,
+    /// `[server] max_body_bytes`; `None` writes no line (the server's default).
+    pub max_body_bytes: Option<usize>,
+    /// `[server] max_batch_events`; `None` writes no line (the server's default).
+    pub max_batch_events: Option<usize>,
+    /// `[server] max_ctx_bytes`; `None` writes no line (the server's default).
+    pub max_ctx_bytes: Option<usize>,
 }
 
 impl ServerOptions {
@@ -295,7 +303,36 @@ impl ServerOptions {
             drain_timeout: "5s".to_owned(),
             log_level: "info".to_owned(),
             extra_toml: String::new(),
+            api_keys: Vec::new(),
+            max_body_bytes: None,
+            max_batch_events: None,
+            max_ctx_bytes: None,
         }
+    }
+
+    /// `[instance] id`: the top byte of every event id the server creates.
+    pub fn instance_id(mut self, id: u8) -> Self {
+        self.instance_id = id;
+        self
+    }
+
+    /// `[auth] api_keys`: the keys the public API then requires.
+    pub fn api_keys(mut self, keys: &[&str]) -> Self {
+        self.api_keys = keys.iter().map(|k| (*k).to_owned()).collect();
+        self
+    }
+
+    /// `[server] max_body_bytes`, `max_batch_events` and `max_ctx_bytes`.
+    pub fn limits(
+        mut self,
+        max_body_bytes: usize,
+        max_batch_events: usize,
+        max_ctx_bytes: usize,
+    ) -> Self {
+        self.max_body_bytes = Some(max_body_bytes);
+        self.max_batch_events = Some(max_batch_events);
+        self.max_ctx_bytes = Some(max_ctx_bytes);
+        self
     }
 
     /// Adds `[workflows.*]` tables (TOML text; indentation is fine).
@@ -346,6 +383,22 @@ impl ServerOptions {
             Some(token) => format!("admin_token = {}\n", toml_string(token)),
             None => String::new(),
         };
+        let api_keys = if self.api_keys.is_empty() {
+            String::new()
+        } else {
+            let keys: Vec<String> = self.api_keys.iter().map(|k| toml_string(k)).collect();
+            format!("api_keys = [{}]\n", keys.join(", "))
+        };
+        let mut limits = String::new();
+        for (key, value) in [
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_batch_events", self.max_batch_events),
+            ("max_ctx_bytes", self.max_ctx_bytes),
+        ] {
+            if let Some(value) = value {
+                limits.push_str(&format!("{key} = {value}\n"));
+            }
+        }
         format!(
             "[instance]\n\
              id = {id}\n\
@@ -355,6 +408,7 @@ impl ServerOptions {
              listen = \"127.0.0.1:0\"\n\
              admin_listen = \"127.0.0.1:0\"\n\
              shutdown_timeout = {shutdown}\n\
+             {limits}\
              \n\
              [database]\n\
              url = {database}\n\
@@ -365,6 +419,7 @@ impl ServerOptions {
              \n\
              [auth]\n\
              {admin_token}\
+             {api_keys}\
              \n\
              [log]\n\
              level = {level}\n\
@@ -669,6 +724,46 @@ impl TestServer {
         (status, parse_body(&text))
     }
 
+    // ---- public API ----
+
+    /// A cloneable, `'static` client of the public API listener (for requests sent from spawned tasks).
+    pub fn api(&self) -> ApiClient {
+        ApiClient {
+            base: format!("http://{}", self.api_addr),
+            client: self.client.clone(),
+        }
+    }
+
+    /// [`ApiClient::post_json`] on this server's public API.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        self.api().post_json(path, body, headers).await
+    }
+
+    /// [`ApiClient::post_raw`] on this server's public API.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        self.api().post_raw(path, body, headers).await
+    }
+
+    /// [`ApiClient::get_json`] on this server's public API.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        self.api().get_json(path).await
+    }
+
+    /// [`ApiClient::get_json_with`] on this server's public API.
+    pub async fn get_json_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        self.api().get_json_with(path, headers).await
+    }
+
     /// Asserts `GET /healthz` answers 200 `{"status":"ok"}`.
     pub async fn assert_healthy(&self) {
         let (status, body) = self.get_public("/healthz").await;
@@ -804,6 +899,91 @@ impl TestServer {
             "workflow {name} had new errors while it should run cleanly: {}",
             pretty(&after)
         );
+    }
+}
+
+/// A client of a server's public API listener (`[server] listen`), from [`TestServer::api`]. Every
+/// method returns the status and the body parsed as JSON (a non-JSON body comes back as a JSON string, an
+/// empty one as `null`); it panics only when the request cannot be sent or the answer read.
+#[derive(Clone)]
+pub struct ApiClient {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl ApiClient {
+    /// The listener's base URL, `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// A request with an optional body and extra headers. A body is sent with `Content-Type:
+    /// application/json` unless `headers` names a content type.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self.client.request(method.clone(), &url);
+        let has_content_type = headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            if !has_content_type {
+                request = request.header("content-type", "application/json");
+            }
+            request = request.body(body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"));
+        (status, parse_body(&text))
+    }
+
+    /// POST of `body` serialised as JSON.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).expect("a JSON value always serialises");
+        self.request(reqwest::Method::POST, path, Some(bytes), headers)
+            .await
+    }
+
+    /// POST of arbitrary bytes (malformed JSON, invalid UTF-8, oversized bodies).
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        self.request(reqwest::Method::POST, path, Some(body.into()), headers)
+            .await
+    }
+
+    /// GET without extra headers.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path, None, &[]).await
+    }
+
+    /// GET with extra headers (e.g. an API key).
+    pub async fn get_json_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path, None, headers)
+            .await
     }
 }
 
@@ -1124,6 +1304,48 @@ mod tests {
                 &["/tmp/x1/lib.so"]
             ),
             vec![2, 1]
+        );
+    }
+
+    #[test]
+    fn config_has_keys_and_limits_only_when_asked() {
+        let plain = ServerOptions::new(PluginDir::new()).config_toml(Path::new("/tmp/work"));
+        for absent in [
+            "api_keys",
+            "max_body_bytes",
+            "max_batch_events",
+            "max_ctx_bytes",
+        ] {
+            assert!(!plain.contains(absent), "{absent} in\n{plain}");
+        }
+        let options = ServerOptions::new(PluginDir::new())
+            .instance_id(7)
+            .api_keys(&["k1", "k\"2"])
+            .limits(4096, 10, 1024);
+        let text = options.config_toml(Path::new("/tmp/work"));
+        // Each key sits in its own table: between that table's header and the next header.
+        let section = |header: &str, next: &str| -> String {
+            let start = text
+                .find(header)
+                .unwrap_or_else(|| panic!("{header} missing"));
+            let rest = &text[start..];
+            rest[..rest.find(next).unwrap_or(rest.len())].to_owned()
+        };
+        let instance = section("[instance]", "[server]");
+        assert!(instance.contains("id = 7\n"), "{instance}");
+        let server = section("[server]", "[database]");
+        for line in [
+            "max_body_bytes = 4096\n",
+            "max_batch_events = 10\n",
+            "max_ctx_bytes = 1024\n",
+        ] {
+            assert!(server.contains(line), "{line} missing from\n{server}");
+        }
+        let auth = section("[auth]", "[log]");
+        assert!(auth.contains(r#"api_keys = ["k1", "k\"2"]"#), "{auth}");
+        assert!(
+            auth.contains("admin_token = \"test-admin-token\""),
+            "{auth}"
         );
     }
 

@@ -28,7 +28,7 @@ pub fn check<B>(configured: Option<&str>, request: &Request<B>) -> Result<(), Ap
 }
 
 /// Compares without an early exit, so response timing does not reveal how much of a guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

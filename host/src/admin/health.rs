@@ -29,7 +29,19 @@ pub async fn readyz(ctx: &AdminContext) -> HttpResponse {
     }
 }
 
-pub fn metrics(ctx: &AdminContext) -> HttpResponse {
+/// How long a scrape waits for the queue statistics before answering with the last known gauges.
+const QUEUE_STATS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+pub async fn metrics(ctx: &AdminContext) -> HttpResponse {
+    // Queue depth and age are read at scrape time, so they are never staler than the scrape.
+    if ctx.db_ready.load(Ordering::SeqCst) {
+        let refresh = crate::api::stats::snapshot(&ctx.store, &ctx.metrics);
+        match tokio::time::timeout(QUEUE_STATS_TIMEOUT, refresh).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "queue gauges not refreshed"),
+            Err(_) => tracing::warn!("queue gauges not refreshed: the database took too long"),
+        }
+    }
     with_type(
         StatusCode::OK,
         ctx.metrics.encode(),

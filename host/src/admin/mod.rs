@@ -3,6 +3,8 @@
 //! configured, the admin API refuses every call rather than being open.
 
 mod auth;
+
+pub use auth::constant_time_eq;
 mod health;
 mod plugins;
 mod workflows;
@@ -61,7 +63,7 @@ impl Handler for AdminHandler {
             return routed(route, Err(e));
         }
         let result = match (&method, segments.as_slice()) {
-            (&Method::GET, ["metrics"]) => Ok(health::metrics(ctx)),
+            (&Method::GET, ["metrics"]) => Ok(health::metrics(ctx).await),
             (&Method::GET, ["admin", "plugins"]) => Ok(plugins::list(ctx)),
             (&Method::POST, ["admin", "plugins", "reload"]) => plugins::reload_all(ctx).await,
             (&Method::POST, ["admin", "plugins", name, "reload"]) => {

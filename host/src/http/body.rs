@@ -12,7 +12,7 @@ pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, ApiErro
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::PayloadTooLarge { limit })
+            Err(ApiError::body_too_large(limit))
         }
         Err(e) => Err(ApiError::bad_request(
             "body",

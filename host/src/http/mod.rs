@@ -1,7 +1,6 @@
 //! HTTP plumbing shared by the API and admin listeners: the accept loop with graceful shutdown, request
-//! observation (span, metrics), and JSON responses.
+//! observation (span, metrics), body limits and JSON responses. The routes live in `api` and `admin`.
 
-pub mod api;
 pub mod body;
 pub mod response;
 pub mod server;

@@ -1,10 +1,69 @@
 //! Queries on the `events` table.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use mc_plugin_api::services::Queue;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::{Store, StoreError};
+use crate::db::entities::delivery_log;
 use crate::db::entities::event::{self, CHANNEL_EMAIL, EventStatus};
+
+/// Filters of `GET /api/v1/events`.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub status: Option<EventStatus>,
+    pub event_type: Option<String>,
+    pub queue: Option<Queue>,
+    /// Only events whose row key is greater (the page after).
+    pub after_row_key: Option<i64>,
+    pub limit: u64,
+}
+
+/// Counts and age of one queue, for `GET /api/v1/stats` and the queue gauges.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueStats {
+    pub by_status: BTreeMap<&'static str, u64>,
+    /// Creation time of the oldest `pending` event.
+    pub oldest_pending: Option<DateTime<Utc>>,
+}
+
+impl QueueStats {
+    /// Events waiting to be processed.
+    pub fn depth(&self) -> u64 {
+        self.by_status
+            .get(EventStatus::Pending.as_str())
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// A change a workflow makes to a claimed event.
+#[derive(Clone, Debug)]
+pub struct EventUpdate {
+    pub row_key: i64,
+    pub status: EventStatus,
+    pub template: Option<(String, i32)>,
+}
+
+#[derive(FromQueryResult)]
+struct StatusCount {
+    queue: String,
+    status: String,
+    count: i64,
+}
+
+#[derive(FromQueryResult)]
+struct OldestPending {
+    queue: String,
+    oldest: Option<DateTime<Utc>>,
+}
 
 impl Store {
     /// How many events are in `queue` (both when `None`) with `status` (any when `None`); the `/stats`
@@ -47,6 +106,208 @@ impl Store {
             .await
             .map_err(|err| self.error(err))?;
         Ok(inserted.last_insert_id)
+    }
+
+    /// One event by public id, with its delivery-log entries in attempt order. `None` when there is no
+    /// such row, or the row belongs to another instance than the id's top byte says.
+    pub async fn get_event(
+        &self,
+        public_id: i64,
+    ) -> Result<Option<(event::Model, Vec<delivery_log::Model>)>, StoreError> {
+        let (instance, row_key) = event::split_public_id(public_id);
+        let Some(found) = event::Entity::find_by_id(row_key)
+            .one(&self.db)
+            .await
+            .map_err(|e| self.error(e))?
+            .filter(|e| e.instance_id == i32::from(instance))
+        else {
+            return Ok(None);
+        };
+        let deliveries = delivery_log::Entity::find()
+            .filter(delivery_log::Column::EventId.eq(row_key))
+            .order_by_asc(delivery_log::Column::Attempt)
+            .order_by_asc(delivery_log::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(Some((found, deliveries)))
+    }
+
+    /// A page of events in row-key order.
+    pub async fn list_events(&self, filter: &EventFilter) -> Result<Vec<event::Model>, StoreError> {
+        let mut query = event::Entity::find().order_by_asc(event::Column::Id);
+        if let Some(status) = filter.status {
+            query = query.filter(event::Column::Status.eq(status.as_str()));
+        }
+        if let Some(event_type) = &filter.event_type {
+            query = query.filter(event::Column::EventType.eq(event_type.as_str()));
+        }
+        if let Some(queue) = filter.queue {
+            query = query.filter(event::Column::Queue.eq(queue.as_str()));
+        }
+        if let Some(after) = filter.after_row_key {
+            query = query.filter(event::Column::Id.gt(after));
+        }
+        query
+            .limit(filter.limit)
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Counts by status and the oldest pending event, per queue (every queue and status present).
+    pub async fn queue_stats(&self) -> Result<BTreeMap<Queue, QueueStats>, StoreError> {
+        let mut stats: BTreeMap<Queue, QueueStats> = [Queue::Realtime, Queue::Batch]
+            .into_iter()
+            .map(|q| {
+                let by_status = EventStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+                (
+                    q,
+                    QueueStats {
+                        by_status,
+                        oldest_pending: None,
+                    },
+                )
+            })
+            .collect();
+        let counts = event::Entity::find()
+            .select_only()
+            .column(event::Column::Queue)
+            .column(event::Column::Status)
+            .column_as(event::Column::Id.count(), "count")
+            .group_by(event::Column::Queue)
+            .group_by(event::Column::Status)
+            .into_model::<StatusCount>()
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))?;
+        for row in counts {
+            let (Some(queue), Some(status)) =
+                (queue_named(&row.queue), EventStatus::from_name(&row.status))
+            else {
+                continue;
+            };
+            if let Some(entry) = stats.get_mut(&queue) {
+                entry
+                    .by_status
+                    .insert(status.as_str(), u64::try_from(row.count).unwrap_or(0));
+            }
+        }
+        let oldest = event::Entity::find()
+            .select_only()
+            .column(event::Column::Queue)
+            .column_as(event::Column::CreatedAt.min(), "oldest")
+            .filter(event::Column::Status.eq(EventStatus::Pending.as_str()))
+            .group_by(event::Column::Queue)
+            .into_model::<OldestPending>()
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))?;
+        for row in oldest {
+            if let Some(entry) = queue_named(&row.queue).and_then(|q| stats.get_mut(&q)) {
+                entry.oldest_pending = row.oldest;
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Claims up to `limit` due, pending events of `queue` for `claimer`, for `lease`.
+    ///
+    /// One statement: `UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING *`. On PostgreSQL the inner
+    /// select takes row locks with `FOR UPDATE SKIP LOCKED`, so several execution instances claiming at
+    /// once each get different events without waiting on each other; SQLite has a single writer, so the
+    /// statement is atomic there as it is. A claim whose lease has lapsed (its instance died) is claimable
+    /// again. Returned in row-key order.
+    pub async fn claim_events(
+        &self,
+        queue: Queue,
+        limit: u64,
+        claimer: &str,
+        lease: Duration,
+    ) -> Result<Vec<event::Model>, StoreError> {
+        let now = Utc::now();
+        let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut candidates = Query::select();
+        candidates
+            .column(event::Column::Id)
+            .from(event::Entity)
+            .and_where(event::Column::Queue.eq(queue.as_str()))
+            .and_where(event::Column::Status.eq(EventStatus::Pending.as_str()))
+            .cond_where(
+                Condition::any()
+                    .add(event::Column::ScheduledAt.is_null())
+                    .add(event::Column::ScheduledAt.lte(now)),
+            )
+            .cond_where(
+                Condition::any()
+                    .add(event::Column::ClaimExpiresAt.is_null())
+                    .add(event::Column::ClaimExpiresAt.lt(now)),
+            )
+            .order_by(event::Column::Id, Order::Asc)
+            .limit(limit);
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut claimed = event::Entity::update_many()
+            .col_expr(event::Column::ClaimedBy, Expr::value(claimer))
+            .col_expr(event::Column::ClaimExpiresAt, Expr::value(lease_end))
+            .col_expr(event::Column::UpdatedAt, Expr::value(now))
+            .filter(Expr::col(event::Column::Id).in_subquery(candidates))
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(|e| self.error(e))?;
+        claimed.sort_by_key(|e| e.id);
+        Ok(claimed)
+    }
+
+    /// Applies workflow decisions to claimed events and releases their claims; only events still claimed
+    /// by `claimer` are changed (a lapsed claim taken over by another instance is not). Returns how many
+    /// rows changed.
+    pub async fn update_claimed_events(
+        &self,
+        claimer: &str,
+        updates: &[EventUpdate],
+    ) -> Result<u64, StoreError> {
+        let now = Utc::now();
+        let mut changed = 0;
+        for update in updates {
+            let mut query = event::Entity::update_many()
+                .col_expr(event::Column::Status, Expr::value(update.status.as_str()))
+                .col_expr(
+                    event::Column::ClaimedBy,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    event::Column::ClaimExpiresAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(event::Column::UpdatedAt, Expr::value(now));
+            if update.status.is_final() {
+                query = query.col_expr(event::Column::FinishedAt, Expr::value(now));
+            }
+            if let Some((name, version)) = &update.template {
+                query = query
+                    .col_expr(event::Column::TemplateName, Expr::value(name.as_str()))
+                    .col_expr(event::Column::TemplateVersion, Expr::value(*version));
+            }
+            changed += query
+                .filter(event::Column::Id.eq(update.row_key))
+                .filter(event::Column::ClaimedBy.eq(claimer))
+                .exec(&self.db)
+                .await
+                .map_err(|e| self.error(e))?
+                .rows_affected;
+        }
+        Ok(changed)
+    }
+}
+
+/// The queue stored as `name`.
+pub(crate) fn queue_named(name: &str) -> Option<Queue> {
+    match name {
+        "realtime" => Some(Queue::Realtime),
+        "batch" => Some(Queue::Batch),
+        _ => None,
     }
 }
 

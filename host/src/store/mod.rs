@@ -5,10 +5,14 @@
 //! (`events.rs`, later templates and delivery logs).
 
 mod events;
+mod ingest;
 #[cfg(test)]
 pub(crate) mod testing;
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
+
+pub use events::{EventFilter, EventUpdate, QueueStats};
+pub use ingest::{IdempotencyClaim, NewEvent, Submission, SubmissionOutcome};
 
 use crate::db;
 

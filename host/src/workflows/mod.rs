@@ -10,6 +10,12 @@ pub use runner::{RunnerContext, RunnerSettings, WorkflowRunner};
 pub use status::{WorkflowState, WorkflowView};
 
 use crate::shutdown::ShutdownController;
+use mc_plugin_api::services::Queue;
+
+/// The workflow of the real-time queue, by its contract name.
+pub const REALTIME_WORKFLOW: &str = "rtEventsProcessing";
+/// The workflow of the batch queue, by its contract name.
+pub const BATCH_WORKFLOW: &str = "batchEventsProcessing";
 
 /// All configured workflows, by name.
 pub struct WorkflowSet {
@@ -38,6 +44,15 @@ impl WorkflowSet {
 
     pub fn get(&self, name: &str) -> Option<&Arc<WorkflowRunner>> {
         self.runners.get(name)
+    }
+
+    /// Wakes the workflow that processes `queue` (SPEC: `rtEventsProcessing` for real-time events,
+    /// `batchEventsProcessing` for batch events), so new events need not wait for its next tick.
+    pub fn wake_for_queue(&self, queue: Queue) {
+        self.wake(match queue {
+            Queue::Realtime => REALTIME_WORKFLOW,
+            Queue::Batch => BATCH_WORKFLOW,
+        });
     }
 
     /// Wakes a workflow by name (unknown names are ignored: the workflow may simply not be configured).

@@ -1,4 +1,11 @@
 //! sea-orm entities, one file per table. They describe the schema the migrations build; the store is the
 //! only module that queries with them.
 
+pub mod archive_cursor;
+pub mod archive_event;
+pub mod delivery_log;
 pub mod event;
+pub mod idempotency_key;
+pub mod quarantine;
+pub mod template;
+pub mod template_version;

@@ -9,12 +9,16 @@
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261122_000001_create_events;
+mod m20261122_000002_delivery_schema;
 
 /// Every migration of the host schema, oldest first.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261122_000001_create_events::Migration)]
+        vec![
+            Box::new(m20261122_000001_create_events::Migration),
+            Box::new(m20261122_000002_delivery_schema::Migration),
+        ]
     }
 }

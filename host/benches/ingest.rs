@@ -1,0 +1,1155 @@
+//! Ingestion throughput and latency of the public API, each against a baseline measured in the same run.
+//!
+//! Run with `cargo bench -p message-center --bench ingest`. It builds the release `message-center`
+//! binary, then, in one process and one run:
+//! 1. single-event ingest: 64 keep-alive HTTP/1 connections, each sending `POST /api/v1/events` with a
+//!    distinct, realistic event back-to-back for 2 s of warm-up and 10 s of measurement, against
+//!    - the baseline: a bare hyper handler in this process (its own 2-thread runtime) that reads the body,
+//!      parses it into `serde_json::Value`, checks `type` and answers 201, storing nothing;
+//!    - the real server, a separate process, on a fresh SQLite file, then on a fresh PostgreSQL database;
+//! 2. batch ingest: 100 × `POST /api/v1/events/batch` of 1000 distinct events on 4 connections (after one
+//!    unmeasured batch per connection), against the baseline of the same rows inserted straight into a
+//!    fresh database of the same backend with the host's migrations: sea-orm `insert_many` returning the
+//!    new keys (the API answers them), one transaction per 1000 rows, by 1 writer and by 4 writers.
+//!
+//! The load generator runs on its own 2-thread tokio runtime in this process. After each real-server
+//! series the server is stopped with SIGTERM and the `events` rows are counted: every 2xx answer must be a
+//! stored row. Any non-2xx answer or transport error from the real server fails the benchmark.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use message_center::db::{self, entities::event};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Statement, TransactionTrait,
+};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+
+/// Concurrent keep-alive connections of the single-event series.
+const CONNECTIONS: usize = 64;
+/// Unmeasured load before each single-event measurement.
+const WARM_UP: Duration = Duration::from_secs(2);
+/// Measured window of each single-event series.
+const MEASURE: Duration = Duration::from_secs(10);
+/// Events per batch request (the API's default `max_batch_events`).
+const BATCH_SIZE: usize = 1000;
+/// Concurrent connections (and writers of the 4-writer baseline) of the batch series.
+const BATCH_CONNECTIONS: usize = 4;
+/// Measured batch requests per series (plus one unmeasured batch per connection).
+const BATCH_REQUESTS: usize = 100;
+/// A batch series stops taking new requests after this long, whatever it has done.
+const BATCH_TIME_CAP: Duration = Duration::from_secs(30);
+/// How long the server may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Targets the figures are reported against.
+const TARGET_RATIO: f64 = 0.5;
+const TARGET_P99: Duration = Duration::from_millis(10);
+/// The PostgreSQL database fresh databases are created from; `MC_TEST_POSTGRES_URL` overrides it.
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+const COMMAND: &str = "cargo bench -p message-center --bench ingest";
+
+// ---------------------------------------------------------------------------------------------------------
+// Build, machine facts
+// ---------------------------------------------------------------------------------------------------------
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_owned()
+}
+
+/// Builds the release server binary and returns its path (`CARGO_TARGET_DIR` honoured).
+fn build_server() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["build", "--release", "-p", "message-center"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the release server failed");
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        }
+        _ => workspace_root().join("target"),
+    };
+    let binary = target.join("release").join("message-center");
+    assert!(binary.is_file(), "no server binary at {}", binary.display());
+    binary
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn mem_total() -> String {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map(|kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn nproc() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+fn print_machine(section: &str, load_before: &str, versions: &[(&str, String)]) {
+    println!("| {section} | |");
+    println!("|---|---|");
+    println!("| command | `{COMMAND}` (release profile) |");
+    println!("| nproc | {} |", nproc());
+    println!("| CPU | {} |", cpu_model());
+    println!("| memory | {} |", mem_total());
+    println!(
+        "| kernel | {} |",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    );
+    for (name, version) in versions {
+        println!("| {name} | {version} |");
+    }
+    println!(
+        "| load average (1/5/15 min) before / after | {load_before} / {} |",
+        load_average()
+    );
+    println!();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Events
+// ---------------------------------------------------------------------------------------------------------
+
+const TYPES: [&str; 4] = [
+    "orderConfirmed",
+    "orderShipped",
+    "passwordReset",
+    "accountCreated",
+];
+const FIRST_NAMES: [&str; 8] = [
+    "Alice", "Bruno", "Chloé", "David", "Emma", "Farid", "Giulia", "Hugo",
+];
+const LAST_NAMES: [&str; 8] = [
+    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand",
+];
+
+/// Event number `n`: distinct for every `n` (address, external id, order id, amount).
+fn event_value(n: u64) -> Value {
+    let pick = |len: usize| (n % len as u64) as usize;
+    json!({
+        "type": TYPES[pick(TYPES.len())],
+        "email": format!("customer.{n}@example.com"),
+        "externalId": format!("ext-{n}"),
+        "language": "fr",
+        "ctx": {
+            "firstName": FIRST_NAMES[pick(FIRST_NAMES.len())],
+            "lastName": LAST_NAMES[pick(LAST_NAMES.len())],
+            "orderId": format!("ORD-{n:010}"),
+            "amount": (n % 100_000) as f64 / 100.0 + 9.99,
+            "items": n % 7 + 1,
+            "deliveryDate": "2026-11-24",
+        },
+    })
+}
+
+/// The row the API would store for `value` in the batch queue.
+fn event_row(value: &Value) -> event::ActiveModel {
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    let now = chrono::Utc::now();
+    event::ActiveModel {
+        queue: Set("batch".to_owned()),
+        status: Set(event::EventStatus::Pending.as_str().to_owned()),
+        event_type: Set(text("type").expect("type")),
+        channel: Set(event::CHANNEL_EMAIL.to_owned()),
+        email: Set(text("email")),
+        external_id: Set(text("externalId")),
+        language: Set(text("language")),
+        ctx: Set(value.get("ctx").cloned().unwrap_or_else(|| json!({}))),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Measurements
+// ---------------------------------------------------------------------------------------------------------
+
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    fn sorted(mut latencies: Vec<Duration>) -> Self {
+        latencies.sort();
+        Self(latencies)
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.0.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((self.0.len() as f64 - 1.0) * p).round() as usize;
+        self.0[index]
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// One single-event series.
+struct LoadResult {
+    /// Answers completed inside the measured window (all statuses), with their latency.
+    window: Latencies,
+    /// 2xx answers over the whole series, warm-up included (each one a stored event).
+    accepted: u64,
+    /// Non-2xx answers over the whole series.
+    non_2xx: u64,
+    /// Status and body of the first non-2xx answer.
+    first_failure: Option<String>,
+}
+
+impl LoadResult {
+    fn per_second(&self) -> f64 {
+        self.window.0.len() as f64 / MEASURE.as_secs_f64()
+    }
+}
+
+/// One batch series (HTTP or direct inserts).
+struct BatchResult {
+    events: u64,
+    requests: u64,
+    elapsed: Duration,
+    latencies: Latencies,
+}
+
+impl BatchResult {
+    fn per_second(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP client (load generator)
+// ---------------------------------------------------------------------------------------------------------
+
+type Sender = SendRequest<Full<Bytes>>;
+
+async fn open_connection(addr: SocketAddr) -> Result<Sender, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("set_nodelay: {e}"))?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP/1 handshake with {addr}: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// Sends one POST and reads the whole answer.
+async fn post(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    path: &str,
+    body: Bytes,
+) -> Result<(StatusCode, Bytes), String> {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(HOST, addr.to_string())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(Full::new(body))
+        .map_err(|e| format!("request: {e}"))?;
+    sender
+        .ready()
+        .await
+        .map_err(|e| format!("connection to {addr} closed: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("POST {path}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer to POST {path}: {e}"))?
+        .to_bytes();
+    Ok((status, body))
+}
+
+fn describe_answer(status: StatusCode, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text: String = text.chars().take(300).collect();
+    format!("{status} {text}")
+}
+
+/// `CONNECTIONS` connections send single events back-to-back: `WARM_UP`, then `MEASURE`.
+async fn single_event_load(
+    addr: SocketAddr,
+    numbers: Arc<AtomicU64>,
+) -> Result<LoadResult, String> {
+    let mut senders = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        senders.push(open_connection(addr).await?);
+    }
+    let start = Instant::now();
+    let warm_end = start + WARM_UP;
+    let end = warm_end + MEASURE;
+    let mut tasks = Vec::with_capacity(CONNECTIONS);
+    for mut sender in senders {
+        let numbers = Arc::clone(&numbers);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(32 * 1024);
+            let (mut accepted, mut non_2xx, mut first_failure) = (0u64, 0u64, None);
+            loop {
+                let n = numbers.fetch_add(1, Ordering::Relaxed);
+                let body = Bytes::from(serde_json::to_vec(&event_value(n)).expect("json"));
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let (status, answer) = post(&mut sender, addr, "/api/v1/events", body).await?;
+                let done = Instant::now();
+                if status.is_success() {
+                    accepted += 1;
+                } else {
+                    non_2xx += 1;
+                    first_failure.get_or_insert_with(|| describe_answer(status, &answer));
+                }
+                if done >= warm_end && done <= end {
+                    latencies.push(done - sent);
+                }
+            }
+            Ok::<_, String>((latencies, accepted, non_2xx, first_failure))
+        }));
+    }
+    let mut result = LoadResult {
+        window: Latencies(Vec::new()),
+        accepted: 0,
+        non_2xx: 0,
+        first_failure: None,
+    };
+    let mut all = Vec::new();
+    for task in tasks {
+        let (latencies, accepted, non_2xx, first_failure) =
+            task.await.map_err(|e| format!("load task: {e}"))??;
+        all.extend(latencies);
+        result.accepted += accepted;
+        result.non_2xx += non_2xx;
+        if result.first_failure.is_none() {
+            result.first_failure = first_failure;
+        }
+    }
+    result.window = Latencies::sorted(all);
+    Ok(result)
+}
+
+/// `bodies[..BATCH_CONNECTIONS]` are sent first, one per connection and unmeasured; the rest are shared
+/// by the connections and measured. Every answer must be 201 with one id per event.
+async fn batch_load(addr: SocketAddr, bodies: Arc<Vec<Bytes>>) -> Result<BatchResult, String> {
+    let check = |status: StatusCode, answer: &Bytes| -> Result<(), String> {
+        let ids = serde_json::from_slice::<Value>(answer)
+            .ok()
+            .and_then(|v| v.get("ids").and_then(Value::as_array).map(Vec::len));
+        if status == StatusCode::CREATED && ids == Some(BATCH_SIZE) {
+            Ok(())
+        } else {
+            Err(format!(
+                "POST /api/v1/events/batch answered {}",
+                describe_answer(status, answer)
+            ))
+        }
+    };
+    let mut senders = Vec::with_capacity(BATCH_CONNECTIONS);
+    let mut warm_ups = Vec::new();
+    for body in bodies.iter().take(BATCH_CONNECTIONS) {
+        let body = body.clone();
+        warm_ups.push(tokio::spawn(async move {
+            let mut sender = open_connection(addr).await?;
+            let (status, answer) = post(&mut sender, addr, "/api/v1/events/batch", body).await?;
+            check(status, &answer)?;
+            Ok::<_, String>(sender)
+        }));
+    }
+    for warm_up in warm_ups {
+        senders.push(warm_up.await.map_err(|e| format!("warm-up task: {e}"))??);
+    }
+
+    let next = Arc::new(AtomicUsize::new(BATCH_CONNECTIONS));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for mut sender in senders {
+        let (next, bodies) = (Arc::clone(&next), Arc::clone(&bodies));
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= bodies.len() || start.elapsed() >= BATCH_TIME_CAP {
+                    break;
+                }
+                let sent = Instant::now();
+                let (status, answer) = post(
+                    &mut sender,
+                    addr,
+                    "/api/v1/events/batch",
+                    bodies[index].clone(),
+                )
+                .await?;
+                latencies.push(sent.elapsed());
+                check(status, &answer)?;
+            }
+            Ok::<_, String>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.map_err(|e| format!("batch task: {e}"))??);
+    }
+    let elapsed = start.elapsed();
+    Ok(BatchResult {
+        events: (all.len() * BATCH_SIZE) as u64,
+        requests: all.len() as u64,
+        elapsed,
+        latencies: Latencies::sorted(all),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Baselines
+// ---------------------------------------------------------------------------------------------------------
+
+/// The bare handler: read the body, parse it, check `type`, answer 201; nothing stored.
+async fn bare_handler(
+    request: Request<Incoming>,
+    ids: Arc<AtomicU64>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let answer = |status: StatusCode, body: String| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(response)
+    };
+    let error = |code: &str| format!(r#"{{"error":{{"code":"{code}","message":"{code}"}}}}"#);
+    if request.method() != Method::POST || request.uri().path() != "/api/v1/events" {
+        return answer(StatusCode::NOT_FOUND, error("not_found"));
+    }
+    let body = match Limited::new(request.into_body(), 1024 * 1024)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return answer(StatusCode::PAYLOAD_TOO_LARGE, error("payload_too_large")),
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&body) else {
+        return answer(StatusCode::BAD_REQUEST, error("malformed_json"));
+    };
+    if !value.get("type").is_some_and(Value::is_string) {
+        return answer(StatusCode::BAD_REQUEST, error("invalid_field"));
+    }
+    let id = ids.fetch_add(1, Ordering::Relaxed);
+    answer(
+        StatusCode::CREATED,
+        format!(r#"{{"id":"{id}","status":"pending","href":"/api/v1/events/{id}"}}"#),
+    )
+}
+
+/// The bare hyper server on its own 2-thread runtime; dropped at the end of the series.
+struct BareServer {
+    runtime: Option<Runtime>,
+    addr: SocketAddr,
+}
+
+impl BareServer {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("bare-server")
+            .enable_all()
+            .build()
+            .expect("bare server runtime");
+        let listener = runtime
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind bare server");
+        let addr = listener.local_addr().expect("bare server address");
+        runtime.spawn(async move {
+            let ids = Arc::new(AtomicU64::new(1));
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let ids = Arc::clone(&ids);
+                let service = service_fn(move |request| bare_handler(request, Arc::clone(&ids)));
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self {
+            runtime: Some(runtime),
+            addr,
+        }
+    }
+}
+
+impl Drop for BareServer {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Inserts `batches` straight into a fresh, migrated database at `url`: the first `BATCH_CONNECTIONS`
+/// unmeasured, the rest measured, by `writers` concurrent tasks, one transaction per batch, each an
+/// `insert_many` that returns the new keys (as the API must, to answer them).
+async fn bulk_insert(
+    url: &str,
+    batches: Arc<Vec<Vec<Value>>>,
+    writers: usize,
+) -> Result<BatchResult, String> {
+    let conn = db::connect(url, 4, Duration::from_secs(5))
+        .await
+        .map_err(|e| e.to_string())?;
+    db::migrate(&conn).await.map_err(|e| e.to_string())?;
+    async fn insert(conn: &DatabaseConnection, batch: &[Value]) -> Result<(), String> {
+        let txn = conn.begin().await.map_err(|e| format!("begin: {e}"))?;
+        let keys = event::Entity::insert_many(batch.iter().map(event_row))
+            .exec_with_returning_keys(&txn)
+            .await
+            .map_err(|e| format!("insert_many: {e}"))?;
+        txn.commit().await.map_err(|e| format!("commit: {e}"))?;
+        if keys.len() == batch.len() {
+            Ok(())
+        } else {
+            Err(format!("{} keys for {} rows", keys.len(), batch.len()))
+        }
+    }
+    for batch in batches.iter().take(BATCH_CONNECTIONS) {
+        insert(&conn, batch).await?;
+    }
+    let next = Arc::new(AtomicUsize::new(BATCH_CONNECTIONS));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let (conn, next, batches) = (conn.clone(), Arc::clone(&next), Arc::clone(&batches));
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= batches.len() || start.elapsed() >= BATCH_TIME_CAP {
+                    break;
+                }
+                let sent = Instant::now();
+                insert(&conn, &batches[index]).await?;
+                latencies.push(sent.elapsed());
+            }
+            Ok::<_, String>(latencies)
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.map_err(|e| format!("insert task: {e}"))??);
+    }
+    let elapsed = start.elapsed();
+    let stored = event::Entity::find()
+        .count(&conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let expected = ((all.len() + BATCH_CONNECTIONS) * BATCH_SIZE) as u64;
+    if stored != expected {
+        return Err(format!("{stored} rows stored, {expected} inserted"));
+    }
+    conn.close().await.map_err(|e| e.to_string())?;
+    Ok(BatchResult {
+        events: (all.len() * BATCH_SIZE) as u64,
+        requests: all.len() as u64,
+        elapsed,
+        latencies: Latencies::sorted(all),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Databases and the server process
+// ---------------------------------------------------------------------------------------------------------
+
+fn postgres_maintenance_url() -> String {
+    std::env::var("MC_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
+}
+
+fn psql(url: &str, sql: &str) -> Result<String, String> {
+    let output = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+        .output()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        Err(format!(
+            "psql `{sql}`: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// A fresh PostgreSQL database, dropped (with its connections) when this value is dropped.
+struct PgDatabase {
+    name: String,
+    url: String,
+    maintenance_url: String,
+}
+
+impl PgDatabase {
+    fn create(label: &str) -> Self {
+        let maintenance_url = postgres_maintenance_url();
+        // Only [a-z0-9_]: the name is spliced into CREATE/DROP DATABASE.
+        let name = format!("mc_bench_{label}_{}", std::process::id());
+        psql(&maintenance_url, &format!("DROP DATABASE IF EXISTS {name}"))
+            .expect("drop stale database");
+        psql(&maintenance_url, &format!("CREATE DATABASE {name}")).expect("create database");
+        let (prefix, query) = match maintenance_url.split_once('?') {
+            Some((prefix, query)) => (prefix, format!("?{query}")),
+            None => (maintenance_url.as_str(), String::new()),
+        };
+        let server = prefix
+            .rsplit_once('/')
+            .map(|(server, _)| server)
+            .expect("the PostgreSQL url names a database");
+        let url = format!("{server}/{name}{query}");
+        Self {
+            name,
+            url,
+            maintenance_url,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(e) = psql(&self.maintenance_url, &sql) {
+            eprintln!("could not drop the benchmark database {}: {e}", self.name);
+        }
+    }
+}
+
+/// The release server, a child process with its own configuration, plugin directory and log.
+struct ServerProcess {
+    child: Child,
+    exit: Option<ExitStatus>,
+    api: SocketAddr,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    fn start(binary: &Path, dir: tempfile::TempDir, database_url: &str) -> Self {
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).expect("plugin dir");
+        std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o700))
+            .expect("plugin dir mode");
+        let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
+             [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
+             [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n",
+            quote(database_url),
+            quote(&plugins.display().to_string()),
+        );
+        let config_path = dir.path().join("message-center.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let log = dir.path().join("server.log");
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log).expect("server log"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("MC_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command.spawn().expect("start the server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines_tx, lines) = mpsc::channel();
+        // Reads stdout to its end, so that the pipe never fills.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut server = ServerProcess {
+            child,
+            exit: None,
+            api: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(api) = parse_ready_line(&line) {
+                        server.api = api;
+                        return server;
+                    }
+                }
+                Err(e) => panic!(
+                    "the server printed no ready line ({e}); its log:\n{}",
+                    server.log_tail()
+                ),
+            }
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// SIGTERM, then waits (30 s at most, then SIGKILL).
+    fn stop(&mut self) -> ExitStatus {
+        if let Some(status) = self.exit {
+            return status;
+        }
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: `kill` has no memory-safety preconditions; `pid` is our own child, not yet reaped
+        // (`self.exit` is `None`), so the id cannot have been reused by another process.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    eprintln!("the server did not stop within 30 s of SIGTERM: killing it");
+                    let _ = self.child.kill();
+                    break self.child.wait().expect("wait for the killed server");
+                }
+            }
+        };
+        self.exit = Some(status);
+        status
+    }
+
+    /// Stops the server; a failed exit fails the benchmark.
+    fn stop_cleanly(&mut self) {
+        let status = self.stop();
+        assert!(
+            status.success(),
+            "the server exited with {status} after SIGTERM; its log:\n{}",
+            self.log_tail()
+        );
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let panicking = std::thread::panicking();
+        self.stop();
+        if panicking {
+            eprintln!("server log tail:\n{}", self.log_tail());
+        }
+    }
+}
+
+/// `message-center ready api=<addr> admin=<addr>` → the API address.
+fn parse_ready_line(line: &str) -> Option<SocketAddr> {
+    line.trim()
+        .strip_prefix("message-center ready ")?
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix("api="))
+        .and_then(|addr| addr.parse().ok())
+}
+
+/// Counts the `events` rows of `queue` in the (stopped) server's database.
+async fn stored_events(url: &str, queue: &str) -> u64 {
+    let conn = db::connect(url, 1, Duration::from_secs(5))
+        .await
+        .expect("connect to count events");
+    let count = event::Entity::find()
+        .filter(event::Column::Queue.eq(queue))
+        .count(&conn)
+        .await
+        .expect("count events");
+    conn.close().await.expect("close");
+    count
+}
+
+async fn sqlite_version() -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("v.db").display());
+    let conn = db::connect(&url, 1, Duration::from_secs(5))
+        .await
+        .expect("sqlite");
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT sqlite_version() AS v",
+        ))
+        .await
+        .expect("sqlite_version()")
+        .expect("a row");
+    let version: String = row.try_get("", "v").expect("version");
+    conn.close().await.expect("close");
+    version
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The series
+// ---------------------------------------------------------------------------------------------------------
+
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+
+    /// A fresh database: its url, and what keeps it alive.
+    fn fresh(&self, label: &str) -> (String, tempfile::TempDir, Option<PgDatabase>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match self {
+            Backend::Sqlite => {
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("bench.db").display()
+                );
+                (url, dir, None)
+            }
+            Backend::Postgres => {
+                let pg = PgDatabase::create(label);
+                (pg.url.clone(), dir, Some(pg))
+            }
+        }
+    }
+}
+
+fn single_event_series(
+    generator: &Runtime,
+    binary: &Path,
+    backend: &Backend,
+    numbers: &Arc<AtomicU64>,
+) -> LoadResult {
+    let (url, dir, _pg) = backend.fresh("single");
+    let mut server = ServerProcess::start(binary, dir, &url);
+    let api = server.api;
+    // One probe first, so that a missing endpoint fails at once with the server's answer.
+    let probe_number = numbers.fetch_add(1, Ordering::Relaxed);
+    let probe = generator.block_on(async {
+        let mut sender = open_connection(api).await?;
+        let body = Bytes::from(serde_json::to_vec(&event_value(probe_number)).expect("json"));
+        post(&mut sender, api, "/api/v1/events", body).await
+    });
+    match &probe {
+        Ok((status, _)) if *status == StatusCode::CREATED => {}
+        Ok((status, answer)) => panic!(
+            "POST /api/v1/events on the real server ({}) answered {} instead of 201",
+            backend.name(),
+            describe_answer(*status, answer)
+        ),
+        Err(e) => panic!("POST /api/v1/events on the real server: {e}"),
+    }
+    let result = generator
+        .block_on(single_event_load(api, Arc::clone(numbers)))
+        .unwrap_or_else(|e| {
+            panic!(
+                "single-event load on the real server ({}): {e}",
+                backend.name()
+            )
+        });
+    server.stop_cleanly();
+    assert_eq!(
+        result.non_2xx,
+        0,
+        "the real server ({}) refused {} requests; first: {}",
+        backend.name(),
+        result.non_2xx,
+        result.first_failure.as_deref().unwrap_or("")
+    );
+    let stored = generator.block_on(stored_events(&url, "realtime"));
+    assert_eq!(
+        stored,
+        result.accepted + 1,
+        "the real server ({}) accepted {} events but stored {stored}",
+        backend.name(),
+        result.accepted + 1
+    );
+    result
+}
+
+fn batch_series(
+    generator: &Runtime,
+    binary: &Path,
+    backend: &Backend,
+    bodies: &Arc<Vec<Bytes>>,
+) -> BatchResult {
+    let (url, dir, _pg) = backend.fresh("batch");
+    let mut server = ServerProcess::start(binary, dir, &url);
+    let result = generator
+        .block_on(batch_load(server.api, Arc::clone(bodies)))
+        .unwrap_or_else(|e| panic!("batch load on the real server ({}): {e}", backend.name()));
+    server.stop_cleanly();
+    let stored = generator.block_on(stored_events(&url, "batch"));
+    let accepted = result.events + (BATCH_CONNECTIONS * BATCH_SIZE) as u64;
+    assert_eq!(
+        stored,
+        accepted,
+        "the real server ({}) accepted {accepted} batch events but stored {stored}",
+        backend.name()
+    );
+    result
+}
+
+fn baseline_batch_series(
+    generator: &Runtime,
+    backend: &Backend,
+    batches: &Arc<Vec<Vec<Value>>>,
+    writers: usize,
+) -> BatchResult {
+    let (url, _dir, _pg) = backend.fresh(&format!("bulk{writers}"));
+    generator
+        .block_on(bulk_insert(&url, Arc::clone(batches), writers))
+        .unwrap_or_else(|e| panic!("bulk inserts into {}: {e}", backend.name()))
+}
+
+fn main() {
+    let binary = build_server();
+    let load_before = load_average();
+    let generator = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("load-generator")
+        .enable_all()
+        .build()
+        .expect("load generator runtime");
+    let versions = vec![
+        ("rustc", command_output("rustc", &["--version"])),
+        ("SQLite", generator.block_on(sqlite_version())),
+        (
+            "PostgreSQL",
+            psql(&postgres_maintenance_url(), "SHOW server_version")
+                .unwrap_or_else(|e| panic!("PostgreSQL must be reachable: {e}")),
+        ),
+    ];
+
+    // 1. Single-event ingest.
+    let numbers = Arc::new(AtomicU64::new(0));
+    let bare = BareServer::start();
+    let baseline = generator
+        .block_on(single_event_load(bare.addr, Arc::clone(&numbers)))
+        .expect("single-event load on the bare handler");
+    drop(bare);
+    assert_eq!(
+        baseline.non_2xx, 0,
+        "the bare handler refused requests: {:?}",
+        baseline.first_failure
+    );
+    let mut single = vec![(
+        "bare hyper handler (parse only, nothing stored)".to_owned(),
+        baseline,
+    )];
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let result = single_event_series(&generator, &binary, &backend, &numbers);
+        single.push((format!("message-center, {}", backend.name()), result));
+    }
+
+    // 2. Batch ingest: the same events for every series.
+    let batches: Vec<Vec<Value>> = (0..BATCH_CONNECTIONS + BATCH_REQUESTS)
+        .map(|b| {
+            (0..BATCH_SIZE)
+                .map(|i| event_value(1_000_000_000 + (b * BATCH_SIZE + i) as u64))
+                .collect()
+        })
+        .collect();
+    let bodies: Vec<Bytes> = batches
+        .iter()
+        .map(|events| Bytes::from(serde_json::to_vec(&json!({ "events": events })).expect("json")))
+        .collect();
+    let body_bytes = bodies.iter().map(Bytes::len).sum::<usize>() / bodies.len();
+    assert!(
+        body_bytes < 1024 * 1024,
+        "a batch body must fit max_body_bytes"
+    );
+    let (batches, bodies) = (Arc::new(batches), Arc::new(bodies));
+    let mut batch_rows: BTreeMap<&str, Vec<(String, BatchResult, bool)>> = BTreeMap::new();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let rows = batch_rows.entry(backend.name()).or_default();
+        for writers in [1, BATCH_CONNECTIONS] {
+            let result = baseline_batch_series(&generator, &backend, &batches, writers);
+            rows.push((
+                format!(
+                    "baseline: {} insert_many, {writers} writer{}",
+                    backend.name(),
+                    if writers == 1 { "" } else { "s" }
+                ),
+                result,
+                true,
+            ));
+        }
+        let result = batch_series(&generator, &binary, &backend, &bodies);
+        rows.push((
+            format!("message-center /events/batch, {}", backend.name()),
+            result,
+            false,
+        ));
+    }
+
+    // Report.
+    println!();
+    println!("## Ingestion benchmark");
+    println!();
+    print_machine("machine", &load_before, &versions);
+
+    println!(
+        "### Single-event ingest: {CONNECTIONS} keep-alive connections, {}s warm-up + {}s measured",
+        WARM_UP.as_secs(),
+        MEASURE.as_secs()
+    );
+    println!();
+    println!(
+        "| server | requests in window | req/s | p50 | p99 | max | non-2xx | req/s vs bare | p99 < {} ms |",
+        TARGET_P99.as_millis()
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let bare_rate = single[0].1.per_second();
+    for (name, r) in &single {
+        let ratio = r.per_second() / bare_rate;
+        let p99 = r.window.percentile(0.99);
+        println!(
+            "| {name} | {} | {:.0} | {} | {} | {} | {} | {:.1} % ({}) | {} |",
+            r.window.0.len(),
+            r.per_second(),
+            ms(r.window.percentile(0.5)),
+            ms(p99),
+            ms(r.window.percentile(1.0)),
+            r.non_2xx,
+            ratio * 100.0,
+            if ratio >= TARGET_RATIO {
+                "≥ 50 %: met"
+            } else {
+                "< 50 %: MISSED"
+            },
+            if p99 < TARGET_P99 { "met" } else { "MISSED" },
+        );
+    }
+    println!();
+
+    println!(
+        "### Batch ingest: {BATCH_REQUESTS} × {BATCH_SIZE} events measured (after {BATCH_CONNECTIONS} unmeasured), {BATCH_CONNECTIONS} connections; body ≈ {} KiB",
+        body_bytes / 1024
+    );
+    println!();
+    println!(
+        "| series | events | requests | elapsed | events/s | p50 per 1000 | p99 per 1000 | vs best baseline |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for rows in batch_rows.values() {
+        let best = rows
+            .iter()
+            .filter(|(_, _, is_baseline)| *is_baseline)
+            .map(|(_, r, _)| r.per_second())
+            .fold(0.0, f64::max);
+        for (name, r, is_baseline) in rows {
+            let ratio = r.per_second() / best;
+            let verdict = if *is_baseline {
+                String::new()
+            } else if ratio >= TARGET_RATIO {
+                " (≥ 50 %: met)".to_owned()
+            } else {
+                " (< 50 %: MISSED)".to_owned()
+            };
+            println!(
+                "| {name} | {} | {} | {:.2} s | {:.0} | {} | {} | {:.1} %{verdict} |",
+                r.events,
+                r.requests,
+                r.elapsed.as_secs_f64(),
+                r.per_second(),
+                ms(r.latencies.percentile(0.5)),
+                ms(r.latencies.percentile(0.99)),
+                ratio * 100.0,
+            );
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! Group commit: concurrent ingestion requests share one transaction.
+//!
+//! An event must be durable before its `201` goes out, and a durable commit costs an fsync. One writer
+//! task takes every submission waiting in its queue, stores them together with [`Store::submit`], and
+//! answers each: under load, one fsync serves many requests; with a single request, it commits at once
+//! (there is no timer to wait for). On SQLite the single writer is also what the database wants.
+
+use std::time::Instant;
+
+use mc_plugin_api::services::Queue;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use crate::store::{Store, StoreError, Submission, SubmissionOutcome};
+
+/// Submissions per transaction at most, and events per transaction at most: bounds the transaction size
+/// (and so the latency of the requests in it) under a flood.
+const MAX_GROUP_SUBMISSIONS: usize = 512;
+const MAX_GROUP_EVENTS: usize = 5_000;
+
+/// Requests waiting for the writer before new ones are made to wait for room (back-pressure).
+const QUEUE_CAPACITY: usize = 4_096;
+
+type Reply = oneshot::Sender<Result<SubmissionOutcome, StoreError>>;
+
+/// The handle request handlers submit through. Cheap to clone.
+#[derive(Clone)]
+pub struct GroupCommit {
+    tx: mpsc::Sender<(Submission, Reply)>,
+}
+
+/// Why a submission got no answer from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+impl GroupCommit {
+    /// Starts the writer. It ends once every handle is dropped and the queue is empty; `on_commit` is
+    /// called with the queues that received events after each commit (to wake their workflows).
+    pub fn start(
+        store: Store,
+        instance_id: u8,
+        metrics: Metrics,
+        on_commit: impl Fn(&[Queue]) + Send + Sync + 'static,
+        shutdown: Shutdown,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(writer(store, instance_id, metrics, on_commit, rx, shutdown));
+        GroupCommit { tx }
+    }
+
+    /// Stores one submission (with whatever else is waiting) and returns what became of it.
+    pub async fn submit(&self, submission: Submission) -> Result<SubmissionOutcome, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((submission, reply))
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?;
+        answer
+            .await
+            .map_err(|_| IngestError::ShuttingDown)?
+            .map_err(IngestError::from)
+    }
+}
+
+async fn writer(
+    store: Store,
+    instance_id: u8,
+    metrics: Metrics,
+    on_commit: impl Fn(&[Queue]),
+    mut rx: mpsc::Receiver<(Submission, Reply)>,
+    // Held, not read: keeps the server's shutdown drain waiting until the last accepted request is stored.
+    _shutdown: Shutdown,
+) {
+    let mut group: Vec<(Submission, Reply)> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut events = first.0.events.len();
+        group.push(first);
+        while group.len() < MAX_GROUP_SUBMISSIONS && events < MAX_GROUP_EVENTS {
+            match rx.try_recv() {
+                Ok(next) => {
+                    events += next.0.events.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let started = Instant::now();
+        let (submissions, replies): (Vec<Submission>, Vec<Reply>) = group.drain(..).unzip();
+        let outcomes = commit(&store, instance_id, &submissions).await;
+        metrics.record_group_commit(submissions.len(), events, started.elapsed());
+        let mut woken: Vec<Queue> = Vec::new();
+        for ((submission, reply), outcome) in submissions.iter().zip(replies).zip(outcomes) {
+            match &outcome {
+                Ok(SubmissionOutcome::Created(ids)) => {
+                    metrics.record_events_accepted(submission.queue, ids.len() as u64);
+                    if !woken.contains(&submission.queue) {
+                        woken.push(submission.queue);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => metrics.record_events_refused(submission.queue, "unavailable"),
+            }
+            // The requester may have gone away (client disconnected): its events are stored regardless.
+            let _ = reply.send(outcome);
+        }
+        if !woken.is_empty() {
+            on_commit(&woken);
+        }
+    }
+}
+
+/// Commits the group; if the group as a whole fails on a database error (not an outage), retries each
+/// submission alone so that one bad submission (or a race on an idempotency key with another instance)
+/// does not fail the others.
+async fn commit(
+    store: &Store,
+    instance_id: u8,
+    submissions: &[Submission],
+) -> Vec<Result<SubmissionOutcome, StoreError>> {
+    match store.submit(instance_id, submissions).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(error @ StoreError::Unavailable { .. }) => {
+            tracing::error!(%error, submissions = submissions.len(), "group commit failed: database unavailable");
+            submissions
+                .iter()
+                .map(|_| Err(clone_unavailable(&error)))
+                .collect()
+        }
+        Err(error) if submissions.len() > 1 => {
+            tracing::warn!(%error, submissions = submissions.len(), "group commit failed; retrying one by one");
+            let mut outcomes = Vec::with_capacity(submissions.len());
+            for submission in submissions {
+                outcomes.push(
+                    store
+                        .submit(instance_id, std::slice::from_ref(submission))
+                        .await
+                        .and_then(|mut o| {
+                            o.pop().ok_or_else(|| {
+                                StoreError::Database(sea_orm::DbErr::Custom("no outcome".into()))
+                            })
+                        }),
+                );
+            }
+            outcomes
+        }
+        Err(error) => vec![Err(error)],
+    }
+}
+
+/// `StoreError` holds a driver error that is not `Clone`; every request of a failed group gets the same
+/// description.
+fn clone_unavailable(error: &StoreError) -> StoreError {
+    match error {
+        StoreError::Unavailable { target, source } => StoreError::Unavailable {
+            target: target.clone(),
+            source: sea_orm::DbErr::Custom(source.to_string()),
+        },
+        StoreError::Database(source) => {
+            StoreError::Database(sea_orm::DbErr::Custom(source.to_string()))
+        }
+    }
+}

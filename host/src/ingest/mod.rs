@@ -1,0 +1,6 @@
+//! Accepting events: validation of request bodies and the group-commit writer that makes them durable.
+
+pub mod group_commit;
+pub mod validate;
+
+pub use group_commit::{GroupCommit, IngestError};

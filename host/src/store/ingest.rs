@@ -1,0 +1,271 @@
+//! Accepting events: many submissions in one transaction (the group commit), idempotency keys checked
+//! and recorded in the same transaction as the events they guard.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use mc_plugin_api::services::Queue;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
+};
+
+use super::{Store, StoreError};
+use crate::db::entities::event::{self, EventStatus};
+use crate::db::entities::idempotency_key;
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
+
+/// Rows per INSERT statement: far below SQLite's and PostgreSQL's bound-parameter limits.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// A validated event, ready to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewEvent {
+    pub event_type: String,
+    /// "email" or "sms".
+    pub channel: String,
+    pub email: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub external_id: Option<String>,
+    pub language: Option<String>,
+    pub ctx: serde_json::Value,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The idempotency key of a request, with a digest of the request it came with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// One request's events: stored all together or not at all.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    pub queue: Queue,
+    pub events: Vec<NewEvent>,
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+/// What became of a submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SubmissionOutcome {
+    /// Stored now; the public ids, in the submission's order.
+    Created(Vec<i64>),
+    /// The key was seen before with the same request: the public ids of the first time.
+    Replayed(Vec<i64>),
+    /// The key was seen before with another request.
+    KeyReused,
+}
+
+/// How a submission will be handled inside the transaction.
+enum Plan {
+    Insert,
+    Replay(Vec<i64>),
+    /// Same key as an earlier submission of this group: answer as that one is answered.
+    SameAs {
+        index: usize,
+        same_request: bool,
+    },
+    KeyReused,
+}
+
+impl Store {
+    /// Stores every submission in one transaction (the group commit: one fsync for all of them) and says
+    /// what became of each. Either the whole group is committed or, on a database error, none of it.
+    pub async fn submit(
+        &self,
+        instance_id: u8,
+        submissions: &[Submission],
+    ) -> Result<Vec<SubmissionOutcome>, StoreError> {
+        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
+        let outcomes = self.submit_in(&txn, instance_id, submissions).await?;
+        txn.commit().await.map_err(|e| self.error(e))?;
+        Ok(outcomes)
+    }
+
+    async fn submit_in(
+        &self,
+        txn: &DatabaseTransaction,
+        instance_id: u8,
+        submissions: &[Submission],
+    ) -> Result<Vec<SubmissionOutcome>, StoreError> {
+        let now = Utc::now();
+        let plans = self.plan(txn, submissions, now).await?;
+
+        // One multi-row INSERT (per ROWS_PER_STATEMENT) for every event of every new submission.
+        let mut rows = Vec::new();
+        for (submission, plan) in submissions.iter().zip(&plans) {
+            if matches!(plan, Plan::Insert) {
+                rows.extend(
+                    submission
+                        .events
+                        .iter()
+                        .map(|e| active_event(instance_id, submission.queue, e, now)),
+                );
+            }
+        }
+        let mut row_keys = Vec::with_capacity(rows.len());
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<event::ActiveModel> = rows.by_ref().take(ROWS_PER_STATEMENT).collect();
+            let mut keys = event::Entity::insert_many(chunk)
+                .exec_with_returning_keys(txn)
+                .await
+                .map_err(|e| self.error(e))?;
+            // Keys of one statement are allocated in row order, so ascending order is row order.
+            keys.sort_unstable();
+            row_keys.extend(keys);
+        }
+
+        // Hand the keys out in submission order, and record the new idempotency keys.
+        let mut next = row_keys.into_iter();
+        let mut outcomes: Vec<SubmissionOutcome> = Vec::with_capacity(submissions.len());
+        let mut new_keys = Vec::new();
+        for (index, (submission, plan)) in submissions.iter().zip(plans).enumerate() {
+            let outcome = match plan {
+                Plan::Insert => {
+                    let ids: Vec<i64> = next
+                        .by_ref()
+                        .take(submission.events.len())
+                        .map(|key| event::public_id(i32::from(instance_id), key))
+                        .collect();
+                    if let Some(claim) = &submission.idempotency {
+                        new_keys.push(idempotency_key::ActiveModel {
+                            key: Set(claim.key.clone()),
+                            request_hash: Set(claim.request_hash.clone()),
+                            queue: Set(submission.queue.as_str().to_owned()),
+                            event_ids: Set(serde_json::json!(ids)),
+                            created_at: Set(now),
+                            expires_at: Set(now + ChronoDuration::hours(IDEMPOTENCY_TTL_HOURS)),
+                        });
+                    }
+                    SubmissionOutcome::Created(ids)
+                }
+                Plan::Replay(ids) => SubmissionOutcome::Replayed(ids),
+                Plan::KeyReused => SubmissionOutcome::KeyReused,
+                Plan::SameAs {
+                    index: first,
+                    same_request,
+                } => {
+                    debug_assert!(first < index);
+                    match (&outcomes[first], same_request) {
+                        (SubmissionOutcome::Created(ids), true) => {
+                            SubmissionOutcome::Replayed(ids.clone())
+                        }
+                        _ => SubmissionOutcome::KeyReused,
+                    }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        if !new_keys.is_empty() {
+            idempotency_key::Entity::insert_many(new_keys)
+                .exec_without_returning(txn)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Decides, for each submission, whether to insert it or answer from an idempotency key.
+    async fn plan(
+        &self,
+        txn: &DatabaseTransaction,
+        submissions: &[Submission],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Plan>, StoreError> {
+        let keys: Vec<&str> = submissions
+            .iter()
+            .filter_map(|s| s.idempotency.as_ref().map(|c| c.key.as_str()))
+            .collect();
+        let mut known: HashMap<String, idempotency_key::Model> = HashMap::new();
+        if !keys.is_empty() {
+            // An expired key no longer protects anything: forget it, so it can be used again.
+            idempotency_key::Entity::delete_many()
+                .filter(idempotency_key::Column::Key.is_in(keys.iter().copied()))
+                .filter(idempotency_key::Column::ExpiresAt.lte(now))
+                .exec(txn)
+                .await
+                .map_err(|e| self.error(e))?;
+            for row in idempotency_key::Entity::find()
+                .filter(idempotency_key::Column::Key.is_in(keys.iter().copied()))
+                .all(txn)
+                .await
+                .map_err(|e| self.error(e))?
+            {
+                known.insert(row.key.clone(), row);
+            }
+        }
+        let mut first_use: HashMap<&str, (usize, &str)> = HashMap::new();
+        let mut plans = Vec::with_capacity(submissions.len());
+        for (index, submission) in submissions.iter().enumerate() {
+            let Some(claim) = &submission.idempotency else {
+                plans.push(Plan::Insert);
+                continue;
+            };
+            if let Some(row) = known.get(&claim.key) {
+                plans.push(if row.request_hash == claim.request_hash {
+                    Plan::Replay(stored_public_ids(row))
+                } else {
+                    Plan::KeyReused
+                });
+            } else if let Some((first, hash)) = first_use.get(claim.key.as_str()) {
+                plans.push(Plan::SameAs {
+                    index: *first,
+                    same_request: *hash == claim.request_hash,
+                });
+            } else {
+                first_use.insert(&claim.key, (index, &claim.request_hash));
+                plans.push(Plan::Insert);
+            }
+        }
+        Ok(plans)
+    }
+
+    /// Removes idempotency keys past their time; returns how many.
+    pub async fn purge_expired_idempotency_keys(&self) -> Result<u64, StoreError> {
+        let result = idempotency_key::Entity::delete_many()
+            .filter(idempotency_key::Column::ExpiresAt.lte(Utc::now()))
+            .exec(&self.db)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(result.rows_affected)
+    }
+}
+
+/// The public ids recorded with a key (public, not row keys: another instance sharing the database may
+/// be the one that replays them).
+fn stored_public_ids(row: &idempotency_key::Model) -> Vec<i64> {
+    row.event_ids
+        .as_array()
+        .map(|ids| ids.iter().filter_map(serde_json::Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
+fn active_event(
+    instance_id: u8,
+    queue: Queue,
+    event: &NewEvent,
+    now: DateTime<Utc>,
+) -> event::ActiveModel {
+    event::ActiveModel {
+        queue: Set(queue.as_str().to_owned()),
+        status: Set(EventStatus::Pending.as_str().to_owned()),
+        event_type: Set(event.event_type.clone()),
+        channel: Set(event.channel.clone()),
+        email: Set(event.email.clone()),
+        mobile_phone: Set(event.mobile_phone.clone()),
+        external_id: Set(event.external_id.clone()),
+        language: Set(event.language.clone()),
+        ctx: Set(event.ctx.clone()),
+        scheduled_at: Set(event.scheduled_at),
+        expires_at: Set(event.expires_at),
+        created_at: Set(now),
+        updated_at: Set(now),
+        instance_id: Set(i32::from(instance_id)),
+        ..Default::default()
+    }
+}
