@@ -69,6 +69,12 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         }
     }
 
+    let instance_name = config
+        .instance
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("instance-{}", config.instance.id));
+
     // Plugins, then the workflows that use them.
     let work_dir = plugins::prepare_work_dir(config.plugins.work_dir.as_deref())
         .map_err(ServerError::WorkDir)?;
@@ -112,7 +118,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     )));
     let runner_context = RunnerContext {
         registry: Arc::clone(&registry),
-        services: Arc::new(HostServices::new(store.clone())),
+        services: Arc::new(HostServices::new(store.clone(), &instance_name)),
         metrics: metrics.clone(),
         shutdown_flag: shutdown.flag(),
     };

@@ -48,3 +48,151 @@ impl HostRequest for CountEvents {
     const SERVICE: &'static str = "events.count";
     type Response = EventCount;
 }
+
+/// An event as plugins see it. Times are milliseconds since the Unix epoch, comparable with
+/// [`crate::Host::now_unix_millis`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRecord {
+    /// The public id (instance id in the top byte).
+    pub id: i64,
+    pub queue: Queue,
+    pub status: String,
+    pub event_type: String,
+    /// "email" or "sms".
+    pub channel: String,
+    pub email: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub external_id: Option<String>,
+    pub language: Option<String>,
+    pub ctx: serde_json::Value,
+    pub scheduled_at_millis: Option<i64>,
+    pub expires_at_millis: Option<i64>,
+    pub created_at_millis: i64,
+    pub template_name: Option<String>,
+    pub template_version: Option<i32>,
+}
+
+/// `events.claim`: takes up to `limit` due, pending events of `queue` for this instance, for
+/// `lease_seconds`. Claims live in the database: another execution instance never gets the same event,
+/// and an event whose claim lapses (its instance died) is claimed again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimEvents {
+    pub queue: Queue,
+    pub limit: u32,
+    pub lease_seconds: u32,
+}
+
+/// The answer to [`ClaimEvents`], oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimedEvents {
+    pub events: Vec<EventRecord>,
+}
+
+impl HostRequest for ClaimEvents {
+    const SERVICE: &'static str = "events.claim";
+    type Response = ClaimedEvents;
+}
+
+/// One change to a claimed event: its new status and, when linked, its template version.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventChange {
+    pub id: i64,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_version: Option<i32>,
+}
+
+/// `events.update`: applies changes to events this instance has claimed and releases their claims.
+/// Events no longer claimed by this instance (the lease lapsed and another took them) are left alone.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateEvents {
+    pub changes: Vec<EventChange>,
+}
+
+/// The answer to [`UpdateEvents`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdatedEvents {
+    pub updated: u64,
+}
+
+impl HostRequest for UpdateEvents {
+    const SERVICE: &'static str = "events.update";
+    type Response = UpdatedEvents;
+}
+
+/// A delivery attempt as plugins see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    pub attempt: i32,
+    pub channel: String,
+    pub address: Option<String>,
+    /// pending, sent, failed, ignored.
+    pub status: String,
+    pub message_id: Option<String>,
+    pub error: Option<String>,
+    pub is_final: bool,
+    pub at_millis: i64,
+}
+
+/// `events.get`: one event by public id, with its delivery log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetEvent {
+    pub id: i64,
+}
+
+/// The answer to [`GetEvent`]; `event` is `None` when there is no such event.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventWithDeliveries {
+    pub event: Option<EventRecord>,
+    pub deliveries: Vec<DeliveryRecord>,
+}
+
+impl HostRequest for GetEvent {
+    const SERVICE: &'static str = "events.get";
+    type Response = EventWithDeliveries;
+}
+
+/// A published template version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateRecord {
+    pub name: String,
+    pub version: i32,
+    pub event_type: String,
+    pub channel: String,
+    pub from: Option<String>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+}
+
+/// `templates.findPublished`: the newest published template for (event type, channel).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FindPublishedTemplate {
+    pub event_type: String,
+    pub channel: String,
+}
+
+/// The answer to [`FindPublishedTemplate`]; `None` means the event is not taken into account.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishedTemplate {
+    pub template: Option<TemplateRecord>,
+}
+
+impl HostRequest for FindPublishedTemplate {
+    const SERVICE: &'static str = "templates.findPublished";
+    type Response = PublishedTemplate;
+}

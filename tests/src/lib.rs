@@ -502,18 +502,6 @@ impl TestServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
         scrub_env(&mut command);
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::unix::process::CommandExt;
-            // If the test process dies without running Drop (killed, aborted), take the server with it.
-            // SAFETY: prctl is async-signal-safe and touches nothing but the calling (child) process.
-            unsafe {
-                command.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-        }
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
@@ -631,17 +619,17 @@ impl TestServer {
         self.stdout_lines.lock().unwrap().clone()
     }
 
-    /// Sends SIGTERM.
+    /// Sends SIGTERM (through the `kill` command, which every Linux machine has).
     pub fn sigterm(&self) {
-        let pid = libc::pid_t::try_from(self.pid()).expect("pid fits pid_t");
-        // SAFETY: kill has no memory-safety preconditions; the pid is our own child, not yet reaped
-        // (exit_status is None until we reap it), so it cannot have been reused.
-        let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
-        assert_eq!(
-            rc,
-            0,
-            "kill(SIGTERM) failed: {}",
-            std::io::Error::last_os_error()
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(
+            status.success(),
+            "kill -TERM {} failed: {status}",
+            self.pid()
         );
     }
 
@@ -689,7 +677,7 @@ impl TestServer {
         let response = request
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+            .unwrap_or_else(|e| panic!("{method} {url} failed: {e:?}"));
         let status = response.status().as_u16();
         let text = response
             .text()
@@ -943,7 +931,7 @@ impl ApiClient {
         let response = request
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+            .unwrap_or_else(|e| panic!("{method} {url} failed: {e:?}"));
         let status = response.status().as_u16();
         let text = response
             .text()

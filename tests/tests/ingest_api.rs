@@ -1552,7 +1552,9 @@ async fn list(s: &TestServer) {
     let rt = list_all(s, "type=listA&queue=realtime", OPEN).await;
     assert_eq!(ids_of(&rt), realtime, "queue=realtime&type=listA");
     let b = list_all(s, "type=listA&queue=batch", OPEN).await;
-    assert_eq!(ids_of(&b), batched, "queue=batch&type=listA");
+    let mut batched_sorted = batched.clone();
+    batched_sorted.sort_by_key(|id| id.parse::<u64>().unwrap_or_default());
+    assert_eq!(ids_of(&b), batched_sorted, "queue=batch&type=listA");
     assert!(b.iter().all(|e| e["queue"] == "batch"));
     assert_eq!(list_all(s, "type=listB", OPEN).await.len(), 2);
     assert_eq!(
@@ -1905,4 +1907,29 @@ async fn durable_across_sigkill(database_url: String) {
             batch: 1
         }
     );
+}
+
+#[test]
+fn rfc3339_instants_compare_across_offsets() {
+    assert_eq!(instant("1970-01-01T00:00:00Z"), Some(0));
+    assert_eq!(instant("1970-01-01T01:00:00+01:00"), Some(0));
+    assert_eq!(
+        instant("2031-05-06T07:08:09.5+02:00"),
+        instant("2031-05-06T05:08:09.500000Z")
+    );
+    assert_eq!(
+        instant("2000-03-01T00:00:00Z"),
+        Some(951_868_800 * 1_000_000_000)
+    );
+    assert_eq!(instant("1969-12-31T23:59:59.999999999z"), Some(-1));
+    for bad in [
+        "2031-05-06",
+        "2031-05-06T07:08:09",
+        "2031-13-06T07:08:09Z",
+        "2031-05-06T07:08:09.Z",
+        "2031-05-06T07:08:09+0200",
+        "tomorrow",
+    ] {
+        assert_eq!(instant(bad), None, "{bad}");
+    }
 }

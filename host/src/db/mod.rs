@@ -15,7 +15,8 @@ use sea_orm::sqlx::ConnectOptions as _;
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqlxSqliteConnector,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    SqlxSqliteConnector, Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -180,14 +181,31 @@ async fn connect_sqlite(
 
 /// Applies every pending migration. Idempotent: applied migrations are recorded in `seaql_migrations`
 /// and skipped.
+///
+/// On PostgreSQL, several execution instances may start at once against one database: the migrations
+/// run in one transaction that first takes a transaction-scoped advisory lock, so the instances apply
+/// them one after the other (the later ones find nothing pending) instead of racing on `CREATE TABLE`.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbError> {
-    migration::Migrator::up(db, None)
-        .await
-        .map_err(|source| DbError::Migrate {
-            target: describe(db),
-            source,
-        })
+    let failed = |source| DbError::Migrate {
+        target: describe(db),
+        source,
+    };
+    if db.get_database_backend() != DbBackend::Postgres {
+        return migration::Migrator::up(db, None).await.map_err(failed);
+    }
+    let txn = db.begin().await.map_err(failed)?;
+    txn.execute_raw(Statement::from_string(
+        DbBackend::Postgres,
+        format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"),
+    ))
+    .await
+    .map_err(failed)?;
+    migration::Migrator::up(&txn, None).await.map_err(failed)?;
+    txn.commit().await.map_err(failed)
 }
+
+/// The advisory-lock key that serialises migrations on PostgreSQL ("MCMIGRAT" as an integer).
+const MIGRATION_LOCK_KEY: i64 = i64::from_be_bytes(*b"MCMIGRAT");
 
 /// Checks that a connection to the database can be obtained and answers; the readiness probe.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbError> {
@@ -404,6 +422,31 @@ mod tests {
         migrate(&db).await.expect("second migration is a no-op");
         assert!(describe(&db).contains(pg.name()), "{}", describe(&db));
         db.close().await.expect("close");
+    }
+
+    /// Execution instances starting together on one fresh database: every one of them migrates
+    /// successfully (the advisory lock makes them take turns).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_instances_starting_together_all_migrate() {
+        let pg = PgTestDb::create().await;
+        let mut instances = Vec::new();
+        for _ in 0..4 {
+            let url = pg.url().to_owned();
+            instances.push(tokio::spawn(async move {
+                let db = connect(&url, 2, Duration::from_secs(5))
+                    .await
+                    .expect("connect");
+                let result = migrate(&db).await;
+                db.close().await.expect("close");
+                result
+            }));
+        }
+        for instance in instances {
+            instance
+                .await
+                .expect("task")
+                .expect("every instance migrates");
+        }
     }
 
     #[tokio::test]

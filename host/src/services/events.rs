@@ -1,8 +1,22 @@
 //! Event services: what workflows may ask of the event store.
 
-use mc_plugin_api::services::{CountEvents, EventCount};
+use std::time::Duration;
+
+use mc_plugin_api::services::{
+    ClaimEvents, ClaimedEvents, CountEvents, DeliveryRecord, EventCount, EventRecord,
+    EventWithDeliveries, GetEvent, UpdateEvents, UpdatedEvents,
+};
 
 use super::{HostServices, ServiceError};
+use crate::db::entities::delivery_log;
+use crate::db::entities::event::{self, EventStatus, split_public_id};
+use crate::store::{EventUpdate, queue_named};
+
+/// Longest lease a plugin may take: a claim outliving its workflow's deadline would only delay
+/// takeover after a crash.
+const MAX_LEASE: Duration = Duration::from_secs(3600);
+/// Most events one claim returns.
+const MAX_CLAIM: u32 = 10_000;
 
 impl HostServices {
     /// `events.count`.
@@ -15,5 +29,120 @@ impl HostServices {
             .count_events(request.queue, request.status.as_deref())
             .await?;
         Ok(EventCount { count })
+    }
+
+    /// `events.claim`.
+    pub(super) async fn claim_events(
+        &self,
+        request: ClaimEvents,
+    ) -> Result<ClaimedEvents, ServiceError> {
+        if request.limit == 0 || request.limit > MAX_CLAIM {
+            return Err(ServiceError::BadRequest(format!(
+                "limit must be 1 to {MAX_CLAIM}"
+            )));
+        }
+        if request.lease_seconds == 0 {
+            return Err(ServiceError::BadRequest(
+                "leaseSeconds must be at least 1".to_owned(),
+            ));
+        }
+        let lease = Duration::from_secs(u64::from(request.lease_seconds)).min(MAX_LEASE);
+        let claimed = self
+            .store
+            .claim_events(
+                request.queue,
+                u64::from(request.limit),
+                &self.claimer,
+                lease,
+            )
+            .await?;
+        Ok(ClaimedEvents {
+            events: claimed.iter().map(record).collect(),
+        })
+    }
+
+    /// `events.update`.
+    pub(super) async fn update_events(
+        &self,
+        request: UpdateEvents,
+    ) -> Result<UpdatedEvents, ServiceError> {
+        let updates = request
+            .changes
+            .into_iter()
+            .map(|change| {
+                let status = EventStatus::from_name(&change.status).ok_or_else(|| {
+                    ServiceError::BadRequest(format!("unknown status `{}`", change.status))
+                })?;
+                let template = match (change.template_name, change.template_version) {
+                    (Some(name), Some(version)) => Some((name, version)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ServiceError::BadRequest(
+                            "templateName and templateVersion go together".to_owned(),
+                        ));
+                    }
+                };
+                Ok(EventUpdate {
+                    row_key: split_public_id(change.id).1,
+                    status,
+                    template,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let updated = self
+            .store
+            .update_claimed_events(&self.claimer, &updates)
+            .await?;
+        Ok(UpdatedEvents { updated })
+    }
+
+    /// `events.get`.
+    pub(super) async fn get_event(
+        &self,
+        request: GetEvent,
+    ) -> Result<EventWithDeliveries, ServiceError> {
+        Ok(match self.store.get_event(request.id).await? {
+            Some((event, deliveries)) => EventWithDeliveries {
+                event: Some(record(&event)),
+                deliveries: deliveries.iter().map(delivery_record).collect(),
+            },
+            None => EventWithDeliveries {
+                event: None,
+                deliveries: Vec::new(),
+            },
+        })
+    }
+}
+
+fn record(e: &event::Model) -> EventRecord {
+    EventRecord {
+        id: e.public_id(),
+        queue: queue_named(&e.queue).unwrap_or(mc_plugin_api::services::Queue::Realtime),
+        status: e.status.clone(),
+        event_type: e.event_type.clone(),
+        channel: e.channel.clone(),
+        email: e.email.clone(),
+        mobile_phone: e.mobile_phone.clone(),
+        external_id: e.external_id.clone(),
+        language: e.language.clone(),
+        ctx: e.ctx.clone(),
+        scheduled_at_millis: e.scheduled_at.map(|t| t.timestamp_millis()),
+        expires_at_millis: e.expires_at.map(|t| t.timestamp_millis()),
+        created_at_millis: e.created_at.timestamp_millis(),
+        template_name: e.template_name.clone(),
+        template_version: e.template_version,
+    }
+}
+
+fn delivery_record(d: &delivery_log::Model) -> DeliveryRecord {
+    DeliveryRecord {
+        attempt: d.attempt,
+        channel: d.channel.clone(),
+        address: d.address.clone(),
+        status: d.status.clone(),
+        message_id: d.message_id.clone(),
+        error: d.error.clone(),
+        is_final: d.is_final,
+        at_millis: d.created_at.timestamp_millis(),
     }
 }

@@ -3,18 +3,27 @@
 //! definition of every request and answer.
 
 mod events;
+mod templates;
 
 use std::future::Future;
 
 use mc_plugin_api::HostRequest;
-use mc_plugin_api::services::CountEvents;
+use mc_plugin_api::services::{
+    ClaimEvents, CountEvents, FindPublishedTemplate, GetEvent, UpdateEvents,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::store::{Store, StoreError};
 
 /// Every service name this host answers, for the error a plugin gets when it asks for another one.
-pub const SERVICES: &[&str] = &[CountEvents::SERVICE];
+pub const SERVICES: &[&str] = &[
+    CountEvents::SERVICE,
+    ClaimEvents::SERVICE,
+    UpdateEvents::SERVICE,
+    GetEvent::SERVICE,
+    FindPublishedTemplate::SERVICE,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -36,11 +45,17 @@ pub struct Caller<'a> {
 /// The host's services, shared by every run.
 pub struct HostServices {
     pub store: Store,
+    /// Who this process is in event claims: the instance and the process, so that claims of a crashed
+    /// process are never mistaken for this one's.
+    claimer: String,
 }
 
 impl HostServices {
-    pub fn new(store: Store) -> Self {
-        HostServices { store }
+    pub fn new(store: Store, instance: &str) -> Self {
+        HostServices {
+            store,
+            claimer: format!("{instance}/pid-{}", std::process::id()),
+        }
     }
 
     /// Answers one call: decodes the request, runs the service, encodes the answer.
@@ -58,6 +73,12 @@ impl HostServices {
         );
         match service {
             CountEvents::SERVICE => answer(request, |r| self.count_events(r)).await,
+            ClaimEvents::SERVICE => answer(request, |r| self.claim_events(r)).await,
+            UpdateEvents::SERVICE => answer(request, |r| self.update_events(r)).await,
+            GetEvent::SERVICE => answer(request, |r| self.get_event(r)).await,
+            FindPublishedTemplate::SERVICE => {
+                answer(request, |r| self.find_published_template(r)).await
+            }
             other => Err(ServiceError::Unknown {
                 service: other.to_owned(),
             }),

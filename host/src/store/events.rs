@@ -303,7 +303,7 @@ impl Store {
 }
 
 /// The queue stored as `name`.
-pub(crate) fn queue_named(name: &str) -> Option<Queue> {
+pub fn queue_named(name: &str) -> Option<Queue> {
     match name {
         "realtime" => Some(Queue::Realtime),
         "batch" => Some(Queue::Batch),
@@ -487,5 +487,235 @@ mod tests {
             .await
             .expect("insert");
         assert!(second > first, "{second} reuses {first}");
+    }
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use std::collections::HashSet;
+    use std::time::Duration;
+
+    use mc_plugin_api::services::Queue;
+
+    use super::EventUpdate;
+    use crate::db;
+    use crate::db::entities::event::EventStatus;
+    use crate::store::testing::{PgTestDb, sqlite_store};
+    use crate::store::{NewEvent, Store, Submission};
+
+    fn new_event(n: usize) -> NewEvent {
+        NewEvent {
+            event_type: format!("T{}", n % 7),
+            channel: "email".to_owned(),
+            email: Some(format!("user{n}@example.com")),
+            mobile_phone: None,
+            external_id: None,
+            language: None,
+            ctx: serde_json::json!({ "n": n }),
+            scheduled_at: None,
+            expires_at: None,
+        }
+    }
+
+    async fn push(store: &Store, queue: Queue, count: usize) {
+        let events: Vec<NewEvent> = (0..count).map(new_event).collect();
+        for chunk in events.chunks(500) {
+            store
+                .submit(
+                    1,
+                    &[Submission {
+                        queue,
+                        events: chunk.to_vec(),
+                        idempotency: None,
+                    }],
+                )
+                .await
+                .expect("submit");
+        }
+    }
+
+    /// Several claimers per instance, two instances, each on its own pool, claiming until the queue is
+    /// empty: every event is claimed exactly once.
+    async fn claims_are_exclusive(first: Store, second: Store) {
+        const EVENTS: usize = 1_200;
+        push(&first, Queue::Realtime, EVENTS).await;
+        let mut tasks = Vec::new();
+        for (instance, store) in [("A", first.clone()), ("B", second.clone())] {
+            for worker in 0..3 {
+                let store = store.clone();
+                let claimer = format!("{instance}/{worker}");
+                tasks.push(tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let claimed = store
+                            .claim_events(Queue::Realtime, 20, &claimer, Duration::from_secs(60))
+                            .await
+                            .expect("claim");
+                        if claimed.is_empty() {
+                            return mine;
+                        }
+                        let updates: Vec<EventUpdate> = claimed
+                            .iter()
+                            .map(|e| EventUpdate {
+                                row_key: e.id,
+                                status: EventStatus::NotTakenIntoAccount,
+                                template: None,
+                            })
+                            .collect();
+                        let changed = store
+                            .update_claimed_events(&claimer, &updates)
+                            .await
+                            .expect("update");
+                        assert_eq!(
+                            changed as usize,
+                            claimed.len(),
+                            "{claimer} lost a claim it held"
+                        );
+                        mine.extend(claimed.into_iter().map(|e| e.id));
+                    }
+                }));
+            }
+        }
+        let mut all = Vec::new();
+        let mut per_instance = [0usize; 2];
+        for (index, task) in tasks.into_iter().enumerate() {
+            let ids = task.await.expect("claimer task");
+            per_instance[index / 3] += ids.len();
+            all.extend(ids);
+        }
+        let distinct: HashSet<i64> = all.iter().copied().collect();
+        assert_eq!(
+            all.len(),
+            EVENTS,
+            "events claimed in all (duplicates included)"
+        );
+        assert_eq!(distinct.len(), EVENTS, "an event was claimed twice");
+        assert!(
+            per_instance.iter().all(|n| *n > 0),
+            "both instances should have claimed work: {per_instance:?}"
+        );
+        assert_eq!(
+            first
+                .count_events(Some(Queue::Realtime), Some("not_taken_into_account"))
+                .await
+                .unwrap(),
+            EVENTS as u64
+        );
+    }
+
+    async fn pg_pair() -> (PgTestDb, Store, Store) {
+        let pg = PgTestDb::create().await;
+        let one = db::connect(pg.url(), 4, Duration::from_secs(5))
+            .await
+            .unwrap();
+        db::migrate(&one).await.unwrap();
+        let two = db::connect(pg.url(), 4, Duration::from_secs(5))
+            .await
+            .unwrap();
+        (pg, Store::new(one), Store::new(two))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_postgres_instances_never_claim_the_same_event() {
+        let (_pg, first, second) = pg_pair().await;
+        claims_are_exclusive(first, second).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_sqlite_pools_never_claim_the_same_event() {
+        let (dir, first) = sqlite_store().await;
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("mc.db").display());
+        let second = Store::new(db::connect(&url, 4, Duration::from_secs(5)).await.unwrap());
+        claims_are_exclusive(first, second).await;
+    }
+
+    /// A claim whose holder died is taken over once its lease lapses, and the late holder can no longer
+    /// change the event.
+    async fn lapsed_claims_are_taken_over(store: Store) {
+        push(&store, Queue::Batch, 5).await;
+        let dead = store
+            .claim_events(Queue::Batch, 10, "dead", Duration::from_millis(800))
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), 5);
+        let early = store
+            .claim_events(Queue::Batch, 10, "alive", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(
+            early.is_empty(),
+            "claimed while the lease still ran: {early:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        let taken = store
+            .claim_events(Queue::Batch, 10, "alive", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 5);
+        let updates: Vec<EventUpdate> = taken
+            .iter()
+            .map(|e| EventUpdate {
+                row_key: e.id,
+                status: EventStatus::PendingDelivery,
+                template: Some(("welcome".to_owned(), 3)),
+            })
+            .collect();
+        assert_eq!(
+            store.update_claimed_events("dead", &updates).await.unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .update_claimed_events("alive", &updates)
+                .await
+                .unwrap(),
+            5
+        );
+        let (event, _) = store
+            .get_event(taken[0].public_id())
+            .await
+            .unwrap()
+            .expect("event");
+        assert_eq!(event.status, "pending_delivery");
+        assert_eq!(event.template_name.as_deref(), Some("welcome"));
+        assert_eq!(event.claimed_by, None, "the update releases the claim");
+    }
+
+    #[tokio::test]
+    async fn postgres_lapsed_claims_are_taken_over() {
+        let (_pg, store, _) = pg_pair().await;
+        lapsed_claims_are_taken_over(store).await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_lapsed_claims_are_taken_over() {
+        let (_dir, store) = sqlite_store().await;
+        lapsed_claims_are_taken_over(store).await;
+    }
+
+    #[tokio::test]
+    async fn scheduled_events_wait_for_their_time() {
+        let (_dir, store) = sqlite_store().await;
+        let mut later = new_event(1);
+        later.scheduled_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
+        let mut due = new_event(2);
+        due.scheduled_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+        store
+            .submit(
+                1,
+                &[Submission {
+                    queue: Queue::Realtime,
+                    events: vec![later, due],
+                    idempotency: None,
+                }],
+            )
+            .await
+            .unwrap();
+        let claimed = store
+            .claim_events(Queue::Realtime, 10, "me", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].ctx["n"], 2);
     }
 }

@@ -269,3 +269,107 @@ fn active_event(
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::entities::event::split_public_id;
+    use crate::store::testing::{PgTestDb, sqlite_store};
+
+    fn event(n: u32) -> NewEvent {
+        NewEvent {
+            event_type: "ORDER".to_owned(),
+            channel: "email".to_owned(),
+            email: Some(format!("u{n}@example.com")),
+            mobile_phone: None,
+            external_id: Some("'; DROP TABLE events; --".to_owned()),
+            language: None,
+            ctx: serde_json::json!({ "n": n, "html": "<script>x</script>" }),
+            scheduled_at: None,
+            expires_at: None,
+        }
+    }
+
+    fn keyed(queue: Queue, events: Vec<NewEvent>, key: &str, hash: &str) -> Submission {
+        Submission {
+            queue,
+            events,
+            idempotency: Some(IdempotencyClaim {
+                key: key.to_owned(),
+                request_hash: hash.to_owned(),
+            }),
+        }
+    }
+
+    async fn exercise(store: &Store) {
+        // One group: a plain event, a keyed batch, the same key and request again, the same key with
+        // another request.
+        let outcomes = store
+            .submit(
+                7,
+                &[
+                    Submission {
+                        queue: Queue::Realtime,
+                        events: vec![event(1)],
+                        idempotency: None,
+                    },
+                    keyed(Queue::Batch, vec![event(2), event(3), event(4)], "k1", "h1"),
+                    keyed(Queue::Batch, vec![event(2), event(3), event(4)], "k1", "h1"),
+                    keyed(Queue::Batch, vec![event(9)], "k1", "other"),
+                ],
+            )
+            .await
+            .expect("submit");
+        let SubmissionOutcome::Created(single) = &outcomes[0] else {
+            panic!("{outcomes:?}")
+        };
+        let SubmissionOutcome::Created(batch) = &outcomes[1] else {
+            panic!("{outcomes:?}")
+        };
+        assert_eq!(batch.len(), 3);
+        assert!(
+            batch.windows(2).all(|w| w[0] < w[1]),
+            "ids in submission order"
+        );
+        assert_eq!(outcomes[2], SubmissionOutcome::Replayed(batch.clone()));
+        assert_eq!(outcomes[3], SubmissionOutcome::KeyReused);
+        for id in single.iter().chain(batch) {
+            assert_eq!(split_public_id(*id).0, 7, "instance id in the top byte");
+        }
+        assert_eq!(store.count_events(None, None).await.unwrap(), 4);
+
+        // A later group replays from the stored key, and the stored rows read back verbatim.
+        let later = store
+            .submit(7, &[keyed(Queue::Batch, vec![event(2)], "k1", "h1")])
+            .await
+            .unwrap();
+        assert_eq!(later, vec![SubmissionOutcome::Replayed(batch.clone())]);
+        assert_eq!(store.count_events(None, None).await.unwrap(), 4);
+        let (stored, _) = store.get_event(batch[0]).await.unwrap().expect("stored");
+        assert_eq!(
+            stored.external_id.as_deref(),
+            Some("'; DROP TABLE events; --")
+        );
+        assert_eq!(stored.ctx["html"], "<script>x</script>");
+        assert_eq!(stored.queue, "batch");
+        // An id with another instance byte is not this event.
+        let foreign = crate::db::entities::event::public_id(8, split_public_id(batch[0]).1);
+        assert!(store.get_event(foreign).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn sqlite_groups_keys_and_replays() {
+        let (_dir, store) = sqlite_store().await;
+        exercise(&store).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_groups_keys_and_replays() {
+        let pg = PgTestDb::create().await;
+        let conn = crate::db::connect(pg.url(), 2, std::time::Duration::from_secs(5))
+            .await
+            .unwrap();
+        crate::db::migrate(&conn).await.unwrap();
+        exercise(&Store::new(conn)).await;
+    }
+}

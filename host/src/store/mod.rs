@@ -6,12 +6,13 @@
 
 mod events;
 mod ingest;
+mod templates;
 #[cfg(test)]
 pub(crate) mod testing;
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
-pub use events::{EventFilter, EventUpdate, QueueStats};
+pub use events::{EventFilter, EventUpdate, QueueStats, queue_named};
 pub use ingest::{IdempotencyClaim, NewEvent, Submission, SubmissionOutcome};
 
 use crate::db;

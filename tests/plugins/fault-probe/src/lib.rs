@@ -6,11 +6,14 @@
 //!   (returns an error), `"panic"` (panics inside the run), `"hang"` (awaits a one-hour host timer: an
 //!   asynchronous hang that a deadline can cancel), `"block"` (blocks its thread with `std::thread::sleep`
 //!   for `block_secs` seconds, default 3600: a hang no deadline can cancel). Default `"ok"`.
+//!   `"claim"` claims up to `batch_size` (default 10) due real-time events through the host, marks them
+//!   `not_taken_into_account`, and reports how many it claimed and that work may be left: the way a
+//!   processing workflow uses the claim services, without templates or delivery.
 //! - `create`: `"panic"` makes `create` panic, `"error"` makes it return an error.
 
 use std::time::Duration;
 
-use mc_plugin_api::services::CountEvents;
+use mc_plugin_api::services::{ClaimEvents, CountEvents, EventChange, Queue, UpdateEvents};
 use mc_plugin_api::{RunContext, RunReport, Workflow, WorkflowError};
 use serde_json::Value;
 
@@ -21,11 +24,13 @@ enum Mode {
     Panic,
     Hang,
     Block,
+    Claim,
 }
 
 pub struct FaultProbe {
     mode: Mode,
     block_secs: u64,
+    batch_size: u32,
 }
 
 fn string_setting<'a>(settings: &'a Value, key: &str) -> Result<Option<&'a str>, WorkflowError> {
@@ -56,10 +61,11 @@ impl Workflow for FaultProbe {
             "panic" => Mode::Panic,
             "hang" => Mode::Hang,
             "block" => Mode::Block,
+            "claim" => Mode::Claim,
             other => {
                 return Err(WorkflowError::new(format!(
                     "fault-probe: unknown value {other:?} for setting `mode` \
-                     (expected \"ok\", \"error\", \"panic\", \"hang\" or \"block\")"
+                     (expected \"ok\", \"error\", \"panic\", \"hang\", \"block\" or \"claim\")"
                 )));
             }
         };
@@ -71,7 +77,16 @@ impl Workflow for FaultProbe {
                 ))
             })?,
         };
-        Ok(FaultProbe { mode, block_secs })
+        let batch_size = settings
+            .get("batch_size")
+            .and_then(Value::as_u64)
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(10);
+        Ok(FaultProbe {
+            mode,
+            block_secs,
+            batch_size,
+        })
     }
 
     async fn run(&self, ctx: RunContext) -> Result<RunReport, WorkflowError> {
@@ -86,6 +101,36 @@ impl Workflow for FaultProbe {
                 ctx.host.info("fault-probe hangs on purpose (async)");
                 ctx.host.sleep(Duration::from_secs(3600)).await;
                 Ok(RunReport::processed(0).with_detail("fault-probe woke up after an hour"))
+            }
+            Mode::Claim => {
+                let claimed = ctx
+                    .host
+                    .request(&ClaimEvents {
+                        queue: Queue::Realtime,
+                        limit: self.batch_size,
+                        lease_seconds: 60,
+                    })
+                    .await?
+                    .events;
+                let changes = claimed
+                    .iter()
+                    .map(|e| EventChange {
+                        id: e.id,
+                        status: "not_taken_into_account".to_owned(),
+                        template_name: None,
+                        template_version: None,
+                    })
+                    .collect();
+                let updated = ctx.host.request(&UpdateEvents { changes }).await?.updated;
+                if updated != claimed.len() as u64 {
+                    return Err(WorkflowError::new(format!(
+                        "claimed {} events but could update only {updated}",
+                        claimed.len()
+                    )));
+                }
+                Ok(RunReport::processed(claimed.len() as u64)
+                    .with_more_work(claimed.len() as u32 == self.batch_size)
+                    .with_detail(format!("claimed {}", claimed.len())))
             }
             Mode::Block => {
                 ctx.host.info("fault-probe blocks its thread on purpose");
