@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ingest;
+pub mod maintenance;
 pub mod metrics;
 pub mod plugins;
 pub mod server;

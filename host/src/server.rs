@@ -132,6 +132,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .local_addr()
         .unwrap_or(config.server.admin_listen);
     let drain = config.server.shutdown_timeout;
+    tokio::spawn(crate::maintenance::run(store.clone(), shutdown.subscribe()));
+
     // Ingestion: one group-commit writer; each commit wakes the workflow of the queue it fed.
     let ingest = {
         let workflows = Arc::clone(&workflows);

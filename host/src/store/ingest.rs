@@ -358,6 +358,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn expired_keys_are_purged_and_free_again() {
+        use sea_orm::sea_query::Expr;
+        let (_dir, store) = sqlite_store().await;
+        store
+            .submit(1, &[keyed(Queue::Realtime, vec![event(1)], "old", "h")])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.purge_expired_idempotency_keys().await.unwrap(),
+            0,
+            "not expired yet"
+        );
+        idempotency_key::Entity::update_many()
+            .col_expr(
+                idempotency_key::Column::ExpiresAt,
+                Expr::value(Utc::now() - ChronoDuration::seconds(1)),
+            )
+            .exec(store.connection())
+            .await
+            .unwrap();
+        assert_eq!(store.purge_expired_idempotency_keys().await.unwrap(), 1);
+        let again = store
+            .submit(1, &[keyed(Queue::Realtime, vec![event(2)], "old", "other")])
+            .await
+            .unwrap();
+        assert!(
+            matches!(again[0], SubmissionOutcome::Created(_)),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn sqlite_groups_keys_and_replays() {
         let (_dir, store) = sqlite_store().await;
         exercise(&store).await;
