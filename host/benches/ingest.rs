@@ -148,6 +148,98 @@ fn nproc() -> usize {
     std::thread::available_parallelism().map_or(0, |n| n.get())
 }
 
+/// CPU time of the whole machine since boot, in clock ticks: (busy, total), all CPUs together.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    // idle and iowait are the 4th and 5th fields.
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// utime + stime of a process (all its threads), in clock ticks; 0 if it is gone.
+fn process_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start with the state, field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    field(14).unwrap_or(0) + field(15).unwrap_or(0)
+}
+
+/// Which processes do the work of a series: this one, the server, and the PostgreSQL backends of the
+/// series' database together with PostgreSQL's WAL writer, checkpointer and background writer.
+struct Participants {
+    server: Option<u32>,
+    database: Option<String>,
+}
+
+impl Participants {
+    fn ticks(&self) -> u64 {
+        let mut ticks = process_ticks("self");
+        if let Some(pid) = self.server {
+            ticks += process_ticks(&pid.to_string());
+        }
+        if let Some(database) = &self.database {
+            let processes = std::fs::read_dir("/proc").into_iter().flatten().flatten();
+            for entry in processes {
+                let name = entry.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                else {
+                    continue;
+                };
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline);
+                let ours = cmdline.starts_with("postgres: ")
+                    && (cmdline.contains(&format!(" {database} "))
+                        || ["walwriter", "checkpointer", "background writer"]
+                            .iter()
+                            .any(|aux| cmdline.contains(aux)));
+                if ours {
+                    ticks += process_ticks(pid);
+                }
+            }
+        }
+        ticks
+    }
+}
+
+/// Measures the CPU that processes other than the [`Participants`] used during a series.
+struct CpuWatch {
+    machine: (u64, u64),
+    ours: u64,
+}
+
+impl CpuWatch {
+    fn start(participants: &Participants) -> Self {
+        Self {
+            machine: machine_ticks(),
+            ours: participants.ticks(),
+        }
+    }
+
+    /// Average number of CPUs busy with other work since [`CpuWatch::start`].
+    fn others(&self, participants: &Participants) -> f64 {
+        let ours = participants.ticks().saturating_sub(self.ours);
+        let (busy, total) = machine_ticks();
+        let (busy, total) = (busy - self.machine.0, total - self.machine.1);
+        if total == 0 {
+            return 0.0;
+        }
+        busy.saturating_sub(ours) as f64 / total as f64 * nproc() as f64
+    }
+}
+
 fn print_machine(section: &str, load_before: &str, versions: &[(&str, String)]) {
     println!("| {section} | |");
     println!("|---|---|");
@@ -263,6 +355,8 @@ struct LoadResult {
     non_2xx: u64,
     /// Status and body of the first non-2xx answer.
     first_failure: Option<String>,
+    /// CPUs busy with other processes meanwhile, on average.
+    others_cpu: f64,
 }
 
 impl LoadResult {
@@ -277,6 +371,8 @@ struct BatchResult {
     requests: u64,
     elapsed: Duration,
     latencies: Latencies,
+    /// CPUs busy with other processes meanwhile, on average.
+    others_cpu: f64,
 }
 
 impl BatchResult {
@@ -390,6 +486,7 @@ async fn single_event_load(
         accepted: 0,
         non_2xx: 0,
         first_failure: None,
+        others_cpu: 0.0,
     };
     let mut all = Vec::new();
     for task in tasks {
@@ -473,6 +570,7 @@ async fn batch_load(addr: SocketAddr, bodies: Arc<Vec<Bytes>>) -> Result<BatchRe
         requests: all.len() as u64,
         elapsed,
         latencies: Latencies::sorted(all),
+        others_cpu: 0.0,
     })
 }
 
@@ -633,6 +731,7 @@ async fn bulk_insert(
         requests: all.len() as u64,
         elapsed,
         latencies: Latencies::sorted(all),
+        others_cpu: 0.0,
     })
 }
 
@@ -914,9 +1013,13 @@ fn single_event_series(
     backend: &Backend,
     numbers: &Arc<AtomicU64>,
 ) -> LoadResult {
-    let (url, dir, _pg) = backend.fresh("single");
+    let (url, dir, pg) = backend.fresh("single");
     let mut server = ServerProcess::start(binary, dir, &url);
     let api = server.api;
+    let participants = Participants {
+        server: Some(server.child.id()),
+        database: pg.as_ref().map(|pg| pg.name.clone()),
+    };
     // One probe first, so that a missing endpoint fails at once with the server's answer.
     let probe_number = numbers.fetch_add(1, Ordering::Relaxed);
     let probe = generator.block_on(async {
@@ -933,7 +1036,8 @@ fn single_event_series(
         ),
         Err(e) => panic!("POST /api/v1/events on the real server: {e}"),
     }
-    let result = generator
+    let watch = CpuWatch::start(&participants);
+    let mut result = generator
         .block_on(single_event_load(api, Arc::clone(numbers)))
         .unwrap_or_else(|e| {
             panic!(
@@ -941,6 +1045,7 @@ fn single_event_series(
                 backend.name()
             )
         });
+    result.others_cpu = watch.others(&participants);
     server.stop_cleanly();
     assert_eq!(
         result.non_2xx,
@@ -967,11 +1072,17 @@ fn batch_series(
     backend: &Backend,
     bodies: &Arc<Vec<Bytes>>,
 ) -> BatchResult {
-    let (url, dir, _pg) = backend.fresh("batch");
+    let (url, dir, pg) = backend.fresh("batch");
     let mut server = ServerProcess::start(binary, dir, &url);
-    let result = generator
+    let participants = Participants {
+        server: Some(server.child.id()),
+        database: pg.as_ref().map(|pg| pg.name.clone()),
+    };
+    let watch = CpuWatch::start(&participants);
+    let mut result = generator
         .block_on(batch_load(server.api, Arc::clone(bodies)))
         .unwrap_or_else(|e| panic!("batch load on the real server ({}): {e}", backend.name()));
+    result.others_cpu = watch.others(&participants);
     server.stop_cleanly();
     let stored = generator.block_on(stored_events(&url, "batch"));
     let accepted = result.events + (BATCH_CONNECTIONS * BATCH_SIZE) as u64;
@@ -990,14 +1101,22 @@ fn baseline_batch_series(
     batches: &Arc<Vec<Vec<Value>>>,
     writers: usize,
 ) -> BatchResult {
-    let (url, _dir, _pg) = backend.fresh(&format!("bulk{writers}"));
-    generator
+    let (url, _dir, pg) = backend.fresh(&format!("bulk{writers}"));
+    let participants = Participants {
+        server: None,
+        database: pg.as_ref().map(|pg| pg.name.clone()),
+    };
+    let watch = CpuWatch::start(&participants);
+    let mut result = generator
         .block_on(bulk_insert(&url, Arc::clone(batches), writers))
-        .unwrap_or_else(|e| panic!("bulk inserts into {}: {e}", backend.name()))
+        .unwrap_or_else(|e| panic!("bulk inserts into {}: {e}", backend.name()));
+    result.others_cpu = watch.others(&participants);
+    result
 }
 
 fn main() {
     let binary = build_server();
+    let started = Instant::now();
     let load_before = load_average();
     let generator = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1018,9 +1137,15 @@ fn main() {
     // 1. Single-event ingest.
     let numbers = Arc::new(AtomicU64::new(0));
     let bare = BareServer::start();
-    let baseline = generator
+    let participants = Participants {
+        server: None,
+        database: None,
+    };
+    let watch = CpuWatch::start(&participants);
+    let mut baseline = generator
         .block_on(single_event_load(bare.addr, Arc::clone(&numbers)))
         .expect("single-event load on the bare handler");
+    baseline.others_cpu = watch.others(&participants);
     drop(bare);
     assert_eq!(
         baseline.non_2xx, 0,
@@ -1091,16 +1216,16 @@ fn main() {
     );
     println!();
     println!(
-        "| server | requests in window | req/s | p50 | p99 | max | non-2xx | req/s vs bare | p99 < {} ms |",
+        "| server | requests in window | req/s | p50 | p99 | max | non-2xx | req/s vs bare | p99 < {} ms | other processes' CPU |",
         TARGET_P99.as_millis()
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let bare_rate = single[0].1.per_second();
     for (name, r) in &single {
         let ratio = r.per_second() / bare_rate;
         let p99 = r.window.percentile(0.99);
         println!(
-            "| {name} | {} | {:.0} | {} | {} | {} | {} | {:.1} % ({}) | {} |",
+            "| {name} | {} | {:.0} | {} | {} | {} | {} | {:.1} % ({}) | {} | {:.2} of {} |",
             r.window.0.len(),
             r.per_second(),
             ms(r.window.percentile(0.5)),
@@ -1114,6 +1239,8 @@ fn main() {
                 "< 50 %: MISSED"
             },
             if p99 < TARGET_P99 { "met" } else { "MISSED" },
+            r.others_cpu,
+            nproc(),
         );
     }
     println!();
@@ -1124,9 +1251,9 @@ fn main() {
     );
     println!();
     println!(
-        "| series | events | requests | elapsed | events/s | p50 per 1000 | p99 per 1000 | vs best baseline |"
+        "| series | events | requests | elapsed | events/s | p50 per 1000 | p99 per 1000 | vs best baseline | other processes' CPU |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for rows in &batch_rows {
         let best = rows
             .iter()
@@ -1143,7 +1270,7 @@ fn main() {
                 " (< 50 %: MISSED)".to_owned()
             };
             println!(
-                "| {name} | {} | {} | {:.2} s | {:.0} | {} | {} | {:.1} %{verdict} |",
+                "| {name} | {} | {} | {:.2} s | {:.0} | {} | {} | {:.1} %{verdict} | {:.2} of {} |",
                 r.events,
                 r.requests,
                 r.elapsed.as_secs_f64(),
@@ -1151,7 +1278,17 @@ fn main() {
                 ms(r.latencies.percentile(0.5)),
                 ms(r.latencies.percentile(0.99)),
                 ratio * 100.0,
+                r.others_cpu,
+                nproc(),
             );
         }
     }
+    println!();
+    println!(
+        "Other processes' CPU: CPUs busy, on average over the series, with anything but this process, the \
+         server and (PostgreSQL series) the backends of the series' database and PostgreSQL's WAL writer, \
+         checkpointer and background writer (from /proc/stat and /proc/<pid>/stat). \
+         Measurement took {:.0} s (builds excluded).",
+        started.elapsed().as_secs_f64()
+    );
 }

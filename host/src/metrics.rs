@@ -43,6 +43,9 @@ struct Inner {
     group_commit_submissions: Histogram,
     group_commit_events: Histogram,
     group_commit_duration: Histogram,
+    delivery_attempts: Family<Labels, Counter>,
+    delivery_latency: Family<Labels, Histogram, fn() -> Histogram>,
+    events_final: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -151,6 +154,26 @@ impl Metrics {
             "Duration of group-commit transactions",
             group_commit_duration.clone(),
         );
+        let delivery_attempts = Family::<Labels, Counter>::default();
+        registry.register(
+            "delivery_attempts",
+            "Delivery attempts by channel and outcome (sent, ignored, failed, permanent_failure, transient_failure)",
+            delivery_attempts.clone(),
+        );
+        let delivery_latency = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram,
+        );
+        registry.register(
+            "delivery_push_to_accepted_seconds",
+            "Time from an event's acceptance to its message's acceptance by the SMTP relay or gateway",
+            delivery_latency.clone(),
+        );
+        let events_final = Family::<Labels, Counter>::default();
+        registry.register(
+            "events_final",
+            "Events that reached a final status, by status",
+            events_final.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -169,6 +192,9 @@ impl Metrics {
                 group_commit_submissions,
                 group_commit_events,
                 group_commit_duration,
+                delivery_attempts,
+                delivery_latency,
+                events_final,
             }),
         }
     }
@@ -272,6 +298,32 @@ impl Metrics {
         self.inner
             .group_commit_duration
             .observe(duration.as_secs_f64());
+    }
+
+    pub fn record_delivery_attempt(&self, channel: &str, outcome: &str) {
+        self.inner
+            .delivery_attempts
+            .get_or_create(&vec![
+                ("channel", channel.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
+            .inc();
+    }
+
+    pub fn record_delivery_latency(&self, channel: &str, latency: Duration) {
+        self.inner
+            .delivery_latency
+            .get_or_create(&vec![("channel", channel.to_owned())])
+            .observe(latency.as_secs_f64());
+    }
+
+    pub fn record_events_final(&self, status: &str, events: u64) {
+        if events > 0 {
+            self.inner
+                .events_final
+                .get_or_create(&vec![("status", status.to_owned())])
+                .inc_by(events);
+        }
     }
 
     pub fn set_queue_gauges(&self, queue: Queue, depth: u64, oldest_pending_age: Option<Duration>) {

@@ -39,6 +39,8 @@ pub enum ServerError {
     },
     #[error("cannot prepare the plugin work directory: {0}")]
     WorkDir(#[source] std::io::Error),
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::DeliveryError),
     #[error("cannot install the signal handler: {0}")]
     Signal(#[source] std::io::Error),
 }
@@ -116,9 +118,28 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             enabled: wf.enabled,
         },
     )));
+    // Delivery: the engine sends what the processing workflows hand over; final outcomes wake
+    // updateEventsStatus so statuses are copied at once.
+    let claimer = HostServices::claimer_for(&instance_name);
+    let delivery = {
+        let workflows = Arc::clone(&workflows);
+        crate::delivery::start(
+            &config.channels,
+            store.clone(),
+            claimer.clone(),
+            metrics.clone(),
+            move || workflows.wake(crate::workflows::STATUS_WORKFLOW),
+            shutdown.subscribe(),
+        )?
+    };
     let runner_context = RunnerContext {
         registry: Arc::clone(&registry),
-        services: Arc::new(HostServices::new(store.clone(), &instance_name)),
+        services: Arc::new(HostServices::new(
+            store.clone(),
+            claimer,
+            Some(delivery),
+            metrics.clone(),
+        )),
         metrics: metrics.clone(),
         shutdown_flag: shutdown.flag(),
     };

@@ -196,3 +196,92 @@ impl HostRequest for FindPublishedTemplate {
     const SERVICE: &'static str = "templates.findPublished";
     type Response = PublishedTemplate;
 }
+
+/// One event to hand to delivery, with the template version it is linked to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRequest {
+    pub event_id: i64,
+    pub template_name: String,
+    pub template_version: i32,
+}
+
+/// `delivery.enqueue`: links each claimed event to its template version, sets it `pending_delivery`,
+/// releases the claim and queues its first delivery attempt, in one transaction. Events no longer
+/// claimed by this instance are skipped.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnqueueDeliveries {
+    pub deliveries: Vec<DeliveryRequest>,
+}
+
+/// The answer to [`EnqueueDeliveries`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnqueuedDeliveries {
+    pub enqueued: u64,
+}
+
+impl HostRequest for EnqueueDeliveries {
+    const SERVICE: &'static str = "delivery.enqueue";
+    type Response = EnqueuedDeliveries;
+}
+
+/// A final delivery-log entry not yet copied onto its event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalDelivery {
+    pub log_id: i64,
+    pub event_id: i64,
+    /// sent, failed or ignored.
+    pub status: String,
+}
+
+/// `deliveries.finalUncopied`: the oldest final entries whose status is not on their event yet.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListFinalDeliveries {
+    pub limit: u32,
+}
+
+/// The answer to [`ListFinalDeliveries`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalDeliveries {
+    pub deliveries: Vec<FinalDelivery>,
+}
+
+impl HostRequest for ListFinalDeliveries {
+    const SERVICE: &'static str = "deliveries.finalUncopied";
+    type Response = FinalDeliveries;
+}
+
+/// The status an event takes from its final delivery entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryOutcome {
+    pub log_id: i64,
+    pub event_id: i64,
+    /// `sent`, `ignored` or `delivery_failed`.
+    pub event_status: String,
+}
+
+/// `events.applyDeliveryOutcomes`: sets each event's final status from its delivery entry and marks the
+/// entry copied, in one transaction. An event that is no longer `pending_delivery` is left as it is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyDeliveryOutcomes {
+    pub outcomes: Vec<DeliveryOutcome>,
+}
+
+/// The answer to [`ApplyDeliveryOutcomes`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedOutcomes {
+    pub applied: u64,
+}
+
+impl HostRequest for ApplyDeliveryOutcomes {
+    const SERVICE: &'static str = "events.applyDeliveryOutcomes";
+    type Response = AppliedOutcomes;
+}

@@ -288,6 +288,10 @@ pub struct ServerOptions {
     pub max_batch_events: Option<usize>,
     /// `[server] max_ctx_bytes`; `None` writes no line (the server's default).
     pub max_ctx_bytes: Option<usize>,
+    /// `[channels.email]`; `None` writes no table. See [`ServerOptions::email_channel`].
+    pub email_channel: Option<EmailChannelOptions>,
+    /// `[channels.sms]`; `None` writes no table. See [`ServerOptions::sms_channel`].
+    pub sms_channel: Option<SmsChannelOptions>,
 }
 
 impl ServerOptions {
@@ -307,6 +311,8 @@ impl ServerOptions {
             max_body_bytes: None,
             max_batch_events: None,
             max_ctx_bytes: None,
+            email_channel: None,
+            sms_channel: None,
         }
     }
 
@@ -373,12 +379,16 @@ impl ServerOptions {
         self
     }
 
+    /// The `[database] url` of a server whose temporary directory is `work_dir`.
+    pub fn database_url_in(&self, work_dir: &Path) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", work_dir.join("test.db").display()))
+    }
+
     /// The configuration file's text, for a server whose temporary directory is `work_dir`.
     pub fn config_toml(&self, work_dir: &Path) -> String {
-        let database_url = self
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", work_dir.join("test.db").display()));
+        let database_url = self.database_url_in(work_dir);
         let admin_token = match &self.admin_token {
             Some(token) => format!("admin_token = {}\n", toml_string(token)),
             None => String::new(),
@@ -425,6 +435,7 @@ impl ServerOptions {
              level = {level}\n\
              \n\
              {workflows}\n\
+             {channels}\
              {extra}\n",
             id = self.instance_id,
             role = toml_string(&self.role),
@@ -434,6 +445,7 @@ impl ServerOptions {
             drain = toml_string(&self.drain_timeout),
             level = toml_string(&self.log_level),
             workflows = self.workflows,
+            channels = self.channels_toml(),
             extra = self.extra_toml,
         )
     }
@@ -473,6 +485,7 @@ pub struct TestServer {
     stdout_lines: Arc<Mutex<Vec<String>>>,
     log_path: PathBuf,
     config_path: PathBuf,
+    database_url: String,
     plugins: PluginDir,
     // Dropped last: holds the config, the database and the log.
     work_dir: TempDir,
@@ -489,6 +502,7 @@ impl TestServer {
             .expect("create server directory");
         let config_path = work_dir.path().join("message-center.toml");
         fs::write(&config_path, options.config_toml(work_dir.path())).expect("write config");
+        let database_url = options.database_url_in(work_dir.path());
         let log_path = work_dir.path().join("server.log");
         let log = File::create(&log_path).expect("create server log");
 
@@ -560,6 +574,7 @@ impl TestServer {
                 stdout_lines,
                 log_path,
                 config_path,
+                database_url,
                 plugins: options.plugins,
                 work_dir,
             },
@@ -600,6 +615,12 @@ impl TestServer {
         self.work_dir.path()
     }
 
+    /// The `[database] url` the server runs on (for SQLite, a file in [`TestServer::work_dir`], which
+    /// lives as long as this value: keep a killed server around to restart another on its database).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
@@ -631,6 +652,25 @@ impl TestServer {
             "kill -TERM {} failed: {status}",
             self.pid()
         );
+    }
+
+    /// Sends SIGKILL (through the `kill` command) and reaps the process: a crash, with no shutdown work.
+    /// The value stays usable for its work directory, log and database URL.
+    pub fn sigkill(&mut self) {
+        if self.try_exit_status().is_some() {
+            return;
+        }
+        let status = Command::new("kill")
+            .arg("-KILL")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(
+            status.success(),
+            "kill -KILL {} failed: {status}",
+            self.pid()
+        );
+        self.exit_status = Some(self.child.wait().expect("wait for the killed server"));
     }
 
     /// Waits up to `timeout` for the process to exit; `None` if it still runs.
@@ -1038,6 +1078,764 @@ fn tail_of_file(path: &Path, lines: usize) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Delivery: channels and the execution workflows
+// ---------------------------------------------------------------------------------------------------------
+
+/// The crates of the three execution workflows, as [`PluginDir::add_processing_plugins`] copies them.
+pub const PROCESSING_PLUGINS: &[&str] = &[
+    "rt-events-processing",
+    "batch-events-processing",
+    "update-events-status",
+];
+
+/// The `[workflows.*]` tables of the three execution workflows, with short intervals for tests.
+pub const PROCESSING_WORKFLOWS_TOML: &str = "\
+[workflows.rtEventsProcessing]
+interval = \"100ms\"
+batch_size = 100
+
+[workflows.batchEventsProcessing]
+interval = \"200ms\"
+batch_size = 500
+
+[workflows.updateEventsStatus]
+interval = \"100ms\"
+batch_size = 500
+";
+
+/// The `[channels.email] from` that [`ServerOptions::email_channel`] configures.
+pub const DEFAULT_EMAIL_FROM: &str = "Message Center <noreply@example.com>";
+
+/// The `[channels.sms] api_key` that [`ServerOptions::sms_channel`] configures.
+pub const DEFAULT_SMS_API_KEY: &str = "gw-key";
+
+/// The `[channels.sms] from` that [`ServerOptions::sms_channel`] configures.
+pub const DEFAULT_SMS_FROM: &str = "MC";
+
+impl PluginDir {
+    /// Copies in the libraries of [`PROCESSING_PLUGINS`].
+    pub fn add_processing_plugins(&self) {
+        for crate_name in PROCESSING_PLUGINS {
+            self.add(crate_name);
+        }
+    }
+}
+
+/// The retry settings of a channel (`retries`, `retry_backoff`, `retry_max_backoff`, `retry_period`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryOptions {
+    pub retries: u32,
+    pub retry_backoff: String,
+    pub retry_max_backoff: String,
+    pub retry_period: String,
+}
+
+impl Default for RetryOptions {
+    /// 3 retries, 200 ms backoff doubling up to 1 s, within 1 minute.
+    fn default() -> Self {
+        RetryOptions {
+            retries: 3,
+            retry_backoff: "200ms".to_owned(),
+            retry_max_backoff: "1s".to_owned(),
+            retry_period: "1m".to_owned(),
+        }
+    }
+}
+
+impl RetryOptions {
+    fn toml(&self) -> String {
+        format!(
+            "retries = {}\nretry_backoff = {}\nretry_max_backoff = {}\nretry_period = {}\n",
+            self.retries,
+            toml_string(&self.retry_backoff),
+            toml_string(&self.retry_max_backoff),
+            toml_string(&self.retry_period)
+        )
+    }
+}
+
+/// `[channels.email]`, pointing at an SMTP server on `127.0.0.1:smtp_port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailChannelOptions {
+    pub smtp_port: u16,
+    pub from: String,
+    pub pool_size: u32,
+    pub timeout: String,
+    pub retry: RetryOptions,
+}
+
+impl EmailChannelOptions {
+    pub fn new(smtp_port: u16) -> Self {
+        EmailChannelOptions {
+            smtp_port,
+            from: DEFAULT_EMAIL_FROM.to_owned(),
+            pool_size: 4,
+            timeout: "5s".to_owned(),
+            retry: RetryOptions::default(),
+        }
+    }
+
+    /// The `[channels.email]` table.
+    pub fn toml(&self) -> String {
+        format!(
+            "[channels.email]\nsmtp_url = {}\nfrom = {}\npool_size = {}\ntimeout = {}\n{}",
+            toml_string(&format!("smtp://127.0.0.1:{}", self.smtp_port)),
+            toml_string(&self.from),
+            self.pool_size,
+            toml_string(&self.timeout),
+            self.retry.toml()
+        )
+    }
+}
+
+/// `[channels.sms]`, pointing at an SMS gateway on `http://127.0.0.1:gateway_port/sms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsChannelOptions {
+    pub gateway_port: u16,
+    pub api_key: String,
+    pub from: String,
+    pub concurrency: u32,
+    pub timeout: String,
+    pub retry: RetryOptions,
+}
+
+impl SmsChannelOptions {
+    pub fn new(gateway_port: u16) -> Self {
+        SmsChannelOptions {
+            gateway_port,
+            api_key: DEFAULT_SMS_API_KEY.to_owned(),
+            from: DEFAULT_SMS_FROM.to_owned(),
+            concurrency: 4,
+            timeout: "5s".to_owned(),
+            retry: RetryOptions::default(),
+        }
+    }
+
+    /// The `[channels.sms]` table.
+    pub fn toml(&self) -> String {
+        format!(
+            "[channels.sms]\ngateway_url = {}\napi_key = {}\nfrom = {}\nconcurrency = {}\ntimeout = {}\n{}",
+            toml_string(&format!("http://127.0.0.1:{}/sms", self.gateway_port)),
+            toml_string(&self.api_key),
+            toml_string(&self.from),
+            self.concurrency,
+            toml_string(&self.timeout),
+            self.retry.toml()
+        )
+    }
+}
+
+impl ServerOptions {
+    /// Copies the three execution-workflow plugins into the plugin directory and configures
+    /// `rtEventsProcessing` (100 ms, 100), `batchEventsProcessing` (200 ms, 500) and `updateEventsStatus`
+    /// (100 ms, 500). Call it once.
+    pub fn processing_workflows(self) -> Self {
+        self.plugins.add_processing_plugins();
+        self.workflows(PROCESSING_WORKFLOWS_TOML)
+    }
+
+    /// `[channels.email]` to `smtp://127.0.0.1:<smtp_port>`, from [`DEFAULT_EMAIL_FROM`], pool of 4, 5 s
+    /// timeout, 3 retries from 200 ms up to 1 s within 1 minute.
+    pub fn email_channel(mut self, smtp_port: u16) -> Self {
+        self.email_channel = Some(EmailChannelOptions::new(smtp_port));
+        self
+    }
+
+    /// `[channels.sms]` to `http://127.0.0.1:<gateway_port>/sms` with api key [`DEFAULT_SMS_API_KEY`],
+    /// from [`DEFAULT_SMS_FROM`], 4 concurrent requests, 5 s timeout, retries as the email channel's.
+    pub fn sms_channel(mut self, gateway_port: u16) -> Self {
+        self.sms_channel = Some(SmsChannelOptions::new(gateway_port));
+        self
+    }
+
+    /// Changes the configured email channel (call [`ServerOptions::email_channel`] first).
+    pub fn with_email_channel(mut self, change: impl FnOnce(&mut EmailChannelOptions)) -> Self {
+        change(
+            self.email_channel
+                .as_mut()
+                .expect("call email_channel(port) before changing the email channel"),
+        );
+        self
+    }
+
+    /// Changes the configured SMS channel (call [`ServerOptions::sms_channel`] first).
+    pub fn with_sms_channel(mut self, change: impl FnOnce(&mut SmsChannelOptions)) -> Self {
+        change(
+            self.sms_channel
+                .as_mut()
+                .expect("call sms_channel(port) before changing the SMS channel"),
+        );
+        self
+    }
+
+    /// The email channel's `retries` and `retry_backoff` (e.g. `10, "200ms"`).
+    pub fn email_retries(self, retries: u32, backoff: &str) -> Self {
+        self.with_email_channel(|email| {
+            email.retry.retries = retries;
+            email.retry.retry_backoff = backoff.to_owned();
+        })
+    }
+
+    /// The email channel's `retry_max_backoff` and `retry_period`.
+    pub fn email_retry_limits(self, max_backoff: &str, period: &str) -> Self {
+        self.with_email_channel(|email| {
+            email.retry.retry_max_backoff = max_backoff.to_owned();
+            email.retry.retry_period = period.to_owned();
+        })
+    }
+
+    /// The SMS channel's `retries` and `retry_backoff`.
+    pub fn sms_retries(self, retries: u32, backoff: &str) -> Self {
+        self.with_sms_channel(|sms| {
+            sms.retry.retries = retries;
+            sms.retry.retry_backoff = backoff.to_owned();
+        })
+    }
+
+    /// The SMS channel's `retry_max_backoff` and `retry_period`.
+    pub fn sms_retry_limits(self, max_backoff: &str, period: &str) -> Self {
+        self.with_sms_channel(|sms| {
+            sms.retry.retry_max_backoff = max_backoff.to_owned();
+            sms.retry.retry_period = period.to_owned();
+        })
+    }
+
+    /// The `[channels.*]` tables configured so far (empty if none).
+    pub fn channels_toml(&self) -> String {
+        let mut text = String::new();
+        if let Some(email) = &self.email_channel {
+            text.push_str(&email.toml());
+            text.push('\n');
+        }
+        if let Some(sms) = &self.sms_channel {
+            text.push_str(&sms.toml());
+            text.push('\n');
+        }
+        text
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Test peers: the SMTP server and the SMS gateway (Python scripts under tests/support)
+// ---------------------------------------------------------------------------------------------------------
+
+/// How long a peer may take to print its ready line.
+pub const PEER_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long [`SmtpServer::restart`] / [`SmsGateway::restart`] keep trying to bind the old port.
+pub const PEER_REBIND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The Python interpreter running the peers: `PYTHON` if set, else `python3`.
+pub fn python() -> std::ffi::OsString {
+    std::env::var_os("PYTHON")
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "python3".into())
+}
+
+/// A file of `tests/support`.
+pub fn support_file(name: &str) -> PathBuf {
+    workspace_root().join("tests").join("support").join(name)
+}
+
+/// Every complete JSON line of a JSON-lines file (a last line still being written is left out); an
+/// absent file has none. Panics on a line that is not JSON.
+pub fn read_json_lines(path: &Path) -> Vec<Value> {
+    let Ok(text) = fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..end],
+        None => "",
+    };
+    complete
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}: bad JSON line {line:?}: {e}", path.display()))
+        })
+        .collect()
+}
+
+/// A Python peer process: spawned on a port (0 at first), it prints `<name> ready port=<port>`, appends
+/// what it receives to `out.jsonl` and every attempt to `attempts.jsonl`, and logs to `stderr.log`.
+struct PeerProcess {
+    name: &'static str,
+    script: PathBuf,
+    extra_args: Vec<String>,
+    port: u16,
+    child: Option<Child>,
+    out: PathBuf,
+    attempts: PathBuf,
+    log: PathBuf,
+    // Holds the files above.
+    dir: TempDir,
+}
+
+impl PeerProcess {
+    fn start(name: &'static str, script: &str, extra_args: Vec<String>) -> PeerProcess {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("mc-{name}-"))
+            .tempdir()
+            .expect("create peer directory");
+        let mut peer = PeerProcess {
+            name,
+            script: support_file(script),
+            extra_args,
+            port: 0,
+            child: None,
+            out: dir.path().join("out.jsonl"),
+            attempts: dir.path().join("attempts.jsonl"),
+            log: dir.path().join("stderr.log"),
+            dir,
+        };
+        peer.spawn(Duration::ZERO);
+        peer
+    }
+
+    /// Starts the script on `self.port`; if it exits before its ready line (the port still taken), tries
+    /// again until `rebind_for` has passed.
+    fn spawn(&mut self, rebind_for: Duration) {
+        assert!(self.child.is_none(), "{} is already running", self.name);
+        let deadline = Instant::now() + rebind_for;
+        loop {
+            match self.spawn_once() {
+                Ok(child) => {
+                    self.child = Some(child);
+                    return;
+                }
+                Err(reason) if Instant::now() < deadline => {
+                    let _ = reason;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(reason) => panic!(
+                    "{} ({} {}) did not become ready on port {}: {reason}\n--- its stderr ({}) ---\n{}\n\
+                     (the SMTP server needs `python3 -m pip install aiosmtpd`; set PYTHON to choose the interpreter)",
+                    self.name,
+                    python().to_string_lossy(),
+                    self.script.display(),
+                    self.port,
+                    self.log.display(),
+                    tail_of_file(&self.log, 40)
+                ),
+            }
+        }
+    }
+
+    fn spawn_once(&mut self) -> Result<Child, String> {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open peer log");
+        let mut command = Command::new(python());
+        command
+            .arg("-u")
+            .arg(&self.script)
+            .arg("--port")
+            .arg(self.port.to_string())
+            .arg("--out")
+            .arg(&self.out)
+            .arg("--attempts")
+            .arg(&self.attempts)
+            .args(&self.extra_args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot run {:?}: {e}", python()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, receiver) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = sender.send(line);
+            }
+        });
+        let prefix = format!("{} ready port=", self.name);
+        let deadline = Instant::now() + PEER_READY_TIMEOUT;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match receiver.recv_timeout(remaining) {
+                Ok(line) => {
+                    if let Some(port) = line.trim().strip_prefix(&prefix) {
+                        let port: u16 = port
+                            .parse()
+                            .map_err(|e| format!("bad ready line {line:?}: {e}"))?;
+                        if self.port != 0 && port != self.port {
+                            kill_child(&mut child);
+                            return Err(format!("bound port {port} instead of {}", self.port));
+                        }
+                        self.port = port;
+                        return Ok(child);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    kill_child(&mut child);
+                    return Err(format!("no ready line after {PEER_READY_TIMEOUT:?}"));
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().ok();
+                    return Err(format!(
+                        "it exited before its ready line (exit status: {status:?})"
+                    ));
+                }
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            kill_child(&mut child);
+        }
+    }
+
+    fn restart(&mut self) {
+        self.stop();
+        self.spawn(PEER_REBIND_TIMEOUT);
+    }
+
+    fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => child.try_wait().expect("try_wait on a peer").is_none(),
+            None => false,
+        }
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "=== {} (port {}) stderr tail ===\n{}\n=== end of {} stderr ===",
+                self.name,
+                self.port,
+                tail_of_file(&self.log, 30),
+                self.name
+            );
+        }
+        self.stop();
+    }
+}
+
+/// SIGKILL through the `kill` command, then reap.
+fn kill_child(child: &mut Child) {
+    if child.try_wait().ok().flatten().is_none() {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(child.id().to_string())
+            .status();
+    }
+    let _ = child.wait();
+}
+
+/// Polls `read` until it returns at least `n` items; panics naming `what` with the count and the last items
+/// seen after `timeout`.
+async fn wait_for_count(
+    timeout: Duration,
+    n: usize,
+    what: &str,
+    read: impl Fn() -> Vec<Value>,
+) -> Vec<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let items = read();
+        if items.len() >= n {
+            return items;
+        }
+        if Instant::now() >= deadline {
+            let last: Vec<&Value> = items.iter().rev().take(5).collect();
+            panic!(
+                "timed out after {timeout:?} waiting for {n} {what}: got {}; the last ones: {}",
+                items.len(),
+                serde_json::to_string_pretty(&last).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// True if `message["rcptTos"]` holds `address` (ASCII case-insensitive).
+pub fn message_is_to(message: &Value, address: &str) -> bool {
+    message["rcptTos"].as_array().is_some_and(|rcpts| {
+        rcpts
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.eq_ignore_ascii_case(address)))
+    })
+}
+
+/// `tests/support/smtp_server.py`, a real SMTP server (aiosmtpd) on a loopback port. Recipients whose local
+/// part starts with `reject` get `550 5.1.1` at RCPT, with `tempfail` `451 4.3.0`; others are accepted.
+/// Dropping it kills the process.
+pub struct SmtpServer {
+    peer: PeerProcess,
+}
+
+impl SmtpServer {
+    /// Starts the server on a free port and waits for it to listen.
+    pub fn start() -> SmtpServer {
+        SmtpServer {
+            peer: PeerProcess::start("smtp-server", "smtp_server.py", Vec::new()),
+        }
+    }
+
+    /// Like [`SmtpServer::start`], but each message's final `250` comes `delay` after its data: slow
+    /// enough delivery to interrupt the sender in the middle.
+    pub fn start_with_data_delay(delay: Duration) -> SmtpServer {
+        SmtpServer {
+            peer: PeerProcess::start(
+                "smtp-server",
+                "smtp_server.py",
+                vec!["--data-delay-ms".to_owned(), delay.as_millis().to_string()],
+            ),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.peer.port
+    }
+
+    /// Every accepted message so far, in arrival order: `{"mailFrom","rcptTos","subject","messageId","text",
+    /// "html","from","to","receivedAt"}`.
+    pub fn messages(&self) -> Vec<Value> {
+        read_json_lines(&self.peer.out)
+    }
+
+    /// The accepted messages whose envelope recipients include `address`.
+    pub fn messages_to(&self, address: &str) -> Vec<Value> {
+        self.messages()
+            .into_iter()
+            .filter(|m| message_is_to(m, address))
+            .collect()
+    }
+
+    /// Every RCPT command so far, accepted or not: `{"mailFrom","rcpt","code","at"}`.
+    pub fn attempts(&self) -> Vec<Value> {
+        read_json_lines(&self.peer.attempts)
+    }
+
+    /// The RCPT commands naming `address`.
+    pub fn attempts_to(&self, address: &str) -> Vec<Value> {
+        self.attempts()
+            .into_iter()
+            .filter(|a| {
+                a["rcpt"]
+                    .as_str()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(address))
+            })
+            .collect()
+    }
+
+    /// Polls until at least `n` messages have arrived; returns them all.
+    pub async fn wait_for_messages(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        wait_for_count(timeout, n, "messages at the SMTP server", || {
+            self.messages()
+        })
+        .await
+    }
+
+    /// Polls until a message to `address` has arrived; returns the first one.
+    pub async fn wait_for_message_to(&self, address: &str, timeout: Duration) -> Value {
+        let what = format!("messages to {address} at the SMTP server");
+        wait_for_count(timeout, 1, &what, || self.messages_to(address))
+            .await
+            .swap_remove(0)
+    }
+
+    /// Kills the server (SIGKILL): connections drop, the port refuses connections.
+    pub fn stop(&mut self) {
+        self.peer.stop();
+    }
+
+    /// Starts it again on the same port (retrying the bind for up to [`PEER_REBIND_TIMEOUT`]); what it
+    /// received before is kept.
+    pub fn restart(&mut self) {
+        self.peer.restart();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.peer.is_running()
+    }
+
+    /// The last lines of the server's stderr.
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail_of_file(&self.peer.log, lines)
+    }
+}
+
+/// `tests/support/sms_gateway.py`, an HTTP SMS gateway on a loopback port: `POST /sms` answers 400 when
+/// `to` ends with `400`, 500 when it ends with `500`, else 200 `{"id"}`. Dropping it kills the process.
+pub struct SmsGateway {
+    peer: PeerProcess,
+}
+
+impl SmsGateway {
+    /// Starts the gateway on a free port and waits for it to listen.
+    pub fn start() -> SmsGateway {
+        SmsGateway {
+            peer: PeerProcess::start("sms-gateway", "sms_gateway.py", Vec::new()),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.peer.port
+    }
+
+    /// `http://127.0.0.1:<port>/sms`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/sms", self.port())
+    }
+
+    /// Every accepted (200) request so far: `{"to","text","from","eventId","id","receivedAt",
+    /// "authorization"}`.
+    pub fn requests(&self) -> Vec<Value> {
+        read_json_lines(&self.peer.out)
+    }
+
+    /// The accepted requests to `to`.
+    pub fn requests_to(&self, to: &str) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r["to"] == to)
+            .collect()
+    }
+
+    /// Every request so far, whatever the answer: `{"path","to","eventId","status","authorization","at"}`.
+    pub fn attempts(&self) -> Vec<Value> {
+        read_json_lines(&self.peer.attempts)
+    }
+
+    /// The requests (any answer) to `to`.
+    pub fn attempts_to(&self, to: &str) -> Vec<Value> {
+        self.attempts()
+            .into_iter()
+            .filter(|r| r["to"] == to)
+            .collect()
+    }
+
+    /// Polls until at least `n` requests were accepted; returns them all.
+    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<Value> {
+        wait_for_count(timeout, n, "accepted requests at the SMS gateway", || {
+            self.requests()
+        })
+        .await
+    }
+
+    /// Kills the gateway (SIGKILL).
+    pub fn stop(&mut self) {
+        self.peer.stop();
+    }
+
+    /// Starts it again on the same port (retrying the bind for up to [`PEER_REBIND_TIMEOUT`]).
+    pub fn restart(&mut self) {
+        self.peer.restart();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.peer.is_running()
+    }
+
+    /// The last lines of the gateway's stderr (one line per request).
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail_of_file(&self.peer.log, lines)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Events and time
+// ---------------------------------------------------------------------------------------------------------
+
+/// The statuses an event never leaves.
+pub const FINAL_STATUSES: &[&str] = &[
+    "sent",
+    "ignored",
+    "delivery_failed",
+    "not_taken_into_account",
+    "expired",
+];
+
+/// True if the event (a `GET /api/v1/events/{id}` body) has a final status.
+pub fn is_final(event: &Value) -> bool {
+    event["status"]
+        .as_str()
+        .is_some_and(|s| FINAL_STATUSES.contains(&s))
+}
+
+impl TestServer {
+    /// `GET /api/v1/events/{id}`, asserting 200.
+    pub async fn event(&self, id: &str) -> Value {
+        let (status, body) = self.get_json(&format!("/api/v1/events/{id}")).await;
+        assert_eq!(status, 200, "GET /api/v1/events/{id}: {}", pretty(&body));
+        body
+    }
+
+    /// Polls `GET /api/v1/events/{id}` until `done` holds; returns that event. On timeout, panics naming
+    /// `what` with the last state seen.
+    pub async fn wait_event(
+        &self,
+        id: &str,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let event = self.event(id).await;
+            if done(&event) {
+                return event;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for event {id}: {what}\nlast seen: {}",
+                    pretty(&event)
+                );
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// Polls until event `id` has a final status; returns it.
+    pub async fn wait_final(&self, id: &str, timeout: Duration) -> Value {
+        self.wait_event(id, timeout, "a final status", is_final)
+            .await
+    }
+}
+
+/// `time` as RFC 3339 in UTC with milliseconds (`2025-01-31T23:59:59.123Z`).
+pub fn rfc3339(time: std::time::SystemTime) -> String {
+    let since_epoch = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a time after 1970");
+    let secs = since_epoch.as_secs();
+    let millis = since_epoch.subsec_millis();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (hour, minute, second) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    // Howard Hinnant's civil_from_days.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+}
+
+/// [`rfc3339`] of now plus `offset`.
+pub fn rfc3339_in(offset: Duration) -> String {
+    rfc3339(std::time::SystemTime::now() + offset)
+}
+
+/// [`rfc3339`] of now minus `offset`.
+pub fn rfc3339_ago(offset: Duration) -> String {
+    rfc3339(std::time::SystemTime::now() - offset)
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Polling without a server
 // ---------------------------------------------------------------------------------------------------------
 
@@ -1335,6 +2133,90 @@ mod tests {
             auth.contains("admin_token = \"test-admin-token\""),
             "{auth}"
         );
+    }
+
+    #[test]
+    fn rfc3339_formats_utc_with_millis() {
+        let at = |secs: u64, millis: u64| {
+            rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(secs * 1000 + millis))
+        };
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(at(1_767_225_599, 999), "2025-12-31T23:59:59.999Z");
+        assert_eq!(at(4_107_542_400, 0), "2100-03-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn channels_and_processing_workflows_in_config() {
+        let plain = ServerOptions::new(PluginDir::new()).config_toml(Path::new("/tmp/work"));
+        assert!(!plain.contains("[channels"), "{plain}");
+        let options = ServerOptions::new(PluginDir::new())
+            .workflows(PROCESSING_WORKFLOWS_TOML)
+            .email_channel(2525)
+            .sms_channel(8080)
+            .email_retries(10, "50ms")
+            .sms_retry_limits("2s", "30s");
+        let text = options.config_toml(Path::new("/tmp/work"));
+        let parsed: toml_check::Table = toml_check::parse(&text);
+        let email = &parsed["channels.email"];
+        assert_eq!(email["smtp_url"], "\"smtp://127.0.0.1:2525\"");
+        assert_eq!(email["from"], "\"Message Center <noreply@example.com>\"");
+        assert_eq!(email["pool_size"], "4");
+        assert_eq!(email["retries"], "10");
+        assert_eq!(email["retry_backoff"], "\"50ms\"");
+        assert_eq!(email["retry_max_backoff"], "\"1s\"");
+        let sms = &parsed["channels.sms"];
+        assert_eq!(sms["gateway_url"], "\"http://127.0.0.1:8080/sms\"");
+        assert_eq!(sms["api_key"], "\"gw-key\"");
+        assert_eq!(sms["from"], "\"MC\"");
+        assert_eq!(sms["concurrency"], "4");
+        assert_eq!(sms["retries"], "3");
+        assert_eq!(sms["retry_max_backoff"], "\"2s\"");
+        assert_eq!(sms["retry_period"], "\"30s\"");
+        assert_eq!(
+            parsed["workflows.rtEventsProcessing"]["interval"],
+            "\"100ms\""
+        );
+        assert_eq!(
+            parsed["workflows.batchEventsProcessing"]["batch_size"],
+            "500"
+        );
+        assert_eq!(
+            parsed["workflows.updateEventsStatus"]["interval"],
+            "\"100ms\""
+        );
+    }
+
+    /// A line-based reading of the flat TOML the harness writes: `[table]` headers and `key = value`
+    /// lines (values kept as written). Enough to check which table a key landed in.
+    mod toml_check {
+        use std::collections::HashMap;
+
+        pub type Table = HashMap<String, HashMap<String, String>>;
+
+        pub fn parse(text: &str) -> Table {
+            let mut tables = Table::new();
+            let mut current = String::new();
+            for line in text.lines().map(str::trim) {
+                if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                    current = name.to_owned();
+                    assert!(
+                        !tables.contains_key(&current),
+                        "table [{current}] twice in\n{text}"
+                    );
+                    tables.insert(current.clone(), HashMap::new());
+                } else if let Some((key, value)) = line.split_once(" = ") {
+                    let table = tables.entry(current.clone()).or_default();
+                    assert!(
+                        table
+                            .insert(key.trim().to_owned(), value.trim().to_owned())
+                            .is_none(),
+                        "{key} twice in [{current}]"
+                    );
+                }
+            }
+            tables
+        }
     }
 
     #[test]

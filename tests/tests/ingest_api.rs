@@ -803,7 +803,14 @@ async fn valid_event(s: &TestServer) {
             "note": null
         },
         "tags": ["a", "b"],
-        "empty": {}
+        "empty": {},
+        "numbers": {
+            "u64max": 18_446_744_073_709_551_615u64,
+            "i64min": i64::MIN,
+            "tiny": 1e-7,
+            "tenth": 0.1,
+            "negative": -42
+        }
     });
     let event = json!({
         "type": "orderConfirmed",
@@ -964,6 +971,26 @@ async fn idempotency(s: &TestServer) {
     );
     let id3 = post_event(s, &event).await;
     assert!(id2 != id && id3 != id && id2 != id3);
+
+    // A key that is not 1-255 visible ASCII characters is refused, and nothing is queued.
+    let long_key = "k".repeat(256);
+    for (what, bad_key) in [
+        ("a 256-character key", long_key.as_str()),
+        ("a key with a space", "two words"),
+        ("an empty key", ""),
+    ] {
+        assert_error(
+            &format!("Idempotency-Key: {what}"),
+            &s.post_json(EVENTS, &event, &[("idempotency-key", bad_key)])
+                .await,
+            Want {
+                status: 400,
+                code: None,
+                field: Field::Is("Idempotency-Key"),
+            },
+        );
+    }
+    assert_eq!(census(s, OPEN).await, before.plus(3, 0));
 
     // The batch endpoint honours keys too.
     let batch_key = [("idempotency-key", "batch-key-1")];
@@ -1468,6 +1495,7 @@ async fn hostile_strings(s: &TestServer) {
         "\\\" backslash and quote \\",
         "percent % and underscore _ wildcards",
         "\u{2028}\u{2029}\u{feff}",
+        "query chars a+b&c=d #frag ?q=1 %41",
     ];
     let mut ids = Vec::new();
     for (i, text) in hostile.iter().enumerate() {
@@ -1871,8 +1899,103 @@ async fn body_limit(s: &TestServer) {
         &s.post_raw(BATCH, batch_bytes, WITH_KEY).await,
         too_large,
     );
-    assert_eq!(census(s, WITH_KEY).await, before.plus(1, 0));
+
+    // Without a Content-Length (chunked), the limit holds as well, and a small chunked body is fine.
+    let addr = s.api_addr();
+    let big = sized(10 * 1024);
+    let (status, body) = chunked_post(addr, EVENTS, &big, &[("authorization", "Bearer k1")]).await;
+    assert_error("a chunked body of 10 KB", &(status, body), too_large);
+    let small = sized(1000);
+    let answer = chunked_post(addr, EVENTS, &small, &[("authorization", "Bearer k1")]).await;
+    created(
+        "a chunked body of 1000 bytes",
+        &answer,
+        RESTRICTED_INSTANCE_ID,
+    );
+
+    assert_eq!(census(s, WITH_KEY).await, before.plus(2, 0));
     s.assert_healthy().await;
+}
+
+/// POSTs `body` with `Transfer-Encoding: chunked` (chunks of 700 bytes) over a raw connection; returns
+/// the status and the JSON body of the answer.
+async fn chunked_post(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n"
+    )
+    .into_bytes();
+    for (name, value) in headers {
+        request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    for chunk in body.chunks(700) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    // The server may answer (and close) before reading everything: a failed write is not a failure.
+    let _ = stream.write_all(&request).await;
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 8192];
+    let read = async {
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(secs(15), read)
+        .await
+        .unwrap_or_else(|_| panic!("chunked POST {path}: no complete answer in 15 s"));
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, payload) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("chunked POST {path}: no HTTP answer in {text:?}"));
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("chunked POST {path}: bad status line in {head:?}"));
+    let payload = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(payload)
+    } else {
+        payload.to_owned()
+    };
+    let body = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
+    (status, body)
+}
+
+/// The payload of a chunked HTTP body.
+fn dechunk(mut text: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = text.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        text = rest[size..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 /// An event answered 201 survives a SIGKILL of the server, and so does its idempotency key.

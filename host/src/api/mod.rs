@@ -5,6 +5,7 @@ mod auth;
 mod events;
 mod query;
 pub(crate) mod stats;
+mod templates;
 mod view;
 
 use hyper::body::Incoming;
@@ -80,6 +81,16 @@ impl Handler for ApiHandler {
             }
             (&Method::GET, ["api", "v1", "events", id]) => events::get(ctx, id).await,
             (&Method::GET, ["api", "v1", "stats"]) => stats::get(ctx).await,
+            (&Method::GET, ["api", "v1", "templates"]) => templates::list(ctx).await,
+            (&Method::PUT, ["api", "v1", "templates", name]) => {
+                templates::put(ctx, name, request).await
+            }
+            (&Method::GET, ["api", "v1", "templates", name]) => {
+                templates::get(ctx, name, request.uri().query()).await
+            }
+            (&Method::DELETE, ["api", "v1", "templates", name]) => {
+                templates::delete(ctx, name).await
+            }
             _ => Err(ApiError::MethodNotAllowed {
                 method: method.to_string(),
                 route: route.to_owned(),
@@ -95,6 +106,8 @@ fn route_name(segments: &[&str]) -> &'static str {
         ["api", "v1", "events", "batch"] => "/api/v1/events/batch",
         ["api", "v1", "events", _] => "/api/v1/events/{id}",
         ["api", "v1", "stats"] => "/api/v1/stats",
+        ["api", "v1", "templates"] => "/api/v1/templates",
+        ["api", "v1", "templates", _] => "/api/v1/templates/{name}",
         _ => "unmatched",
     }
 }

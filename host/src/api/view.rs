@@ -56,7 +56,8 @@ fn delivery(d: &delivery_log::Model) -> Value {
         "error": d.error,
         "template": d.template_name.as_ref().map(|name| json!({ "name": name, "version": d.template_version })),
         "final": d.is_final,
-        "at": d.created_at.to_rfc3339(),
+        // When the attempt was made (its outcome recorded); for a pending entry, when it was queued.
+        "at": d.updated_at.to_rfc3339(),
         "nextAttemptAt": d.next_attempt_at.map(|t| t.to_rfc3339()),
     })
 }

@@ -93,6 +93,14 @@ impl HostServices {
             .store
             .update_claimed_events(&self.claimer, &updates)
             .await?;
+        // Counted when every change applied (the usual case); a partial update means some claims had
+        // lapsed, and those events will be counted by whoever finishes them.
+        if updated as usize == updates.len() {
+            for status in EventStatus::ALL.into_iter().filter(|s| s.is_final()) {
+                let n = updates.iter().filter(|u| u.status == status).count() as u64;
+                self.metrics.record_events_final(status.as_str(), n);
+            }
+        }
         Ok(UpdatedEvents { updated })
     }
 

@@ -2,6 +2,7 @@
 //! carries JSON shaped by the request type in `mc_plugin_api::services`, so host and plugins share one
 //! definition of every request and answer.
 
+mod deliveries;
 mod events;
 mod templates;
 
@@ -9,11 +10,14 @@ use std::future::Future;
 
 use mc_plugin_api::HostRequest;
 use mc_plugin_api::services::{
-    ClaimEvents, CountEvents, FindPublishedTemplate, GetEvent, UpdateEvents,
+    ApplyDeliveryOutcomes, ClaimEvents, CountEvents, EnqueueDeliveries, FindPublishedTemplate,
+    GetEvent, ListFinalDeliveries, UpdateEvents,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::delivery::DeliveryHandle;
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
 /// Every service name this host answers, for the error a plugin gets when it asks for another one.
@@ -23,6 +27,9 @@ pub const SERVICES: &[&str] = &[
     UpdateEvents::SERVICE,
     GetEvent::SERVICE,
     FindPublishedTemplate::SERVICE,
+    EnqueueDeliveries::SERVICE,
+    ListFinalDeliveries::SERVICE,
+    ApplyDeliveryOutcomes::SERVICE,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -45,17 +52,32 @@ pub struct Caller<'a> {
 /// The host's services, shared by every run.
 pub struct HostServices {
     pub store: Store,
-    /// Who this process is in event claims: the instance and the process, so that claims of a crashed
-    /// process are never mistaken for this one's.
+    /// Who this process is in claims (see [`HostServices::claimer_for`]).
     claimer: String,
+    /// The delivery engine, woken when attempts are queued (absent on a control-only instance).
+    delivery: Option<DeliveryHandle>,
+    metrics: Metrics,
 }
 
 impl HostServices {
-    pub fn new(store: Store, instance: &str) -> Self {
+    pub fn new(
+        store: Store,
+        claimer: String,
+        delivery: Option<DeliveryHandle>,
+        metrics: Metrics,
+    ) -> Self {
         HostServices {
             store,
-            claimer: format!("{instance}/pid-{}", std::process::id()),
+            claimer,
+            delivery,
+            metrics,
         }
+    }
+
+    /// Who this process is in claims: the instance and the process, so that the claims of a crashed
+    /// process are never mistaken for this one's.
+    pub fn claimer_for(instance: &str) -> String {
+        format!("{instance}/pid-{}", std::process::id())
     }
 
     /// Answers one call: decodes the request, runs the service, encodes the answer.
@@ -78,6 +100,11 @@ impl HostServices {
             GetEvent::SERVICE => answer(request, |r| self.get_event(r)).await,
             FindPublishedTemplate::SERVICE => {
                 answer(request, |r| self.find_published_template(r)).await
+            }
+            EnqueueDeliveries::SERVICE => answer(request, |r| self.enqueue_deliveries(r)).await,
+            ListFinalDeliveries::SERVICE => answer(request, |r| self.final_deliveries(r)).await,
+            ApplyDeliveryOutcomes::SERVICE => {
+                answer(request, |r| self.apply_delivery_outcomes(r)).await
             }
             other => Err(ServiceError::Unknown {
                 service: other.to_owned(),

@@ -4,6 +4,7 @@
 //! application lives in one place, runs on both backends, and is tested there. One file per concern
 //! (`events.rs`, later templates and delivery logs).
 
+mod deliveries;
 mod events;
 mod ingest;
 mod templates;
@@ -12,6 +13,9 @@ pub(crate) mod testing;
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
+pub use deliveries::{
+    AttemptResult, DELIVERY_FAILED, DELIVERY_IGNORED, DELIVERY_PENDING, DELIVERY_SENT,
+};
 pub use events::{EventFilter, EventUpdate, QueueStats, queue_named};
 pub use ingest::{IdempotencyClaim, NewEvent, Submission, SubmissionOutcome};
 

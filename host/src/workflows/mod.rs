@@ -16,6 +16,8 @@ use mc_plugin_api::services::Queue;
 pub const REALTIME_WORKFLOW: &str = "rtEventsProcessing";
 /// The workflow of the batch queue, by its contract name.
 pub const BATCH_WORKFLOW: &str = "batchEventsProcessing";
+/// The workflow that copies final delivery outcomes onto events, by its contract name.
+pub const STATUS_WORKFLOW: &str = "updateEventsStatus";
 
 /// All configured workflows, by name.
 pub struct WorkflowSet {

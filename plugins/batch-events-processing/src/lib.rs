@@ -1,32 +1,50 @@
-//! `batchEventsProcessing`: the batch event queue's workflow, never ahead of real-time work.
-//!
-//! It will claim pending batch events in large batches, link them to templates and hand them to delivery.
-//! For now it measures the batch backlog through the host's store, which shows that it is loaded,
-//! scheduled and connected.
+//! `batchEventsProcessing`: the batch queue's workflow, in large batches and never ahead of real-time
+//! work: while the real-time backlog is above `realtime_backlog_limit` it yields, and the delivery
+//! engine sends real-time messages before batch ones.
 
+use event_processing::{ProcessingSettings, process_queue};
 use mc_plugin_api::services::{CountEvents, Queue};
 use mc_plugin_api::{RunContext, RunReport, Workflow, WorkflowError, declare_plugin};
 
-pub struct BatchEventsProcessing;
+pub struct BatchEventsProcessing {
+    settings: ProcessingSettings,
+    realtime_backlog_limit: u64,
+}
 
 impl Workflow for BatchEventsProcessing {
-    fn create(_settings: &serde_json::Value) -> Result<Self, WorkflowError> {
-        Ok(BatchEventsProcessing)
+    fn create(settings: &serde_json::Value) -> Result<Self, WorkflowError> {
+        let realtime_backlog_limit = match settings.get("realtime_backlog_limit") {
+            None | Some(serde_json::Value::Null) => 1000,
+            Some(value) => value.as_u64().ok_or_else(|| {
+                WorkflowError::new("realtime_backlog_limit must be a non-negative integer")
+            })?,
+        };
+        Ok(BatchEventsProcessing {
+            settings: ProcessingSettings::from_settings(settings)?,
+            realtime_backlog_limit,
+        })
     }
 
     async fn run(&self, ctx: RunContext) -> Result<RunReport, WorkflowError> {
-        let request = CountEvents {
-            queue: Some(Queue::Batch),
-            status: Some("pending".to_owned()),
-        };
-        let pending = ctx.host.request(&request).await?.count;
-        Ok(RunReport::processed(0).with_detail(format!("{pending} pending batch events")))
+        let backlog = ctx
+            .host
+            .request(&CountEvents {
+                queue: Some(Queue::Realtime),
+                status: Some("pending".to_owned()),
+            })
+            .await?
+            .count;
+        if backlog > self.realtime_backlog_limit {
+            return Ok(RunReport::processed(0)
+                .with_detail(format!("yielding to {backlog} pending real-time events")));
+        }
+        process_queue(&ctx, Queue::Batch, &self.settings).await
     }
 }
 
 declare_plugin! {
     name: "batchEventsProcessing",
     version: env!("CARGO_PKG_VERSION"),
-    description: "Processes the batch event queue in large batches",
+    description: "Processes the batch event queue in large batches, after real-time work",
     workflow: BatchEventsProcessing,
 }

@@ -1,29 +1,62 @@
-//! `updateEventsStatus`: copies final delivery-log statuses (sent, ignored, delivery failed) onto events.
-//!
-//! Until delivery logs exist it reports how many events wait in `pending_delivery` for a final status,
-//! read through the host's store.
+//! `updateEventsStatus`: copies final delivery-log outcomes onto their events: an entry `sent` makes the
+//! event `sent`, `ignored` makes it `ignored`, `failed` (final) makes it `delivery_failed`.
 
-use mc_plugin_api::services::CountEvents;
+use mc_plugin_api::services::{ApplyDeliveryOutcomes, DeliveryOutcome, ListFinalDeliveries};
 use mc_plugin_api::{RunContext, RunReport, Workflow, WorkflowError, declare_plugin};
 
-pub struct UpdateEventsStatus;
+pub struct UpdateEventsStatus {
+    batch_size: u32,
+}
 
 impl Workflow for UpdateEventsStatus {
-    fn create(_settings: &serde_json::Value) -> Result<Self, WorkflowError> {
-        Ok(UpdateEventsStatus)
+    fn create(settings: &serde_json::Value) -> Result<Self, WorkflowError> {
+        let batch_size = match settings.get("batch_size") {
+            None | Some(serde_json::Value::Null) => 500,
+            Some(value) => value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| WorkflowError::new("batch_size must be a positive integer"))?,
+        };
+        Ok(UpdateEventsStatus { batch_size })
     }
 
     async fn run(&self, ctx: RunContext) -> Result<RunReport, WorkflowError> {
-        let awaiting = ctx
+        let finals = ctx
             .host
-            .request(&CountEvents {
-                queue: None,
-                status: Some("pending_delivery".to_owned()),
+            .request(&ListFinalDeliveries {
+                limit: self.batch_size,
             })
             .await?
-            .count;
-        Ok(RunReport::processed(0)
-            .with_detail(format!("{awaiting} events awaiting a delivery status")))
+            .deliveries;
+        if finals.is_empty() {
+            return Ok(RunReport::processed(0));
+        }
+        let outcomes: Vec<DeliveryOutcome> = finals
+            .iter()
+            .map(|entry| DeliveryOutcome {
+                log_id: entry.log_id,
+                event_id: entry.event_id,
+                event_status: event_status(&entry.status).to_owned(),
+            })
+            .collect();
+        let applied = ctx
+            .host
+            .request(&ApplyDeliveryOutcomes { outcomes })
+            .await?
+            .applied;
+        Ok(RunReport::processed(finals.len() as u64)
+            .with_more_work(finals.len() as u32 == self.batch_size)
+            .with_detail(format!("{applied} event statuses updated")))
+    }
+}
+
+/// The event status a final delivery entry means.
+fn event_status(delivery_status: &str) -> &'static str {
+    match delivery_status {
+        "sent" => "sent",
+        "ignored" => "ignored",
+        _ => "delivery_failed",
     }
 }
 

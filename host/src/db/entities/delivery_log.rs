@@ -34,6 +34,14 @@ pub struct Model {
     pub next_attempt_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The engine (instance/process) sending this entry, while it holds the lease.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub claimed_by: Option<String>,
+    pub claim_expires_at: Option<DateTimeUtc>,
+    /// 0 real-time, 1 batch: lower is sent first.
+    pub priority: i32,
+    /// When the event's first attempt was made; the retry period counts from it.
+    pub first_attempt_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

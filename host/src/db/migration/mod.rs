@@ -10,6 +10,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m20261122_000001_create_events;
 mod m20261122_000002_delivery_schema;
+mod m20261122_000003_delivery_claims;
 
 /// Every migration of the host schema, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_events::Migration),
             Box::new(m20261122_000002_delivery_schema::Migration),
+            Box::new(m20261122_000003_delivery_claims::Migration),
         ]
     }
 }

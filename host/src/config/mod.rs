@@ -14,6 +14,9 @@
 //! the classic way to run production with the wrong settings. The one exception is
 //! `[workflows.<name>]`: its extra keys are the plugin's own settings, which the host cannot know.
 
+mod channels;
+
+pub use channels::{ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -49,6 +52,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Log level and format.
     pub log: LogConfig,
+    /// Delivery channels: SMTP and the SMS gateway.
+    pub channels: ChannelsConfig,
 }
 
 /// `[instance]`.
@@ -378,6 +383,7 @@ struct RawConfig {
     workflows: BTreeMap<String, RawWorkflow>,
     auth: AuthConfig,
     log: LogConfig,
+    channels: ChannelsConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys
@@ -696,6 +702,7 @@ fn build(raw: RawConfig, table: &toml::Table) -> Result<Config, Problem> {
         workflows,
         auth,
         log: raw.log,
+        channels: raw.channels,
     })
 }
 
@@ -896,7 +903,9 @@ fn format_duration(d: Duration) -> String {
 
 /// serde `deserialize_with` for durations: a string in [`parse_duration`] syntax, or a
 /// non-negative integer of seconds.
-fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+pub(crate) fn deserialize_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Duration, D::Error> {
     struct DurationVisitor;
 
     impl Visitor<'_> for DurationVisitor {
@@ -930,7 +939,7 @@ fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Du
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and error messages.
-fn redact_url_password(url: &str) -> String {
+pub(crate) fn redact_url_password(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };

@@ -1,0 +1,312 @@
+//! `PUT|GET|DELETE /api/v1/templates/{name}`, `GET /api/v1/templates` (docs/api.md "Templates").
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::CONTENT_LENGTH;
+use hyper::{Request, Response, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::{ApiContext, query};
+use crate::db::entities::event::{CHANNEL_EMAIL, CHANNEL_SMS};
+use crate::db::entities::{template, template_version};
+use crate::error::ApiError;
+use crate::http::body::read_limited;
+use crate::http::response::{HttpResponse, json_response};
+use crate::ingest::validate::parse_object;
+use crate::templates::{self, NewTemplateVersion};
+
+/// Longest template name, in characters.
+const MAX_NAME: usize = 100;
+/// Longest `eventType`, in characters.
+const MAX_EVENT_TYPE: usize = 255;
+
+/// `PUT /api/v1/templates/{name}`: a new version, checked, published unless `"publish": false`.
+pub async fn put(
+    ctx: &ApiContext,
+    name: &str,
+    request: Request<Incoming>,
+) -> Result<HttpResponse, ApiError> {
+    check_name(name)?;
+    let body = read_body(ctx, request).await?;
+    let (version, publish) = parse_version(&body)?;
+    templates::check(&version.content()).map_err(|e| ApiError::BadRequest {
+        code: "template_error",
+        field: Some(e.field.to_owned()),
+        message: e.detail(),
+    })?;
+    let (template, stored, created) = ctx
+        .store
+        .put_template_version(name, version, publish)
+        .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(status, &full_view(&template, &stored)))
+}
+
+/// `GET /api/v1/templates/{name}[?version=N]`.
+pub async fn get(
+    ctx: &ApiContext,
+    name: &str,
+    query_string: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
+    check_name(name)?;
+    let mut wanted = None;
+    for (key, value) in query::pairs(query_string) {
+        if key == "version" {
+            wanted = Some(
+                value
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "version",
+                            format!("`version` must be a positive integer, not `{value}`"),
+                        )
+                    })?,
+            );
+        }
+    }
+    let template = ctx
+        .store
+        .get_template(name)
+        .await?
+        .ok_or_else(|| not_found(name))?;
+    let number = wanted.unwrap_or(template.latest_version);
+    let version = ctx
+        .store
+        .get_template_version(name, number)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("template `{name}` has no version {number}")))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &full_view(&template, &version),
+    ))
+}
+
+/// `DELETE /api/v1/templates/{name}`: the template and every version.
+pub async fn delete(ctx: &ApiContext, name: &str) -> Result<HttpResponse, ApiError> {
+    check_name(name)?;
+    if !ctx.store.delete_template(name).await? {
+        return Err(not_found(name));
+    }
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    Ok(response)
+}
+
+/// `GET /api/v1/templates`: every template, by name.
+pub async fn list(ctx: &ApiContext) -> Result<HttpResponse, ApiError> {
+    let templates: Vec<Value> = ctx
+        .store
+        .list_templates()
+        .await?
+        .iter()
+        .map(|t| Value::Object(summary(t)))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "templates": templates }),
+    ))
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("no template `{name}`"))
+}
+
+/// `{name}`: 1 to 100 characters of `A-Z a-z 0-9 _ . -`.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "name",
+            format!(
+                "a template name is 1 to {MAX_NAME} characters of A-Z, a-z, 0-9, `_`, `.` and `-`"
+            ),
+        ))
+    }
+}
+
+async fn read_body(ctx: &ApiContext, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+    let limit = ctx.limits.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::body_too_large(limit));
+    }
+    read_limited(request.into_body(), limit).await
+}
+
+/// The body of a PUT: the version to store and whether to publish it.
+fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
+    let object = parse_object(body)?;
+
+    let event_type = optional_string(&object, "eventType")?
+        .ok_or_else(|| ApiError::bad_request("eventType", "`eventType` is required"))?;
+    let chars = event_type.chars().count();
+    if chars == 0 || chars > MAX_EVENT_TYPE {
+        return Err(ApiError::bad_request(
+            "eventType",
+            format!("`eventType` must be 1 to {MAX_EVENT_TYPE} characters, not {chars}"),
+        ));
+    }
+
+    let channel = match optional_string(&object, "channel")?.as_deref() {
+        None | Some(CHANNEL_EMAIL) => CHANNEL_EMAIL,
+        Some(CHANNEL_SMS) => CHANNEL_SMS,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "channel",
+                format!("`channel` must be \"email\" or \"sms\", not \"{other}\""),
+            ));
+        }
+    };
+
+    let publish = match object.get("publish") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(publish)) => *publish,
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "publish",
+                format!("`publish` must be true or false, not {}", kind(other)),
+            ));
+        }
+    };
+
+    // An empty part is no part (an empty `from` means the configured default).
+    let part = |name: &str| -> Result<Option<String>, ApiError> {
+        Ok(optional_string(&object, name)?.filter(|s| !s.is_empty()))
+    };
+    let subject = optional_string(&object, "subject")?;
+    let from = part("from")?;
+    let text = part("text")?;
+    let html = part("html")?;
+
+    if channel == CHANNEL_EMAIL {
+        match subject.as_deref() {
+            None => {
+                return Err(ApiError::bad_request(
+                    "subject",
+                    "`subject` is required for an email template",
+                ));
+            }
+            Some("") => {
+                return Err(ApiError::bad_request(
+                    "subject",
+                    "`subject` must not be empty",
+                ));
+            }
+            Some(_) => {}
+        }
+        if text.is_none() && html.is_none() {
+            return Err(ApiError::bad_request(
+                "text",
+                "an email template needs `text` or `html` (or both)",
+            ));
+        }
+    } else {
+        if text.is_none() {
+            return Err(ApiError::bad_request(
+                "text",
+                "`text` is required for an sms template",
+            ));
+        }
+        let has_subject = subject.as_ref().is_some_and(|s| !s.is_empty());
+        for (name, given) in [
+            ("from", from.is_some()),
+            ("subject", has_subject),
+            ("html", html.is_some()),
+        ] {
+            if given {
+                return Err(ApiError::bad_request(
+                    name,
+                    format!("`{name}` is for email templates only; an sms template has `text`"),
+                ));
+            }
+        }
+    }
+
+    let subject = subject.filter(|s| !s.is_empty());
+    let version = NewTemplateVersion {
+        event_type,
+        channel: channel.to_owned(),
+        from,
+        subject,
+        text,
+        html,
+    };
+    Ok((version, publish))
+}
+
+/// A string field: absent or null is `None`, another type is refused naming the field.
+fn optional_string(object: &Map<String, Value>, name: &str) -> Result<Option<String>, ApiError> {
+    match object.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ApiError::bad_request(
+            name,
+            format!("`{name}` must be a string, not {}", kind(other)),
+        )),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A template as `GET /api/v1/templates` lists it.
+fn summary(t: &template::Model) -> Map<String, Value> {
+    let value = json!({
+        "name": t.name,
+        "eventType": t.event_type,
+        "channel": t.channel,
+        "latestVersion": t.latest_version,
+        "publishedVersion": t.published_version,
+        "publishedAt": t.published_at.map(|at| at.to_rfc3339()),
+        "updatedAt": t.updated_at.to_rfc3339(),
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// A template with one version's content, as `GET /api/v1/templates/{name}` shows it.
+fn full_view(t: &template::Model, v: &template_version::Model) -> Value {
+    let mut view = summary(t);
+    view.insert("createdAt".to_owned(), json!(t.created_at.to_rfc3339()));
+    view.insert(
+        "content".to_owned(),
+        json!({
+            "version": v.version,
+            "eventType": v.event_type,
+            "channel": v.channel,
+            "from": v.from_address,
+            "subject": v.subject,
+            "text": v.text_body,
+            "html": v.html_body,
+            "createdAt": v.created_at.to_rfc3339(),
+        }),
+    );
+    Value::Object(view)
+}

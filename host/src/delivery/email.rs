@@ -1,0 +1,124 @@
+//! The email channel: SMTP through lettre, with a pool of connections.
+//!
+//! `smtp_url` decides the security: `smtp://` plain (for a local relay), `smtp://…?tls=required` STARTTLS
+//! or fail, `smtp://…?tls=opportunistic` STARTTLS when offered, `smtps://` TLS from the first byte;
+//! `user:password@` in the URL enables AUTH.
+
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::outcome::SendOutcome;
+use crate::config::EmailChannelConfig;
+use crate::templates::Rendered;
+
+pub struct EmailChannel {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    default_from: Mailbox,
+    /// Domain of the Message-IDs this instance generates.
+    id_domain: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailConfigError {
+    #[error("channels.email.smtp_url: {0}")]
+    Url(String),
+    #[error("channels.email.from: `{0}` is not a mailbox (\"Name <address>\" or an address)")]
+    From(String),
+}
+
+impl EmailChannel {
+    pub fn new(config: &EmailChannelConfig) -> Result<Self, EmailConfigError> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
+            .map_err(|e| EmailConfigError::Url(e.to_string()))?
+            .pool_config(PoolConfig::new().max_size(config.pool_size.max(1)))
+            .timeout(Some(config.timeout))
+            .build();
+        let default_from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|_| EmailConfigError::From(config.from.clone()))?;
+        let id_domain = default_from.email.domain().to_owned();
+        Ok(EmailChannel {
+            transport,
+            default_from,
+            id_domain,
+        })
+    }
+
+    /// Sends one rendered message to `to`; the Message-ID names the event, so a message found in a
+    /// mailbox leads back to it.
+    pub async fn send(
+        &self,
+        to: &str,
+        rendered: &Rendered,
+        event_id: u64,
+        attempt: i32,
+    ) -> SendOutcome {
+        let to: Mailbox = match to.parse() {
+            Ok(to) => to,
+            Err(e) => return SendOutcome::Permanent(format!("invalid recipient `{to}`: {e}")),
+        };
+        let from = match rendered.from.as_deref().filter(|f| !f.trim().is_empty()) {
+            Some(from) => match from.parse::<Mailbox>() {
+                Ok(from) => from,
+                Err(e) => {
+                    return SendOutcome::Permanent(format!(
+                        "the template's from `{from}` is invalid: {e}"
+                    ));
+                }
+            },
+            None => self.default_from.clone(),
+        };
+        let message_id = format!("<mc.{event_id}.{attempt}.{}@{}>", nonce(), self.id_domain);
+        let builder = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(rendered.subject.clone().unwrap_or_default())
+            .message_id(Some(message_id.clone()));
+        let text = rendered.text.clone();
+        let html = rendered.html.clone();
+        let message = match (text, html) {
+            (Some(text), Some(html)) => {
+                builder.multipart(MultiPart::alternative_plain_html(text, html))
+            }
+            (None, Some(html)) => builder.singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html),
+            ),
+            (text, None) => builder.singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(text.unwrap_or_default()),
+            ),
+        };
+        let message = match message {
+            Ok(message) => message,
+            Err(e) => {
+                return SendOutcome::Permanent(format!("the message could not be built: {e}"));
+            }
+        };
+        match self.transport.send(message).await {
+            Ok(_) => SendOutcome::Sent {
+                message_id: Some(message_id),
+            },
+            Err(e) if e.is_permanent() => SendOutcome::Permanent(format!("SMTP: {e}")),
+            Err(e) => SendOutcome::Transient(format!("SMTP: {e}")),
+        }
+    }
+}
+
+/// A short random token, so Message-IDs stay unique across retries and instances.
+fn nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    format!("{:016x}", hasher.finish())
+}

@@ -1,0 +1,350 @@
+//! The delivery engine: claims due attempts, decides (ignore, fail, send), sends through the channels,
+//! records every attempt, and schedules retries with backoff.
+//!
+//! At-least-once: an attempt is claimed with a lease before it is sent and recorded after. If the process
+//! dies between the send and the record, the lease lapses and the attempt is sent again: the duplicate
+//! window is one send plus the recording transaction. An attempt whose send never started is simply sent.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{Notify, Semaphore};
+
+use super::email::EmailChannel;
+use super::outcome::SendOutcome;
+use super::sms::SmsChannel;
+use crate::config::RetryConfig;
+use crate::db::entities::{delivery_log, event, template_version};
+use crate::ingest::validate::{check_email, check_phone};
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use crate::store::{
+    AttemptResult, DELIVERY_FAILED, DELIVERY_IGNORED, DELIVERY_SENT, Store, StoreError,
+};
+use crate::templates::{RenderInput, TemplateCache, TemplateContent};
+
+/// How long a claimed attempt is ours; longer than any send with its timeout.
+const LEASE: Duration = Duration::from_secs(120);
+/// How often the engine looks for due retries when nobody wakes it.
+const IDLE_POLL: Duration = Duration::from_millis(200);
+/// Back-off after a database error.
+const ERROR_PAUSE: Duration = Duration::from_secs(1);
+
+/// A configured channel with its retry policy and its concurrency.
+pub struct Channel<C> {
+    pub sender: C,
+    pub retry: RetryConfig,
+    pub permits: Arc<Semaphore>,
+}
+
+/// Everything the engine needs.
+pub struct Engine {
+    pub store: Store,
+    pub claimer: String,
+    pub email: Option<Channel<EmailChannel>>,
+    pub sms: Option<Channel<SmsChannel>>,
+    pub templates: Arc<TemplateCache>,
+    pub metrics: Metrics,
+    pub wake: Arc<Notify>,
+    /// Called after a batch that produced final outcomes (wakes `updateEventsStatus`).
+    pub on_final: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Engine {
+    /// Attempts claimed per round: enough to keep every channel connection busy.
+    fn batch_size(&self) -> u64 {
+        let email = self
+            .email
+            .as_ref()
+            .map_or(0, |c| c.permits.available_permits());
+        let sms = self
+            .sms
+            .as_ref()
+            .map_or(0, |c| c.permits.available_permits());
+        ((email + sms) * 8).clamp(16, 512) as u64
+    }
+
+    pub async fn run(self, mut shutdown: Shutdown) {
+        let engine = Arc::new(self);
+        loop {
+            if shutdown.is_triggered() {
+                return;
+            }
+            match engine.round().await {
+                Ok(0) => {
+                    tokio::select! {
+                        biased;
+                        _ = shutdown.recv() => return,
+                        _ = engine.wake.notified() => {}
+                        _ = tokio::time::sleep(IDLE_POLL) => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "delivery round failed");
+                    tokio::select! {
+                        _ = shutdown.recv() => return,
+                        _ = tokio::time::sleep(ERROR_PAUSE) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One round: claim, send, record. Returns how many attempts it handled.
+    async fn round(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let claimed = self
+            .store
+            .claim_due_deliveries(&self.claimer, self.batch_size(), LEASE)
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<i64> = claimed.iter().map(|d| d.event_id).collect();
+        let events = self.store.events_by_row_keys(&keys).await?;
+        let mut template_keys: Vec<(String, i32)> = claimed
+            .iter()
+            .filter_map(|d| d.template_name.clone().zip(d.template_version))
+            .collect();
+        template_keys.sort();
+        template_keys.dedup();
+        let versions = self.store.template_versions(&template_keys).await?;
+        let addresses: Vec<&str> = claimed
+            .iter()
+            .filter_map(|d| d.address.as_deref())
+            .collect();
+        let quarantined = self.store.quarantined(&addresses).await?;
+
+        let context = RoundContext {
+            events,
+            versions,
+            quarantined,
+        };
+        // All at once: each channel's semaphore bounds how many really send concurrently.
+        let attempts: Vec<_> = claimed
+            .iter()
+            .map(|entry| self.attempt(entry, &context))
+            .collect();
+        let results: Vec<AttemptResult> = futures::future::join_all(attempts).await;
+        let any_final = results.iter().any(|r| r.is_final);
+        let by_id: HashMap<i64, delivery_log::Model> =
+            claimed.iter().map(|d| (d.id, d.clone())).collect();
+        self.store
+            .record_attempts(&self.claimer, &by_id, &results)
+            .await?;
+        if any_final {
+            (self.on_final)();
+        }
+        Ok(claimed.len())
+    }
+
+    /// Decides and, when there is something to send, sends one attempt.
+    async fn attempt(&self, entry: &delivery_log::Model, context: &RoundContext) -> AttemptResult {
+        let channel = entry.channel.as_str();
+        let result = self.decide_and_send(entry, context).await;
+        let label = match (&result.status, result.is_final) {
+            (&DELIVERY_SENT, _) => "sent",
+            (&DELIVERY_IGNORED, _) => "ignored",
+            (_, true) if result.quarantine.is_some() => "permanent_failure",
+            (_, true) => "failed",
+            (_, false) => "transient_failure",
+        };
+        self.metrics.record_delivery_attempt(channel, label);
+        result
+    }
+
+    async fn decide_and_send(
+        &self,
+        entry: &delivery_log::Model,
+        context: &RoundContext,
+    ) -> AttemptResult {
+        let Some(event) = context.events.get(&entry.event_id) else {
+            return fail(entry, "the event no longer exists".to_owned());
+        };
+        let Some(address) = entry.address.as_deref() else {
+            return ignore(
+                entry,
+                format!("no {} address", address_kind(&entry.channel)),
+            );
+        };
+        let valid = if entry.channel == "sms" {
+            check_phone(address)
+        } else {
+            check_email(address)
+        };
+        if let Err(reason) = valid {
+            return ignore(entry, format!("invalid address `{address}`: {reason}"));
+        }
+        if context.quarantined.contains(address) {
+            return ignore(entry, format!("`{address}` is quarantined"));
+        }
+        let Some((name, version)) = entry.template_name.clone().zip(entry.template_version) else {
+            return fail(entry, "no template linked".to_owned());
+        };
+        let Some(template) = context.versions.get(&(name.clone(), version)) else {
+            return fail(
+                entry,
+                format!("template `{name}` version {version} no longer exists"),
+            );
+        };
+        let content = TemplateContent {
+            from: template.from_address.clone(),
+            subject: template.subject.clone(),
+            text: template.text_body.clone(),
+            html: template.html_body.clone(),
+        };
+        let input = RenderInput {
+            ctx: &event.ctx,
+            email: event.email.as_deref(),
+            mobile_phone: event.mobile_phone.as_deref(),
+            language: event.language.as_deref(),
+            external_id: event.external_id.as_deref(),
+        };
+        let rendered = match self.templates.render(&name, version, &content, &input) {
+            Ok(rendered) => rendered,
+            Err(e) => return fail(entry, format!("render error: {e}")),
+        };
+        let event_id = event.public_id() as u64;
+        let (outcome, retry) = if entry.channel == "sms" {
+            let Some(sms) = &self.sms else {
+                return fail(
+                    entry,
+                    "the sms channel is not configured ([channels.sms])".to_owned(),
+                );
+            };
+            let _permit = sms.permits.acquire().await;
+            let text = rendered.text.clone().unwrap_or_default();
+            (sms.sender.send(address, &text, event_id).await, &sms.retry)
+        } else {
+            let Some(email) = &self.email else {
+                return fail(
+                    entry,
+                    "the email channel is not configured ([channels.email])".to_owned(),
+                );
+            };
+            let _permit = email.permits.acquire().await;
+            (
+                email
+                    .sender
+                    .send(address, &rendered, event_id, entry.attempt)
+                    .await,
+                &email.retry,
+            )
+        };
+        self.conclude(entry, event, outcome, retry)
+    }
+
+    fn conclude(
+        &self,
+        entry: &delivery_log::Model,
+        event: &event::Model,
+        outcome: SendOutcome,
+        retry: &RetryConfig,
+    ) -> AttemptResult {
+        match outcome {
+            SendOutcome::Sent { message_id } => {
+                let latency = (Utc::now() - event.created_at).to_std().unwrap_or_default();
+                self.metrics
+                    .record_delivery_latency(&entry.channel, latency);
+                AttemptResult {
+                    log_id: entry.id,
+                    status: DELIVERY_SENT,
+                    is_final: true,
+                    message_id,
+                    error: None,
+                    retry_at: None,
+                    quarantine: None,
+                }
+            }
+            SendOutcome::Permanent(reason) => AttemptResult {
+                log_id: entry.id,
+                status: DELIVERY_FAILED,
+                is_final: true,
+                message_id: None,
+                quarantine: Some(reason.clone()),
+                error: Some(reason),
+                retry_at: None,
+            },
+            SendOutcome::Transient(reason) => {
+                let now = Utc::now();
+                let retries_done = u32::try_from(entry.attempt.max(1) - 1).unwrap_or(0);
+                let next = now
+                    + chrono::Duration::from_std(retry.backoff(retries_done + 1))
+                        .unwrap_or_default();
+                let deadline = entry.first_attempt_at.unwrap_or(entry.created_at)
+                    + chrono::Duration::from_std(retry.retry_period)
+                        .unwrap_or(chrono::Duration::MAX);
+                if retries_done < retry.retries && next <= deadline {
+                    AttemptResult {
+                        log_id: entry.id,
+                        status: DELIVERY_FAILED,
+                        is_final: false,
+                        message_id: None,
+                        error: Some(format!(
+                            "{reason}; retry {} of {} at {}",
+                            retries_done + 1,
+                            retry.retries,
+                            next.to_rfc3339()
+                        )),
+                        retry_at: Some(next),
+                        quarantine: None,
+                    }
+                } else {
+                    AttemptResult {
+                        log_id: entry.id,
+                        status: DELIVERY_FAILED,
+                        is_final: true,
+                        message_id: None,
+                        error: Some(format!(
+                            "{reason}; gave up after {} attempts",
+                            entry.attempt
+                        )),
+                        retry_at: None,
+                        quarantine: None,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What one round loaded for all its attempts at once.
+struct RoundContext {
+    events: HashMap<i64, event::Model>,
+    versions: HashMap<(String, i32), template_version::Model>,
+    quarantined: std::collections::HashSet<String>,
+}
+
+fn address_kind(channel: &str) -> &'static str {
+    if channel == "sms" {
+        "mobile phone"
+    } else {
+        "email"
+    }
+}
+
+fn ignore(entry: &delivery_log::Model, reason: String) -> AttemptResult {
+    AttemptResult {
+        log_id: entry.id,
+        status: DELIVERY_IGNORED,
+        is_final: true,
+        message_id: None,
+        error: Some(reason),
+        retry_at: None,
+        quarantine: None,
+    }
+}
+
+fn fail(entry: &delivery_log::Model, reason: String) -> AttemptResult {
+    AttemptResult {
+        log_id: entry.id,
+        status: DELIVERY_FAILED,
+        is_final: true,
+        message_id: None,
+        error: Some(reason),
+        retry_at: None,
+        quarantine: None,
+    }
+}

@@ -1,0 +1,90 @@
+//! Delivery: the host sends what the processing workflows hand over, through the channels it owns
+//! (SMTP, the SMS gateway), and records every attempt in the delivery log.
+
+mod email;
+mod engine;
+mod outcome;
+mod sms;
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, Semaphore};
+
+pub use email::EmailChannel;
+pub use engine::{Channel, Engine};
+pub use outcome::SendOutcome;
+pub use sms::SmsChannel;
+
+use crate::config::ChannelsConfig;
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use crate::store::Store;
+use crate::templates::TemplateCache;
+
+/// Compiled templates kept by the engine.
+const TEMPLATE_CACHE_CAPACITY: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Email(#[from] email::EmailConfigError),
+    #[error(transparent)]
+    Sms(#[from] sms::SmsConfigError),
+}
+
+/// Wakes the engine when new attempts are queued.
+#[derive(Clone)]
+pub struct DeliveryHandle {
+    wake: Arc<Notify>,
+}
+
+impl DeliveryHandle {
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Builds the channels and starts the engine.
+pub fn start(
+    channels: &ChannelsConfig,
+    store: Store,
+    claimer: String,
+    metrics: Metrics,
+    on_final: impl Fn() + Send + Sync + 'static,
+    shutdown: Shutdown,
+) -> Result<DeliveryHandle, DeliveryError> {
+    let email = match &channels.email {
+        Some(config) => Some(Channel {
+            sender: EmailChannel::new(config)?,
+            retry: config.retry.clone(),
+            permits: Arc::new(Semaphore::new(config.pool_size.max(1) as usize)),
+        }),
+        None => None,
+    };
+    let sms = match &channels.sms {
+        Some(config) => Some(Channel {
+            sender: SmsChannel::new(config)?,
+            retry: config.retry.clone(),
+            permits: Arc::new(Semaphore::new(config.concurrency.max(1) as usize)),
+        }),
+        None => None,
+    };
+    if email.is_none() && sms.is_none() {
+        tracing::warn!(
+            "no delivery channel configured: deliveries will fail until [channels.email] or [channels.sms] is set"
+        );
+    }
+    let wake = Arc::new(Notify::new());
+    let engine = Engine {
+        store,
+        claimer,
+        email,
+        sms,
+        templates: Arc::new(TemplateCache::new(TEMPLATE_CACHE_CAPACITY)),
+        metrics,
+        wake: Arc::clone(&wake),
+        on_final: Box::new(on_final),
+    };
+    tokio::spawn(engine.run(shutdown));
+    Ok(DeliveryHandle { wake })
+}

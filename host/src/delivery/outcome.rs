@@ -1,0 +1,23 @@
+//! What a send attempt can end in, and what the engine does about each.
+
+/// The channel's verdict on one send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Accepted by the SMTP relay or the gateway.
+    Sent { message_id: Option<String> },
+    /// Refused for good (SMTP 5xx, gateway 4xx): fail now and quarantine the address.
+    Permanent(String),
+    /// Might work later (connection refused, timeout, SMTP 4xx, gateway 5xx): retry with backoff.
+    Transient(String),
+}
+
+impl SendOutcome {
+    /// The `outcome` label of `mc_delivery_attempts_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SendOutcome::Sent { .. } => "sent",
+            SendOutcome::Permanent(_) => "permanent_failure",
+            SendOutcome::Transient(_) => "transient_failure",
+        }
+    }
+}

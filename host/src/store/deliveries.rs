@@ -1,0 +1,358 @@
+//! Delivery-log queries: handing events to delivery, claiming due attempts, recording their outcomes,
+//! quarantine, and copying final outcomes back onto events.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use super::{Store, StoreError};
+use crate::db::entities::event::{self, EventStatus};
+use crate::db::entities::{delivery_log, quarantine, template_version};
+
+/// Delivery-log entry statuses.
+pub const DELIVERY_PENDING: &str = "pending";
+pub const DELIVERY_SENT: &str = "sent";
+pub const DELIVERY_FAILED: &str = "failed";
+pub const DELIVERY_IGNORED: &str = "ignored";
+
+/// What became of one attempt, to record.
+#[derive(Clone, Debug)]
+pub struct AttemptResult {
+    /// The claimed entry.
+    pub log_id: i64,
+    pub status: &'static str,
+    pub is_final: bool,
+    pub message_id: Option<String>,
+    pub error: Option<String>,
+    /// Queue another attempt at this time.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Quarantine the entry's address, with this reason.
+    pub quarantine: Option<String>,
+}
+
+impl Store {
+    /// Links claimed events to their template versions, sets them `pending_delivery`, releases their
+    /// claims and queues a first attempt for each, in one transaction. Events no longer claimed by
+    /// `claimer` are skipped. Returns how many were handed over.
+    pub async fn enqueue_deliveries(
+        &self,
+        claimer: &str,
+        items: &[(i64, String, i32)],
+    ) -> Result<u64, StoreError> {
+        let now = Utc::now();
+        let mut by_template: BTreeMap<(&str, i32), Vec<i64>> = BTreeMap::new();
+        for (row_key, name, version) in items {
+            by_template
+                .entry((name.as_str(), *version))
+                .or_default()
+                .push(*row_key);
+        }
+        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
+        let mut linked = Vec::new();
+        for ((name, version), keys) in by_template {
+            let updated = event::Entity::update_many()
+                .col_expr(
+                    event::Column::Status,
+                    Expr::value(EventStatus::PendingDelivery.as_str()),
+                )
+                .col_expr(event::Column::TemplateName, Expr::value(name))
+                .col_expr(event::Column::TemplateVersion, Expr::value(version))
+                .col_expr(
+                    event::Column::ClaimedBy,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    event::Column::ClaimExpiresAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(event::Column::UpdatedAt, Expr::value(now))
+                .filter(event::Column::Id.is_in(keys))
+                .filter(event::Column::ClaimedBy.eq(claimer))
+                .exec_with_returning(&txn)
+                .await
+                .map_err(|e| self.error(e))?;
+            linked.extend(updated);
+        }
+        let count = linked.len() as u64;
+        let rows: Vec<delivery_log::ActiveModel> = linked
+            .iter()
+            .map(|e| delivery_log::ActiveModel {
+                event_id: Set(e.id),
+                attempt: Set(1),
+                channel: Set(e.channel.clone()),
+                address: Set(address_of(e)),
+                status: Set(DELIVERY_PENDING.to_owned()),
+                template_name: Set(e.template_name.clone()),
+                template_version: Set(e.template_version),
+                is_final: Set(false),
+                copied_to_event: Set(false),
+                next_attempt_at: Set(Some(now)),
+                created_at: Set(now),
+                updated_at: Set(now),
+                priority: Set(if e.queue == "batch" { 1 } else { 0 }),
+                first_attempt_at: Set(Some(now)),
+                ..Default::default()
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            delivery_log::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        txn.commit().await.map_err(|e| self.error(e))?;
+        Ok(count)
+    }
+
+    /// Claims up to `limit` due pending attempts (real-time first, then oldest), for `lease`; like event
+    /// claims, with `FOR UPDATE SKIP LOCKED` on PostgreSQL.
+    pub async fn claim_due_deliveries(
+        &self,
+        claimer: &str,
+        limit: u64,
+        lease: Duration,
+    ) -> Result<Vec<delivery_log::Model>, StoreError> {
+        let now = Utc::now();
+        let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut due = Query::select();
+        due.column(delivery_log::Column::Id)
+            .from(delivery_log::Entity)
+            .and_where(delivery_log::Column::Status.eq(DELIVERY_PENDING))
+            .and_where(delivery_log::Column::NextAttemptAt.lte(now))
+            .cond_where(
+                Condition::any()
+                    .add(delivery_log::Column::ClaimExpiresAt.is_null())
+                    .add(delivery_log::Column::ClaimExpiresAt.lt(now)),
+            )
+            .order_by(delivery_log::Column::Priority, Order::Asc)
+            .order_by(delivery_log::Column::Id, Order::Asc)
+            .limit(limit);
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut claimed = delivery_log::Entity::update_many()
+            .col_expr(delivery_log::Column::ClaimedBy, Expr::value(claimer))
+            .col_expr(delivery_log::Column::ClaimExpiresAt, Expr::value(lease_end))
+            .filter(Expr::col(delivery_log::Column::Id).in_subquery(due))
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(|e| self.error(e))?;
+        claimed.sort_by_key(|d| (d.priority, d.id));
+        Ok(claimed)
+    }
+
+    /// The events with these row keys.
+    pub async fn events_by_row_keys(
+        &self,
+        keys: &[i64],
+    ) -> Result<HashMap<i64, event::Model>, StoreError> {
+        Ok(event::Entity::find()
+            .filter(event::Column::Id.is_in(keys.iter().copied()))
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect())
+    }
+
+    /// The template versions named by `keys` (those that still exist).
+    pub async fn template_versions(
+        &self,
+        keys: &[(String, i32)],
+    ) -> Result<HashMap<(String, i32), template_version::Model>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut any = Condition::any();
+        for (name, version) in keys {
+            any = any.add(
+                Condition::all()
+                    .add(template_version::Column::TemplateName.eq(name.as_str()))
+                    .add(template_version::Column::Version.eq(*version)),
+            );
+        }
+        Ok(template_version::Entity::find()
+            .filter(any)
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))?
+            .into_iter()
+            .map(|v| ((v.template_name.clone(), v.version), v))
+            .collect())
+    }
+
+    /// Which of `addresses` are quarantined.
+    pub async fn quarantined(&self, addresses: &[&str]) -> Result<HashSet<String>, StoreError> {
+        if addresses.is_empty() {
+            return Ok(HashSet::new());
+        }
+        Ok(quarantine::Entity::find()
+            .filter(quarantine::Column::Address.is_in(addresses.iter().copied()))
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))?
+            .into_iter()
+            .map(|q| q.address)
+            .collect())
+    }
+
+    /// Records a claimed batch of attempts in one transaction: each entry's outcome (only while
+    /// `claimer` still holds it), the next attempts of transient failures, and quarantined addresses.
+    pub async fn record_attempts(
+        &self,
+        claimer: &str,
+        claimed: &HashMap<i64, delivery_log::Model>,
+        results: &[AttemptResult],
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
+        let mut retries = Vec::new();
+        let mut quarantined = Vec::new();
+        for result in results {
+            let Some(entry) = claimed.get(&result.log_id) else {
+                continue;
+            };
+            let changed = delivery_log::Entity::update_many()
+                .col_expr(delivery_log::Column::Status, Expr::value(result.status))
+                .col_expr(delivery_log::Column::IsFinal, Expr::value(result.is_final))
+                .col_expr(
+                    delivery_log::Column::MessageId,
+                    Expr::value(result.message_id.clone()),
+                )
+                .col_expr(
+                    delivery_log::Column::Error,
+                    Expr::value(result.error.clone()),
+                )
+                .col_expr(
+                    delivery_log::Column::ClaimedBy,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    delivery_log::Column::ClaimExpiresAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(delivery_log::Column::UpdatedAt, Expr::value(now))
+                .filter(delivery_log::Column::Id.eq(result.log_id))
+                .filter(delivery_log::Column::ClaimedBy.eq(claimer))
+                .exec(&txn)
+                .await
+                .map_err(|e| self.error(e))?
+                .rows_affected;
+            if changed == 0 {
+                // The lease lapsed and another sender took the entry over: its outcome wins.
+                continue;
+            }
+            if let Some(at) = result.retry_at {
+                retries.push(delivery_log::ActiveModel {
+                    event_id: Set(entry.event_id),
+                    attempt: Set(entry.attempt + 1),
+                    channel: Set(entry.channel.clone()),
+                    address: Set(entry.address.clone()),
+                    status: Set(DELIVERY_PENDING.to_owned()),
+                    template_name: Set(entry.template_name.clone()),
+                    template_version: Set(entry.template_version),
+                    is_final: Set(false),
+                    copied_to_event: Set(false),
+                    next_attempt_at: Set(Some(at)),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    priority: Set(entry.priority),
+                    first_attempt_at: Set(entry.first_attempt_at),
+                    ..Default::default()
+                });
+            }
+            if let (Some(reason), Some(address)) = (&result.quarantine, &entry.address) {
+                quarantined.push(quarantine::ActiveModel {
+                    address: Set(address.clone()),
+                    channel: Set(entry.channel.clone()),
+                    reason: Set(reason.clone()),
+                    created_at: Set(now),
+                });
+            }
+        }
+        if !retries.is_empty() {
+            delivery_log::Entity::insert_many(retries)
+                .exec_without_returning(&txn)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        for row in quarantined {
+            quarantine::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::column(quarantine::Column::Address)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        txn.commit().await.map_err(|e| self.error(e))
+    }
+
+    /// The oldest final entries not yet copied onto their events.
+    pub async fn final_uncopied_deliveries(
+        &self,
+        limit: u64,
+    ) -> Result<Vec<delivery_log::Model>, StoreError> {
+        delivery_log::Entity::find()
+            .filter(delivery_log::Column::IsFinal.eq(true))
+            .filter(delivery_log::Column::CopiedToEvent.eq(false))
+            .order_by_asc(delivery_log::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// Sets each event's final status from its entry (only events still `pending_delivery`) and marks
+    /// the entries copied, in one transaction. Returns how many events changed.
+    pub async fn apply_delivery_outcomes(
+        &self,
+        outcomes: &[(i64, i64, EventStatus)],
+    ) -> Result<u64, StoreError> {
+        let now = Utc::now();
+        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
+        let mut applied = 0;
+        let mut by_status: BTreeMap<&'static str, Vec<i64>> = BTreeMap::new();
+        for (_, row_key, status) in outcomes {
+            by_status.entry(status.as_str()).or_default().push(*row_key);
+        }
+        for (status, keys) in by_status {
+            applied += event::Entity::update_many()
+                .col_expr(event::Column::Status, Expr::value(status))
+                .col_expr(event::Column::FinishedAt, Expr::value(now))
+                .col_expr(event::Column::UpdatedAt, Expr::value(now))
+                .filter(event::Column::Id.is_in(keys))
+                .filter(event::Column::Status.eq(EventStatus::PendingDelivery.as_str()))
+                .exec(&txn)
+                .await
+                .map_err(|e| self.error(e))?
+                .rows_affected;
+        }
+        delivery_log::Entity::update_many()
+            .col_expr(delivery_log::Column::CopiedToEvent, Expr::value(true))
+            .filter(delivery_log::Column::Id.is_in(outcomes.iter().map(|(log, _, _)| *log)))
+            .exec(&txn)
+            .await
+            .map_err(|e| self.error(e))?;
+        txn.commit().await.map_err(|e| self.error(e))?;
+        Ok(applied)
+    }
+}
+
+/// The address an event is delivered to on its channel.
+fn address_of(e: &event::Model) -> Option<String> {
+    if e.channel == "sms" {
+        e.mobile_phone.clone()
+    } else {
+        e.email.clone()
+    }
+}
