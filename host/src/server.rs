@@ -118,9 +118,27 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             enabled: wf.enabled,
         },
     )));
+    let claimer = HostServices::claimer_for(&instance_name);
+    // Work this instance's previous process claimed before it died is released now, not at lease end.
+    if db_ready.load(Ordering::SeqCst) {
+        match store
+            .release_claims_of_previous_processes(&instance_name, &claimer)
+            .await
+        {
+            Ok((0, 0)) => {}
+            Ok((events, deliveries)) => tracing::warn!(
+                events,
+                deliveries,
+                "released the claims of a previous process of this instance (it did not shut down cleanly)"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "could not release the claims of a previous process")
+            }
+        }
+    }
+
     // Delivery: the engine sends what the processing workflows hand over; final outcomes wake
     // updateEventsStatus so statuses are copied at once.
-    let claimer = HostServices::claimer_for(&instance_name);
     let delivery = {
         let workflows = Arc::clone(&workflows);
         crate::delivery::start(

@@ -163,9 +163,7 @@ async fn push_event(server: &TestServer, body: Value) -> String {
 async fn push_batch(server: &TestServer, events: Vec<Value>) -> Vec<String> {
     let n = events.len();
     let body = json!({ "events": events });
-    let (status, answer) = server
-        .post_json("/api/v1/events/batch", &body, &[])
-        .await;
+    let (status, answer) = server.post_json("/api/v1/events/batch", &body, &[]).await;
     assert_eq!(
         status,
         201,
@@ -308,11 +306,7 @@ async fn personalised_email_arrives(env: Env) {
         }),
     )
     .await;
-    assert_eq!(
-        first["latestVersion"], 1,
-        "first PUT: {}",
-        pretty(&first)
-    );
+    assert_eq!(first["latestVersion"], 1, "first PUT: {}", pretty(&first));
     let second = put_template(
         server,
         "order-confirmed",
@@ -327,7 +321,8 @@ async fn personalised_email_arrives(env: Env) {
     )
     .await;
     assert_eq!(
-        second["publishedVersion"], 2,
+        second["publishedVersion"],
+        2,
         "second PUT: {}",
         pretty(&second)
     );
@@ -353,7 +348,8 @@ async fn personalised_email_arrives(env: Env) {
 
     let message = env.smtp.wait_for_message_to(address, secs(10)).await;
     assert_eq!(
-        message["subject"], "Hello <b>Ann</b>",
+        message["subject"],
+        "Hello <b>Ann</b>",
         "subject (not HTML-escaped): {}",
         pretty(&message)
     );
@@ -454,7 +450,12 @@ async fn sms_through_the_gateway(env: Env) {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    assert_eq!(event_id, id, "eventId sent to the gateway: {}", pretty(request));
+    assert_eq!(
+        event_id,
+        id,
+        "eventId sent to the gateway: {}",
+        pretty(request)
+    );
 
     let entries = deliveries(&event);
     assert_eq!(entries.len(), 1, "one delivery attempt: {}", pretty(&event));
@@ -464,7 +465,8 @@ async fn sms_through_the_gateway(env: Env) {
     assert_eq!(entry["status"], "sent", "{}", pretty(entry));
     assert_eq!(entry["final"], true, "{}", pretty(entry));
     assert_eq!(
-        entry["messageId"], request["id"],
+        entry["messageId"],
+        request["id"],
         "delivery messageId vs the gateway's id\nentry: {}\nrequest: {}",
         pretty(entry),
         pretty(request)
@@ -592,11 +594,7 @@ async fn unlinked_and_expired_events(env: Env) {
         pretty(&unknown)
     );
     assert_eq!(unknown["template"], Value::Null, "{}", pretty(&unknown));
-    for address in [
-        "unknown@example.com",
-        "expired@example.com",
-        "+33611111111",
-    ] {
+    for address in ["unknown@example.com", "expired@example.com", "+33611111111"] {
         assert!(
             env.smtp.messages_to(address).is_empty(),
             "nothing sent to {address}"
@@ -827,15 +825,19 @@ async fn smtp_outage_is_ridden_out(mut env: Env) {
         );
     }
     // The engine has tried, and failed, while the server was down.
-    let failed = wait_for(DELIVERY_TIMEOUT, "a failed attempt during the outage", async || {
-        for id in &ids {
-            let event = env.server.event(id).await;
-            if deliveries(&event).iter().any(|d| d["status"] == "failed") {
-                return Some(event);
+    let failed = wait_for(
+        DELIVERY_TIMEOUT,
+        "a failed attempt during the outage",
+        async || {
+            for id in &ids {
+                let event = env.server.event(id).await;
+                if deliveries(&event).iter().any(|d| d["status"] == "failed") {
+                    return Some(event);
+                }
             }
-        }
-        None
-    })
+            None
+        },
+    )
     .await;
     assert_eq!(
         deliveries(&failed)[0]["final"],
@@ -1108,10 +1110,18 @@ async fn smtp_test_server_records_refuses_and_restarts() {
     assert_eq!(smtp.port(), port, "restarted on the same port");
     let mut client = SmtpClient::connect(port);
     assert_eq!(client.command("HELO test"), 250);
-    let (_, data) = client.send("a@example.com", &["carl@example.com"], "Subject: again\n\nx");
+    let (_, data) = client.send(
+        "a@example.com",
+        &["carl@example.com"],
+        "Subject: again\n\nx",
+    );
     assert_eq!(data, Some(250));
     let messages = smtp.wait_for_messages(3, secs(10)).await;
-    assert_eq!(messages.len(), 3, "messages from before the restart are kept");
+    assert_eq!(
+        messages.len(),
+        3,
+        "messages from before the restart are kept"
+    );
 }
 
 #[tokio::test]

