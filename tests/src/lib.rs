@@ -1013,6 +1013,35 @@ impl ApiClient {
         self.request(reqwest::Method::GET, path, None, headers)
             .await
     }
+
+    /// PUT of `body` serialised as JSON.
+    pub async fn put_json(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).expect("a JSON value always serialises");
+        self.request(reqwest::Method::PUT, path, Some(bytes), headers)
+            .await
+    }
+
+    /// PUT of arbitrary bytes.
+    pub async fn put_raw(
+        &self,
+        path: &str,
+        body: impl Into<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        self.request(reqwest::Method::PUT, path, Some(body.into()), headers)
+            .await
+    }
+
+    /// DELETE with extra headers.
+    pub async fn delete(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        self.request(reqwest::Method::DELETE, path, None, headers)
+            .await
+    }
 }
 
 /// How often the polling helpers ask again.
