@@ -118,6 +118,10 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             enabled: wf.enabled,
         },
     )));
+    if let (Some(dir), true) = (&config.templates.seed_dir, db_ready.load(Ordering::SeqCst)) {
+        crate::templates::seed::seed(&store, dir).await;
+    }
+
     let claimer = HostServices::claimer_for(&instance_name);
     // Work this instance's previous process claimed before it died is released now, not at lease end.
     if db_ready.load(Ordering::SeqCst) {

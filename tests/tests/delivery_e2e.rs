@@ -934,7 +934,8 @@ async fn crash_mid_delivery_loses_nothing(mut env: Env) {
     })
     .await;
     env.crash();
-    let at_crash = env.smtp.messages().len();
+    let before_crash = env.smtp.messages();
+    let at_crash = before_crash.len();
     eprintln!("crash: {at_crash} of {TOTAL} messages had arrived when the server was killed");
     assert!(
         at_crash < TOTAL,
@@ -968,8 +969,17 @@ async fn crash_mid_delivery_loses_nothing(mut env: Env) {
         .collect();
     assert!(missing.is_empty(), "never received: {missing:?}");
     let duplicates: usize = per_recipient.values().map(|n| n - 1).sum();
+    let resent = before_crash
+        .iter()
+        .filter(|m| {
+            m["rcptTos"].as_array().into_iter().flatten().any(|r| {
+                per_recipient.get(&r.as_str().unwrap_or_default().to_lowercase()) > Some(&1)
+            })
+        })
+        .count();
     eprintln!(
-        "crash: {} messages for {} distinct recipients ({duplicates} duplicates)",
+        "crash: {} messages for {} distinct recipients ({duplicates} duplicates; {resent} of the \
+         {at_crash} received before the crash were sent again)",
         messages.len(),
         per_recipient.len()
     );

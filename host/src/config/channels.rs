@@ -156,3 +156,13 @@ mod tests {
         assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
     }
 }
+
+/// `[templates]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TemplatesConfig {
+    /// A directory of `<name>.json` templates (the body of `PUT /api/v1/templates/<name>`) created and
+    /// published at start when no template of that name exists yet: how a new installation gets its
+    /// sample templates. Existing templates are never overwritten.
+    pub seed_dir: Option<std::path::PathBuf>,
+}

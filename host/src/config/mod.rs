@@ -16,7 +16,9 @@
 
 mod channels;
 
-pub use channels::{ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig};
+pub use channels::{
+    ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig, TemplatesConfig,
+};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -54,6 +56,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Delivery channels: SMTP and the SMS gateway.
     pub channels: ChannelsConfig,
+    /// Templates created at start.
+    pub templates: TemplatesConfig,
 }
 
 /// `[instance]`.
@@ -384,6 +388,7 @@ struct RawConfig {
     auth: AuthConfig,
     log: LogConfig,
     channels: ChannelsConfig,
+    templates: TemplatesConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys
@@ -703,6 +708,7 @@ fn build(raw: RawConfig, table: &toml::Table) -> Result<Config, Problem> {
         auth,
         log: raw.log,
         channels: raw.channels,
+        templates: raw.templates,
     })
 }
 

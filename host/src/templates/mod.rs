@@ -12,6 +12,7 @@
 
 mod cache;
 mod render;
+pub mod seed;
 
 pub use cache::TemplateCache;
 

@@ -1,0 +1,1573 @@
+//! Email delivery throughput and end-to-end latency, each against a target, in one process and one run.
+//!
+//! Run with `cargo bench -p message-center --bench delivery`. It builds the release `message-center`
+//! binary and the three execution plugins (`rtEventsProcessing`, `batchEventsProcessing`,
+//! `updateEventsStatus`), then starts an SMTP sink in this process: a real, minimal SMTP server on its
+//! own 2-thread tokio runtime that accepts every message and records the instant it finished reading
+//! its DATA and its `Message-ID` (the server's are `<mc.<event id>.<attempt>.<nonce>@domain>`).
+//!
+//! 1. Throughput, 5000 messages each:
+//!    - baseline: lettre's pooled `AsyncSmtpTransport` (8 connections, 32 concurrent sends) sends the
+//!      same messages (subject, text and HTML parts, multipart/alternative) straight to the sink;
+//!    - the server, batch queue: 5 × `POST /api/v1/events/batch` of 1000 events;
+//!    - the server, real-time queue: 5000 × `POST /api/v1/events` on 32 keep-alive connections;
+//!
+//!    each from the first send / push to the 5000th message accepted by the sink, plus (server) how
+//!    long until `GET /api/v1/stats` counts the 5000 events `sent`.
+//! 2. Latency at a steady 1000 events/s: single real-time events pushed open-loop (a 1 ms tokio
+//!    interval, each push its own task, up to 64 connections) for 2 s of warm-up and 10 s measured; an
+//!    event's latency is the sink's accept instant minus the instant its POST was sent, matched by the
+//!    event id of the 201 answer and of the Message-ID.
+//!
+//! Each server series runs on a fresh server process and SQLite file, after 100 unmeasured real-time
+//! events delivered end to end. Every pushed event must reach the sink and read `sent`; anything else
+//! (an error answer, a missing or failed message) fails the benchmark with the server's log.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::Semaphore;
+use tokio::time::MissedTickBehavior;
+
+/// Messages of each throughput series.
+const MESSAGES: usize = 5000;
+/// Events per `POST /api/v1/events/batch`.
+const BATCH_SIZE: usize = 1000;
+/// Keep-alive connections of the real-time throughput series.
+const RT_CONNECTIONS: usize = 32;
+/// Concurrent `send`s of the lettre baseline.
+const BASELINE_CONCURRENCY: usize = 32;
+/// SMTP connections of the baseline's pool and of the server (`[channels.email] pool_size`).
+const SMTP_POOL: u32 = 8;
+/// Unmeasured events (server) or messages (baseline) before each throughput series.
+const WARM_UP_MESSAGES: usize = 100;
+/// Open-loop rate of the latency series, and its phases.
+const RATE_PERIOD: Duration = Duration::from_millis(1);
+const LATENCY_WARM_UP: Duration = Duration::from_secs(2);
+const LATENCY_MEASURE: Duration = Duration::from_secs(10);
+/// Most connections the open-loop generator opens.
+const LATENCY_CONNECTIONS: usize = 64;
+/// Connections opened before the open-loop series starts.
+const LATENCY_PREOPENED: usize = 16;
+/// How long the sink may take, after the last push, to receive every message of a series.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the stats may take, after the last message reached the sink, to count every event `sent`.
+const SENT_DEADLINE: Duration = Duration::from_secs(30);
+/// How often the stats are read while waiting for `sent`.
+const STATS_POLL: Duration = Duration::from_millis(10);
+/// How long the server may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Targets the figures are reported against.
+const TARGET_RATIO: f64 = 0.8;
+const TARGET_P99: Duration = Duration::from_millis(100);
+const COMMAND: &str = "cargo bench -p message-center --bench delivery";
+const FROM: &str = "Bench <bench@example.com>";
+const TEMPLATE: &str = r#"{"eventType":"BENCH","channel":"email","subject":"Order {{ ctx.order }}","text":"Hello {{ ctx.name }}, order {{ ctx.order }}","html":"<p>Hello {{ ctx.name }}</p>"}"#;
+
+// ---------------------------------------------------------------------------------------------------------
+// Build, machine facts
+// ---------------------------------------------------------------------------------------------------------
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_owned()
+}
+
+/// The release server binary and the three execution plugins.
+struct Artifacts {
+    binary: PathBuf,
+    plugins: Vec<PathBuf>,
+}
+
+/// Builds the release server and plugins (`CARGO_TARGET_DIR` honoured).
+fn build() -> Artifacts {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "message-center",
+            "-p",
+            "rt-events-processing",
+            "-p",
+            "batch-events-processing",
+            "-p",
+            "update-events-status",
+        ])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the release server failed");
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        }
+        _ => workspace_root().join("target"),
+    };
+    let release = target.join("release");
+    let binary = release.join("message-center");
+    assert!(binary.is_file(), "no server binary at {}", binary.display());
+    let plugins = [
+        "rt_events_processing",
+        "batch_events_processing",
+        "update_events_status",
+    ]
+    .iter()
+    .map(|name| {
+        let path = release.join(format!(
+            "{}{name}.{}",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_EXTENSION
+        ));
+        assert!(path.is_file(), "no plugin at {}", path.display());
+        path
+    })
+    .collect();
+    Artifacts { binary, plugins }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn mem_total() -> String {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map(|kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+fn command_output(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn nproc() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get())
+}
+
+/// CPU time of the whole machine since boot, in clock ticks: (busy, total), all CPUs together.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().take(8).sum();
+    // idle and iowait are the 4th and 5th fields.
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// utime + stime of a process (all its threads), in clock ticks; 0 if it is gone.
+fn process_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start with the state, field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    field(14).unwrap_or(0) + field(15).unwrap_or(0)
+}
+
+/// CPU used during a series: by this process (sink, load generator), by the server, and by the rest of
+/// the machine (other builds and benchmarks share it).
+struct CpuWatch {
+    server: Option<u32>,
+    machine: (u64, u64),
+    own: u64,
+    server_ticks: u64,
+}
+
+/// Average CPUs busy over a series.
+struct CpuUse {
+    own: f64,
+    server: f64,
+    others: f64,
+}
+
+impl CpuWatch {
+    fn start(server: Option<u32>) -> Self {
+        Self {
+            server,
+            machine: machine_ticks(),
+            own: process_ticks("self"),
+            server_ticks: server.map_or(0, |pid| process_ticks(&pid.to_string())),
+        }
+    }
+
+    fn stop(&self) -> CpuUse {
+        let own = process_ticks("self").saturating_sub(self.own);
+        let server = self
+            .server
+            .map_or(0, |pid| process_ticks(&pid.to_string()))
+            .saturating_sub(self.server_ticks);
+        let (busy, total) = machine_ticks();
+        let (busy, total) = (busy - self.machine.0, total - self.machine.1);
+        if total == 0 {
+            return CpuUse {
+                own: 0.0,
+                server: 0.0,
+                others: 0.0,
+            };
+        }
+        let cpus = |ticks: u64| ticks as f64 / total as f64 * nproc() as f64;
+        CpuUse {
+            own: cpus(own),
+            server: cpus(server),
+            others: cpus(busy.saturating_sub(own + server)),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------------------------
+
+const NAMES: [&str; 8] = [
+    "Alice", "Bruno", "Chloé", "David", "Emma", "Farid", "Giulia", "Hugo",
+];
+
+/// Event number `n`, as pushed to the server.
+fn event_value(n: usize) -> Value {
+    json!({
+        "type": "BENCH",
+        "email": format!("user{n}@example.com"),
+        "ctx": { "name": NAMES[n % NAMES.len()], "order": format!("ORD-{n:07}") },
+    })
+}
+
+/// Message number `n` of the baseline: what the server renders from `event_value(n)` and the template,
+/// with a Message-ID of the server's shape.
+fn baseline_message(n: usize, from: &Mailbox) -> Message {
+    let (name, order) = (NAMES[n % NAMES.len()], format!("ORD-{n:07}"));
+    Message::builder()
+        .from(from.clone())
+        .to(format!("user{n}@example.com").parse().expect("recipient"))
+        .subject(format!("Order {order}"))
+        .message_id(Some(format!("<baseline.{n}.1.0@example.com>")))
+        .multipart(MultiPart::alternative_plain_html(
+            format!("Hello {name}, order {order}"),
+            format!("<p>Hello {name}</p>"),
+        ))
+        .expect("baseline message")
+}
+
+/// `<mc.<event id>.<attempt>.<nonce>@domain>` → the event id.
+fn message_id_number(message_id: &str) -> Option<u64> {
+    message_id
+        .trim()
+        .trim_start_matches('<')
+        .split('.')
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The SMTP sink
+// ---------------------------------------------------------------------------------------------------------
+
+/// One message the sink accepted.
+struct Accepted {
+    /// When the end of its DATA (`\r\n.\r\n`) was read.
+    at: Instant,
+    message_id: Option<String>,
+}
+
+#[derive(Default)]
+struct SinkState {
+    accepted: Mutex<Vec<Accepted>>,
+    connections: AtomicUsize,
+    /// Sessions that ended with an I/O error or a protocol violation.
+    errors: Mutex<Vec<String>>,
+}
+
+/// A minimal SMTP server on its own 2-thread runtime: accepts every message, on any number of
+/// connections, many messages per connection.
+struct Sink {
+    runtime: Option<Runtime>,
+    addr: SocketAddr,
+    state: Arc<SinkState>,
+}
+
+impl Sink {
+    fn start() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("smtp-sink")
+            .enable_all()
+            .build()
+            .expect("sink runtime");
+        let listener = runtime
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind the sink");
+        let addr = listener.local_addr().expect("sink address");
+        let state = Arc::new(SinkState::default());
+        let shared = Arc::clone(&state);
+        runtime.spawn(async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else {
+                    continue;
+                };
+                shared.connections.fetch_add(1, Ordering::Relaxed);
+                let state = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    if let Err(e) = smtp_session(stream, &state).await {
+                        state
+                            .errors
+                            .lock()
+                            .expect("sink errors")
+                            .push(format!("session with {peer}: {e}"));
+                    }
+                });
+            }
+        });
+        Self {
+            runtime: Some(runtime),
+            addr,
+            state,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::Relaxed)
+    }
+
+    fn accepted(&self) -> usize {
+        self.state.accepted.lock().expect("sink records").len()
+    }
+
+    fn errors(&self) -> Vec<String> {
+        self.state.errors.lock().expect("sink errors").clone()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The verb of a command line, upper-cased.
+fn verb(line: &[u8]) -> String {
+    let end = line
+        .iter()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    String::from_utf8_lossy(&line[..end]).to_ascii_uppercase()
+}
+
+/// One SMTP session. Replies are flushed when the client has nothing more buffered, so pipelined
+/// commands are answered in one write.
+async fn smtp_session(stream: TcpStream, state: &SinkState) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (read, write) = stream.into_split();
+    let mut reader = AsyncBufReader::with_capacity(64 * 1024, read);
+    let mut writer = BufWriter::new(write);
+    writer
+        .write_all(b"220 sink.localhost ESMTP bench\r\n")
+        .await?;
+    writer.flush().await?;
+    let mut line = Vec::with_capacity(1024);
+    let (mut in_mail, mut recipients) = (false, 0usize);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).await? == 0 {
+            // The client closed the connection (lettre may drop idle pooled connections).
+            return Ok(());
+        }
+        let reply: &[u8] = match verb(&line).as_str() {
+            "EHLO" => {
+                (in_mail, recipients) = (false, 0);
+                b"250-sink.localhost\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
+            }
+            "HELO" => {
+                (in_mail, recipients) = (false, 0);
+                b"250 sink.localhost\r\n"
+            }
+            "MAIL" if in_mail => b"503 5.5.1 nested MAIL command\r\n",
+            "MAIL" => {
+                in_mail = true;
+                b"250 2.1.0 OK\r\n"
+            }
+            "RCPT" if !in_mail => b"503 5.5.1 MAIL first\r\n",
+            "RCPT" => {
+                recipients += 1;
+                b"250 2.1.5 OK\r\n"
+            }
+            "DATA" if recipients == 0 => b"503 5.5.1 RCPT first\r\n",
+            "DATA" => {
+                writer
+                    .write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
+                    .await?;
+                writer.flush().await?;
+                let message_id = read_data(&mut reader, &mut line).await?;
+                let at = Instant::now();
+                state
+                    .accepted
+                    .lock()
+                    .expect("sink records")
+                    .push(Accepted { at, message_id });
+                (in_mail, recipients) = (false, 0);
+                b"250 2.0.0 OK queued\r\n"
+            }
+            "RSET" => {
+                (in_mail, recipients) = (false, 0);
+                b"250 2.0.0 OK\r\n"
+            }
+            "NOOP" => b"250 2.0.0 OK\r\n",
+            "QUIT" => {
+                writer.write_all(b"221 2.0.0 bye\r\n").await?;
+                writer.flush().await?;
+                return Ok(());
+            }
+            _ => b"500 5.5.2 command not recognized\r\n",
+        };
+        writer.write_all(reply).await?;
+        if reader.buffer().is_empty() {
+            writer.flush().await?;
+        }
+    }
+}
+
+/// Reads a message up to its terminating `.` line; returns its `Message-ID` header (unfolded).
+async fn read_data(
+    reader: &mut AsyncBufReader<tokio::net::tcp::OwnedReadHalf>,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<String>> {
+    let (mut in_headers, mut header, mut message_id) = (true, String::new(), None);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', line).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed inside DATA",
+            ));
+        }
+        if line.as_slice() == b".\r\n" || line.as_slice() == b".\n" {
+            return Ok(message_id);
+        }
+        if !in_headers {
+            continue;
+        }
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if text.starts_with([' ', '\t']) {
+            // A folded header goes on.
+            header.push_str(text);
+            continue;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.trim().eq_ignore_ascii_case("message-id")
+        {
+            message_id = Some(value.trim().to_owned());
+        }
+        header = text.to_owned();
+        in_headers = !text.is_empty();
+    }
+}
+
+/// Follows the sink's records from a point on: the first accept instant of every event id.
+struct Deliveries {
+    cursor: usize,
+    first: HashMap<u64, Instant>,
+    /// Messages of an id already received.
+    duplicates: usize,
+    /// Messages without a Message-ID of the expected shape.
+    unmatched: usize,
+}
+
+impl Deliveries {
+    /// Ignores what the sink received before now.
+    fn from_now(sink: &Sink) -> Self {
+        Self {
+            cursor: sink.accepted(),
+            first: HashMap::new(),
+            duplicates: 0,
+            unmatched: 0,
+        }
+    }
+
+    /// Reads the new records; returns the ids received for the first time.
+    fn update(&mut self, sink: &Sink) -> Vec<u64> {
+        let records = sink.state.accepted.lock().expect("sink records");
+        let mut new = Vec::new();
+        for record in &records[self.cursor..] {
+            match record.message_id.as_deref().and_then(message_id_number) {
+                Some(id) if self.first.contains_key(&id) => self.duplicates += 1,
+                Some(id) => {
+                    self.first.insert(id, record.at);
+                    new.push(id);
+                }
+                None => self.unmatched += 1,
+            }
+        }
+        self.cursor = records.len();
+        new
+    }
+
+    /// Waits until every id of `expected` has been received, at most until `deadline`; on time, the
+    /// instant the last of them was accepted, else how many are missing.
+    fn wait_all(
+        &mut self,
+        sink: &Sink,
+        expected: &[u64],
+        deadline: Instant,
+    ) -> Result<Instant, usize> {
+        self.update(sink);
+        let mut missing: HashSet<u64> = expected
+            .iter()
+            .copied()
+            .filter(|id| !self.first.contains_key(id))
+            .collect();
+        while !missing.is_empty() {
+            if Instant::now() >= deadline {
+                return Err(missing.len());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+            for id in self.update(sink) {
+                missing.remove(&id);
+            }
+        }
+        Ok(expected
+            .iter()
+            .map(|id| self.first[id])
+            .max()
+            .expect("at least one message"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP client
+// ---------------------------------------------------------------------------------------------------------
+
+type Sender = SendRequest<Full<Bytes>>;
+
+async fn open_connection(addr: SocketAddr) -> Result<Sender, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("set_nodelay: {e}"))?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP/1 handshake with {addr}: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// An answer, and the instant its request was handed to the connection.
+struct Answer {
+    sent: Instant,
+    status: StatusCode,
+    body: Bytes,
+}
+
+impl Answer {
+    fn describe(&self, what: &str) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let text: String = text.chars().take(300).collect();
+        format!("{what} answered {} {text}", self.status)
+    }
+}
+
+/// Sends one request and reads the whole answer.
+async fn call(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    body: Bytes,
+) -> Result<Answer, String> {
+    let request = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header(HOST, addr.to_string())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(Full::new(body))
+        .map_err(|e| format!("request: {e}"))?;
+    sender
+        .ready()
+        .await
+        .map_err(|e| format!("connection to {addr} closed: {e}"))?;
+    let sent = Instant::now();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer to {method} {path}: {e}"))?
+        .to_bytes();
+    Ok(Answer { sent, status, body })
+}
+
+/// `POST /api/v1/events` → the new event's id; anything but 201 is an error.
+async fn push_one(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    body: Bytes,
+) -> Result<(u64, Answer), String> {
+    let answer = call(sender, addr, Method::POST, "/api/v1/events", body).await?;
+    let id = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| {
+            v.get("id")
+                .and_then(Value::as_str)
+                .and_then(|id| id.parse().ok())
+        });
+    match id {
+        Some(id) if answer.status == StatusCode::CREATED => Ok((id, answer)),
+        _ => Err(answer.describe("POST /api/v1/events")),
+    }
+}
+
+/// `POST /api/v1/events/batch` → the new events' ids, in order.
+async fn push_batch(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    body: Bytes,
+) -> Result<Vec<u64>, String> {
+    let answer = call(sender, addr, Method::POST, "/api/v1/events/batch", body).await?;
+    let ids: Option<Vec<u64>> = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| {
+            v.get("ids")?
+                .as_array()?
+                .iter()
+                .map(|id| id.as_str().and_then(|id| id.parse().ok()))
+                .collect()
+        });
+    match ids {
+        Some(ids) if answer.status == StatusCode::CREATED => Ok(ids),
+        _ => Err(answer.describe("POST /api/v1/events/batch")),
+    }
+}
+
+/// `GET /api/v1/stats` → `queues.<queue>.byStatus`.
+async fn queue_statuses(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    queue: &str,
+) -> Result<HashMap<String, u64>, String> {
+    let answer = call(sender, addr, Method::GET, "/api/v1/stats", Bytes::new()).await?;
+    let by_status = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| {
+            v.get("queues")?
+                .get(queue)?
+                .get("byStatus")?
+                .as_object()
+                .map(|statuses| {
+                    statuses
+                        .iter()
+                        .map(|(status, n)| (status.clone(), n.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+        });
+    match by_status {
+        Some(by_status) if answer.status == StatusCode::OK => Ok(by_status),
+        _ => Err(answer.describe("GET /api/v1/stats")),
+    }
+}
+
+fn event_body(n: usize) -> Bytes {
+    Bytes::from(serde_json::to_vec(&event_value(n)).expect("json"))
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------------------------------------
+
+/// The release server, a child process with its own configuration, plugin directory, database and log.
+struct ServerProcess {
+    child: Child,
+    exit: Option<ExitStatus>,
+    api: SocketAddr,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    fn start(artifacts: &Artifacts, smtp: SocketAddr) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("temp dir mode");
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).expect("plugin dir");
+        std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o700))
+            .expect("plugin dir mode");
+        for plugin in &artifacts.plugins {
+            let name = plugin.file_name().expect("plugin file name");
+            std::fs::copy(plugin, plugins.join(name)).expect("copy plugin");
+        }
+        let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
+        let database = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        );
+        let config = format!(
+            "[instance]\nid = 1\n\n\
+             [server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
+             [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
+             [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n\n\
+             [channels.email]\nsmtp_url = {}\nfrom = {}\npool_size = {SMTP_POOL}\ntimeout = \"10s\"\n\n\
+             [workflows.rtEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 200\n\n\
+             [workflows.batchEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 1000\n\n\
+             [workflows.updateEventsStatus]\ninterval = \"100ms\"\nbatch_size = 1000\n",
+            quote(&database),
+            quote(&plugins.display().to_string()),
+            quote(&format!("smtp://{smtp}")),
+            quote(FROM),
+        );
+        let config_path = dir.path().join("message-center.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let log = dir.path().join("server.log");
+        let mut command = Command::new(&artifacts.binary);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log).expect("server log"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("MC_") {
+                command.env_remove(key);
+            }
+        }
+        let mut child = command.spawn().expect("start the server");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines_tx, lines) = mpsc::channel();
+        // Reads stdout to its end, so that the pipe never fills.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut server = ServerProcess {
+            child,
+            exit: None,
+            api: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(api) = parse_ready_line(&line) {
+                        server.api = api;
+                        return server;
+                    }
+                }
+                Err(e) => panic!(
+                    "the server printed no ready line ({e}); its log:\n{}",
+                    server.log_tail()
+                ),
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// The log's lines (the server logs at `warn`, so every line is a warning or an error).
+    fn log_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// SIGTERM through `kill(1)`, then waits (30 s at most, then SIGKILL).
+    fn stop(&mut self) -> ExitStatus {
+        if let Some(status) = self.exit {
+            return status;
+        }
+        // `self.exit` is `None`: the child is not reaped yet, so its pid is still ours.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    eprintln!("the server did not stop within 30 s of SIGTERM: killing it");
+                    let _ = self.child.kill();
+                    break self.child.wait().expect("wait for the killed server");
+                }
+            }
+        };
+        self.exit = Some(status);
+        status
+    }
+
+    /// Stops the server and returns its log; a failed exit fails the benchmark.
+    fn stop_cleanly(&mut self) -> Vec<String> {
+        let status = self.stop();
+        assert!(
+            status.success(),
+            "the server exited with {status} after SIGTERM; its log:\n{}",
+            self.log_tail()
+        );
+        self.log_lines()
+    }
+
+    /// Fails the benchmark with `what` and the server's log.
+    fn fail(&mut self, what: &str) -> ! {
+        self.stop();
+        panic!("{what}\nserver log (last 40 lines):\n{}", self.log_tail());
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let panicking = std::thread::panicking();
+        self.stop();
+        if panicking {
+            eprintln!("server log tail:\n{}", self.log_tail());
+        }
+    }
+}
+
+/// `message-center ready api=<addr> admin=<addr>` → the API address.
+fn parse_ready_line(line: &str) -> Option<SocketAddr> {
+    line.trim()
+        .strip_prefix("message-center ready ")?
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix("api="))
+        .and_then(|addr| addr.parse().ok())
+}
+
+/// A fresh server with the bench template, after `WARM_UP_MESSAGES` real-time events delivered end to
+/// end (template cache, SMTP pool, database warm).
+fn ready_server(
+    artifacts: &Artifacts,
+    generator: &Runtime,
+    sink: &Sink,
+    first_number: usize,
+) -> ServerProcess {
+    let mut server = ServerProcess::start(artifacts, sink.addr);
+    let api = server.api;
+    let put = generator.block_on(async {
+        let mut sender = open_connection(api).await?;
+        call(
+            &mut sender,
+            api,
+            Method::PUT,
+            "/api/v1/templates/bench",
+            Bytes::from_static(TEMPLATE.as_bytes()),
+        )
+        .await
+    });
+    match put {
+        Ok(answer) if answer.status.is_success() => {}
+        Ok(answer) => server.fail(&answer.describe("PUT /api/v1/templates/bench")),
+        Err(e) => server.fail(&format!("PUT /api/v1/templates/bench: {e}")),
+    }
+    let mut deliveries = Deliveries::from_now(sink);
+    let warm_up = generator.block_on(async {
+        let mut sender = open_connection(api).await?;
+        let mut ids = Vec::with_capacity(WARM_UP_MESSAGES);
+        for n in first_number..first_number + WARM_UP_MESSAGES {
+            ids.push(push_one(&mut sender, api, event_body(n)).await?.0);
+        }
+        Ok::<_, String>(ids)
+    });
+    let ids = warm_up.unwrap_or_else(|e| server.fail(&format!("warm-up: {e}")));
+    if let Err(missing) = deliveries.wait_all(sink, &ids, Instant::now() + DELIVERY_DEADLINE) {
+        server.fail(&format!(
+            "warm-up: {missing} of {WARM_UP_MESSAGES} messages never reached the sink within {} s",
+            DELIVERY_DEADLINE.as_secs()
+        ));
+    }
+    let settled = generator.block_on(wait_sent(api, "realtime", WARM_UP_MESSAGES as u64));
+    if let Err(e) = settled {
+        server.fail(&format!("warm-up: {e}"));
+    }
+    server
+}
+
+/// Polls the stats until `expected` events of `queue` read `sent`; returns when the stats said so. Any
+/// event in another final status is an error.
+async fn wait_sent(addr: SocketAddr, queue: &str, expected: u64) -> Result<Instant, String> {
+    let mut sender = open_connection(addr).await?;
+    let deadline = Instant::now() + SENT_DEADLINE;
+    loop {
+        let statuses = queue_statuses(&mut sender, addr, queue).await?;
+        let read = Instant::now();
+        let count = |status: &str| statuses.get(status).copied().unwrap_or(0);
+        let failed: u64 = [
+            "ignored",
+            "delivery_failed",
+            "not_taken_into_account",
+            "expired",
+        ]
+        .iter()
+        .map(|s| count(s))
+        .sum();
+        if failed > 0 {
+            return Err(format!(
+                "{failed} events of the {queue} queue in a failed final status: {statuses:?}"
+            ));
+        }
+        if count("sent") >= expected {
+            return Ok(read);
+        }
+        if read >= deadline {
+            return Err(format!(
+                "after {} s the {queue} queue still counts {} of {expected} events sent: {statuses:?}",
+                SENT_DEADLINE.as_secs(),
+                count("sent")
+            ));
+        }
+        tokio::time::sleep(STATS_POLL).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Series
+// ---------------------------------------------------------------------------------------------------------
+
+/// One throughput series.
+struct Throughput {
+    name: String,
+    /// First send / push → last message accepted by the sink.
+    elapsed: Duration,
+    /// First push → last push answered (server series).
+    pushed: Option<Duration>,
+    /// First push → the stats count every event `sent` (server series).
+    all_sent: Option<Duration>,
+    /// SMTP connections the sink accepted during the series.
+    connections: usize,
+    duplicates: usize,
+    cpu: CpuUse,
+    /// The server's log lines (warnings and errors) of the series.
+    log: Vec<String>,
+}
+
+impl Throughput {
+    fn per_second(&self) -> f64 {
+        MESSAGES as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// The baseline: lettre straight to the sink.
+fn baseline_series(generator: &Runtime, sink: &Sink) -> Throughput {
+    let from: Mailbox = FROM.parse().expect("from");
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(sink.addr.port())
+        .pool_config(PoolConfig::new().max_size(SMTP_POOL))
+        .build();
+    let transport = Arc::new(transport);
+    // Warm-up: fills the pool.
+    let numbers: Vec<usize> = (0..WARM_UP_MESSAGES).map(|n| 900_000 + n).collect();
+    let mut deliveries = Deliveries::from_now(sink);
+    generator
+        .block_on(lettre_sends(&transport, &from, numbers.clone()))
+        .expect("baseline warm-up");
+    let ids: Vec<u64> = numbers.iter().map(|&n| n as u64).collect();
+    deliveries
+        .wait_all(sink, &ids, Instant::now() + DELIVERY_DEADLINE)
+        .expect("the baseline warm-up messages reach the sink");
+
+    let mut deliveries = Deliveries::from_now(sink);
+    let connections = sink.connections();
+    let numbers: Vec<usize> = (0..MESSAGES).collect();
+    let watch = CpuWatch::start(None);
+    let start = Instant::now();
+    generator
+        .block_on(lettre_sends(&transport, &from, numbers.clone()))
+        .expect("baseline sends");
+    let ids: Vec<u64> = numbers.iter().map(|&n| n as u64).collect();
+    let last = deliveries
+        .wait_all(sink, &ids, Instant::now() + DELIVERY_DEADLINE)
+        .unwrap_or_else(|missing| panic!("baseline: {missing} messages never reached the sink"));
+    let cpu = watch.stop();
+    Throughput {
+        name: format!(
+            "baseline: lettre pool ({SMTP_POOL} connections), {BASELINE_CONCURRENCY} concurrent sends"
+        ),
+        elapsed: last - start,
+        pushed: None,
+        all_sent: None,
+        connections: sink.connections() - connections,
+        duplicates: deliveries.duplicates,
+        cpu,
+        log: Vec::new(),
+    }
+}
+
+/// Sends message `n` for every `n` of `numbers`, `BASELINE_CONCURRENCY` at a time.
+async fn lettre_sends(
+    transport: &Arc<AsyncSmtpTransport<Tokio1Executor>>,
+    from: &Mailbox,
+    numbers: Vec<usize>,
+) -> Result<(), String> {
+    let numbers = Arc::new(numbers);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(BASELINE_CONCURRENCY);
+    for _ in 0..BASELINE_CONCURRENCY {
+        let (transport, from) = (Arc::clone(transport), from.clone());
+        let (numbers, next) = (Arc::clone(&numbers), Arc::clone(&next));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&n) = numbers.get(index) else {
+                    return Ok::<_, String>(());
+                };
+                transport
+                    .send(baseline_message(n, &from))
+                    .await
+                    .map_err(|e| format!("lettre send {n}: {e}"))?;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| format!("send task: {e}"))??;
+    }
+    Ok(())
+}
+
+/// How the server series push their 5000 events.
+#[derive(Clone, Copy)]
+enum Push {
+    /// 5 × `POST /api/v1/events/batch` of 1000, one after the other on one connection.
+    Batch,
+    /// 5000 × `POST /api/v1/events` on `RT_CONNECTIONS` connections.
+    RealTime,
+}
+
+fn server_series(
+    artifacts: &Artifacts,
+    generator: &Runtime,
+    sink: &Sink,
+    push: Push,
+) -> Throughput {
+    let first = match push {
+        Push::Batch => 1_000_000,
+        Push::RealTime => 2_000_000,
+    };
+    let mut server = ready_server(artifacts, generator, sink, first);
+    let api = server.api;
+    let numbers = first + WARM_UP_MESSAGES..first + WARM_UP_MESSAGES + MESSAGES;
+    let (queue, expected_sent) = match push {
+        Push::Batch => ("batch", MESSAGES as u64),
+        Push::RealTime => ("realtime", (WARM_UP_MESSAGES + MESSAGES) as u64),
+    };
+    let mut deliveries = Deliveries::from_now(sink);
+    let connections = sink.connections();
+    let watch = CpuWatch::start(Some(server.pid()));
+    let (start, pushed, ids) = match push {
+        Push::Batch => {
+            let numbers: Vec<usize> = numbers.collect();
+            let bodies: Vec<Bytes> = numbers
+                .chunks(BATCH_SIZE)
+                .map(|chunk| {
+                    let events: Vec<Value> = chunk.iter().map(|&n| event_value(n)).collect();
+                    Bytes::from(serde_json::to_vec(&json!({ "events": events })).expect("json"))
+                })
+                .collect();
+            let outcome = generator.block_on(async {
+                let mut sender = open_connection(api).await?;
+                let start = Instant::now();
+                let mut ids = Vec::with_capacity(MESSAGES);
+                for body in bodies {
+                    ids.extend(push_batch(&mut sender, api, body).await?);
+                }
+                Ok::<_, String>((start, start.elapsed(), ids))
+            });
+            outcome.unwrap_or_else(|e| server.fail(&format!("batch push: {e}")))
+        }
+        Push::RealTime => {
+            let bodies: Arc<Vec<Bytes>> = Arc::new(numbers.map(event_body).collect());
+            let outcome = generator.block_on(async {
+                let mut senders = Vec::with_capacity(RT_CONNECTIONS);
+                for _ in 0..RT_CONNECTIONS {
+                    senders.push(open_connection(api).await?);
+                }
+                let next = Arc::new(AtomicUsize::new(0));
+                let start = Instant::now();
+                let mut tasks = Vec::with_capacity(RT_CONNECTIONS);
+                for mut sender in senders {
+                    let (next, bodies) = (Arc::clone(&next), Arc::clone(&bodies));
+                    tasks.push(tokio::spawn(async move {
+                        let mut ids = Vec::new();
+                        loop {
+                            let index = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(body) = bodies.get(index) else {
+                                return Ok::<_, String>(ids);
+                            };
+                            ids.push(push_one(&mut sender, api, body.clone()).await?.0);
+                        }
+                    }));
+                }
+                let mut ids = Vec::with_capacity(MESSAGES);
+                for task in tasks {
+                    ids.extend(task.await.map_err(|e| format!("push task: {e}"))??);
+                }
+                Ok::<_, String>((start, start.elapsed(), ids))
+            });
+            outcome.unwrap_or_else(|e| server.fail(&format!("real-time push: {e}")))
+        }
+    };
+    assert_eq!(ids.len(), MESSAGES, "one id per pushed event");
+    let last = match deliveries.wait_all(sink, &ids, Instant::now() + DELIVERY_DEADLINE) {
+        Ok(last) => last,
+        Err(missing) => server.fail(&format!(
+            "{queue} series: {missing} of {MESSAGES} messages never reached the sink within {} s of \
+             the last push (sink errors: {:?})",
+            DELIVERY_DEADLINE.as_secs(),
+            sink.errors()
+        )),
+    };
+    let all_sent = generator
+        .block_on(wait_sent(api, queue, expected_sent))
+        .unwrap_or_else(|e| server.fail(&format!("{queue} series: {e}")));
+    let cpu = watch.stop();
+    let connections = sink.connections() - connections;
+    let log = server.stop_cleanly();
+    Throughput {
+        name: match push {
+            Push::Batch => format!(
+                "message-center, batch queue: {} × POST /events/batch of {BATCH_SIZE}",
+                MESSAGES / BATCH_SIZE
+            ),
+            Push::RealTime => format!(
+                "message-center, real-time queue: {MESSAGES} × POST /events on {RT_CONNECTIONS} connections"
+            ),
+        },
+        elapsed: last - start,
+        pushed: Some(pushed),
+        all_sent: Some(all_sent - start),
+        connections,
+        duplicates: deliveries.duplicates,
+        cpu,
+        log,
+    }
+}
+
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    fn sorted(mut latencies: Vec<Duration>) -> Self {
+        latencies.sort();
+        Self(latencies)
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.0.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((self.0.len() as f64 - 1.0) * p).round() as usize;
+        self.0[index]
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// One open-loop push.
+struct Push1 {
+    /// Its tick.
+    scheduled: Instant,
+    /// When its POST was handed to the connection.
+    sent: Instant,
+    /// When its 201 was read.
+    answered: Instant,
+    id: u64,
+}
+
+/// The latency series.
+struct LatencyResult {
+    pushed: usize,
+    measured: usize,
+    received: usize,
+    /// Accept − POST sent, for the events of the measured window.
+    end_to_end: Latencies,
+    /// 201 read − POST sent, same events.
+    answer: Latencies,
+    /// POST sent − tick, the generator's own lag, same events.
+    lag: Latencies,
+    /// Pushes per second over the whole series (first tick to last tick).
+    rate: f64,
+    connections_opened: usize,
+    duplicates: usize,
+    cpu: CpuUse,
+    log: Vec<String>,
+}
+
+/// Idle HTTP connections of the open-loop generator; at most `LATENCY_CONNECTIONS` exist.
+struct ConnectionPool {
+    addr: SocketAddr,
+    idle: Mutex<Vec<Sender>>,
+    permits: Semaphore,
+    opened: AtomicUsize,
+}
+
+impl ConnectionPool {
+    async fn push(&self, body: Bytes) -> Result<(u64, Answer), String> {
+        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
+        let idle = self.idle.lock().expect("idle connections").pop();
+        let mut sender = match idle {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => {
+                self.opened.fetch_add(1, Ordering::Relaxed);
+                open_connection(self.addr).await?
+            }
+        };
+        let outcome = push_one(&mut sender, self.addr, body).await;
+        self.idle.lock().expect("idle connections").push(sender);
+        outcome
+    }
+}
+
+fn latency_series(artifacts: &Artifacts, generator: &Runtime, sink: &Sink) -> LatencyResult {
+    let first = 3_000_000;
+    let mut server = ready_server(artifacts, generator, sink, first);
+    let api = server.api;
+    let total = ((LATENCY_WARM_UP + LATENCY_MEASURE).as_nanos() / RATE_PERIOD.as_nanos()) as usize;
+    let warm_up = (LATENCY_WARM_UP.as_nanos() / RATE_PERIOD.as_nanos()) as usize;
+    let bodies: Vec<Bytes> = (0..total)
+        .map(|i| event_body(first + WARM_UP_MESSAGES + i))
+        .collect();
+    let mut deliveries = Deliveries::from_now(sink);
+    let watch = CpuWatch::start(Some(server.pid()));
+    let outcome = generator.block_on(async {
+        let pool = Arc::new(ConnectionPool {
+            addr: api,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(LATENCY_CONNECTIONS),
+            opened: AtomicUsize::new(0),
+        });
+        for _ in 0..LATENCY_PREOPENED {
+            let sender = open_connection(api).await?;
+            pool.idle.lock().expect("idle connections").push(sender);
+        }
+        let mut interval = tokio::time::interval(RATE_PERIOD);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut tasks = Vec::with_capacity(total);
+        for body in bodies {
+            let scheduled = interval.tick().await.into_std();
+            let pool = Arc::clone(&pool);
+            tasks.push(tokio::spawn(async move {
+                let (id, answer) = pool.push(body).await?;
+                Ok::<_, String>(Push1 {
+                    scheduled,
+                    sent: answer.sent,
+                    answered: Instant::now(),
+                    id,
+                })
+            }));
+        }
+        let mut pushes = Vec::with_capacity(total);
+        let mut first_error = None;
+        for task in tasks {
+            match task.await.map_err(|e| format!("push task: {e}")) {
+                Ok(Ok(push)) => pushes.push(push),
+                Ok(Err(e)) | Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(format!(
+                "{} of {total} pushes failed; first: {e}",
+                total - pushes.len()
+            )),
+            None => Ok((pushes, pool.opened.load(Ordering::Relaxed))),
+        }
+    });
+    let (pushes, connections_opened) =
+        outcome.unwrap_or_else(|e| server.fail(&format!("open-loop push: {e}")));
+    let ids: Vec<u64> = pushes.iter().map(|p| p.id).collect();
+    if let Err(missing) = deliveries.wait_all(sink, &ids, Instant::now() + DELIVERY_DEADLINE) {
+        server.fail(&format!(
+            "latency series: {} events pushed, {} received, {missing} never reached the sink within \
+             {} s of the last push (sink errors: {:?})",
+            pushes.len(),
+            pushes.len() - missing,
+            DELIVERY_DEADLINE.as_secs(),
+            sink.errors()
+        ));
+    }
+    generator
+        .block_on(wait_sent(
+            api,
+            "realtime",
+            (WARM_UP_MESSAGES + pushes.len()) as u64,
+        ))
+        .unwrap_or_else(|e| server.fail(&format!("latency series: {e}")));
+    let cpu = watch.stop();
+    let log = server.stop_cleanly();
+    let measured = &pushes[warm_up..];
+    let collect =
+        |f: &dyn Fn(&Push1) -> Duration| Latencies::sorted(measured.iter().map(f).collect());
+    let span = pushes.last().expect("pushes").scheduled - pushes[0].scheduled;
+    LatencyResult {
+        pushed: pushes.len(),
+        measured: measured.len(),
+        received: ids
+            .iter()
+            .filter(|id| deliveries.first.contains_key(id))
+            .count(),
+        end_to_end: collect(&|p| deliveries.first[&p.id] - p.sent),
+        answer: collect(&|p| p.answered - p.sent),
+        lag: collect(&|p| p.sent - p.scheduled),
+        rate: (pushes.len() - 1) as f64 / span.as_secs_f64(),
+        connections_opened: connections_opened + LATENCY_PREOPENED,
+        duplicates: deliveries.duplicates,
+        cpu,
+        log,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------------------
+
+fn print_log(name: &str, log: &[String]) {
+    if log.is_empty() {
+        println!("- {name}: no warning or error in the server log");
+        return;
+    }
+    println!(
+        "- {name}: {} warning/error lines in the server log; the first ones:",
+        log.len()
+    );
+    for line in log.iter().take(10) {
+        let line: String = line.chars().take(400).collect();
+        println!("  - `{line}`");
+    }
+}
+
+fn cpu_cell(cpu: &CpuUse) -> String {
+    format!("{:.2} / {:.2} / {:.2}", cpu.server, cpu.own, cpu.others)
+}
+
+fn main() {
+    let artifacts = build();
+    let started = Instant::now();
+    let load_before = load_average();
+    let generator = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("load-generator")
+        .enable_all()
+        .build()
+        .expect("load generator runtime");
+    let sink = Sink::start();
+
+    let baseline = baseline_series(&generator, &sink);
+    let batch = server_series(&artifacts, &generator, &sink, Push::Batch);
+    let realtime = server_series(&artifacts, &generator, &sink, Push::RealTime);
+    let latency = latency_series(&artifacts, &generator, &sink);
+    let sink_errors = sink.errors();
+    let elapsed = started.elapsed();
+
+    println!();
+    println!("## Delivery benchmark");
+    println!();
+    println!("| machine | |");
+    println!("|---|---|");
+    println!("| command | `{COMMAND}` (release profile) |");
+    println!("| nproc | {} |", nproc());
+    println!("| CPU | {} |", cpu_model());
+    println!("| memory | {} |", mem_total());
+    println!(
+        "| kernel | {} |",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    );
+    println!("| rustc | {} |", command_output("rustc", &["--version"]));
+    println!(
+        "| load average (1/5/15 min) before / after | {load_before} / {} |",
+        load_average()
+    );
+    println!();
+
+    println!(
+        "### Throughput: {MESSAGES} messages to a local SMTP sink (server: SQLite, `pool_size = {SMTP_POOL}`)"
+    );
+    println!();
+    println!(
+        "| series | first send/push → {MESSAGES}th message at the sink | messages/s | vs baseline | pushes answered after | all {MESSAGES} read `sent` after | SMTP connections | duplicates | CPUs: server / bench / others |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let base_rate = baseline.per_second();
+    for series in [&baseline, &batch, &realtime] {
+        let ratio = series.per_second() / base_rate;
+        let verdict = if std::ptr::eq(series, &baseline) {
+            "100 %".to_owned()
+        } else if ratio >= TARGET_RATIO {
+            format!("{:.1} % (≥ 80 %: met)", ratio * 100.0)
+        } else {
+            format!("{:.1} % (< 80 %: MISSED)", ratio * 100.0)
+        };
+        let secs = |d: Option<Duration>| {
+            d.map_or("–".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()))
+        };
+        println!(
+            "| {} | {:.2} s | {:.0} | {verdict} | {} | {} | {} | {} | {} |",
+            series.name,
+            series.elapsed.as_secs_f64(),
+            series.per_second(),
+            secs(series.pushed),
+            secs(series.all_sent),
+            series.connections,
+            series.duplicates,
+            cpu_cell(&series.cpu),
+        );
+    }
+    println!();
+
+    let p99 = latency.end_to_end.percentile(0.99);
+    println!(
+        "### Latency: single real-time events open-loop at {:.0}/s, {} s warm-up + {} s measured, POST sent → message accepted by the sink",
+        1.0 / RATE_PERIOD.as_secs_f64(),
+        LATENCY_WARM_UP.as_secs(),
+        LATENCY_MEASURE.as_secs()
+    );
+    println!();
+    println!(
+        "| measure | events | p50 | p90 | p99 | max | p99 < {} ms |",
+        TARGET_P99.as_millis()
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (name, l, verdict) in [
+        (
+            "end to end: POST sent → accepted by the SMTP sink",
+            &latency.end_to_end,
+            if p99 < TARGET_P99 { "met" } else { "MISSED" },
+        ),
+        ("POST sent → 201 read", &latency.answer, ""),
+        ("generator lag: tick → POST sent", &latency.lag, ""),
+    ] {
+        println!(
+            "| {name} | {} | {} | {} | {} | {} | {verdict} |",
+            l.0.len(),
+            ms(l.percentile(0.5)),
+            ms(l.percentile(0.9)),
+            ms(l.percentile(0.99)),
+            ms(l.percentile(1.0)),
+        );
+    }
+    println!();
+    println!(
+        "Pushed {} events ({} in the measured window) at {:.1}/s over {} HTTP connections; received {} of {} \
+         at the sink, {} duplicates; CPUs busy (server / bench / others): {}.",
+        latency.pushed,
+        latency.measured,
+        latency.rate,
+        latency.connections_opened,
+        latency.received,
+        latency.pushed,
+        latency.duplicates,
+        cpu_cell(&latency.cpu),
+    );
+    println!();
+    println!("Server logs (level warn):");
+    print_log("batch series", &batch.log);
+    print_log("real-time series", &realtime.log);
+    print_log("latency series", &latency.log);
+    println!(
+        "- SMTP sink: {} session errors{}",
+        sink_errors.len(),
+        sink_errors
+            .first()
+            .map(|e| format!("; first: {e}"))
+            .unwrap_or_default()
+    );
+    println!();
+    println!(
+        "CPUs busy: average over the series (from /proc/stat and /proc/<pid>/stat) of the server process, \
+         of this process (SMTP sink, load generator, lettre baseline) and of everything else on the machine. \
+         Each server series ran on a fresh server and SQLite file after {WARM_UP_MESSAGES} unmeasured real-time \
+         events delivered end to end; the baseline after {WARM_UP_MESSAGES} unmeasured messages. Measurement \
+         took {:.0} s (builds excluded).",
+        elapsed.as_secs_f64()
+    );
+}
