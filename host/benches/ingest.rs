@@ -15,6 +15,10 @@
 //! The load generator runs on its own 2-thread tokio runtime in this process. After each real-server
 //! series the server is stopped with SIGTERM and the `events` rows are counted: every 2xx answer must be a
 //! stored row. Any non-2xx answer or transport error from the real server fails the benchmark.
+//!
+//! The machine is shared, so each series also reports the CPU that other processes used meanwhile
+//! (from `/proc/stat` minus this process, the server and, for PostgreSQL, the series' backends): a figure
+//! taken while others were busy is not comparable with one taken on a quiet machine.
 
 use std::convert::Infallible;
 use std::fs::File;

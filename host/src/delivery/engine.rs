@@ -1,15 +1,19 @@
 //! The delivery engine: claims due attempts, decides (ignore, fail, send), sends through the channels,
 //! records every attempt, and schedules retries with backoff.
 //!
-//! At-least-once: an attempt is claimed with a lease before it is sent and recorded after. If the process
-//! dies between the send and the record, the lease lapses and the attempt is sent again: the duplicate
-//! window is one send plus the recording transaction. An attempt whose send never started is simply sent.
+//! At-least-once: an attempt is claimed with a lease before it is sent, and its outcome is recorded after,
+//! in groups of at most [`RECORD_EVERY`]. If the process dies in between, the attempt is sent again once
+//! the claim is released (at the instance's restart, or when the lease lapses for another instance): the
+//! duplicates are the sends accepted since the last recorded group plus those in flight, at most
+//! `RECORD_EVERY` + the channel's connections. An attempt whose send never started is simply sent.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use tokio::sync::{Notify, Semaphore};
 
 use super::email::EmailChannel;
@@ -29,6 +33,9 @@ use crate::templates::{RenderInput, TemplateCache, TemplateContent};
 const LEASE: Duration = Duration::from_secs(120);
 /// How often the engine looks for due retries when nobody wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// Outcomes recorded per transaction: bounds the re-sends after a crash, while keeping commits (one
+/// fsync each) fewer than sends.
+const RECORD_EVERY: usize = 8;
 /// Back-off after a database error.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -122,20 +129,30 @@ impl Engine {
             versions,
             quarantined,
         };
-        // All at once: each channel's semaphore bounds how many really send concurrently.
-        let attempts: Vec<_> = claimed
-            .iter()
-            .map(|entry| self.attempt(entry, &context))
-            .collect();
-        let results: Vec<AttemptResult> = futures::future::join_all(attempts).await;
-        let any_final = results.iter().any(|r| r.is_final);
+        // All at once (each channel's semaphore bounds how many really send concurrently), recording
+        // outcomes as they come in, a few at a time: after a crash, only the sends of the last unrecorded
+        // group (at most RECORD_EVERY) plus those in flight are repeated.
         let by_id: HashMap<i64, delivery_log::Model> =
             claimed.iter().map(|d| (d.id, d.clone())).collect();
-        self.store
-            .record_attempts(&self.claimer, &by_id, &results)
-            .await?;
-        if any_final {
-            (self.on_final)();
+        let mut attempts: FuturesUnordered<_> = FuturesUnordered::new();
+        for entry in &claimed {
+            attempts.push(self.attempt(entry, &context));
+        }
+        let mut done: Vec<AttemptResult> = Vec::with_capacity(RECORD_EVERY);
+        let mut any_final = false;
+        while let Some(result) = attempts.next().await {
+            any_final |= result.is_final;
+            done.push(result);
+            if done.len() >= RECORD_EVERY || attempts.is_empty() {
+                self.store
+                    .record_attempts(&self.claimer, &by_id, &done)
+                    .await?;
+                done.clear();
+                if any_final {
+                    (self.on_final)();
+                    any_final = false;
+                }
+            }
         }
         Ok(claimed.len())
     }
