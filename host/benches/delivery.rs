@@ -1037,6 +1037,8 @@ impl Throughput {
 /// The baseline: lettre straight to the sink.
 fn baseline_series(generator: &Runtime, sink: &Sink) -> Throughput {
     let from: Mailbox = FROM.parse().expect("from");
+    // lettre's pool spawns its tasks, and stops them on drop, on the current runtime.
+    let _runtime = generator.enter();
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(sink.addr.port())
         .pool_config(PoolConfig::new().max_size(SMTP_POOL))

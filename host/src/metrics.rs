@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,6 +15,37 @@ use prometheus_client::registry::Registry;
 use mc_plugin_api::services::Queue;
 
 type Labels = Vec<(&'static str, String)>;
+
+/// Labels of `mc_http_requests_total`: all `'static` or integers, so counting a request allocates nothing
+/// (it happens on every request).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    listener: &'static str,
+    route: &'static str,
+    method: &'static str,
+    status: u16,
+}
+
+/// Labels of `mc_http_request_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpRouteLabels {
+    listener: &'static str,
+    route: &'static str,
+}
+
+/// The method as a `'static` label value; methods the APIs do not use are lumped together.
+fn method_label(method: &hyper::Method) -> &'static str {
+    match *method {
+        hyper::Method::GET => "GET",
+        hyper::Method::POST => "POST",
+        hyper::Method::PUT => "PUT",
+        hyper::Method::DELETE => "DELETE",
+        hyper::Method::HEAD => "HEAD",
+        hyper::Method::OPTIONS => "OPTIONS",
+        hyper::Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
+}
 
 fn duration_histogram() -> Histogram {
     // 1 ms to ~65 s.
@@ -34,8 +66,8 @@ struct Inner {
     workflow_processed: Family<Labels, Counter>,
     plugin_reloads: Family<Labels, Counter>,
     plugin_generation: Family<Labels, Gauge>,
-    http_requests: Family<Labels, Counter>,
-    http_request_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    http_requests: Family<HttpLabels, Counter>,
+    http_request_duration: Family<HttpRouteLabels, Histogram, fn() -> Histogram>,
     events_accepted: Family<Labels, Counter>,
     events_refused: Family<Labels, Counter>,
     queue_depth: Family<Labels, Gauge>,
@@ -96,14 +128,14 @@ impl Metrics {
             "Generation of the active library of each plugin (0 when unloaded)",
             plugin_generation.clone(),
         );
-        let http_requests = Family::<Labels, Counter>::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by listener, route, method and status",
             http_requests.clone(),
         );
         let http_request_duration =
-            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            Family::<HttpRouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 duration_histogram,
             );
         registry.register(
@@ -250,26 +282,23 @@ impl Metrics {
     pub fn record_http(
         &self,
         listener: &'static str,
-        route: &str,
-        method: &str,
+        route: &'static str,
+        method: &hyper::Method,
         status: u16,
         duration: Duration,
     ) {
         self.inner
             .http_requests
-            .get_or_create(&vec![
-                ("listener", listener.to_owned()),
-                ("route", route.to_owned()),
-                ("method", method.to_owned()),
-                ("status", status.to_string()),
-            ])
+            .get_or_create(&HttpLabels {
+                listener,
+                route,
+                method: method_label(method),
+                status,
+            })
             .inc();
         self.inner
             .http_request_duration
-            .get_or_create(&vec![
-                ("listener", listener.to_owned()),
-                ("route", route.to_owned()),
-            ])
+            .get_or_create(&HttpRouteLabels { listener, route })
             .observe(duration.as_secs_f64());
     }
 
@@ -359,7 +388,7 @@ mod tests {
         metrics.record_http(
             "admin",
             "/admin/plugins",
-            "GET",
+            &hyper::Method::GET,
             200,
             Duration::from_millis(1),
         );

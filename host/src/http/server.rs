@@ -107,7 +107,7 @@ async fn observe<H: Handler>(
     metrics.record_http(
         H::LISTENER,
         routed.route,
-        method.as_str(),
+        &method,
         status,
         started.elapsed(),
     );

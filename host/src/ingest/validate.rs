@@ -69,13 +69,13 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, InputError> {
 /// One event of `POST /api/v1/events`.
 pub fn single_event(body: &[u8], limits: Limits) -> Result<NewEvent, InputError> {
     let object = parse_object(body)?;
-    event(&object, "", limits)
+    event(object, "", limits, body.len())
 }
 
 /// The events of `POST /api/v1/events/batch`; the first bad one refuses the batch.
 pub fn batch_events(body: &[u8], limits: Limits) -> Result<Vec<NewEvent>, InputError> {
-    let object = parse_object(body)?;
-    let events = match object.get("events") {
+    let mut object = parse_object(body)?;
+    let events = match object.remove("events") {
         Some(Value::Array(events)) => events,
         None | Some(Value::Null) => {
             return Err(InputError::field(
@@ -86,7 +86,7 @@ pub fn batch_events(body: &[u8], limits: Limits) -> Result<Vec<NewEvent>, InputE
         Some(other) => {
             return Err(InputError::field(
                 "events",
-                format!("`events` must be an array, not {}", kind(other)),
+                format!("`events` must be an array, not {}", kind(&other)),
             ));
         }
     };
@@ -105,38 +105,38 @@ pub fn batch_events(body: &[u8], limits: Limits) -> Result<Vec<NewEvent>, InputE
         });
     }
     events
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, value)| {
-            let prefix = format!("events[{i}].");
-            match value {
-                Value::Object(object) => event(object, &prefix, limits),
-                other => Err(InputError::field(
-                    &format!("events[{i}]"),
-                    format!("each event must be an object, not {}", kind(other)),
-                )),
-            }
+        .map(|(i, value)| match value {
+            Value::Object(object) => event(object, &format!("events[{i}]."), limits, body.len()),
+            other => Err(InputError::field(
+                &format!("events[{i}]"),
+                format!("each event must be an object, not {}", kind(&other)),
+            )),
         })
         .collect()
 }
 
+/// Reads one event object. `body_len` bounds the size of its `ctx`: when the whole body fits the ctx
+/// limit, the ctx cannot exceed it and is not serialised again to be measured.
 fn event(
-    object: &Map<String, Value>,
+    mut object: Map<String, Value>,
     prefix: &str,
     limits: Limits,
+    body_len: usize,
 ) -> Result<NewEvent, InputError> {
     let path = |name: &str| format!("{prefix}{name}");
-    let event_type = match optional_string(object, "type", prefix)? {
+    let event_type = match optional_string(&object, "type", prefix)? {
         Some(t) if !t.is_empty() => t,
         Some(_) => return Err(InputError::field(&path("type"), "`type` is empty")),
         None => return Err(InputError::field(&path("type"), "`type` is required")),
     };
     check_length(&event_type, "type", prefix)?;
-    let channel = channel(object, prefix)?;
-    let email = optional_string(object, "email", prefix)?;
-    let mobile_phone = optional_string(object, "mobilePhone", prefix)?;
-    let external_id = optional_string(object, "externalId", prefix)?;
-    let language = optional_string(object, "language", prefix)?;
+    let channel = channel(&object, prefix)?;
+    let email = optional_string(&object, "email", prefix)?;
+    let mobile_phone = optional_string(&object, "mobilePhone", prefix)?;
+    let external_id = optional_string(&object, "externalId", prefix)?;
+    let language = optional_string(&object, "language", prefix)?;
     for (name, value) in [("externalId", &external_id), ("language", &language)] {
         if let Some(value) = value {
             check_length(value, name, prefix)?;
@@ -173,12 +173,18 @@ fn event(
             format!("invalid mobile phone number: {reason}"),
         ));
     }
-    let ctx = match object.get("ctx") {
+    let scheduled_at = timestamp(&object, "scheduled", prefix)?;
+    let expires_at = timestamp(&object, "expiration", prefix)?;
+    let ctx = match object.remove("ctx") {
         None | Some(Value::Null) => Value::Object(Map::new()),
         Some(Value::Object(ctx)) => {
-            let size = serde_json::to_vec(ctx)
-                .map(|v| v.len())
-                .unwrap_or(usize::MAX);
+            let size = if body_len <= limits.max_ctx_bytes {
+                0
+            } else {
+                serde_json::to_vec(&ctx)
+                    .map(|v| v.len())
+                    .unwrap_or(usize::MAX)
+            };
             if size > limits.max_ctx_bytes {
                 return Err(InputError::field(
                     &path("ctx"),
@@ -188,12 +194,12 @@ fn event(
                     ),
                 ));
             }
-            Value::Object(ctx.clone())
+            Value::Object(ctx)
         }
         Some(other) => {
             return Err(InputError::field(
                 &path("ctx"),
-                format!("`ctx` must be an object, not {}", kind(other)),
+                format!("`ctx` must be an object, not {}", kind(&other)),
             ));
         }
     };
@@ -205,8 +211,8 @@ fn event(
         external_id,
         language,
         ctx,
-        scheduled_at: timestamp(object, "scheduled", prefix)?,
-        expires_at: timestamp(object, "expiration", prefix)?,
+        scheduled_at,
+        expires_at,
     })
 }
 
@@ -280,7 +286,7 @@ fn timestamp(
     name: &str,
     prefix: &str,
 ) -> Result<Option<DateTime<Utc>>, InputError> {
-    let Some(text) = optional_string(object, name, prefix)? else {
+    let Some(text) = optional_string(&object, name, prefix)? else {
         return Ok(None);
     };
     DateTime::parse_from_rfc3339(&text)
