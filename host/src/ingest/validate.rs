@@ -286,7 +286,7 @@ fn timestamp(
     name: &str,
     prefix: &str,
 ) -> Result<Option<DateTime<Utc>>, InputError> {
-    let Some(text) = optional_string(&object, name, prefix)? else {
+    let Some(text) = optional_string(object, name, prefix)? else {
         return Ok(None);
     };
     DateTime::parse_from_rfc3339(&text)
