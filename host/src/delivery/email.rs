@@ -32,7 +32,11 @@ impl EmailChannel {
     pub fn new(config: &EmailChannelConfig) -> Result<Self, EmailConfigError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
             .map_err(|e| EmailConfigError::Url(e.to_string()))?
-            .pool_config(PoolConfig::new().max_size(config.pool_size.max(1)))
+            // Room for twice the concurrent sends: lettre hands a used connection back to its pool from
+            // another task, and a send that starts before it is back would otherwise open a new
+            // connection and make the pool close the returning one (hundreds of reconnections per
+            // thousand messages, measured).
+            .pool_config(PoolConfig::new().max_size(config.pool_size.max(1) * 2))
             .timeout(Some(config.timeout))
             .build();
         let default_from: Mailbox = config
