@@ -1,4 +1,5 @@
-//! The email channel: SMTP through lettre, with a pool of connections.
+//! The email channel: SMTP with pooled connections (our `TCP_NODELAY` pool over lettre's protocol
+//! implementation for `smtp://`, lettre's own transport for `smtps://`; see `smtp_pool`).
 //!
 //! `smtp_url` decides the security: `smtp://` plain (for a local relay), `smtp://…?tls=required` STARTTLS
 //! or fail, `smtp://…?tls=opportunistic` STARTTLS when offered, `smtps://` TLS from the first byte;
@@ -10,11 +11,18 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::outcome::SendOutcome;
+use super::smtp_pool::{SmtpPool, parse_smtp_url};
 use crate::config::EmailChannelConfig;
 use crate::templates::Rendered;
 
+/// How messages leave: our own `TCP_NODELAY` pool for `smtp://`, lettre's transport for `smtps://`.
+enum Sender {
+    Pool(SmtpPool),
+    Lettre(AsyncSmtpTransport<Tokio1Executor>),
+}
+
 pub struct EmailChannel {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    sender: Sender,
     default_from: Mailbox,
     /// Domain of the Message-IDs this instance generates.
     id_domain: String,
@@ -30,25 +38,41 @@ pub enum EmailConfigError {
 
 impl EmailChannel {
     pub fn new(config: &EmailChannelConfig) -> Result<Self, EmailConfigError> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
-            .map_err(|e| EmailConfigError::Url(e.to_string()))?
-            // Room for twice the concurrent sends: lettre hands a used connection back to its pool from
-            // another task, and a send that starts before it is back would otherwise open a new
-            // connection and make the pool close the returning one (hundreds of reconnections per
-            // thousand messages, measured).
-            .pool_config(PoolConfig::new().max_size(config.pool_size.max(1) * 2))
-            .timeout(Some(config.timeout))
-            .build();
+        let sender = match parse_smtp_url(&config.smtp_url).map_err(EmailConfigError::Url)? {
+            Some(target) => Sender::Pool(SmtpPool::new(
+                target,
+                config.timeout,
+                config.pool_size.max(1) as usize,
+            )),
+            None => Sender::Lettre(Self::lettre_transport(config)?),
+        };
         let default_from: Mailbox = config
             .from
             .parse()
             .map_err(|_| EmailConfigError::From(config.from.clone()))?;
         let id_domain = default_from.email.domain().to_owned();
         Ok(EmailChannel {
-            transport,
+            sender,
             default_from,
             id_domain,
         })
+    }
+
+    /// lettre's pooled transport, for the URLs our pool does not take (`smtps://`).
+    fn lettre_transport(
+        config: &EmailChannelConfig,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailConfigError> {
+        Ok(
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
+                .map_err(|e| EmailConfigError::Url(e.to_string()))?
+                // Room for twice the concurrent sends: lettre hands a used connection back to its pool from
+                // another task, and a send that starts before it is back would otherwise open a new
+                // connection and make the pool close the returning one (hundreds of reconnections per
+                // thousand messages, measured).
+                .pool_config(PoolConfig::new().max_size(config.pool_size.max(1) * 2))
+                .timeout(Some(config.timeout))
+                .build(),
+        )
     }
 
     /// Sends one rendered message to `to`; the Message-ID names the event, so a message found in a
@@ -104,12 +128,23 @@ impl EmailChannel {
                 return SendOutcome::Permanent(format!("the message could not be built: {e}"));
             }
         };
-        match self.transport.send(message).await {
-            Ok(_) => SendOutcome::Sent {
+        let permanent = match &self.sender {
+            Sender::Pool(pool) => pool
+                .send(message.envelope(), &message.formatted())
+                .await
+                .map_err(|e| (e.is_permanent(), e.to_string())),
+            Sender::Lettre(transport) => transport
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| (e.is_permanent(), e.to_string())),
+        };
+        match permanent {
+            Ok(()) => SendOutcome::Sent {
                 message_id: Some(message_id),
             },
-            Err(e) if e.is_permanent() => SendOutcome::Permanent(format!("SMTP: {e}")),
-            Err(e) => SendOutcome::Transient(format!("SMTP: {e}")),
+            Err((true, e)) => SendOutcome::Permanent(format!("SMTP: {e}")),
+            Err((false, e)) => SendOutcome::Transient(format!("SMTP: {e}")),
         }
     }
 }

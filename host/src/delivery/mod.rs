@@ -5,6 +5,7 @@ mod email;
 mod engine;
 mod outcome;
 mod sms;
+mod smtp_pool;
 
 use std::sync::Arc;
 
