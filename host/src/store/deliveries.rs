@@ -45,6 +45,7 @@ impl Store {
         claimer: &str,
         items: &[(i64, String, i32)],
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
         let now = Utc::now();
         let mut by_template: BTreeMap<(&str, i32), Vec<i64>> = BTreeMap::new();
         for (row_key, name, version) in items {
@@ -118,6 +119,7 @@ impl Store {
         limit: u64,
         lease: Duration,
     ) -> Result<Vec<delivery_log::Model>, StoreError> {
+        let _turn = self.write_turn().await;
         let now = Utc::now();
         let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let mut due = Query::select();
@@ -211,6 +213,7 @@ impl Store {
         claimed: &HashMap<i64, delivery_log::Model>,
         results: &[AttemptResult],
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let mut retries = Vec::new();
@@ -318,6 +321,7 @@ impl Store {
         &self,
         outcomes: &[(i64, i64, EventStatus)],
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let mut applied = 0;
@@ -367,6 +371,7 @@ impl Store {
         instance: &str,
         current: &str,
     ) -> Result<(u64, u64), StoreError> {
+        let _turn = self.write_turn().await;
         let prefix = format!("{instance}/");
         let stale = |claimers: Vec<Option<String>>| -> Vec<String> {
             claimers

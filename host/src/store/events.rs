@@ -90,6 +90,7 @@ impl Store {
         queue: Queue,
         event_type: &str,
     ) -> Result<i64, StoreError> {
+        let _turn = self.write_turn().await;
         let now = chrono::Utc::now();
         let row = event::ActiveModel {
             queue: Set(queue.as_str().to_owned()),
@@ -225,6 +226,7 @@ impl Store {
         claimer: &str,
         lease: Duration,
     ) -> Result<Vec<event::Model>, StoreError> {
+        let _turn = self.write_turn().await;
         let now = Utc::now();
         let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let mut candidates = Query::select();
@@ -268,6 +270,7 @@ impl Store {
         claimer: &str,
         updates: &[EventUpdate],
     ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
         let now = Utc::now();
         let mut changed = 0;
         for update in updates {

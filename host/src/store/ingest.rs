@@ -80,6 +80,7 @@ impl Store {
         instance_id: u8,
         submissions: &[Submission],
     ) -> Result<Vec<SubmissionOutcome>, StoreError> {
+        let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let outcomes = self.submit_in(&txn, instance_id, submissions).await?;
         txn.commit().await.map_err(|e| self.error(e))?;
@@ -227,6 +228,7 @@ impl Store {
 
     /// Removes idempotency keys past their time; returns how many.
     pub async fn purge_expired_idempotency_keys(&self) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
         let result = idempotency_key::Entity::delete_many()
             .filter(idempotency_key::Column::ExpiresAt.lte(Utc::now()))
             .exec(&self.db)

@@ -55,6 +55,7 @@ impl Store {
         version: NewTemplateVersion,
         publish: bool,
     ) -> Result<(template::Model, template_version::Model, bool), StoreError> {
+        let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let result = self
             .put_template_version_in(&txn, name, version, publish)
@@ -173,6 +174,7 @@ impl Store {
     /// Deletes template `name` and all its versions, in one transaction; false when there was no such
     /// template. Events already linked to one of its versions keep their link (name and version).
     pub async fn delete_template(&self, name: &str) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let deleted = template::Entity::delete_by_id(name.to_owned())
             .exec(&txn)
