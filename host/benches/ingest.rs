@@ -796,12 +796,11 @@ impl ServerProcess {
         if let Some(status) = self.exit {
             return status;
         }
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: `kill` has no memory-safety preconditions; `pid` is our own child, not yet reaped
-        // (`self.exit` is `None`), so the id cannot have been reused by another process.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
+        // Our own child, not yet reaped (`self.exit` is `None`), so the pid cannot have been reused.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             match self.child.try_wait() {

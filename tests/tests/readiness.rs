@@ -45,7 +45,7 @@ async fn an_unreachable_database_is_live_but_not_ready() {
     assert!(
         wf["lastError"]
             .as_str()
-            .is_some_and(|e| e.contains("events.count")),
+            .is_some_and(|e| e.contains("host service events.") && e.contains("unavailable")),
         "{}",
         pretty(&wf)
     );
