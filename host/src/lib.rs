@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod api;
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod delivery;
 pub mod error;

@@ -78,6 +78,13 @@ struct Inner {
     delivery_attempts: Family<Labels, Counter>,
     delivery_latency: Family<Labels, Histogram, fn() -> Histogram>,
     events_final: Family<Labels, Counter>,
+    archive_events: Family<Labels, Counter>,
+    archive_errors: Family<Labels, Counter>,
+    archive_lag: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    archive_up: Family<Labels, Gauge>,
+    archive_last_error: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    archive_delay: Family<Labels, Histogram, fn() -> Histogram>,
+    events_purged: Counter,
 }
 
 impl Default for Metrics {
@@ -206,6 +213,51 @@ impl Metrics {
             "Events that reached a final status, by status",
             events_final.clone(),
         );
+        let archive_events = Family::<Labels, Counter>::default();
+        registry.register(
+            "archive_events",
+            "Events archived by this control instance, by execution instance",
+            archive_events.clone(),
+        );
+        let archive_errors = Family::<Labels, Counter>::default();
+        registry.register(
+            "archive_errors",
+            "Failed archive pulls, by execution instance",
+            archive_errors.clone(),
+        );
+        let archive_lag = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "archive_lag_seconds",
+            "Seconds since the archive last held everything the execution instance had finished (refreshed at each scrape)",
+            archive_lag.clone(),
+        );
+        let archive_up = Family::<Labels, Gauge>::default();
+        registry.register(
+            "archive_up",
+            "1 when the last archive pull from the execution instance succeeded, 0 when it failed",
+            archive_up.clone(),
+        );
+        let archive_last_error =
+            Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "archive_last_error_timestamp_seconds",
+            "Unix time of the last failed archive pull, by execution instance (the message is in /admin/workflows)",
+            archive_last_error.clone(),
+        );
+        let archive_delay = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+            duration_histogram,
+        );
+        registry.register(
+            "archive_delay_seconds",
+            "Time from an event's final status on its execution instance to its archiving",
+            archive_delay.clone(),
+        );
+        let events_purged = Counter::default();
+        registry.register(
+            "events_purged",
+            "Finished events deleted by the retention purge",
+            events_purged.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -227,8 +279,52 @@ impl Metrics {
                 delivery_attempts,
                 delivery_latency,
                 events_final,
+                archive_events,
+                archive_errors,
+                archive_lag,
+                archive_up,
+                archive_last_error,
+                archive_delay,
+                events_purged,
             }),
         }
+    }
+
+    /// A page from `instance` stored: `inserted` new events, each `delays` (seconds from final status
+    /// to archived).
+    pub fn record_archive_page(&self, instance: &str, inserted: u64, delays: &[f64]) {
+        let labels = vec![("instance", instance.to_owned())];
+        self.inner
+            .archive_events
+            .get_or_create(&labels)
+            .inc_by(inserted);
+        self.inner.archive_up.get_or_create(&labels).set(1);
+        let histogram = self.inner.archive_delay.get_or_create(&labels);
+        for delay in delays {
+            histogram.observe(*delay);
+        }
+    }
+
+    /// A pull from `instance` failed at `at_unix` seconds.
+    pub fn record_archive_error(&self, instance: &str, at_unix: f64) {
+        let labels = vec![("instance", instance.to_owned())];
+        self.inner.archive_errors.get_or_create(&labels).inc();
+        self.inner.archive_up.get_or_create(&labels).set(0);
+        self.inner
+            .archive_last_error
+            .get_or_create(&labels)
+            .set(at_unix);
+    }
+
+    pub fn set_archive_lag(&self, instance: &str, seconds: f64) {
+        self.inner
+            .archive_lag
+            .get_or_create(&vec![("instance", instance.to_owned())])
+            .set(seconds);
+    }
+
+    pub fn record_events_purged(&self, events: u64) {
+        self.inner.events_purged.inc_by(events);
     }
 
     pub fn record_run(&self, workflow: &str, outcome: &str, duration: Duration, processed: u64) {

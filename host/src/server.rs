@@ -13,12 +13,13 @@ use tokio::net::TcpListener;
 use crate::admin::{AdminContext, AdminHandler};
 use crate::api::{ApiContext, ApiHandler, ApiLimits};
 use crate::config::Config;
+use crate::control::{ArchiveMonitor, ExecutionInstances, InstanceError};
 use crate::db::{self, DbError};
 use crate::http;
 use crate::ingest::GroupCommit;
 use crate::metrics::Metrics;
 use crate::plugins::{self, LoadOptions, PluginRegistry, WorkflowSpec};
-use crate::services::HostServices;
+use crate::services::{ControlServices, HostServices};
 use crate::shutdown::{Shutdown, ShutdownController};
 use crate::store::Store;
 use crate::workflows::{RunnerContext, RunnerSettings, WorkflowSet};
@@ -41,6 +42,8 @@ pub enum ServerError {
     WorkDir(#[source] std::io::Error),
     #[error(transparent)]
     Delivery(#[from] crate::delivery::DeliveryError),
+    #[error(transparent)]
+    Instances(#[from] InstanceError),
     #[error("cannot install the signal handler: {0}")]
     Signal(#[source] std::io::Error),
 }
@@ -154,12 +157,33 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             shutdown.subscribe(),
         )?
     };
+    // Control: the execution instances to archive and publish to, and what is known of their archives.
+    let control = if config.execution_instances.is_empty() {
+        None
+    } else {
+        let instances = Arc::new(ExecutionInstances::new(&config.execution_instances)?);
+        let stored = if db_ready.load(Ordering::SeqCst) {
+            store.archive_cursors().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not read the archive cursors");
+                Vec::new()
+            })
+        } else {
+            Vec::new()
+        };
+        let monitor = Arc::new(ArchiveMonitor::new(
+            instances.names(),
+            &stored,
+            metrics.clone(),
+        ));
+        Some(Arc::new(ControlServices { instances, monitor }))
+    };
     let runner_context = RunnerContext {
         registry: Arc::clone(&registry),
         services: Arc::new(HostServices::new(
             store.clone(),
             claimer,
             Some(delivery),
+            control.clone(),
             metrics.clone(),
         )),
         metrics: metrics.clone(),
@@ -175,7 +199,16 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .local_addr()
         .unwrap_or(config.server.admin_listen);
     let drain = config.server.shutdown_timeout;
-    tokio::spawn(crate::maintenance::run(store.clone(), shutdown.subscribe()));
+    tokio::spawn(crate::maintenance::run(
+        store.clone(),
+        config
+            .instance
+            .role
+            .executes()
+            .then(|| config.retention.clone()),
+        metrics.clone(),
+        shutdown.subscribe(),
+    ));
 
     // Ingestion: one group-commit writer; each commit wakes the workflow of the queue it fed.
     let ingest = {
@@ -202,6 +235,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             max_batch_events: config.server.max_batch_events,
             max_ctx_bytes: config.server.max_ctx_bytes,
         },
+        role: config.instance.role,
+        instances: control.as_ref().map(|c| Arc::clone(&c.instances)),
     };
     tokio::spawn(http::serve(
         api_listener,
@@ -217,6 +252,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         metrics: metrics.clone(),
         db_ready: Arc::clone(&db_ready),
         admin_token: config.auth.admin_token.clone().filter(|t| !t.is_empty()),
+        archive: control.as_ref().map(|c| Arc::clone(&c.monitor)),
     };
     tokio::spawn(http::serve(
         admin_listener,

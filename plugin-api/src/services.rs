@@ -285,3 +285,127 @@ impl HostRequest for ApplyDeliveryOutcomes {
     const SERVICE: &'static str = "events.applyDeliveryOutcomes";
     type Response = AppliedOutcomes;
 }
+
+// ---- control instance: execution instances and the archive ----
+
+/// `instances.list`: the execution instances this (control) instance is configured to archive, in
+/// configuration order. Empty on an instance with none.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListInstances {}
+
+/// One execution instance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceInfo {
+    pub name: String,
+    /// Base URL of its public API.
+    pub url: String,
+}
+
+/// The answer to [`ListInstances`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceList {
+    pub instances: Vec<InstanceInfo>,
+}
+
+impl HostRequest for ListInstances {
+    const SERVICE: &'static str = "instances.list";
+    type Response = InstanceList;
+}
+
+/// `instances.request`: one HTTP request to an execution instance's public API, sent by the host with
+/// the instance's API key and timeout. A failure to reach it is an error; any HTTP answer is a response.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestInstance {
+    pub instance: String,
+    /// `GET`, `POST`, `PUT`, `DELETE`.
+    pub method: String,
+    /// Path and query, starting with `/` (`/api/v1/archive/events?after=0.0&limit=500`).
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
+}
+
+/// The answer to [`RequestInstance`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceAnswer {
+    pub status: u16,
+    /// The JSON body (`null` when empty).
+    pub body: serde_json::Value,
+}
+
+impl HostRequest for RequestInstance {
+    const SERVICE: &'static str = "instances.request";
+    type Response = InstanceAnswer;
+}
+
+/// `archive.cursor`: where the archive of `instance` stands (`None` before its first page).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetArchiveCursor {
+    pub instance: String,
+}
+
+/// The answer to [`GetArchiveCursor`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchiveCursor {
+    pub cursor: Option<String>,
+}
+
+impl HostRequest for GetArchiveCursor {
+    const SERVICE: &'static str = "archive.cursor";
+    type Response = ArchiveCursor;
+}
+
+/// `archive.store`: stores a page of `GET /api/v1/archive/events` read from `instance` after `after`
+/// (the cursor [`GetArchiveCursor`] gave): events new to the archive are inserted, events already there
+/// are left unchanged, and the cursor moves to `next_cursor`, all in one transaction. Refused when the
+/// stored cursor is no longer `after` (another run moved it).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreArchivePage {
+    pub instance: String,
+    pub after: Option<String>,
+    /// The page's `events`, as the execution instance wrote them.
+    pub events: Vec<serde_json::Value>,
+    pub next_cursor: String,
+    /// The page was the last one: the archive now holds everything the instance had finished.
+    pub caught_up: bool,
+}
+
+/// The answer to [`StoreArchivePage`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredArchivePage {
+    /// Events new to the archive.
+    pub inserted: u64,
+    /// Events archived from this instance so far.
+    pub archived_total: i64,
+}
+
+impl HostRequest for StoreArchivePage {
+    const SERVICE: &'static str = "archive.store";
+    type Response = StoredArchivePage;
+}
+
+/// `archive.recordError`: archiving `instance` failed; shown in `/admin/workflows` and `/metrics`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordArchiveError {
+    pub instance: String,
+    pub error: String,
+}
+
+/// The answer to [`RecordArchiveError`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RecordedArchiveError {}
+
+impl HostRequest for RecordArchiveError {
+    const SERVICE: &'static str = "archive.recordError";
+    type Response = RecordedArchiveError;
+}

@@ -42,6 +42,9 @@ pub async fn metrics(ctx: &AdminContext) -> HttpResponse {
             Err(_) => tracing::warn!("queue gauges not refreshed: the database took too long"),
         }
     }
+    if let Some(archive) = &ctx.archive {
+        archive.refresh_metrics();
+    }
     with_type(
         StatusCode::OK,
         ctx.metrics.encode(),

@@ -31,6 +31,8 @@ pub struct AdminContext {
     /// True once the database is reachable and migrated.
     pub db_ready: Arc<AtomicBool>,
     pub admin_token: Option<String>,
+    /// A control instance's view of its execution instances' archives.
+    pub archive: Option<Arc<crate::control::ArchiveMonitor>>,
 }
 
 pub struct AdminHandler {

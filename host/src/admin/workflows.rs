@@ -7,11 +7,14 @@ use super::AdminContext;
 use crate::error::ApiError;
 use crate::http::response::{HttpResponse, json_response};
 
+/// `GET /admin/workflows`; a control instance adds `archive`, the state of each execution instance's
+/// archive (cursor, count, lag, last error), which is what the archiving workflow works on.
 pub fn list(ctx: &AdminContext) -> HttpResponse {
-    json_response(
-        StatusCode::OK,
-        &json!({ "workflows": ctx.workflows.list() }),
-    )
+    let mut body = json!({ "workflows": ctx.workflows.list() });
+    if let Some(archive) = &ctx.archive {
+        body["archive"] = archive.snapshot();
+    }
+    json_response(StatusCode::OK, &body)
 }
 
 fn runner<'a>(

@@ -104,18 +104,7 @@ pub async fn list(ctx: &ApiContext, query_string: Option<&str>) -> Result<HttpRe
                 })?;
                 filter.after_row_key = Some(split_public_id(id).1);
             }
-            "limit" => {
-                filter.limit = value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            "limit",
-                            format!("`limit` must be 1 to {MAX_PAGE}, not `{value}`"),
-                        )
-                    })?;
-            }
+            "limit" => filter.limit = query::page_limit(&value, MAX_PAGE)?,
             _ => {}
         }
     }

@@ -1,17 +1,21 @@
 //! The public API listener (`[server] listen`): event ingestion and reads, statistics.
 //! The contract is SPEC "HTTP API"; the details (codes, fields, limits) are in docs/api.md.
 
+mod archive;
 mod auth;
 mod events;
+mod publish;
 mod query;
 pub(crate) mod stats;
 mod templates;
-mod view;
+pub(crate) mod view;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
+use crate::config::Role;
+use crate::control::ExecutionInstances;
 use crate::error::ApiError;
 use crate::http::response::{HttpResponse, json_response};
 use crate::http::{Handler, Routed};
@@ -35,6 +39,23 @@ pub struct ApiContext {
     /// Empty: the API needs no key.
     pub api_keys: Vec<String>,
     pub limits: ApiLimits,
+    /// Which routes this instance serves (SPEC: the event API is the execution role's).
+    pub role: Role,
+    /// The execution instances a control instance publishes to; `None` when it has none.
+    pub instances: Option<std::sync::Arc<ExecutionInstances>>,
+}
+
+impl ApiContext {
+    /// Whether `GET /api/v1/archive/events` queries this instance's archive (a control instance) rather
+    /// than serving its own feed (an execution instance). A single-box `both` instance is a control
+    /// instance once it has `[[execution_instances]]` to archive.
+    fn serves_archive(&self) -> bool {
+        match self.role {
+            Role::Control => true,
+            Role::Both => self.instances.is_some(),
+            Role::Execution => false,
+        }
+    }
 }
 
 pub struct ApiHandler {
@@ -71,14 +92,17 @@ impl Handler for ApiHandler {
         if let Err(e) = auth::check(&ctx.api_keys, &request) {
             return routed(route, Err(e));
         }
+        if let Err(e) = check_role(ctx, route) {
+            return routed(route, Err(e));
+        }
+        let query_string = request.uri().query().map(str::to_owned);
+        let query_string = query_string.as_deref();
         let result = match (&method, segments.as_slice()) {
             (&Method::POST, ["api", "v1", "events"]) => events::push_one(ctx, request).await,
             (&Method::POST, ["api", "v1", "events", "batch"]) => {
                 events::push_batch(ctx, request).await
             }
-            (&Method::GET, ["api", "v1", "events"]) => {
-                events::list(ctx, request.uri().query()).await
-            }
+            (&Method::GET, ["api", "v1", "events"]) => events::list(ctx, query_string).await,
             (&Method::GET, ["api", "v1", "events", id]) => events::get(ctx, id).await,
             (&Method::GET, ["api", "v1", "stats"]) => stats::get(ctx).await,
             (&Method::GET, ["api", "v1", "templates"]) => templates::list(ctx).await,
@@ -86,10 +110,25 @@ impl Handler for ApiHandler {
                 templates::put(ctx, name, request).await
             }
             (&Method::GET, ["api", "v1", "templates", name]) => {
-                templates::get(ctx, name, request.uri().query()).await
+                templates::get(ctx, name, query_string).await
             }
             (&Method::DELETE, ["api", "v1", "templates", name]) => {
                 templates::delete(ctx, name).await
+            }
+            (&Method::POST, ["api", "v1", "templates", name, "publish"]) => {
+                publish::publish(ctx, name, request).await
+            }
+            (&Method::POST, ["api", "v1", "templates", name, "unpublish"]) => {
+                publish::unpublish(ctx, name).await
+            }
+            (&Method::GET, ["api", "v1", "archive", "events"]) if ctx.serves_archive() => {
+                archive::search(ctx, query_string).await
+            }
+            (&Method::GET, ["api", "v1", "archive", "events"]) => {
+                archive::feed(ctx, query_string).await
+            }
+            (&Method::GET, ["api", "v1", "archive", "report"]) => {
+                archive::report(ctx, query_string).await
             }
             _ => Err(ApiError::MethodNotAllowed {
                 method: method.to_string(),
@@ -108,8 +147,32 @@ fn route_name(segments: &[&str]) -> &'static str {
         ["api", "v1", "stats"] => "/api/v1/stats",
         ["api", "v1", "templates"] => "/api/v1/templates",
         ["api", "v1", "templates", _] => "/api/v1/templates/{name}",
+        ["api", "v1", "templates", _, "publish"] => "/api/v1/templates/{name}/publish",
+        ["api", "v1", "templates", _, "unpublish"] => "/api/v1/templates/{name}/unpublish",
+        ["api", "v1", "archive", "events"] => "/api/v1/archive/events",
+        ["api", "v1", "archive", "report"] => "/api/v1/archive/report",
         _ => "unmatched",
     }
+}
+
+/// Refuses the routes of the other role: the event API and the feed on a control-only instance, the
+/// archive report on an execution-only one.
+fn check_role(ctx: &ApiContext, route: &'static str) -> Result<(), ApiError> {
+    let execution_only = matches!(
+        route,
+        "/api/v1/events" | "/api/v1/events/batch" | "/api/v1/events/{id}" | "/api/v1/stats"
+    );
+    if execution_only && !ctx.role.executes() {
+        return Err(ApiError::NotFound(format!(
+            "{route} is served by execution instances; this is a control instance (push events to an execution instance)"
+        )));
+    }
+    if route == "/api/v1/archive/report" && !ctx.serves_archive() {
+        return Err(ApiError::NotFound(format!(
+            "{route} is served by control instances; this execution instance is archived by one"
+        )));
+    }
+    Ok(())
 }
 
 fn routed(route: &'static str, result: Result<HttpResponse, ApiError>) -> Routed {

@@ -38,6 +38,37 @@ fn hex(digit: u8) -> Option<u8> {
     (digit as char).to_digit(16).map(|d| d as u8)
 }
 
+/// A page size: 1 to `max`.
+pub fn page_limit(value: &str, max: u64) -> Result<u64, crate::error::ApiError> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            crate::error::ApiError::bad_request(
+                "limit",
+                format!("`limit` must be 1 to {max}, not `{value}`"),
+            )
+        })
+}
+
+/// An RFC 3339 time given as query parameter `field`.
+pub fn time(
+    field: &str,
+    value: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, crate::error::ApiError> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.to_utc())
+        .map_err(|_| {
+            crate::error::ApiError::bad_request(
+                field,
+                format!(
+                    "`{field}` must be an RFC 3339 time such as 2026-11-22T10:00:00Z, not `{value}`"
+                ),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

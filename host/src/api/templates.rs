@@ -114,12 +114,12 @@ pub async fn list(ctx: &ApiContext) -> Result<HttpResponse, ApiError> {
     ))
 }
 
-fn not_found(name: &str) -> ApiError {
+pub(super) fn not_found(name: &str) -> ApiError {
     ApiError::NotFound(format!("no template `{name}`"))
 }
 
 /// `{name}`: 1 to 100 characters of `A-Z a-z 0-9 _ . -`.
-fn check_name(name: &str) -> Result<(), ApiError> {
+pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
     let valid = !name.is_empty()
         && name.len() <= MAX_NAME
         && name
@@ -137,7 +137,10 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-async fn read_body(ctx: &ApiContext, request: Request<Incoming>) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(
+    ctx: &ApiContext,
+    request: Request<Incoming>,
+) -> Result<Bytes, ApiError> {
     let limit = ctx.limits.max_body_bytes;
     let declared = request
         .headers()
@@ -292,7 +295,7 @@ fn summary(t: &template::Model) -> Map<String, Value> {
 }
 
 /// A template with one version's content, as `GET /api/v1/templates/{name}` shows it.
-fn full_view(t: &template::Model, v: &template_version::Model) -> Value {
+pub(super) fn full_view(t: &template::Model, v: &template_version::Model) -> Value {
     let mut view = summary(t);
     view.insert("createdAt".to_owned(), json!(t.created_at.to_rfc3339()));
     view.insert(

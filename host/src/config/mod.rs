@@ -15,10 +15,12 @@
 //! `[workflows.<name>]`: its extra keys are the plugin's own settings, which the host cannot know.
 
 mod channels;
+mod control;
 
 pub use channels::{
     ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig, TemplatesConfig,
 };
+pub use control::{ExecutionInstanceConfig, RetentionConfig};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -58,6 +60,10 @@ pub struct Config {
     pub channels: ChannelsConfig,
     /// Templates created at start.
     pub templates: TemplatesConfig,
+    /// The execution instances a control instance archives and publishes templates to.
+    pub execution_instances: Vec<ExecutionInstanceConfig>,
+    /// How long finished events stay on an execution instance.
+    pub retention: RetentionConfig,
 }
 
 /// `[instance]`.
@@ -389,6 +395,8 @@ struct RawConfig {
     log: LogConfig,
     channels: ChannelsConfig,
     templates: TemplatesConfig,
+    execution_instances: Vec<ExecutionInstanceConfig>,
+    retention: RetentionConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys
@@ -709,6 +717,8 @@ fn build(raw: RawConfig, table: &toml::Table) -> Result<Config, Problem> {
         log: raw.log,
         channels: raw.channels,
         templates: raw.templates,
+        execution_instances: raw.execution_instances,
+        retention: raw.retention,
     })
 }
 
@@ -851,12 +861,66 @@ fn validate(config: &Config) -> Result<(), Problem> {
         ));
     }
 
+    validate_execution_instances(config)?;
+    if config.retention.purge_interval.is_zero() {
+        return Err(Problem::new(
+            &["retention", "purge_interval"],
+            "must be greater than 0",
+        ));
+    }
+
     if let Err(err) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
         return Err(Problem::new(
             &["log", "level"],
             format!(
                 "`{}` is not a valid tracing filter: {err}",
                 config.log.level
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `[[execution_instances]]`: unique names, HTTP URLs, only where something archives them.
+fn validate_execution_instances(config: &Config) -> Result<(), Problem> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, instance) in config.execution_instances.iter().enumerate() {
+        let at = format!("[{index}]");
+        let name = instance.name.trim();
+        if name.is_empty() || name.len() > 100 || name.contains(['/', '?', '#']) {
+            return Err(Problem::new(
+                &["execution_instances", &at, "name"],
+                "must be 1 to 100 characters, without `/`, `?` or `#`",
+            ));
+        }
+        if !seen.insert(name.to_owned()) {
+            return Err(Problem::new(
+                &["execution_instances", &at, "name"],
+                format!("`{name}` is used by two entries; names must be unique"),
+            ));
+        }
+        if !(instance.url.starts_with("http://") || instance.url.starts_with("https://")) {
+            return Err(Problem::new(
+                &["execution_instances", &at, "url"],
+                format!(
+                    "`{}` is not an http:// or https:// URL",
+                    redact_url_password(&instance.url)
+                ),
+            ));
+        }
+        if instance.timeout.is_zero() {
+            return Err(Problem::new(
+                &["execution_instances", &at, "timeout"],
+                "must be greater than 0",
+            ));
+        }
+    }
+    if !config.execution_instances.is_empty() && !config.instance.role.controls() {
+        return Err(Problem::new(
+            &["execution_instances"],
+            format!(
+                "only a control instance archives execution instances; set `instance.role` to \"control\" or \"both\" (it is \"{}\")",
+                config.instance.role
             ),
         ));
     }

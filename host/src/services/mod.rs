@@ -2,16 +2,20 @@
 //! carries JSON shaped by the request type in `mc_plugin_api::services`, so host and plugins share one
 //! definition of every request and answer.
 
+mod archive;
 mod deliveries;
 mod events;
 mod templates;
+
+pub use archive::ControlServices;
 
 use std::future::Future;
 
 use mc_plugin_api::HostRequest;
 use mc_plugin_api::services::{
     ApplyDeliveryOutcomes, ClaimEvents, CountEvents, EnqueueDeliveries, FindPublishedTemplate,
-    GetEvent, ListFinalDeliveries, UpdateEvents,
+    GetArchiveCursor, GetEvent, ListFinalDeliveries, ListInstances, RecordArchiveError,
+    RequestInstance, StoreArchivePage, UpdateEvents,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,6 +34,11 @@ pub const SERVICES: &[&str] = &[
     EnqueueDeliveries::SERVICE,
     ListFinalDeliveries::SERVICE,
     ApplyDeliveryOutcomes::SERVICE,
+    ListInstances::SERVICE,
+    RequestInstance::SERVICE,
+    GetArchiveCursor::SERVICE,
+    StoreArchivePage::SERVICE,
+    RecordArchiveError::SERVICE,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +49,12 @@ pub enum ServiceError {
     BadRequest(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// An execution instance could not be reached or answered garbage.
+    #[error("{0}")]
+    Instance(String),
+    /// The request lost a race with another run; nothing was changed.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 /// Who is calling, for logs and (later) per-workflow limits.
@@ -56,6 +71,8 @@ pub struct HostServices {
     claimer: String,
     /// The delivery engine, woken when attempts are queued (absent on a control-only instance).
     delivery: Option<DeliveryHandle>,
+    /// The execution instances and archive monitor (a control instance with `[[execution_instances]]`).
+    control: Option<std::sync::Arc<ControlServices>>,
     metrics: Metrics,
 }
 
@@ -64,12 +81,14 @@ impl HostServices {
         store: Store,
         claimer: String,
         delivery: Option<DeliveryHandle>,
+        control: Option<std::sync::Arc<ControlServices>>,
         metrics: Metrics,
     ) -> Self {
         HostServices {
             store,
             claimer,
             delivery,
+            control,
             metrics,
         }
     }
@@ -106,6 +125,11 @@ impl HostServices {
             ApplyDeliveryOutcomes::SERVICE => {
                 answer(request, |r| self.apply_delivery_outcomes(r)).await
             }
+            ListInstances::SERVICE => answer(request, |r| self.list_instances(r)).await,
+            RequestInstance::SERVICE => answer(request, |r| self.request_instance(r)).await,
+            GetArchiveCursor::SERVICE => answer(request, |r| self.archive_cursor(r)).await,
+            StoreArchivePage::SERVICE => answer(request, |r| self.store_archive_page(r)).await,
+            RecordArchiveError::SERVICE => answer(request, |r| self.record_archive_error(r)).await,
             other => Err(ServiceError::Unknown {
                 service: other.to_owned(),
             }),

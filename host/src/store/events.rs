@@ -8,7 +8,7 @@ use mc_plugin_api::services::Queue;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::{Store, StoreError};
@@ -272,6 +272,13 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await;
         let now = Utc::now();
+        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
+        // Events made final here enter the archive feed, all under one number (see `next_archive_seq`).
+        let archive_seq = if updates.iter().any(|u| u.status.is_final()) {
+            Some(self.next_archive_seq(&txn).await?)
+        } else {
+            None
+        };
         let mut changed = 0;
         for update in updates {
             let mut query = event::Entity::update_many()
@@ -286,7 +293,9 @@ impl Store {
                 )
                 .col_expr(event::Column::UpdatedAt, Expr::value(now));
             if update.status.is_final() {
-                query = query.col_expr(event::Column::FinishedAt, Expr::value(now));
+                query = query
+                    .col_expr(event::Column::FinishedAt, Expr::value(now))
+                    .col_expr(event::Column::ArchiveSeq, Expr::value(archive_seq));
             }
             if let Some((name, version)) = &update.template {
                 query = query
@@ -296,11 +305,12 @@ impl Store {
             changed += query
                 .filter(event::Column::Id.eq(update.row_key))
                 .filter(event::Column::ClaimedBy.eq(claimer))
-                .exec(&self.db)
+                .exec(&txn)
                 .await
                 .map_err(|e| self.error(e))?
                 .rows_affected;
         }
+        txn.commit().await.map_err(|e| self.error(e))?;
         Ok(changed)
     }
 }

@@ -4,6 +4,7 @@
 //! application lives in one place, runs on both backends, and is tested there. One file per concern
 //! (`events.rs`, later templates and delivery logs).
 
+mod archive;
 mod deliveries;
 mod events;
 mod ingest;
@@ -13,6 +14,7 @@ pub(crate) mod testing;
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
+pub use archive::{ArchiveFilter, ArchiveStoreError, FeedCursor, FeedEntry, ReportRow, StoredPage};
 pub use deliveries::{
     AttemptResult, DELIVERY_FAILED, DELIVERY_IGNORED, DELIVERY_PENDING, DELIVERY_SENT,
 };

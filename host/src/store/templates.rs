@@ -140,6 +140,46 @@ impl Store {
         Ok((template, stored, created))
     }
 
+    /// Publishes version `version` of template `name` (`None`: withdraws the template, so no event links
+    /// to it until a version is published again). Returns the template after the change; `None` when
+    /// there is no such template or version.
+    pub async fn set_published_version(
+        &self,
+        name: &str,
+        version: Option<i32>,
+    ) -> Result<Option<template::Model>, StoreError> {
+        let _turn = self.write_turn().await;
+        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
+        let mut query = template::Entity::find_by_id(name.to_owned());
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            query = query.lock_exclusive();
+        }
+        let Some(current) = query.one(&txn).await.map_err(|e| self.error(e))? else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let mut changed: template::ActiveModel = current.into();
+        changed.updated_at = Set(now);
+        changed.published_version = Set(version);
+        changed.published_at = Set(version.map(|_| now));
+        if let Some(number) = version {
+            let Some(stored) = template_version::Entity::find()
+                .filter(template_version::Column::TemplateName.eq(name))
+                .filter(template_version::Column::Version.eq(number))
+                .one(&txn)
+                .await
+                .map_err(|e| self.error(e))?
+            else {
+                return Ok(None);
+            };
+            changed.event_type = Set(stored.event_type);
+            changed.channel = Set(stored.channel);
+        }
+        let template = changed.update(&txn).await.map_err(|e| self.error(e))?;
+        txn.commit().await.map_err(|e| self.error(e))?;
+        Ok(Some(template))
+    }
+
     /// The template `name`, if it exists.
     pub async fn get_template(&self, name: &str) -> Result<Option<template::Model>, StoreError> {
         template::Entity::find_by_id(name.to_owned())

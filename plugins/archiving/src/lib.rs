@@ -1,41 +1,213 @@
-//! `archiving`: on the control instance, pulls finished events and their delivery logs from each execution
+//! `archiving`: on the control instance, pulls the finished events and delivery logs of every execution
 //! instance into the archive.
 //!
-//! Until the archive API exists it reports the size of its local input, the events with a final status,
-//! read through the host's store.
+//! For each `[[execution_instances]]` entry, one after the other: read the stored cursor, ask the
+//! instance for the page after it (`GET /api/v1/archive/events?after=CURSOR&limit=N`, through the
+//! host's `instances.request`), and hand the page to `archive.store`, which inserts what the archive
+//! does not have yet and moves the cursor in one transaction. A page read twice therefore changes
+//! nothing, and a crash between the two steps only means the page is read again. An instance that fails
+//! is recorded (`archive.recordError`: `/admin/workflows` and `/metrics` show it) and the run goes on
+//! with the next one, so one instance being down delays only its own archive.
+//!
+//! Settings (`[workflows.archiving]`): `page_size` (events per page, default 500, at most 1000) and
+//! `max_pages` (pages per instance per run, default 20; the run asks to be run again at once when an
+//! instance had more, so instances take turns instead of one starving the others).
 
-use mc_plugin_api::services::CountEvents;
-use mc_plugin_api::{RunContext, RunReport, Workflow, WorkflowError, declare_plugin};
+use mc_plugin_api::services::{
+    GetArchiveCursor, ListInstances, RecordArchiveError, RequestInstance, StoreArchivePage,
+};
+use mc_plugin_api::{Host, RunContext, RunReport, Workflow, WorkflowError, declare_plugin};
 
-/// The final statuses of the contract: what the archive takes.
-const FINAL_STATUSES: [&str; 5] = [
-    "sent",
-    "ignored",
-    "delivery_failed",
-    "not_taken_into_account",
-    "expired",
-];
+const DEFAULT_PAGE_SIZE: u64 = 500;
+const MAX_PAGE_SIZE: u64 = 1000;
+const DEFAULT_MAX_PAGES: u64 = 20;
 
-pub struct Archiving;
+pub struct Archiving {
+    page_size: u64,
+    max_pages: u64,
+}
+
+/// How archiving one instance went in this run.
+enum InstanceOutcome {
+    /// Archived `inserted` new events; `more` when the instance had more pages than this run reads.
+    Done {
+        inserted: u64,
+        more: bool,
+    },
+    Failed(String),
+}
 
 impl Workflow for Archiving {
-    fn create(_settings: &serde_json::Value) -> Result<Self, WorkflowError> {
-        Ok(Archiving)
+    fn create(settings: &serde_json::Value) -> Result<Self, WorkflowError> {
+        let page_size = positive_setting(settings, "page_size", DEFAULT_PAGE_SIZE)?;
+        if page_size > MAX_PAGE_SIZE {
+            return Err(WorkflowError::new(format!(
+                "`page_size` must be at most {MAX_PAGE_SIZE}, not {page_size}"
+            )));
+        }
+        Ok(Archiving {
+            page_size,
+            max_pages: positive_setting(settings, "max_pages", DEFAULT_MAX_PAGES)?,
+        })
     }
 
     async fn run(&self, ctx: RunContext) -> Result<RunReport, WorkflowError> {
-        let mut finished = 0;
-        for status in FINAL_STATUSES {
+        let instances = ctx.host.request(&ListInstances {}).await?.instances;
+        if instances.is_empty() {
+            return Ok(RunReport::processed(0)
+                .with_detail("no [[execution_instances]] configured: nothing to archive"));
+        }
+        let mut archived = 0;
+        let mut more_work = false;
+        let mut summary = Vec::with_capacity(instances.len());
+        for instance in &instances {
             if ctx.cancel_requested() {
+                more_work = true;
                 break;
             }
-            let count = CountEvents {
-                queue: None,
-                status: Some(status.to_owned()),
-            };
-            finished += ctx.host.request(&count).await?.count;
+            match self.archive_instance(&ctx.host, &instance.name).await {
+                InstanceOutcome::Done { inserted, more } => {
+                    archived += inserted;
+                    more_work |= more;
+                    summary.push(format!("{}: +{inserted}", instance.name));
+                }
+                InstanceOutcome::Failed(error) => {
+                    let record = RecordArchiveError {
+                        instance: instance.name.clone(),
+                        error: error.clone(),
+                    };
+                    ctx.host.request(&record).await?;
+                    summary.push(format!("{}: failed ({error})", instance.name));
+                }
+            }
         }
-        Ok(RunReport::processed(0).with_detail(format!("{finished} finished events to archive")))
+        Ok(RunReport::processed(archived)
+            .with_more_work(more_work)
+            .with_detail(summary.join("; ")))
+    }
+}
+
+impl Archiving {
+    /// Pulls up to `max_pages` pages from `instance`.
+    async fn archive_instance(&self, host: &Host, instance: &str) -> InstanceOutcome {
+        let cursor = GetArchiveCursor {
+            instance: instance.to_owned(),
+        };
+        let mut after = match host.request(&cursor).await {
+            Ok(answer) => answer.cursor,
+            Err(e) => return InstanceOutcome::Failed(e.to_string()),
+        };
+        let mut inserted = 0;
+        for _ in 0..self.max_pages {
+            if host.cancel_requested() {
+                return InstanceOutcome::Done {
+                    inserted,
+                    more: true,
+                };
+            }
+            let page = match self.read_page(host, instance, after.as_deref()).await {
+                Ok(page) => page,
+                Err(error) => return InstanceOutcome::Failed(error),
+            };
+            let caught_up = !page.more;
+            let store = StoreArchivePage {
+                instance: instance.to_owned(),
+                after: after.clone(),
+                events: page.events,
+                next_cursor: page.next_cursor.clone(),
+                caught_up,
+            };
+            match host.request(&store).await {
+                Ok(stored) => inserted += stored.inserted,
+                Err(e) => return InstanceOutcome::Failed(format!("storing a page: {e}")),
+            }
+            after = Some(page.next_cursor);
+            if caught_up {
+                return InstanceOutcome::Done {
+                    inserted,
+                    more: false,
+                };
+            }
+        }
+        InstanceOutcome::Done {
+            inserted,
+            more: true,
+        }
+    }
+
+    async fn read_page(
+        &self,
+        host: &Host,
+        instance: &str,
+        after: Option<&str>,
+    ) -> Result<Page, String> {
+        let request = RequestInstance {
+            instance: instance.to_owned(),
+            method: "GET".to_owned(),
+            path: format!(
+                "/api/v1/archive/events?after={}&limit={}",
+                after.unwrap_or("0.0"),
+                self.page_size
+            ),
+            body: None,
+        };
+        let answer = host.request(&request).await.map_err(|e| e.to_string())?;
+        if answer.status != 200 {
+            let message = answer
+                .body
+                .pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .unwrap_or("no error message");
+            return Err(format!(
+                "the archive feed answered {}: {message}",
+                answer.status
+            ));
+        }
+        Page::parse(answer.body)
+    }
+}
+
+/// One page of the feed.
+struct Page {
+    events: Vec<serde_json::Value>,
+    next_cursor: String,
+    more: bool,
+}
+
+impl Page {
+    fn parse(mut body: serde_json::Value) -> Result<Page, String> {
+        let events = match body.get_mut("events").map(serde_json::Value::take) {
+            Some(serde_json::Value::Array(events)) => events,
+            _ => return Err("the archive feed's answer has no `events` array".to_owned()),
+        };
+        let next_cursor = body
+            .get("nextCursor")
+            .and_then(serde_json::Value::as_str)
+            .ok_or("the archive feed's answer has no `nextCursor`")?
+            .to_owned();
+        let more = body
+            .get("more")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        Ok(Page {
+            events,
+            next_cursor,
+            more,
+        })
+    }
+}
+
+fn positive_setting(
+    settings: &serde_json::Value,
+    name: &str,
+    default: u64,
+) -> Result<u64, WorkflowError> {
+    match settings.get(name) {
+        None => Ok(default),
+        Some(value) => value
+            .as_u64()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| WorkflowError::new(format!("`{name}` must be a positive integer"))),
     }
 }
 

@@ -37,6 +37,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
     pub archived_at: DateTimeUtc,
+    /// `YYYY-MM-DD` (UTC) of `finished_at`, what the report groups by.
+    #[sea_orm(column_type = "Text")]
+    pub finished_day: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -57,6 +57,9 @@ pub struct Model {
     pub template_version: Option<i32>,
     /// When the event reached a final status.
     pub finished_at: Option<DateTimeUtc>,
+    /// Its place in the archive feed, given in commit order when it became final (see the
+    /// `archive_feed` migration); `None` while it is not final.
+    pub archive_seq: Option<i64>,
 }
 
 impl Model {

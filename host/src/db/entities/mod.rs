@@ -3,6 +3,7 @@
 
 pub mod archive_cursor;
 pub mod archive_event;
+pub mod archive_feed;
 pub mod delivery_log;
 pub mod event;
 pub mod idempotency_key;

@@ -11,6 +11,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m20261122_000001_create_events;
 mod m20261122_000002_delivery_schema;
 mod m20261122_000003_delivery_claims;
+mod m20261122_000004_archive_feed;
 
 /// Every migration of the host schema, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_events::Migration),
             Box::new(m20261122_000002_delivery_schema::Migration),
             Box::new(m20261122_000003_delivery_claims::Migration),
+            Box::new(m20261122_000004_archive_feed::Migration),
         ]
     }
 }
