@@ -513,39 +513,8 @@ mod claim_tests {
     use super::EventUpdate;
     use crate::db;
     use crate::db::entities::event::EventStatus;
-    use crate::store::testing::{PgTestDb, sqlite_store};
-    use crate::store::{NewEvent, Store, Submission};
-
-    fn new_event(n: usize) -> NewEvent {
-        NewEvent {
-            event_type: format!("T{}", n % 7),
-            channel: "email".to_owned(),
-            email: Some(format!("user{n}@example.com")),
-            mobile_phone: None,
-            external_id: None,
-            language: None,
-            ctx: serde_json::json!({ "n": n }),
-            scheduled_at: None,
-            expires_at: None,
-        }
-    }
-
-    async fn push(store: &Store, queue: Queue, count: usize) {
-        let events: Vec<NewEvent> = (0..count).map(new_event).collect();
-        for chunk in events.chunks(500) {
-            store
-                .submit(
-                    1,
-                    &[Submission {
-                        queue,
-                        events: chunk.to_vec(),
-                        idempotency: None,
-                    }],
-                )
-                .await
-                .expect("submit");
-        }
-    }
+    use crate::store::testing::{new_event, pg_pair, push, sqlite_store};
+    use crate::store::{Store, Submission};
 
     /// Several claimers per instance, two instances, each on its own pool, claiming until the queue is
     /// empty: every event is claimed exactly once.
@@ -614,18 +583,6 @@ mod claim_tests {
                 .unwrap(),
             EVENTS as u64
         );
-    }
-
-    async fn pg_pair() -> (PgTestDb, Store, Store) {
-        let pg = PgTestDb::create().await;
-        let one = db::connect(pg.url(), 4, Duration::from_secs(5))
-            .await
-            .unwrap();
-        db::migrate(&one).await.unwrap();
-        let two = db::connect(pg.url(), 4, Duration::from_secs(5))
-            .await
-            .unwrap();
-        (pg, Store::new(one), Store::new(two))
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

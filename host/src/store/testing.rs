@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
-use super::Store;
+use mc_plugin_api::services::Queue;
+
+use super::{NewEvent, Store, Submission};
 use crate::db;
 
 /// The maintenance database the per-test databases are created from; `MC_TEST_POSTGRES_URL` overrides
@@ -132,4 +134,51 @@ fn with_database(url: &str, name: &str) -> String {
         Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
         None => format!("{scheme}://{authority}/{name}"),
     }
+}
+
+/// Event number `n` of a test: email channel, one of seven types, `ctx.n = n`.
+pub(crate) fn new_event(n: usize) -> NewEvent {
+    NewEvent {
+        event_type: format!("T{}", n % 7),
+        channel: "email".to_owned(),
+        email: Some(format!("user{n}@example.com")),
+        mobile_phone: None,
+        external_id: None,
+        language: None,
+        ctx: serde_json::json!({ "n": n }),
+        scheduled_at: None,
+        expires_at: None,
+    }
+}
+
+/// Stores `count` events into `queue` as instance 1, 500 per transaction.
+pub(crate) async fn push(store: &Store, queue: Queue, count: usize) {
+    let events: Vec<NewEvent> = (0..count).map(new_event).collect();
+    for chunk in events.chunks(500) {
+        store
+            .submit(
+                1,
+                &[Submission {
+                    queue,
+                    events: chunk.to_vec(),
+                    idempotency: None,
+                }],
+            )
+            .await
+            .expect("submit");
+    }
+}
+
+/// Two stores, each with its own pool, on one fresh migrated PostgreSQL database: two execution
+/// instances sharing a database.
+pub(crate) async fn pg_pair() -> (PgTestDb, Store, Store) {
+    let pg = PgTestDb::create().await;
+    let one = db::connect(pg.url(), 4, Duration::from_secs(5))
+        .await
+        .expect("connect to PostgreSQL");
+    db::migrate(&one).await.expect("migrate PostgreSQL");
+    let two = db::connect(pg.url(), 4, Duration::from_secs(5))
+        .await
+        .expect("connect to PostgreSQL");
+    (pg, Store::new(one), Store::new(two))
 }
