@@ -28,22 +28,14 @@
 //! fails the benchmark with the server's log.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
-use hyper::{Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, StatusCode};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -56,7 +48,13 @@ use tokio::time::MissedTickBehavior;
 
 #[path = "support/common.rs"]
 mod common;
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/server.rs"]
+mod server;
 use common::*;
+use http::{Answer, Sender, call, open_connection};
+use server::{ServerProcess, build_release, plugin_library, server_binary, toml_quote};
 
 /// Messages of each throughput series.
 const MESSAGES: usize = 5000;
@@ -84,8 +82,6 @@ const DELIVERY_DEADLINE: Duration = Duration::from_secs(90);
 const SENT_DEADLINE: Duration = Duration::from_secs(30);
 /// How often the stats are read while waiting for `sent`.
 const STATS_POLL: Duration = Duration::from_millis(10);
-/// How long the server may take to print its ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Targets the figures are reported against.
 const TARGET_RATIO: f64 = 0.8;
 const TARGET_P99: Duration = Duration::from_millis(100);
@@ -105,55 +101,21 @@ struct Artifacts {
 
 /// Builds the release server and plugins (`CARGO_TARGET_DIR` honoured).
 fn build() -> Artifacts {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "message-center",
-            "-p",
-            "rt-events-processing",
-            "-p",
-            "batch-events-processing",
-            "-p",
-            "update-events-status",
-        ])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the release server failed");
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                workspace_root().join(dir)
-            }
-        }
-        _ => workspace_root().join("target"),
-    };
-    let release = target.join("release");
-    let binary = release.join("message-center");
-    assert!(binary.is_file(), "no server binary at {}", binary.display());
     let plugins = [
-        "rt_events_processing",
-        "batch_events_processing",
-        "update_events_status",
-    ]
-    .iter()
-    .map(|name| {
-        let path = release.join(format!(
-            "{}{name}.{}",
-            std::env::consts::DLL_PREFIX,
-            std::env::consts::DLL_EXTENSION
-        ));
-        assert!(path.is_file(), "no plugin at {}", path.display());
-        path
-    })
-    .collect();
-    Artifacts { binary, plugins }
+        "rt-events-processing",
+        "batch-events-processing",
+        "update-events-status",
+    ];
+    let mut packages = vec!["message-center"];
+    packages.extend(plugins);
+    let release = build_release(&packages);
+    Artifacts {
+        binary: server_binary(&release),
+        plugins: plugins
+            .iter()
+            .map(|name| plugin_library(&release, name))
+            .collect(),
+    }
 }
 
 /// CPU used during a series: by this process (sink, load generator), by the server, and by the rest of
@@ -539,73 +501,6 @@ impl Deliveries {
 // HTTP client
 // ---------------------------------------------------------------------------------------------------------
 
-type Sender = SendRequest<Full<Bytes>>;
-
-async fn open_connection(addr: SocketAddr) -> Result<Sender, String> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| format!("set_nodelay: {e}"))?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP/1 handshake with {addr}: {e}"))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
-/// An answer, and the instant its request was handed to the connection.
-struct Answer {
-    sent: Instant,
-    status: StatusCode,
-    body: Bytes,
-}
-
-impl Answer {
-    fn describe(&self, what: &str) -> String {
-        let text = String::from_utf8_lossy(&self.body);
-        let text: String = text.chars().take(300).collect();
-        format!("{what} answered {} {text}", self.status)
-    }
-}
-
-/// Sends one request and reads the whole answer.
-async fn call(
-    sender: &mut Sender,
-    addr: SocketAddr,
-    method: Method,
-    path: &str,
-    body: Bytes,
-) -> Result<Answer, String> {
-    let request = Request::builder()
-        .method(method.clone())
-        .uri(path)
-        .header(HOST, addr.to_string())
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .body(Full::new(body))
-        .map_err(|e| format!("request: {e}"))?;
-    sender
-        .ready()
-        .await
-        .map_err(|e| format!("connection to {addr} closed: {e}"))?;
-    let sent = Instant::now();
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("{method} {path}: {e}"))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("reading the answer to {method} {path}: {e}"))?
-        .to_bytes();
-    Ok(Answer { sent, status, body })
-}
-
 /// `POST /api/v1/events` → the new event's id; anything but 201 is an error.
 async fn push_one(
     sender: &mut Sender,
@@ -684,179 +579,31 @@ fn event_body(n: usize) -> Bytes {
 // ---------------------------------------------------------------------------------------------------------
 
 /// The release server, a child process with its own configuration, plugin directory, database and log.
-struct ServerProcess {
-    child: Child,
-    exit: Option<ExitStatus>,
-    api: SocketAddr,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl ServerProcess {
-    fn start(artifacts: &Artifacts, smtp: SocketAddr) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
-            .expect("temp dir mode");
-        let plugins = dir.path().join("plugins");
-        std::fs::create_dir(&plugins).expect("plugin dir");
-        std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o700))
-            .expect("plugin dir mode");
-        for plugin in &artifacts.plugins {
-            let name = plugin.file_name().expect("plugin file name");
-            std::fs::copy(plugin, plugins.join(name)).expect("copy plugin");
-        }
-        let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
-        let database = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("bench.db").display()
-        );
-        let config = format!(
-            "[instance]\nid = 1\n\n\
-             [server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
-             [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
-             [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n\n\
-             [channels.email]\nsmtp_url = {}\nfrom = {}\npool_size = {SMTP_POOL}\ntimeout = \"10s\"\n\n\
-             [workflows.rtEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 200\n\n\
-             [workflows.batchEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 1000\n\n\
-             [workflows.updateEventsStatus]\ninterval = \"100ms\"\nbatch_size = 1000\n",
-            quote(&database),
-            quote(&plugins.display().to_string()),
-            quote(&format!("smtp://{smtp}")),
-            quote(FROM),
-        );
-        let config_path = dir.path().join("message-center.toml");
-        std::fs::write(&config_path, config).expect("write config");
-        let log = dir.path().join("server.log");
-        let mut command = Command::new(&artifacts.binary);
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).expect("server log"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("MC_") {
-                command.env_remove(key);
-            }
-        }
-        let mut child = command.spawn().expect("start the server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines_tx, lines) = mpsc::channel();
-        // Reads stdout to its end, so that the pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line);
-            }
-        });
-        let mut server = ServerProcess {
-            child,
-            exit: None,
-            api: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(api) = parse_ready_line(&line) {
-                        server.api = api;
-                        return server;
-                    }
-                }
-                Err(e) => panic!(
-                    "the server printed no ready line ({e}); its log:\n{}",
-                    server.log_tail()
-                ),
-            }
-        }
+/// Starts the server with the three execution plugins, its email channel on the sink at `smtp`.
+fn start_server(artifacts: &Artifacts, smtp: SocketAddr) -> ServerProcess {
+    let dir = ServerProcess::new_dir();
+    for plugin in &artifacts.plugins {
+        ServerProcess::add_plugin(&dir, plugin);
     }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    /// The log's lines (the server logs at `warn`, so every line is a warning or an error).
-    fn log_lines(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// SIGTERM through `kill(1)`, then waits (30 s at most, then SIGKILL).
-    fn stop(&mut self) -> ExitStatus {
-        if let Some(status) = self.exit {
-            return status;
-        }
-        // `self.exit` is `None`: the child is not reaped yet, so its pid is still ours.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    eprintln!("the server did not stop within 30 s of SIGTERM: killing it");
-                    let _ = self.child.kill();
-                    break self.child.wait().expect("wait for the killed server");
-                }
-            }
-        };
-        self.exit = Some(status);
-        status
-    }
-
-    /// Stops the server and returns its log; a failed exit fails the benchmark.
-    fn stop_cleanly(&mut self) -> Vec<String> {
-        let status = self.stop();
-        assert!(
-            status.success(),
-            "the server exited with {status} after SIGTERM; its log:\n{}",
-            self.log_tail()
-        );
-        self.log_lines()
-    }
-
-    /// Fails the benchmark with `what` and the server's log.
-    fn fail(&mut self, what: &str) -> ! {
-        self.stop();
-        panic!("{what}\nserver log (last 40 lines):\n{}", self.log_tail());
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let panicking = std::thread::panicking();
-        self.stop();
-        if panicking {
-            eprintln!("server log tail:\n{}", self.log_tail());
-        }
-    }
-}
-
-/// `message-center ready api=<addr> admin=<addr>` → the API address.
-fn parse_ready_line(line: &str) -> Option<SocketAddr> {
-    line.trim()
-        .strip_prefix("message-center ready ")?
-        .split_whitespace()
-        .find_map(|part| part.strip_prefix("api="))
-        .and_then(|addr| addr.parse().ok())
+    let database = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
+    let config = format!(
+        "[instance]\nid = 1\n\n\
+         [server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
+         [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
+         [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n\n\
+         [channels.email]\nsmtp_url = {}\nfrom = {}\npool_size = {SMTP_POOL}\ntimeout = \"10s\"\n\n\
+         [workflows.rtEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 200\n\n\
+         [workflows.batchEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 1000\n\n\
+         [workflows.updateEventsStatus]\ninterval = \"100ms\"\nbatch_size = 1000\n",
+        toml_quote(&database),
+        ServerProcess::plugin_dir(&dir),
+        toml_quote(&format!("smtp://{smtp}")),
+        toml_quote(FROM),
+    );
+    ServerProcess::start(&artifacts.binary, dir, &config)
 }
 
 /// A fresh server with the bench template, after `WARM_UP_MESSAGES` real-time events delivered end to
@@ -867,7 +614,7 @@ fn ready_server(
     sink: &Sink,
     first_number: usize,
 ) -> ServerProcess {
-    let mut server = ServerProcess::start(artifacts, sink.addr);
+    let mut server = start_server(artifacts, sink.addr);
     let api = server.api;
     let put = generator.block_on(async {
         let mut sender = open_connection(api).await?;

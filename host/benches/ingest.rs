@@ -21,21 +21,17 @@
 //! taken while others were busy is not comparable with one taken on a quiet machine.
 
 use std::convert::Infallible;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -45,12 +41,18 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, Statement, TransactionTrait,
 };
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 
 #[path = "support/common.rs"]
 mod common;
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/server.rs"]
+mod server;
 use common::*;
+use http::{Sender, call, open_connection};
+use server::{ServerProcess, build_release, server_binary, toml_quote};
 
 /// Concurrent keep-alive connections of the single-event series.
 const CONNECTIONS: usize = 64;
@@ -66,8 +68,6 @@ const BATCH_CONNECTIONS: usize = 4;
 const BATCH_REQUESTS: usize = 200;
 /// A batch series stops taking new requests after this long, whatever it has done.
 const BATCH_TIME_CAP: Duration = Duration::from_secs(30);
-/// How long the server may take to print its ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Targets the figures are reported against.
 const TARGET_RATIO: f64 = 0.5;
 const TARGET_P99: Duration = Duration::from_millis(10);
@@ -81,27 +81,7 @@ const COMMAND: &str = "cargo bench -p message-center --bench ingest";
 
 /// Builds the release server binary and returns its path (`CARGO_TARGET_DIR` honoured).
 fn build_server() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(["build", "--release", "-p", "message-center"])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the release server failed");
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                workspace_root().join(dir)
-            }
-        }
-        _ => workspace_root().join("target"),
-    };
-    let binary = target.join("release").join("message-center");
-    assert!(binary.is_file(), "no server binary at {}", binary.display());
-    binary
+    server_binary(&build_release(&["message-center"]))
 }
 
 /// Which processes do the work of a series: this one, the server, and the PostgreSQL backends of the
@@ -297,24 +277,6 @@ impl BatchResult {
 // HTTP client (load generator)
 // ---------------------------------------------------------------------------------------------------------
 
-type Sender = SendRequest<Full<Bytes>>;
-
-async fn open_connection(addr: SocketAddr) -> Result<Sender, String> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect to {addr}: {e}"))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|e| format!("set_nodelay: {e}"))?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP/1 handshake with {addr}: {e}"))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(sender)
-}
-
 /// Sends one POST and reads the whole answer.
 async fn post(
     sender: &mut Sender,
@@ -322,29 +284,8 @@ async fn post(
     path: &str,
     body: Bytes,
 ) -> Result<(StatusCode, Bytes), String> {
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header(HOST, addr.to_string())
-        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-        .body(Full::new(body))
-        .map_err(|e| format!("request: {e}"))?;
-    sender
-        .ready()
-        .await
-        .map_err(|e| format!("connection to {addr} closed: {e}"))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("POST {path}: {e}"))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("reading the answer to POST {path}: {e}"))?
-        .to_bytes();
-    Ok((status, body))
+    let answer = call(sender, addr, Method::POST, path, body).await?;
+    Ok((answer.status, answer.body))
 }
 
 fn describe_answer(status: StatusCode, body: &[u8]) -> String {
@@ -712,141 +653,16 @@ impl Drop for PgDatabase {
 }
 
 /// The release server, a child process with its own configuration, plugin directory and log.
-struct ServerProcess {
-    child: Child,
-    exit: Option<ExitStatus>,
-    api: SocketAddr,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl ServerProcess {
-    fn start(binary: &Path, dir: tempfile::TempDir, database_url: &str) -> Self {
-        let plugins = dir.path().join("plugins");
-        std::fs::create_dir(&plugins).expect("plugin dir");
-        std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o700))
-            .expect("plugin dir mode");
-        let quote = |s: &str| toml::Value::String(s.to_owned()).to_string();
-        let config = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
-             [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
-             [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n",
-            quote(database_url),
-            quote(&plugins.display().to_string()),
-        );
-        let config_path = dir.path().join("message-center.toml");
-        std::fs::write(&config_path, config).expect("write config");
-        let log = dir.path().join("server.log");
-        let mut command = Command::new(binary);
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).expect("server log"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("MC_") {
-                command.env_remove(key);
-            }
-        }
-        let mut child = command.spawn().expect("start the server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines_tx, lines) = mpsc::channel();
-        // Reads stdout to its end, so that the pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line);
-            }
-        });
-        let mut server = ServerProcess {
-            child,
-            exit: None,
-            api: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(api) = parse_ready_line(&line) {
-                        server.api = api;
-                        return server;
-                    }
-                }
-                Err(e) => panic!(
-                    "the server printed no ready line ({e}); its log:\n{}",
-                    server.log_tail()
-                ),
-            }
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    /// SIGTERM, then waits (30 s at most, then SIGKILL).
-    fn stop(&mut self) -> ExitStatus {
-        if let Some(status) = self.exit {
-            return status;
-        }
-        // Our own child, not yet reaped (`self.exit` is `None`), so the pid cannot have been reused.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    eprintln!("the server did not stop within 30 s of SIGTERM: killing it");
-                    let _ = self.child.kill();
-                    break self.child.wait().expect("wait for the killed server");
-                }
-            }
-        };
-        self.exit = Some(status);
-        status
-    }
-
-    /// Stops the server; a failed exit fails the benchmark.
-    fn stop_cleanly(&mut self) {
-        let status = self.stop();
-        assert!(
-            status.success(),
-            "the server exited with {status} after SIGTERM; its log:\n{}",
-            self.log_tail()
-        );
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let panicking = std::thread::panicking();
-        self.stop();
-        if panicking {
-            eprintln!("server log tail:\n{}", self.log_tail());
-        }
-    }
-}
-
-/// `message-center ready api=<addr> admin=<addr>` → the API address.
-fn parse_ready_line(line: &str) -> Option<SocketAddr> {
-    line.trim()
-        .strip_prefix("message-center ready ")?
-        .split_whitespace()
-        .find_map(|part| part.strip_prefix("api="))
-        .and_then(|addr| addr.parse().ok())
+/// Starts the server with no plugins on `database_url`.
+fn start_server(binary: &Path, dir: tempfile::TempDir, database_url: &str) -> ServerProcess {
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
+         [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
+         [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n",
+        toml_quote(database_url),
+        ServerProcess::plugin_dir(&dir),
+    );
+    ServerProcess::start(binary, dir, &config)
 }
 
 /// Counts the `events` rows of `queue` in the (stopped) server's database.
@@ -901,7 +717,7 @@ impl Backend {
 
     /// A fresh database: its url, and what keeps it alive.
     fn fresh(&self, label: &str) -> (String, tempfile::TempDir, Option<PgDatabase>) {
-        let dir = tempfile::tempdir().expect("tempdir");
+        let dir = ServerProcess::new_dir();
         match self {
             Backend::Sqlite => {
                 let url = format!(
@@ -925,10 +741,10 @@ fn single_event_series(
     numbers: &Arc<AtomicU64>,
 ) -> LoadResult {
     let (url, dir, pg) = backend.fresh("single");
-    let mut server = ServerProcess::start(binary, dir, &url);
+    let mut server = start_server(binary, dir, &url);
     let api = server.api;
     let participants = Participants {
-        server: Some(server.child.id()),
+        server: Some(server.pid()),
         database: pg.as_ref().map(|pg| pg.name.clone()),
     };
     // One probe first, so that a missing endpoint fails at once with the server's answer.
@@ -984,9 +800,9 @@ fn batch_series(
     bodies: &Arc<Vec<Bytes>>,
 ) -> BatchResult {
     let (url, dir, pg) = backend.fresh("batch");
-    let mut server = ServerProcess::start(binary, dir, &url);
+    let mut server = start_server(binary, dir, &url);
     let participants = Participants {
-        server: Some(server.child.id()),
+        server: Some(server.pid()),
         database: pg.as_ref().map(|pg| pg.name.clone()),
     };
     let watch = CpuWatch::start(&participants);

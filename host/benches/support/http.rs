@@ -1,0 +1,104 @@
+//! The benchmarks' HTTP/1 client: keep-alive hyper connections with `TCP_NODELAY`, one request at a
+//! time per connection, whole answers read. Included by each bench with `#[path]`.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+pub type Sender = SendRequest<Full<Bytes>>;
+
+/// Opens a connection to `addr`; its driver runs on the current tokio runtime.
+pub async fn open_connection(addr: SocketAddr) -> Result<Sender, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("set_nodelay: {e}"))?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP/1 handshake with {addr}: {e}"))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// An answer, and the instant its request was handed to the connection.
+pub struct Answer {
+    pub sent: Instant,
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn describe(&self, what: &str) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let text: String = text.chars().take(300).collect();
+        format!("{what} answered {} {text}", self.status)
+    }
+
+    /// The body as JSON, or an error naming `what`.
+    pub fn json(&self, what: &str) -> Result<serde_json::Value, String> {
+        serde_json::from_slice(&self.body).map_err(|e| format!("{what}: {e}"))
+    }
+}
+
+/// Sends one request (a JSON body) and reads the whole answer.
+pub async fn call(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    body: Bytes,
+) -> Result<Answer, String> {
+    call_with_token(sender, addr, method, path, body, None).await
+}
+
+/// [`call`] with `Authorization: Bearer <token>` when `token` is given (the admin API).
+pub async fn call_with_token(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    body: Bytes,
+    token: Option<&str>,
+) -> Result<Answer, String> {
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header(HOST, addr.to_string())
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(token) = token {
+        request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request
+        .body(Full::new(body))
+        .map_err(|e| format!("request: {e}"))?;
+    sender
+        .ready()
+        .await
+        .map_err(|e| format!("connection to {addr} closed: {e}"))?;
+    let sent = Instant::now();
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading the answer to {method} {path}: {e}"))?
+        .to_bytes();
+    Ok(Answer { sent, status, body })
+}
