@@ -145,17 +145,19 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     }
 
     // Delivery: the engine sends what the processing workflows hand over; final outcomes wake
-    // updateEventsStatus so statuses are copied at once.
-    let delivery = {
+    // updateEventsStatus so statuses are copied at once. A control-only instance delivers nothing.
+    let delivery = if config.instance.role.executes() {
         let workflows = Arc::clone(&workflows);
-        crate::delivery::start(
+        Some(crate::delivery::start(
             &config.channels,
             store.clone(),
             claimer.clone(),
             metrics.clone(),
             move || workflows.wake(crate::workflows::STATUS_WORKFLOW),
             shutdown.subscribe(),
-        )?
+        )?)
+    } else {
+        None
     };
     // Control: the execution instances to archive and publish to, and what is known of their archives.
     let control = if config.execution_instances.is_empty() {
@@ -182,7 +184,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         services: Arc::new(HostServices::new(
             store.clone(),
             claimer,
-            Some(delivery),
+            delivery,
             control.clone(),
             metrics.clone(),
         )),

@@ -1110,6 +1110,87 @@ format = "json"
 "#;
 
     #[test]
+    fn the_shipped_configuration_is_valid() {
+        let text = include_str!("../../../config/message-center.toml");
+        let config = Config::from_toml_str(text, no_env()).expect("config/message-center.toml");
+        assert_eq!(config.instance.role, Role::Both);
+        assert!(config.execution_instances.is_empty());
+        assert!(
+            !config.retention.wait_for_archive,
+            "a lone box purges by age"
+        );
+    }
+
+    #[test]
+    fn execution_instances_and_retention() {
+        let text = r#"
+[instance]
+role = "control"
+
+[[execution_instances]]
+name = "exec-1"
+url = "http://10.0.0.1:8080/"
+api_key = "secret"
+
+[[execution_instances]]
+name = "exec-2"
+url = "https://exec-2.internal"
+timeout = "2s"
+
+[retention]
+finished_events = "2d"
+wait_for_archive = false
+"#;
+        let config = Config::from_toml_str(text, no_env()).expect("valid");
+        assert_eq!(config.execution_instances.len(), 2);
+        assert_eq!(
+            config.execution_instances[0].api_key.as_deref(),
+            Some("secret")
+        );
+        assert_eq!(
+            config.execution_instances[0].timeout,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            config.execution_instances[1].timeout,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            config.retention.finished_events,
+            Duration::from_secs(2 * 86_400)
+        );
+        assert_eq!(config.retention.purge_interval, Duration::from_secs(300));
+        assert!(
+            !format!("{:?}", config.execution_instances[0]).contains("secret"),
+            "the API key is never logged"
+        );
+
+        let defaults = Config::from_toml_str("", no_env()).expect("defaults");
+        assert!(defaults.retention.wait_for_archive, "safe by default");
+
+        let duplicate = text.replace("exec-2", "exec-1");
+        let (key, message) = invalid(&duplicate, no_env());
+        assert_eq!(key, "execution_instances[1].name");
+        assert!(message.contains("unique"), "{message}");
+
+        let (key, _) = invalid(
+            &text.replace("https://exec-2.internal", "exec-2:80"),
+            no_env(),
+        );
+        assert_eq!(key, "execution_instances[1].url");
+
+        let (key, message) = invalid(
+            &text.replace("role = \"control\"", "role = \"execution\""),
+            no_env(),
+        );
+        assert_eq!(key, "execution_instances");
+        assert!(message.contains("control"), "{message}");
+
+        let (key, _) = invalid("[retention]\npurge_interval = \"0s\"", no_env());
+        assert_eq!(key, "retention.purge_interval");
+    }
+
+    #[test]
     fn empty_file_gives_the_defaults() {
         let config = Config::from_toml_str("", no_env()).expect("defaults are valid");
         assert_eq!(config, Config::default());
