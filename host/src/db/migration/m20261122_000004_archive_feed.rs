@@ -28,6 +28,7 @@ enum Events {
     Table,
     Id,
     ArchiveSeq,
+    FinishedAt,
 }
 
 #[derive(DeriveIden)]
@@ -61,6 +62,9 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Partial: only finished events are in the feed, and an index entry per pending event would be
+        // one more B-tree write on every ingested event. It also serves the purge, which makes the old
+        // `idx_events_finished` (an entry per event, NULL until final) unnecessary.
         manager
             .create_index(
                 Index::create()
@@ -68,6 +72,15 @@ impl MigrationTrait for Migration {
                     .table(Events::Table)
                     .col(Events::ArchiveSeq)
                     .col(Events::Id)
+                    .and_where(Expr::col(Events::ArchiveSeq).is_not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_events_finished")
+                    .table(Events::Table)
                     .to_owned(),
             )
             .await?;
@@ -158,6 +171,16 @@ impl MigrationTrait for Migration {
                 Index::drop()
                     .name("idx_events_archive_feed")
                     .table(Events::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_events_finished")
+                    .table(Events::Table)
+                    .col(Events::FinishedAt)
+                    .col(Events::Id)
                     .to_owned(),
             )
             .await?;
