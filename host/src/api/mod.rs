@@ -3,7 +3,7 @@
 
 mod auth;
 mod events;
-mod query;
+pub(crate) mod query;
 pub(crate) mod stats;
 mod templates;
 mod view;
@@ -35,6 +35,8 @@ pub struct ApiContext {
     /// Empty: the API needs no key.
     pub api_keys: Vec<String>,
     pub limits: ApiLimits,
+    /// The Adobe Campaign SOAP endpoint (`[adobe]`).
+    pub adobe: crate::soap::AdobeGateway,
 }
 
 pub struct ApiHandler {
@@ -60,6 +62,13 @@ impl Handler for ApiHandler {
                 "/healthz",
                 Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
             );
+        }
+        // SOAP clients authenticate by session token, not API key, and are answered with SOAP faults.
+        if let ["nl", "jsp", "soaprouter.jsp"] = segments.as_slice() {
+            return Routed {
+                route: crate::soap::ROUTE,
+                response: crate::soap::handle(ctx, request).await,
+            };
         }
         let route = route_name(segments.as_slice());
         if route == "unmatched" {

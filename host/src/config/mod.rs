@@ -14,8 +14,10 @@
 //! the classic way to run production with the wrong settings. The one exception is
 //! `[workflows.<name>]`: its extra keys are the plugin's own settings, which the host cannot know.
 
+mod adobe;
 mod channels;
 
+pub use adobe::{AdobeAccount, AdobeConfig};
 pub use channels::{
     ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig, TemplatesConfig,
 };
@@ -58,6 +60,8 @@ pub struct Config {
     pub channels: ChannelsConfig,
     /// Templates created at start.
     pub templates: TemplatesConfig,
+    /// The Adobe Campaign compatible SOAP endpoint.
+    pub adobe: AdobeConfig,
 }
 
 /// `[instance]`.
@@ -389,6 +393,7 @@ struct RawConfig {
     log: LogConfig,
     channels: ChannelsConfig,
     templates: TemplatesConfig,
+    adobe: AdobeConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys
@@ -709,6 +714,7 @@ fn build(raw: RawConfig, table: &toml::Table) -> Result<Config, Problem> {
         log: raw.log,
         channels: raw.channels,
         templates: raw.templates,
+        adobe: raw.adobe,
     })
 }
 
@@ -849,6 +855,10 @@ fn validate(config: &Config) -> Result<(), Problem> {
             &["auth", "api_keys", &format!("[{index}]")],
             "must not be empty",
         ));
+    }
+
+    if let Err((path, message)) = config.adobe.check() {
+        return Err(Problem { path, message });
     }
 
     if let Err(err) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
