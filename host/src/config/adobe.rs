@@ -144,7 +144,10 @@ mod tests {
                 "[adobe]\naccounts = [{ login = \"a\", password = \"p\" }, { login = \"a\", password = \"q\" }]\n",
                 "adobe.accounts[1].login",
             ),
-            ("[adobe]\nsession_lifetime = \"0s\"\n", "adobe.session_lifetime"),
+            (
+                "[adobe]\nsession_lifetime = \"0s\"\n",
+                "adobe.session_lifetime",
+            ),
             ("[adobe]\nenable = true\n", "enable"),
         ];
         for (toml, key) in cases {

@@ -66,7 +66,8 @@ pub fn open(root: Element) -> Result<SoapRequest, SoapFault> {
     let namespace = root.namespace.as_deref().unwrap_or("");
     if root.name != "Envelope" || namespace != SOAP_ENVELOPE_NS {
         let why = if namespace == SOAP12_ENVELOPE_NS {
-            "this is a SOAP 1.2 envelope; Adobe Campaign's API (and this endpoint) speak SOAP 1.1".to_owned()
+            "this is a SOAP 1.2 envelope; Adobe Campaign's API (and this endpoint) speak SOAP 1.1"
+                .to_owned()
         } else {
             format!(
                 "the root element must be Envelope in namespace {SOAP_ENVELOPE_NS}, not `{}` in `{namespace}`",

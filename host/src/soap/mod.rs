@@ -72,7 +72,10 @@ async fn serve(ctx: &ApiContext, request: Request<Incoming>) -> Result<String, S
             status: StatusCode::METHOD_NOT_ALLOWED,
             ..SoapFault::client(
                 "method_not_allowed",
-                format!("method {} is not allowed on {ROUTE}: SOAP calls are POST requests", request.method()),
+                format!(
+                    "method {} is not allowed on {ROUTE}: SOAP calls are POST requests",
+                    request.method()
+                ),
             )
         });
     }

@@ -222,13 +222,8 @@ mod tests {
         let call = method(
             r#"<PushEvent><sessiontoken>mc/x</sessiontoken><domEvent><rtEvent type="ORDER" email="ann@example.com" wishedChannel="0" origin="shop" scheduled="2026-11-22 10:00:00.000Z"><ctx><firstName>Ann</firstName></ctx></rtEvent></domEvent></PushEvent>"#,
         );
-        let events = read_events(
-            &action("nms:rtEvent#PushEvent"),
-            &call,
-            Count::One,
-            LIMITS,
-        )
-        .expect("valid");
+        let events = read_events(&action("nms:rtEvent#PushEvent"), &call, Count::One, LIMITS)
+            .expect("valid");
         assert_eq!(events[0].event_type, "ORDER");
         assert_eq!(events[0].channel, "email");
         assert_eq!(events[0].ctx, serde_json::json!({ "firstName": "Ann" }));
@@ -271,8 +266,16 @@ mod tests {
     #[test]
     fn faults_name_the_field_as_the_json_api_does() {
         let cases = [
-            (r#"<m><domEvent><rtEvent email="a@b.co"/></domEvent></m>"#, Count::One, "`type`"),
-            (r#"<m><domEvent><rtEvent type="T" email="nope"/></domEvent></m>"#, Count::One, "`email`"),
+            (
+                r#"<m><domEvent><rtEvent email="a@b.co"/></domEvent></m>"#,
+                Count::One,
+                "`type`",
+            ),
+            (
+                r#"<m><domEvent><rtEvent type="T" email="nope"/></domEvent></m>"#,
+                Count::One,
+                "`email`",
+            ),
             (r#"<m><domEvent/></m>"#, Count::One, "`domEvent`"),
             (r#"<m><sessiontoken/></m>"#, Count::One, "`domEvent`"),
             (
@@ -287,20 +290,31 @@ mod tests {
             ),
         ];
         for (xml, count, field) in cases {
-            let fault = read_events(&action("nms:rtEvent#PushEvent"), &method(xml), count, LIMITS)
-                .unwrap_err();
+            let fault = read_events(
+                &action("nms:rtEvent#PushEvent"),
+                &method(xml),
+                count,
+                LIMITS,
+            )
+            .unwrap_err();
             assert!(fault.string.contains(field), "{xml}: {fault:?}");
         }
     }
 
     #[test]
     fn adobe_timestamps_become_rfc3339() {
-        assert_eq!(adobe_timestamp("2026-11-22 10:00:00"), "2026-11-22T10:00:00Z");
+        assert_eq!(
+            adobe_timestamp("2026-11-22 10:00:00"),
+            "2026-11-22T10:00:00Z"
+        );
         assert_eq!(
             adobe_timestamp("2026-11-22 10:00:00.000+01:00"),
             "2026-11-22T10:00:00.000+01:00"
         );
-        assert_eq!(adobe_timestamp("2026-11-22T10:00:00Z"), "2026-11-22T10:00:00Z");
+        assert_eq!(
+            adobe_timestamp("2026-11-22T10:00:00Z"),
+            "2026-11-22T10:00:00Z"
+        );
         assert_eq!(adobe_timestamp("tomorrow"), "tomorrow");
     }
 }

@@ -18,10 +18,22 @@ const EVENT_SCHEMAS: [(&str, &str); 2] = [
 
 /// The event element's attributes, with their types, as the schema lists them.
 const EVENT_ATTRIBUTES: [(&str, &str, &str); 8] = [
-    ("type", "string", "Event type: the template published for it is used"),
+    (
+        "type",
+        "string",
+        "Event type: the template published for it is used",
+    ),
     ("email", "string", "Recipient email address (email channel)"),
-    ("mobilePhone", "string", "Recipient mobile phone (SMS channel)"),
-    ("externalId", "string", "The client's own identifier of the event"),
+    (
+        "mobilePhone",
+        "string",
+        "Recipient mobile phone (SMS channel)",
+    ),
+    (
+        "externalId",
+        "string",
+        "The client's own identifier of the event",
+    ),
     ("wishedChannel", "byte", "0 email, 1 SMS"),
     ("language", "string", "Language of the recipient"),
     ("scheduled", "datetime", "Not delivered before this time"),

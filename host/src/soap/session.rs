@@ -71,7 +71,9 @@ impl Sessions {
                 code: FaultCode::Server,
                 ..SoapFault::client(
                     "too_many_sessions",
-                    format!("{MAX_SESSIONS} sessions are open; reuse a session token instead of logging on for every call"),
+                    format!(
+                        "{MAX_SESSIONS} sessions are open; reuse a session token instead of logging on for every call"
+                    ),
                 )
             });
         }
@@ -230,8 +232,8 @@ mod tests {
 
     #[test]
     fn the_token_is_found_where_clients_put_it() {
-        let method = crate::soap::xml::parse(b"<m><sessiontoken> mc/x </sessiontoken></m>")
-            .expect("xml");
+        let method =
+            crate::soap::xml::parse(b"<m><sessiontoken> mc/x </sessiontoken></m>").expect("xml");
         let mut headers = HeaderMap::new();
         assert_eq!(
             presented_token(&method, None, &headers).as_deref(),

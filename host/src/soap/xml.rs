@@ -161,7 +161,12 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                         });
                     }
                 };
-                push_text(&mut open, &root, character.encode_utf8(&mut [0; 4]), position)?;
+                push_text(
+                    &mut open,
+                    &root,
+                    character.encode_utf8(&mut [0; 4]),
+                    position,
+                )?;
             }
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
             Event::Eof => break,
@@ -318,7 +323,10 @@ mod tests {
             parse(br#"<a b="&xxe;"/>"#),
             Err(XmlError::Entity("xxe".to_owned()))
         );
-        assert!(matches!(parse(b"<a><b></a>"), Err(XmlError::Malformed { .. })));
+        assert!(matches!(
+            parse(b"<a><b></a>"),
+            Err(XmlError::Malformed { .. })
+        ));
         assert_eq!(parse(b"<a><b>"), Err(XmlError::Unclosed("b".to_owned())));
         assert_eq!(parse(b""), Err(XmlError::NoRoot));
         assert!(matches!(parse(b"<a/><b/>"), Err(XmlError::AfterRoot(_))));
