@@ -508,6 +508,10 @@ fn billion_laughs() -> String {
     )
 }
 
+/// A request that must be refused: what it is, its body, its headers, the expected status and a text the
+/// fault must contain.
+type Refusal<'a> = (&'a str, String, &'a [(&'a str, &'a str)], u16, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_and_malformed_xml_gets_a_fault_and_the_server_stays_healthy() {
     let smtp = SmtpServer::start();
@@ -519,7 +523,7 @@ async fn hostile_and_malformed_xml_gets_a_fault_and_the_server_stays_healthy() {
         "<rtEvent type=\"T\" email=\"a@example.com\" big=\"{}\"/>",
         "x".repeat(10 * 1024 * 1024)
     );
-    let cases: Vec<(&str, String, &[(&str, &str)], u16, &str)> = vec![
+    let cases: Vec<Refusal> = vec![
         (
             "unclosed tags",
             push_event_around("<rtEvent type=\"T\" email=\"a@example.com\"><ctx>"),
