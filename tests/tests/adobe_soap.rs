@@ -45,6 +45,15 @@ fn start_server(
     TestServer::start(configure(options))
 }
 
+/// An SMTP server, and a server delivering to it with the Adobe template of [`put_adobe_template`] for
+/// `ORDER_CONFIRMED` published.
+async fn delivering_server() -> (SmtpServer, TestServer) {
+    let smtp = SmtpServer::start();
+    let server = start_server(&smtp, |o| o);
+    put_adobe_template(&server, "order-confirmed", "ORDER_CONFIRMED").await;
+    (smtp, server)
+}
+
 /// An email template for `event_type` written with Adobe's placeholders, as exported from Adobe Campaign.
 async fn put_adobe_template(server: &TestServer, name: &str, event_type: &str) {
     let body = json!({
@@ -145,9 +154,7 @@ async fn assert_sent(server: &TestServer, id: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_pushes_events_with_a_session_token_and_they_are_sent() {
-    let smtp = SmtpServer::start();
-    let server = start_server(&smtp, |o| o);
-    put_adobe_template(&server, "order-confirmed", "ORDER_CONFIRMED").await;
+    let (smtp, server) = delivering_server().await;
 
     let answer = run_sdk(
         &server,
@@ -198,9 +205,7 @@ async fn the_sdk_pushes_events_with_a_session_token_and_they_are_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_logs_on_with_login_and_password_and_gets_faults_it_understands() {
-    let smtp = SmtpServer::start();
-    let server = start_server(&smtp, |o| o);
-    put_adobe_template(&server, "order-confirmed", "ORDER_CONFIRMED").await;
+    let (_smtp, server) = delivering_server().await;
 
     // xtk:session#Logon issues a session token the following calls present.
     let answer = run_sdk(
@@ -259,31 +264,31 @@ async fn the_sdk_logs_on_with_login_and_password_and_gets_faults_it_understands(
 // Raw SOAP, as in Adobe's documentation
 // ---------------------------------------------------------------------------------------------------------
 
-/// POSTs `body` to the SOAP router with `headers`; the status and the body text.
+/// POSTs the XML `body` to `path` with `headers`; the status and the body text.
 async fn post_soap(
     server: &TestServer,
     path: &str,
     body: String,
     headers: &[(&str, &str)],
 ) -> (u16, String) {
-    let url = format!("http://{}{path}", server.api_addr());
-    let mut request = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "text/xml; charset=utf-8");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
+    let mut all = vec![("content-type", "text/xml; charset=utf-8")];
+    all.extend_from_slice(headers);
+    match server.api().post_raw(path, body, &all).await {
+        (status, Value::String(text)) => (status, text),
+        (status, other) => panic!("POST {path}: {status} with a body that is not XML: {other}"),
     }
-    let response = request
-        .body(body)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    let status = response.status().as_u16();
-    let text = response
-        .text()
-        .await
-        .unwrap_or_else(|e| panic!("POST {url}: reading the answer: {e}"));
-    (status, text)
+}
+
+/// [`post_soap`], asserting a 200 answer; its text.
+async fn post_soap_ok(
+    server: &TestServer,
+    path: &str,
+    body: String,
+    headers: &[(&str, &str)],
+) -> String {
+    let (status, answer) = post_soap(server, path, body, headers).await;
+    assert_eq!(status, 200, "POST {path} {headers:?}: {answer}");
+    answer
 }
 
 /// POSTs `body` with its Content-Length over a raw connection, reading the answer while the body is still
@@ -317,16 +322,8 @@ async fn raw_post(
         writer
     });
     let mut answer = Vec::new();
-    let mut buffer = [0u8; 8192];
-    let read = async {
-        loop {
-            match reader.read(&mut buffer).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&buffer[..n]),
-            }
-        }
-    };
-    tokio::time::timeout(secs(15), read)
+    // A reset after the answer ends the read with an error; what arrived before it is kept in `answer`.
+    let _ = tokio::time::timeout(secs(15), reader.read_to_end(&mut answer))
         .await
         .unwrap_or_else(|_| panic!("POST {path}: no complete answer in 15 s"));
     write.abort();
@@ -355,15 +352,26 @@ fn plids_in(answer: &str) -> Vec<String> {
         .collect()
 }
 
-/// Adobe's documented PushEvent request: `<urn:PushEvent>` with `<urn:sessiontoken>` and `<urn:domEvent>`.
-fn documented_push_event(token: &str, email: &str, first_name: &str) -> String {
+/// An envelope laid out as in Adobe's documentation: `<urn:{method}>` in namespace `urn:{schema}` with the
+/// `<urn:sessiontoken>` and `parameter` (the whole parameter element).
+fn documented_envelope(schema: &str, method: &str, token: &str, parameter: &str) -> String {
     format!(
-        r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:nms:rtEvent">
+        r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:{schema}">
    <soapenv:Header/>
    <soapenv:Body>
-      <urn:PushEvent>
+      <urn:{method}>
          <urn:sessiontoken>{token}</urn:sessiontoken>
-         <urn:domEvent>
+         {parameter}
+      </urn:{method}>
+   </soapenv:Body>
+</soapenv:Envelope>"#
+    )
+}
+
+/// Adobe's documented PushEvent request: `<urn:domEvent>` holding an `<rtEvent>` with elements in its ctx.
+fn documented_push_event(token: &str, email: &str, first_name: &str) -> String {
+    let parameter = format!(
+        r#"<urn:domEvent>
             <rtEvent type="ORDER_CONFIRMED" email="{email}" origin="eCommerce" wishedChannel="0" externalId="1242">
                <ctx>
                   <firstName>{first_name}</firstName>
@@ -371,11 +379,9 @@ fn documented_push_event(token: &str, email: &str, first_name: &str) -> String {
                   <items><item sku="X1">Shoes</item><item sku="X2">Socks</item></items>
                </ctx>
             </rtEvent>
-         </urn:domEvent>
-      </urn:PushEvent>
-   </soapenv:Body>
-</soapenv:Envelope>"#
-    )
+         </urn:domEvent>"#
+    );
+    documented_envelope("nms:rtEvent", "PushEvent", token, &parameter)
 }
 
 /// Adobe's documented PushEvents request: `<urn:domEventCollection>` holding a collection of events.
@@ -388,35 +394,23 @@ fn documented_push_events(token: &str, emails: &[&str]) -> String {
             )
         })
         .collect();
-    format!(
-        r#"<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:urn="urn:nms:batchEvent">
-   <soapenv:Header/>
-   <soapenv:Body>
-      <urn:PushEvents>
-         <urn:sessiontoken>{token}</urn:sessiontoken>
-         <urn:domEventCollection>
-            <eventCollection>{events}</eventCollection>
-         </urn:domEventCollection>
-      </urn:PushEvents>
-   </soapenv:Body>
-</soapenv:Envelope>"#
-    )
+    let parameter = format!(
+        "<urn:domEventCollection><eventCollection>{events}</eventCollection></urn:domEventCollection>"
+    );
+    documented_envelope("nms:batchEvent", "PushEvents", token, &parameter)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adobe_documentation_bodies_push_events_that_are_sent() {
-    let smtp = SmtpServer::start();
-    let server = start_server(&smtp, |o| o);
-    put_adobe_template(&server, "order-confirmed", "ORDER_CONFIRMED").await;
+    let (smtp, server) = delivering_server().await;
 
-    let (status, answer) = post_soap(
+    let answer = post_soap_ok(
         &server,
         ROUTER,
         documented_push_event(&session_token(), "fay@example.com", "Fay"),
         &[("SOAPAction", "nms:rtEvent#PushEvent")],
     )
     .await;
-    assert_eq!(status, 200, "PushEvent: {answer}");
     assert!(
         answer.contains("<PushEventResponse xmlns='urn:nms:rtEvent'")
             && answer.contains("<plId xsi:type='xsd:long'>"),
@@ -437,14 +431,13 @@ async fn adobe_documentation_bodies_push_events_that_are_sent() {
 
     // PushEvents into the batch queue; the action in the `soapAction` query parameter, as the SDK sends it.
     let emails = ["gil@example.com", "hal@example.com"];
-    let (status, answer) = post_soap(
+    let answer = post_soap_ok(
         &server,
         &format!("{ROUTER}?soapAction=nms%3AbatchEvent%23PushEvents"),
         documented_push_events(&session_token(), &emails),
         &[],
     )
     .await;
-    assert_eq!(status, 200, "PushEvents: {answer}");
     assert!(
         answer.contains("<PushEventsResponse xmlns='urn:nms:batchEvent'"),
         "{answer}"
@@ -466,14 +459,13 @@ async fn adobe_documentation_bodies_push_events_that_are_sent() {
         r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body><m:GetEntityIfMoreRecent xmlns:m="urn:xtk:persist"><sessiontoken>{}</sessiontoken><pk>xtk:schema|nms:rtEvent</pk><md5/><mustExist>false</mustExist></m:GetEntityIfMoreRecent></SOAP-ENV:Body></SOAP-ENV:Envelope>"#,
         session_token()
     );
-    let (status, answer) = post_soap(
+    let answer = post_soap_ok(
         &server,
         ROUTER,
         schema_request,
         &[("SOAPAction", "xtk:persist#GetEntityIfMoreRecent")],
     )
     .await;
-    assert_eq!(status, 200, "{answer}");
     assert!(
         answer.contains("<method name='PushEvent' static='true'>")
             && answer.contains("<param name='plId' type='int64' inout='out'"),
@@ -668,8 +660,7 @@ async fn hostile_and_malformed_xml_gets_a_fault_and_the_server_stays_healthy() {
 
     // And the server still takes a good push, without the REST API key.
     server.assert_healthy().await;
-    let (status, answer) = post_soap(&server, ROUTER, push_event_around(good_event), &push).await;
-    assert_eq!(status, 200, "a good push after the hostile ones: {answer}");
+    let answer = post_soap_ok(&server, ROUTER, push_event_around(good_event), &push).await;
     let id = plids_in(&answer).pop().expect("a plId");
     let (status, event) = server
         .get_json_with(

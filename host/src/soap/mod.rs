@@ -1,7 +1,7 @@
 //! Adobe Campaign compatibility: `POST /nl/jsp/soaprouter.jsp`, the SOAP endpoint Adobe Campaign's
 //! Message Center clients push events to, so that moving a client over is a change of URL.
 //!
-//! A request goes: size limit ([`read_body`]) → safe XML parse ([`xml`]) → envelope and called method
+//! A request goes: size limit (`[server] max_body_bytes`) → safe XML parse ([`xml`]) → envelope and called method
 //! ([`envelope`]) → session token ([`session`], except for `Logon` itself) → the method: pushing events
 //! ([`push_event`]), describing the event schemas ([`schema`]), logging on or off. Every refusal is a SOAP
 //! fault ([`fault`]). The REST API key does not apply here: Adobe clients authenticate by session token.
@@ -14,9 +14,7 @@ mod schema;
 pub mod session;
 pub mod xml;
 
-use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_LENGTH;
 use hyper::{Method, Request, StatusCode};
 use mc_plugin_api::services::Queue;
 
@@ -27,8 +25,7 @@ use self::session::Sessions;
 use self::xml::Element;
 use crate::api::ApiContext;
 use crate::config::AdobeConfig;
-use crate::error::ApiError;
-use crate::http::body::read_limited;
+use crate::http::body::read_request_limited;
 use crate::http::response::{HttpResponse, with_type};
 
 /// The route, as metrics and logs name it.
@@ -81,7 +78,7 @@ async fn serve(ctx: &ApiContext, request: Request<Incoming>) -> Result<String, S
     }
     let declared = declared_action(&request);
     let headers = request.headers().clone();
-    let body = read_body(ctx, request).await?;
+    let body = read_request_limited(request, ctx.limits.max_body_bytes).await?;
     let root = xml::parse(&body).map_err(|e| SoapFault::client("malformed_xml", e.to_string()))?;
     let call = envelope::open(root)?;
     let action = envelope::action(declared.as_deref(), &call.method)?;
@@ -139,20 +136,6 @@ fn declared_action(request: &Request<Incoming>) -> Option<String> {
             .find(|(name, _)| name == "soapAction")
             .map(|(_, value)| value)
     })
-}
-
-/// The body within `[server] max_body_bytes`, refused from its declared length when it can be.
-async fn read_body(ctx: &ApiContext, request: Request<Incoming>) -> Result<Bytes, SoapFault> {
-    let limit = ctx.limits.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(ApiError::body_too_large(limit).into());
-    }
-    Ok(read_limited(request.into_body(), limit).await?)
 }
 
 /// `xtk:session#Logon`: `login` and `password` (or the WSDL's `strLogin`/`strPassword`) → session token,

@@ -93,6 +93,10 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
     let mut elements = 0usize;
     loop {
         let position = reader.buffer_position();
+        let malformed = |e: &dyn std::fmt::Display| XmlError::Malformed {
+            position,
+            message: e.to_string(),
+        };
         let (namespace, event) = match reader.read_resolved_event() {
             Ok((namespace, event)) => (owned_namespace(&namespace, position)?, event),
             Err(error) => return Err(read_error(error, reader.error_position())),
@@ -103,23 +107,11 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                 return Err(XmlError::AfterRoot(position));
             }
             Event::Start(start) => {
-                elements += 1;
-                if elements > MAX_ELEMENTS {
-                    return Err(XmlError::TooManyElements);
-                }
-                if open.len() >= MAX_DEPTH {
-                    return Err(XmlError::TooDeep);
-                }
+                admit_element(&mut elements, open.len())?;
                 open.push(element(&reader, &start, namespace, position)?);
             }
             Event::Empty(start) => {
-                elements += 1;
-                if elements > MAX_ELEMENTS {
-                    return Err(XmlError::TooManyElements);
-                }
-                if open.len() >= MAX_DEPTH {
-                    return Err(XmlError::TooDeep);
-                }
+                admit_element(&mut elements, open.len())?;
                 let done = element(&reader, &start, namespace, position)?;
                 close(&mut open, &mut root, done);
             }
@@ -130,36 +122,19 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                 }
             }
             Event::Text(text) => {
-                let content = text.xml10_content().map_err(|e| XmlError::Malformed {
-                    position,
-                    message: e.to_string(),
-                })?;
+                let content = text.xml10_content().map_err(|e| malformed(&e))?;
                 push_text(&mut open, &root, &content, position)?;
             }
             Event::CData(data) => {
-                let content = data.decode().map_err(|e| XmlError::Malformed {
-                    position,
-                    message: e.to_string(),
-                })?;
+                let content = data.decode().map_err(|e| malformed(&e))?;
                 push_text(&mut open, &root, &content, position)?;
             }
             Event::GeneralRef(reference) => {
-                let name = reference
-                    .decode()
-                    .map_err(|e| XmlError::Malformed {
-                        position,
-                        message: e.to_string(),
-                    })?
-                    .into_owned();
+                let name = reference.decode().map_err(|e| malformed(&e))?.into_owned();
                 let character = match reference.resolve_char_ref() {
                     Ok(Some(c)) => c,
                     Ok(None) => predefined_entity(&name).ok_or(XmlError::Entity(name))?,
-                    Err(e) => {
-                        return Err(XmlError::Malformed {
-                            position,
-                            message: format!("`&{name};`: {e}"),
-                        });
-                    }
+                    Err(e) => return Err(malformed(&format!("`&{name};`: {e}"))),
                 };
                 push_text(
                     &mut open,
@@ -176,6 +151,19 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
         return Err(XmlError::Unclosed(unclosed.name));
     }
     root.ok_or(XmlError::NoRoot)
+}
+
+/// Counts one more element, refusing it past [`MAX_ELEMENTS`] or deeper than [`MAX_DEPTH`] (`depth` is
+/// the number of elements open around it).
+fn admit_element(elements: &mut usize, depth: usize) -> Result<(), XmlError> {
+    *elements += 1;
+    if *elements > MAX_ELEMENTS {
+        return Err(XmlError::TooManyElements);
+    }
+    if depth >= MAX_DEPTH {
+        return Err(XmlError::TooDeep);
+    }
+    Ok(())
 }
 
 /// The five entities XML predefines.
