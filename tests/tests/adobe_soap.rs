@@ -617,6 +617,27 @@ async fn hostile_and_malformed_xml_gets_a_fault_and_the_server_stays_healthy() {
             "invalid field `email`",
         ),
         (
+            "a ctx over max_ctx_bytes",
+            push_event_around(&format!(
+                "<rtEvent type=\"T\" email=\"a@example.com\"><ctx><x>{}</x></ctx></rtEvent>",
+                "y".repeat(70 * 1024)
+            )),
+            &push,
+            500,
+            "invalid field `ctx`",
+        ),
+        (
+            "elements nested 100 deep",
+            push_event_around(&format!(
+                "<rtEvent type=\"T\" email=\"a@example.com\"><ctx>{}{}</ctx></rtEvent>",
+                "<n>".repeat(100),
+                "</n>".repeat(100)
+            )),
+            &push,
+            500,
+            "nested deeper than 64",
+        ),
+        (
             "an unknown method",
             push_event_around(good_event).replace("PushEvent", "DeleteAll"),
             &[("SOAPAction", "nms:rtEvent#DeleteAll")],

@@ -129,6 +129,24 @@ mod tests {
     }
 
     #[test]
+    fn the_environment_can_turn_it_on() {
+        let vars = [
+            ("MC_ADOBE__ENABLED", "true"),
+            (
+                "MC_ADOBE__ACCOUNTS",
+                "[{ login = \"mc\", password = \"pw\" }]",
+            ),
+        ];
+        let config = Config::from_toml_str(
+            "",
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .expect("valid overrides");
+        assert!(config.adobe.enabled);
+        assert_eq!(config.adobe.accounts[0].password, "pw");
+    }
+
+    #[test]
     fn bad_accounts_are_named() {
         let cases = [
             ("[adobe]\nenabled = true\n", "adobe.accounts"),
