@@ -1,18 +1,19 @@
 //! Adobe Campaign compatibility: `POST /nl/jsp/soaprouter.jsp`, the SOAP endpoint Adobe Campaign's
 //! Message Center clients push events to, so that moving a client over is a change of URL.
 //!
-//! A request goes: size limit (`[server] max_body_bytes`) → safe XML parse ([`xml`]) → envelope and called method
-//! ([`envelope`]) → session token ([`session`], except for `Logon` itself) → the method: pushing events
-//! ([`push_event`]), describing the event schemas ([`schema`]), logging on or off. Every refusal is a SOAP
-//! fault ([`fault`]). The REST API key does not apply here: Adobe clients authenticate by session token.
+//! A request goes: size limit (`[server] max_body_bytes`) → safe XML parse ([`xml`]) → envelope and
+//! called method ([`envelope`]) → session token ([`session`], except for `Logon` itself) → the method:
+//! pushing events ([`push_event`]), describing the event schemas ([`schema`]), logging on or off. Every
+//! refusal is a SOAP fault ([`fault`]). The REST API key does not apply here: Adobe clients authenticate
+//! by session token.
 
 mod ctx;
-pub mod envelope;
-pub mod fault;
+mod envelope;
+mod fault;
 mod push_event;
 mod schema;
-pub mod session;
-pub mod xml;
+mod session;
+mod xml;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
