@@ -394,9 +394,8 @@ fn documented_push_events(token: &str, emails: &[&str]) -> String {
             )
         })
         .collect();
-    let parameter = format!(
-        "<urn:domEventCollection><eventCollection>{events}</eventCollection></urn:domEventCollection>"
-    );
+    let parameter =
+        format!("<urn:domEventCollection><Events>{events}</Events></urn:domEventCollection>");
     documented_envelope("nms:batchEvent", "PushEvents", token, &parameter)
 }
 

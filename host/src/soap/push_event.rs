@@ -148,7 +148,7 @@ fn read_events(
 }
 
 /// The event elements of a `PushEvents` parameter. Clients wrap them in a collection element
-/// (`<domEventCollection><eventCollection><rtEvent/>…`) or put them directly in the parameter.
+/// (`<domEventCollection><Events><rtEvent/>…`) or put them directly in the parameter.
 fn collection(parameter: &Element) -> &[Element] {
     match parameter.children.first() {
         Some(first) if is_event(first) => &parameter.children,
