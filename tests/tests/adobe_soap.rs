@@ -175,6 +175,31 @@ async fn the_sdk_pushes_events_with_a_session_token_and_they_are_sent() {
     let ids = plids(&answer);
     assert_eq!(ids.len(), 3);
 
+    // PushEvents answers a document with one plId per event, in order.
+    let answer = run_sdk(
+        &server,
+        json!({ "sessionToken": session_token() }),
+        json!([{ "call": "rtPushEvents", "event": { "rtEvent": [
+            { "type": "ORDER_CONFIRMED", "email": "many1@example.com", "ctx": { "firstName": "M1" } },
+            { "type": "ORDER_CONFIRMED", "email": "many2@example.com", "ctx": { "firstName": "M2" } },
+        ] } }]),
+    );
+    let many = &answer["results"][0];
+    assert_eq!(many["ok"], true, "SDK pushEvents: {}", pretty(&answer));
+    let many_ids: Vec<&str> = many["plIds"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no plIds: {}", pretty(many)))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(many_ids.len(), 2, "{}", pretty(many));
+    for (id, email) in many_ids
+        .iter()
+        .zip(["many1@example.com", "many2@example.com"])
+    {
+        assert_eq!(assert_sent(&server, id).await["email"], email);
+    }
+
     let ann = assert_sent(&server, &ids[0]).await;
     assert_eq!(ann["queue"], "realtime");
     assert_eq!(ann["ctx"], json!({ "firstName": "Ann", "orderId": "A-1" }));

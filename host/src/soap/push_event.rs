@@ -84,7 +84,8 @@ pub async fn push(
         Count::Many => {
             let items: String = ids
                 .iter()
-                .map(|id| format!("<plId xsi:type='xsd:long'>{id}</plId>"))
+                // Inside a literal XML document, SOAP types do not apply: the ids are plain text.
+                .map(|id| format!("<plId>{id}</plId>"))
                 .collect();
             method_response(
                 action,

@@ -5,10 +5,11 @@
 //   {
 //     "endpoint": "http://127.0.0.1:PORT",
 //     "credentials": { "sessionToken": "mc/password" } | { "login": "mc", "password": "…" },
-//     "calls": [ { "call": "rtPushEvent" | "rtPushEventXml" | "batchPushEvent", "event": … } ]
+//     "calls": [ { "call": "rtPushEvent" | "rtPushEventXml" | "batchPushEvent" | "rtPushEvents", "event": … } ]
 //   }
-// `event` is a SimpleJson object for rtPushEvent / batchPushEvent (the SDK turns it into XML) and an XML
-// string for rtPushEventXml. Each call's result is { "ok": true, "plId": "…" } or
+// `event` is a SimpleJson object for rtPushEvent / batchPushEvent / rtPushEvents (the SDK turns it into
+// XML; for rtPushEvents `{ "rtEvent": [ … ] }`) and an XML string for rtPushEventXml. Each call's result
+// is { "ok": true, "plId": "…" } (rtPushEvents: "plIds": [ "…", … ]) or
 // { "ok": false, "statusCode", "faultCode", "faultString", "detail", "message" }; a failure of the script
 // itself exits with status 2 and a message on stderr.
 "use strict";
@@ -33,6 +34,8 @@ async function invoke(client, call) {
       return NLWS.xml.nmsRtEvent.pushEvent(sdk.DomUtil.parse(call.event));
     case "batchPushEvent":
       return NLWS.nmsBatchEvent.pushEvent(call.event);
+    case "rtPushEvents":
+      return NLWS.nmsRtEvent.pushEvents(call.event);
     default:
       throw new Error(`unknown call ${call.call}`);
   }
@@ -61,8 +64,14 @@ async function main() {
   }
   for (const call of request.calls) {
     try {
-      const plId = await invoke(client, call);
-      results.push({ ok: true, plId: String(plId) });
+      const answer = await invoke(client, call);
+      if (call.call === "rtPushEvents") {
+        // A document, in SimpleJson: { plId: [ { $: "…" }, … ] } (a single id is not an array).
+        const ids = [].concat(answer.plId || []).map((id) => String(id.$ !== undefined ? id.$ : id));
+        results.push({ ok: true, plIds: ids });
+      } else {
+        results.push({ ok: true, plId: String(answer) });
+      }
     } catch (error) {
       results.push(failure(error));
     }
