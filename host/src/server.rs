@@ -202,7 +202,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             max_batch_events: config.server.max_batch_events,
             max_ctx_bytes: config.server.max_ctx_bytes,
         },
-        adobe: crate::soap::AdobeGateway::new(&config.adobe),
+        adobe: crate::soap::AdobeGateway::new(&config.adobe, config.instance.role),
     };
     tokio::spawn(http::serve(
         api_listener,

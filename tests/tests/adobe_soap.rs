@@ -717,18 +717,34 @@ async fn hostile_and_malformed_xml_gets_a_fault_and_the_server_stays_healthy() {
     assert_eq!(event["ctx"]["firstName"], "Ivy");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_endpoint_is_off_unless_enabled() {
-    let server = TestServer::start(ServerOptions::new(PluginDir::new()));
+/// Pushes one event to `server`; asserts the endpoint is not there (404 with a fault containing `why`).
+async fn assert_no_endpoint(server: &TestServer, why: &str) {
     let (status, answer) = post_soap(
-        &server,
+        server,
         ROUTER,
         push_event_around("<rtEvent type=\"T\" email=\"a@example.com\"/>"),
         &[("SOAPAction", "nms:rtEvent#PushEvent")],
     )
     .await;
     assert_eq!(status, 404, "{answer}");
-    assert!(answer.contains("adobe.enabled"), "{answer}");
+    assert!(
+        answer.contains("<SOAP-ENV:Fault>") && answer.contains(why),
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_is_off_unless_enabled_and_on_execution_instances_only() {
+    let server = TestServer::start(ServerOptions::new(PluginDir::new()));
+    assert_no_endpoint(&server, "adobe.enabled").await;
+
+    // Events are pushed to execution instances: a control instance refuses even when it is enabled.
+    let control = TestServer::start(
+        ServerOptions::new(PluginDir::new())
+            .role("control")
+            .extra_toml(&adobe_toml()),
+    );
+    assert_no_endpoint(&control, "execution instance").await;
 }
 
 /// A string field of a JSON object, or "".

@@ -25,7 +25,7 @@ use self::push_event::Count;
 use self::session::Sessions;
 use self::xml::Element;
 use crate::api::ApiContext;
-use crate::config::AdobeConfig;
+use crate::config::{AdobeConfig, Role};
 use crate::http::body::read_request_limited;
 use crate::http::response::{HttpResponse, with_type};
 
@@ -35,13 +35,17 @@ pub const ROUTE: &str = "/nl/jsp/soaprouter.jsp";
 /// The SOAP endpoint's state: whether it is on, and the operators and sessions of `[adobe]`.
 pub struct AdobeGateway {
     enabled: bool,
+    /// Pushing events is the execution role's (SPEC), as Adobe's Message Center execution instances are
+    /// the ones clients push to; a control-only instance refuses.
+    role: Role,
     sessions: Sessions,
 }
 
 impl AdobeGateway {
-    pub fn new(config: &AdobeConfig) -> Self {
+    pub fn new(config: &AdobeConfig, role: Role) -> Self {
         AdobeGateway {
             enabled: config.enabled,
+            role,
             sessions: Sessions::new(config.accounts.clone(), config.session_lifetime),
         }
     }
@@ -62,6 +66,18 @@ async fn serve(ctx: &ApiContext, request: Request<Incoming>) -> Result<String, S
             ..SoapFault::client(
                 "not_found",
                 "the Adobe Campaign SOAP endpoint is disabled (set `adobe.enabled = true`)",
+            )
+        });
+    }
+    if !ctx.adobe.role.executes() {
+        return Err(SoapFault {
+            status: StatusCode::NOT_FOUND,
+            ..SoapFault::client(
+                "not_found",
+                format!(
+                    "this is a {} instance: push events to an execution instance",
+                    ctx.adobe.role
+                ),
             )
         });
     }
