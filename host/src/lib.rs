@@ -19,6 +19,7 @@ pub mod plugins;
 pub mod server;
 pub mod services;
 pub mod shutdown;
+pub mod soap;
 pub mod store;
 pub mod telemetry;
 pub mod templates;

@@ -239,6 +239,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         },
         role: config.instance.role,
         instances: control.as_ref().map(|c| Arc::clone(&c.instances)),
+        adobe: crate::soap::AdobeGateway::new(&config.adobe, config.instance.role),
     };
     tokio::spawn(http::serve(
         api_listener,

@@ -1,7 +1,6 @@
 //! `POST /api/v1/events`, `POST /api/v1/events/batch`, `GET /api/v1/events/{id}`, `GET /api/v1/events`.
 
 use hyper::body::Incoming;
-use hyper::header::CONTENT_LENGTH;
 use hyper::{HeaderMap, Request, StatusCode};
 use mc_plugin_api::services::Queue;
 use serde_json::json;
@@ -10,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::{ApiContext, query, view};
 use crate::db::entities::event::{EventStatus, split_public_id};
 use crate::error::ApiError;
-use crate::http::body::read_limited;
+use crate::http::body::read_request_limited;
 use crate::http::response::{HttpResponse, json_response};
 use crate::ingest::validate::{self, Limits};
 use crate::store::{EventFilter, IdempotencyClaim, Submission, SubmissionOutcome};
@@ -132,16 +131,7 @@ async fn read_request(
     request: Request<Incoming>,
 ) -> Result<(Option<String>, bytes::Bytes), ApiError> {
     let key = idempotency_key(request.headers())?;
-    let limit = ctx.limits.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(ApiError::body_too_large(limit));
-    }
-    let body = read_limited(request.into_body(), limit).await?;
+    let body = read_request_limited(request, ctx.limits.max_body_bytes).await?;
     Ok((key, body))
 }
 

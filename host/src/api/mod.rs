@@ -5,7 +5,7 @@ mod archive;
 mod auth;
 mod events;
 mod publish;
-mod query;
+pub(crate) mod query;
 pub(crate) mod stats;
 mod templates;
 pub(crate) mod view;
@@ -43,6 +43,8 @@ pub struct ApiContext {
     pub role: Role,
     /// The execution instances a control instance publishes to; `None` when it has none.
     pub instances: Option<std::sync::Arc<ExecutionInstances>>,
+    /// The Adobe Campaign SOAP endpoint (`[adobe]`).
+    pub adobe: crate::soap::AdobeGateway,
 }
 
 impl ApiContext {
@@ -81,6 +83,13 @@ impl Handler for ApiHandler {
                 "/healthz",
                 Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
             );
+        }
+        // SOAP clients authenticate by session token, not API key, and are answered with SOAP faults.
+        if let ["nl", "jsp", "soaprouter.jsp"] = segments.as_slice() {
+            return Routed {
+                route: crate::soap::ROUTE,
+                response: crate::soap::handle(ctx, request).await,
+            };
         }
         let route = route_name(segments.as_slice());
         if route == "unmatched" {

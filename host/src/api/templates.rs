@@ -3,7 +3,6 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_LENGTH;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{Map, Value, json};
 
@@ -11,7 +10,7 @@ use super::{ApiContext, query};
 use crate::db::entities::event::{CHANNEL_EMAIL, CHANNEL_SMS};
 use crate::db::entities::{template, template_version};
 use crate::error::ApiError;
-use crate::http::body::read_limited;
+use crate::http::body::read_request_limited;
 use crate::http::response::{HttpResponse, json_response};
 use crate::ingest::validate::parse_object;
 use crate::templates::{self, NewTemplateVersion};
@@ -141,16 +140,7 @@ pub(super) async fn read_body(
     ctx: &ApiContext,
     request: Request<Incoming>,
 ) -> Result<Bytes, ApiError> {
-    let limit = ctx.limits.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(ApiError::body_too_large(limit));
-    }
-    read_limited(request.into_body(), limit).await
+    read_request_limited(request, ctx.limits.max_body_bytes).await
 }
 
 /// The body of a PUT: the version to store and whether to publish it.

@@ -14,9 +14,11 @@
 //! the classic way to run production with the wrong settings. The one exception is
 //! `[workflows.<name>]`: its extra keys are the plugin's own settings, which the host cannot know.
 
+mod adobe;
 mod channels;
 mod control;
 
+pub use adobe::{AdobeAccount, AdobeConfig};
 pub use channels::{
     ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig, TemplatesConfig,
 };
@@ -64,6 +66,8 @@ pub struct Config {
     pub execution_instances: Vec<ExecutionInstanceConfig>,
     /// How long finished events stay on an execution instance.
     pub retention: RetentionConfig,
+    /// The Adobe Campaign compatible SOAP endpoint.
+    pub adobe: AdobeConfig,
 }
 
 /// `[instance]`.
@@ -397,6 +401,7 @@ struct RawConfig {
     templates: TemplatesConfig,
     execution_instances: Vec<ExecutionInstanceConfig>,
     retention: RetentionConfig,
+    adobe: AdobeConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys
@@ -719,6 +724,7 @@ fn build(raw: RawConfig, table: &toml::Table) -> Result<Config, Problem> {
         templates: raw.templates,
         execution_instances: raw.execution_instances,
         retention: raw.retention,
+        adobe: raw.adobe,
     })
 }
 
@@ -867,6 +873,9 @@ fn validate(config: &Config) -> Result<(), Problem> {
             &["retention", "purge_interval"],
             "must be greater than 0",
         ));
+    }
+    if let Err((path, message)) = config.adobe.check() {
+        return Err(Problem { path, message });
     }
 
     if let Err(err) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {

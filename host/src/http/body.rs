@@ -3,7 +3,9 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
+use hyper::Request;
 use hyper::body::Incoming;
+use hyper::header::CONTENT_LENGTH;
 
 use crate::error::ApiError;
 
@@ -19,4 +21,21 @@ pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, ApiErro
             format!("could not read the body: {e}"),
         )),
     }
+}
+
+/// Reads the body of `request`, refusing more than `limit` bytes: at once when the declared
+/// `Content-Length` is larger, otherwise as soon as more arrives.
+pub async fn read_request_limited(
+    request: Request<Incoming>,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::body_too_large(limit));
+    }
+    read_limited(request.into_body(), limit).await
 }

@@ -90,6 +90,26 @@ pub fn batch_events(body: &[u8], limits: Limits) -> Result<Vec<NewEvent>, InputE
             ));
         }
     };
+    event_list(events, limits, body.len())
+}
+
+/// One event given as an object already (the SOAP endpoint builds it from XML): the same rules and field
+/// names as [`single_event`]. `body_len` is the size of the request it came from.
+pub fn event_object(
+    object: Map<String, Value>,
+    limits: Limits,
+    body_len: usize,
+) -> Result<NewEvent, InputError> {
+    event(object, "", limits, body_len)
+}
+
+/// The events of a batch (`events[i].` in field names), counted against `server.max_batch_events`; the
+/// first bad one refuses the batch. `body_len` is the size of the request they came from.
+pub fn event_list(
+    events: Vec<Value>,
+    limits: Limits,
+    body_len: usize,
+) -> Result<Vec<NewEvent>, InputError> {
     if events.is_empty() {
         return Err(InputError::field("events", "`events` is empty"));
     }
@@ -108,7 +128,7 @@ pub fn batch_events(body: &[u8], limits: Limits) -> Result<Vec<NewEvent>, InputE
         .into_iter()
         .enumerate()
         .map(|(i, value)| match value {
-            Value::Object(object) => event(object, &format!("events[{i}]."), limits, body.len()),
+            Value::Object(object) => event(object, &format!("events[{i}]."), limits, body_len),
             other => Err(InputError::field(
                 &format!("events[{i}]"),
                 format!("each event must be an object, not {}", kind(&other)),

@@ -9,7 +9,11 @@
 //! [`check`] is what `PUT /api/v1/templates/{name}` runs: every part compiles and renders against an
 //! empty event. [`TemplateCache`] is what delivery uses: versions never change, so each (name, version) is
 //! compiled once and kept.
+//!
+//! Adobe Campaign placeholders (`<%= rtEvent.ctx.firstName %>`) are translated to Jinja when a part is
+//! compiled (see `adobe.rs`), so templates imported from Adobe Campaign render unchanged.
 
+mod adobe;
 mod cache;
 mod render;
 pub mod seed;

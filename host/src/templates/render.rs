@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
+use super::adobe;
 use super::{RenderInput, Rendered, TemplateContent, TemplateError};
 
 /// The parts, in the order they are compiled and rendered (and the first failure reported). Each is
@@ -66,7 +67,18 @@ impl Compiled {
         ];
         for (field, source) in parts {
             let Some(source) = source else { continue };
-            if let Err(e) = compiled.env.add_template_owned(field, source.clone()) {
+            let source = match adobe::translate(source) {
+                Ok(source) => source.into_owned(),
+                Err(e) => {
+                    compiled.error = Some(TemplateError {
+                        field,
+                        line: Some(e.line),
+                        message: e.message,
+                    });
+                    break;
+                }
+            };
+            if let Err(e) = compiled.env.add_template_owned(field, source) {
                 compiled.error = Some(template_error(field, &e));
                 break;
             }

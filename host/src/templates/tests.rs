@@ -304,3 +304,27 @@ fn cache_is_shared_between_threads() {
     assert_eq!(cache.len(), 1);
     assert!(cache.compilations() <= 4);
 }
+
+#[test]
+fn adobe_placeholders_render_as_their_jinja_equivalents() {
+    let ctx = json!({ "firstName": "<b>Ann</b>", "cart": { "total": "12" } });
+    let adobe = email_content(
+        "Hi <%= rtEvent.ctx.firstName %>",
+        "To <%= rtEvent.email %>: <%= batchEvent.ctx.cart.total %> (<%= rtEvent.ctx.missing %>)",
+        "<p><%= rtEvent.ctx.@firstName %></p>",
+    );
+    let jinja = email_content(
+        "Hi {{ ctx.firstName }}",
+        "To {{ email }}: {{ ctx.cart.total }} ({{ ctx.missing }})",
+        "<p>{{ ctx.firstName }}</p>",
+    );
+    let rendered = render(&adobe, &ctx).unwrap();
+    assert_eq!(rendered, render(&jinja, &ctx).unwrap());
+    assert_eq!(
+        rendered.html.as_deref(),
+        Some("<p>&lt;b&gt;Ann&lt;&#x2f;b&gt;</p>")
+    );
+    let code = email_content("s", "t", "<p>\n<% if (rtEvent.ctx.vip) { %>VIP<% } %></p>");
+    let error = check(&code).unwrap_err();
+    assert_eq!((error.field, error.line), ("html", Some(2)));
+}
