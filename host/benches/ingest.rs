@@ -51,7 +51,7 @@ mod http;
 #[path = "support/server.rs"]
 mod server;
 use common::*;
-use http::{Sender, call, open_connection};
+use http::{Sender, call, call_with_token, open_connection};
 use server::{ServerProcess, build_release, server_binary, toml_quote};
 
 /// Concurrent keep-alive connections of the single-event series.
@@ -249,6 +249,9 @@ struct LoadResult {
     first_failure: Option<String>,
     /// CPUs busy with other processes meanwhile, on average.
     others_cpu: f64,
+    /// The server's group commits over the series: (mean transaction time, mean requests per
+    /// transaction), from its `/metrics`; `None` for the bare handler.
+    group_commits: Option<(Duration, f64)>,
 }
 
 impl LoadResult {
@@ -340,6 +343,7 @@ async fn single_event_load(
         non_2xx: 0,
         first_failure: None,
         others_cpu: 0.0,
+        group_commits: None,
     };
     let mut all = Vec::new();
     for task in tasks {
@@ -665,6 +669,30 @@ fn start_server(binary: &Path, dir: tempfile::TempDir, database_url: &str) -> Se
     ServerProcess::start(binary, dir, &config)
 }
 
+/// Mean group-commit transaction time and requests per transaction, from the server's `/metrics`.
+async fn group_commit_stats(admin: SocketAddr) -> Option<(Duration, f64)> {
+    let mut sender = open_connection(admin).await.ok()?;
+    let answer = call_with_token(
+        &mut sender,
+        admin,
+        Method::GET,
+        "/metrics",
+        Bytes::new(),
+        Some("bench"),
+    )
+    .await
+    .ok()?;
+    let text = String::from_utf8_lossy(&answer.body);
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+    };
+    let seconds = value("mc_ingest_group_commit_duration_seconds_sum")?;
+    let commits = value("mc_ingest_group_commit_duration_seconds_count")?;
+    let requests = value("mc_ingest_group_commit_submissions_sum")?;
+    (commits > 0.0).then(|| (Duration::from_secs_f64(seconds / commits), requests / commits))
+}
+
 /// Counts the `events` rows of `queue` in the (stopped) server's database.
 async fn stored_events(url: &str, queue: &str) -> u64 {
     let conn = db::connect(url, 1, Duration::from_secs(5))
@@ -773,7 +801,8 @@ fn single_event_series(
             )
         });
     result.others_cpu = watch.others(&participants);
-    server.stop_cleanly();
+    result.group_commits = generator.block_on(group_commit_stats(server.admin));
+    let _ = server.stop_cleanly();
     assert_eq!(
         result.non_2xx,
         0,
@@ -943,16 +972,16 @@ fn main() {
     );
     println!();
     println!(
-        "| server | requests in window | req/s | p50 | p99 | max | non-2xx | req/s vs bare | p99 < {} ms | other processes' CPU |",
+        "| server | requests in window | req/s | p50 | p99 | max | non-2xx | req/s vs bare | p99 < {} ms | other processes' CPU | group commit: mean time, requests |",
         TARGET_P99.as_millis()
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let bare_rate = single[0].1.per_second();
     for (name, r) in &single {
         let ratio = r.per_second() / bare_rate;
         let p99 = r.window.percentile(0.99);
         println!(
-            "| {name} | {} | {:.0} | {} | {} | {} | {} | {:.1} % ({}) | {} | {:.2} of {} |",
+            "| {name} | {} | {:.0} | {} | {} | {} | {} | {:.1} % ({}) | {} | {:.2} of {} | {} |",
             r.window.0.len(),
             r.per_second(),
             ms(r.window.percentile(0.5)),
@@ -968,6 +997,10 @@ fn main() {
             if p99 < TARGET_P99 { "met" } else { "MISSED" },
             r.others_cpu,
             nproc(),
+            r.group_commits.map_or("–".to_owned(), |(time, requests)| format!(
+                "{}, {requests:.1}",
+                ms(time)
+            )),
         );
     }
     println!();
