@@ -684,13 +684,23 @@ async fn group_commit_stats(admin: SocketAddr) -> Option<(Duration, f64)> {
     .ok()?;
     let text = String::from_utf8_lossy(&answer.body);
     let value = |name: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+        text.lines().find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
     };
     let seconds = value("mc_ingest_group_commit_duration_seconds_sum")?;
     let commits = value("mc_ingest_group_commit_duration_seconds_count")?;
     let requests = value("mc_ingest_group_commit_submissions_sum")?;
-    (commits > 0.0).then(|| (Duration::from_secs_f64(seconds / commits), requests / commits))
+    (commits > 0.0).then(|| {
+        (
+            Duration::from_secs_f64(seconds / commits),
+            requests / commits,
+        )
+    })
 }
 
 /// Counts the `events` rows of `queue` in the (stopped) server's database.
@@ -997,10 +1007,11 @@ fn main() {
             if p99 < TARGET_P99 { "met" } else { "MISSED" },
             r.others_cpu,
             nproc(),
-            r.group_commits.map_or("–".to_owned(), |(time, requests)| format!(
-                "{}, {requests:.1}",
-                ms(time)
-            )),
+            r.group_commits
+                .map_or("–".to_owned(), |(time, requests)| format!(
+                    "{}, {requests:.1}",
+                    ms(time)
+                )),
         );
     }
     println!();

@@ -9,6 +9,13 @@ use clap::{Parser, Subcommand};
 use message_center::config::Config;
 use message_center::{db, plugins, server, telemetry};
 
+/// mimalloc instead of glibc's malloc: under ingestion load glibc spent about 11 % of the server's CPU in
+/// malloc/free (consolidation of freed chunks), much of it on the group-commit writer's path, which
+/// every request waits for. Plugins keep their own allocator: every buffer crossing the boundary is
+/// freed by the side that allocated it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "message-center",

@@ -69,6 +69,11 @@ impl Store {
         }
     }
 
+    /// Whether the database is SQLite (one writer at a time) rather than PostgreSQL.
+    pub fn is_sqlite(&self) -> bool {
+        self.write_gate.is_some()
+    }
+
     /// The pool, for what the store does not cover yet (transactions spanning several calls, the
     /// migration at startup).
     pub fn connection(&self) -> &DatabaseConnection {
