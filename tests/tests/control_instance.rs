@@ -224,6 +224,21 @@ async fn template_on(server: &TestServer, key: bool, name: &str) -> (u16, Value)
     .await
 }
 
+/// `instance → status` of a publish or unpublish answer.
+fn status_by_instance(body: &Value) -> BTreeMap<&str, &str> {
+    body["instances"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no instances: {}", pretty(body)))
+        .iter()
+        .map(|r| {
+            (
+                r["instance"].as_str().unwrap_or_default(),
+                r["status"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 async fn control_instance_end_to_end(backend: Backend) {
     let mut cluster = Cluster::start(backend);
     let control = &cluster.control;
@@ -271,17 +286,7 @@ async fn control_instance_end_to_end(backend: Backend) {
         .await;
     assert_eq!(status, 200, "publish: {}", pretty(&body));
     assert_eq!(body["failed"], 0, "{}", pretty(&body));
-    let results: BTreeMap<&str, &str> = body["instances"]
-        .as_array()
-        .expect("instances")
-        .iter()
-        .map(|r| {
-            (
-                r["instance"].as_str().unwrap(),
-                r["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let results = status_by_instance(&body);
     assert_eq!(
         results,
         BTreeMap::from([("exec-1", "published"), ("exec-2", "published")]),
@@ -581,17 +586,7 @@ async fn control_instance_end_to_end(backend: Backend) {
         )
         .await;
     assert_eq!(status, 502, "exec-2 is down: {}", pretty(&body));
-    let results: BTreeMap<&str, &str> = body["instances"]
-        .as_array()
-        .expect("instances")
-        .iter()
-        .map(|r| {
-            (
-                r["instance"].as_str().unwrap(),
-                r["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let results = status_by_instance(&body);
     assert_eq!(
         results,
         BTreeMap::from([("exec-1", "unpublished"), ("exec-2", "failed")]),

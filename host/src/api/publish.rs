@@ -10,7 +10,7 @@ use hyper::{Request, StatusCode};
 use serde_json::{Value, json};
 
 use super::ApiContext;
-use super::templates::{check_name, full_view, not_found, read_body};
+use super::templates::{check_name, full_view, not_found, read_body, template_version};
 use crate::db::entities::template_version;
 use crate::error::ApiError;
 use crate::http::response::{HttpResponse, json_response};
@@ -25,20 +25,10 @@ pub async fn publish(
     check_name(name)?;
     let body = read_body(ctx, request).await?;
     let wanted = requested_version(&body)?;
+    let (_, version) = template_version(ctx, name, wanted).await?;
     let template = ctx
         .store
-        .get_template(name)
-        .await?
-        .ok_or_else(|| not_found(name))?;
-    let number = wanted.unwrap_or(template.latest_version);
-    let version = ctx
-        .store
-        .get_template_version(name, number)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("template `{name}` has no version {number}")))?;
-    let template = ctx
-        .store
-        .set_published_version(name, Some(number))
+        .set_published_version(name, Some(version.version))
         .await?
         .ok_or_else(|| not_found(name))?;
     let content = remote_content(&version);

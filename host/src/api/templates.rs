@@ -70,6 +70,19 @@ pub async fn get(
             );
         }
     }
+    let (template, version) = template_version(ctx, name, wanted).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &full_view(&template, &version),
+    ))
+}
+
+/// Template `name` and its version `wanted` (the latest when `None`); 404 naming which is missing.
+pub(super) async fn template_version(
+    ctx: &ApiContext,
+    name: &str,
+    wanted: Option<i32>,
+) -> Result<(template::Model, template_version::Model), ApiError> {
     let template = ctx
         .store
         .get_template(name)
@@ -81,10 +94,7 @@ pub async fn get(
         .get_template_version(name, number)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("template `{name}` has no version {number}")))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &full_view(&template, &version),
-    ))
+    Ok((template, version))
 }
 
 /// `DELETE /api/v1/templates/{name}`: the template and every version.

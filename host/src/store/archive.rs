@@ -516,42 +516,7 @@ mod tests {
     use mc_plugin_api::services::Queue;
 
     use super::*;
-    use crate::db::entities::event::EventStatus;
-    use crate::store::EventUpdate;
-    use crate::store::testing::{pg_pair, push, sqlite_store};
-
-    /// Claims and finalises events of `store` until none is left, `per_claim` at a time; returns how
-    /// many it finalised.
-    async fn finalise_all(store: Store, claimer: String, per_claim: u64) -> usize {
-        let mut done = 0;
-        loop {
-            let claimed = store
-                .claim_events(
-                    Queue::Realtime,
-                    per_claim,
-                    &claimer,
-                    Duration::from_secs(60),
-                )
-                .await
-                .expect("claim");
-            if claimed.is_empty() {
-                return done;
-            }
-            let updates: Vec<EventUpdate> = claimed
-                .iter()
-                .map(|e| EventUpdate {
-                    row_key: e.id,
-                    status: EventStatus::NotTakenIntoAccount,
-                    template: None,
-                })
-                .collect();
-            store
-                .update_claimed_events(&claimer, &updates)
-                .await
-                .expect("finalise");
-            done += claimed.len();
-        }
-    }
+    use crate::store::testing::{finalise_all, pg_pair, push, sqlite_store};
 
     /// Finalisers on two pools race a reader that follows the feed with its cursor: the reader sees
     /// every event exactly once. With numbers handed out in commit order it cannot skip an event whose
@@ -562,11 +527,12 @@ mod tests {
         let mut finalisers = Vec::new();
         for (instance, store) in [("A", &first), ("B", &second)] {
             for worker in 0..3 {
-                finalisers.push(tokio::spawn(finalise_all(
-                    store.clone(),
-                    format!("{instance}/{worker}"),
-                    7,
-                )));
+                let store = store.clone();
+                finalisers.push(tokio::spawn(async move {
+                    finalise_all(&store, &format!("{instance}/{worker}"), 7)
+                        .await
+                        .len()
+                }));
             }
         }
         let reader = {
@@ -624,7 +590,7 @@ mod tests {
     /// The purge deletes only acknowledged events (and their delivery logs), never past the cutoff.
     async fn purge_waits_for_the_archive(store: Store) {
         push(&store, Queue::Realtime, 10).await;
-        finalise_all(store.clone(), "A".to_owned(), 3).await;
+        finalise_all(&store, "A", 3).await;
         let page = store
             .archive_feed_page(FeedCursor::default(), 100)
             .await

@@ -513,7 +513,7 @@ mod claim_tests {
     use super::EventUpdate;
     use crate::db;
     use crate::db::entities::event::EventStatus;
-    use crate::store::testing::{new_event, pg_pair, push, sqlite_store};
+    use crate::store::testing::{finalise_all, new_event, pg_pair, push, sqlite_store};
     use crate::store::{Store, Submission};
 
     /// Several claimers per instance, two instances, each on its own pool, claiming until the queue is
@@ -527,34 +527,7 @@ mod claim_tests {
                 let store = store.clone();
                 let claimer = format!("{instance}/{worker}");
                 tasks.push(tokio::spawn(async move {
-                    let mut mine = Vec::new();
-                    loop {
-                        let claimed = store
-                            .claim_events(Queue::Realtime, 20, &claimer, Duration::from_secs(60))
-                            .await
-                            .expect("claim");
-                        if claimed.is_empty() {
-                            return mine;
-                        }
-                        let updates: Vec<EventUpdate> = claimed
-                            .iter()
-                            .map(|e| EventUpdate {
-                                row_key: e.id,
-                                status: EventStatus::NotTakenIntoAccount,
-                                template: None,
-                            })
-                            .collect();
-                        let changed = store
-                            .update_claimed_events(&claimer, &updates)
-                            .await
-                            .expect("update");
-                        assert_eq!(
-                            changed as usize,
-                            claimed.len(),
-                            "{claimer} lost a claim it held"
-                        );
-                        mine.extend(claimed.into_iter().map(|e| e.id));
-                    }
+                    finalise_all(&store, &claimer, 20).await
                 }));
             }
         }

@@ -8,8 +8,9 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
 use mc_plugin_api::services::Queue;
 
-use super::{NewEvent, Store, Submission};
+use super::{EventUpdate, NewEvent, Store, Submission};
 use crate::db;
+use crate::db::entities::event::EventStatus;
 
 /// The maintenance database the per-test databases are created from; `MC_TEST_POSTGRES_URL` overrides
 /// it. Tests that use it fail, not skip, when PostgreSQL is unreachable.
@@ -181,4 +182,37 @@ pub(crate) async fn pg_pair() -> (PgTestDb, Store, Store) {
         .await
         .expect("connect to PostgreSQL");
     (pg, Store::new(one), Store::new(two))
+}
+
+/// Claims real-time events as `claimer`, `per_claim` at a time, and makes each `not_taken_into_account`,
+/// until none is left; returns the row keys it finalised. Fails if a claim it held was lost.
+pub(crate) async fn finalise_all(store: &Store, claimer: &str, per_claim: u64) -> Vec<i64> {
+    let mut mine = Vec::new();
+    loop {
+        let claimed = store
+            .claim_events(Queue::Realtime, per_claim, claimer, Duration::from_secs(60))
+            .await
+            .expect("claim");
+        if claimed.is_empty() {
+            return mine;
+        }
+        let updates: Vec<EventUpdate> = claimed
+            .iter()
+            .map(|e| EventUpdate {
+                row_key: e.id,
+                status: EventStatus::NotTakenIntoAccount,
+                template: None,
+            })
+            .collect();
+        let changed = store
+            .update_claimed_events(claimer, &updates)
+            .await
+            .expect("update");
+        assert_eq!(
+            changed as usize,
+            claimed.len(),
+            "{claimer} lost a claim it held"
+        );
+        mine.extend(claimed.into_iter().map(|e| e.id));
+    }
 }
