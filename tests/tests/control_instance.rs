@@ -441,6 +441,18 @@ async fn control_instance_end_to_end(backend: Backend) {
     .await;
     assert_eq!(status, 200, "{}", pretty(&body));
 
+    // A cursor past the end of the feed is refused: it would acknowledge events nobody has read.
+    let (status, body) = request(
+        &cluster.exec_1,
+        true,
+        reqwest::Method::GET,
+        "/api/v1/archive/events?after=999999.0",
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{}", pretty(&body));
+    assert_eq!(body["error"]["field"], "after", "{}", pretty(&body));
+
     // ---- the purge removes archived events only ----
     // Everything above is archived, so the execution instances purge it (1 s after final).
     for (server, key) in [(&cluster.exec_1, true), (cluster.exec_2(), false)] {

@@ -41,6 +41,16 @@ pub async fn feed(ctx: &ApiContext, query_string: Option<&str>) -> Result<HttpRe
         }
     }
     if after != FeedCursor::default() {
+        // A cursor from nowhere must not acknowledge (and so let the purge delete) what nobody read.
+        let end = ctx.store.archive_feed_end().await?;
+        if after.seq > end {
+            return Err(ApiError::bad_request(
+                "after",
+                format!(
+                    "cursor `{after}` is past the end of the feed (place {end}); use a `nextCursor` this instance gave"
+                ),
+            ));
+        }
         ctx.store.acknowledge_archive(after).await?;
     }
     let page = ctx.store.archive_feed_page(after, limit).await?;

@@ -16,6 +16,7 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError};
+use crate::db::entities::event::EventStatus;
 use crate::db::entities::{archive_cursor, archive_event, archive_feed, delivery_log, event};
 
 /// The single row of `archive_feed`.
@@ -137,10 +138,7 @@ pub enum ArchiveStoreError {
 impl Store {
     /// Takes the next feed number inside `txn`. The feed row stays locked until `txn` ends, so numbers
     /// are handed out in commit order (see the `archive_feed` migration).
-    pub(super) async fn next_archive_seq(
-        &self,
-        txn: &DatabaseTransaction,
-    ) -> Result<i64, StoreError> {
+    async fn next_archive_seq(&self, txn: &DatabaseTransaction) -> Result<i64, StoreError> {
         let rows = archive_feed::Entity::update_many()
             .col_expr(
                 archive_feed::Column::LastSeq,
@@ -155,6 +153,44 @@ impl Store {
                 "the archive_feed row is missing; run the migrations".to_owned(),
             ))
         })
+    }
+
+    /// Gives the events among `row_keys` that this transaction made final their place in the feed, as
+    /// its last statement before the commit, so the feed row stays locked only for that statement and
+    /// the commit. Events already in the feed (finalised earlier, possibly by another instance) and events
+    /// that are not final (a lost claim) are left alone.
+    pub(super) async fn enter_archive_feed(
+        &self,
+        txn: &DatabaseTransaction,
+        row_keys: Vec<i64>,
+    ) -> Result<(), StoreError> {
+        if row_keys.is_empty() {
+            return Ok(());
+        }
+        let seq = self.next_archive_seq(txn).await?;
+        let finals: Vec<&str> = EventStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .map(EventStatus::as_str)
+            .collect();
+        event::Entity::update_many()
+            .col_expr(event::Column::ArchiveSeq, Expr::value(seq))
+            .filter(event::Column::Id.is_in(row_keys))
+            .filter(event::Column::ArchiveSeq.is_null())
+            .filter(event::Column::Status.is_in(finals))
+            .exec(txn)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// The last place handed out in the feed (0 before the first finished event).
+    pub async fn archive_feed_end(&self) -> Result<i64, StoreError> {
+        Ok(archive_feed::Entity::find_by_id(FEED_ROW)
+            .one(&self.db)
+            .await
+            .map_err(|e| self.error(e))?
+            .map_or(0, |row| row.last_seq))
     }
 
     /// Up to `limit` finished events after `after`, in feed order, each with its delivery log.

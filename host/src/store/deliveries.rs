@@ -324,7 +324,6 @@ impl Store {
         let _turn = self.write_turn().await;
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
-        let archive_seq = self.next_archive_seq(&txn).await?;
         let mut applied = 0;
         let mut by_status: BTreeMap<&'static str, Vec<i64>> = BTreeMap::new();
         for (_, row_key, status) in outcomes {
@@ -334,7 +333,6 @@ impl Store {
             applied += event::Entity::update_many()
                 .col_expr(event::Column::Status, Expr::value(status))
                 .col_expr(event::Column::FinishedAt, Expr::value(now))
-                .col_expr(event::Column::ArchiveSeq, Expr::value(archive_seq))
                 .col_expr(event::Column::UpdatedAt, Expr::value(now))
                 .filter(event::Column::Id.is_in(keys))
                 .filter(event::Column::Status.eq(EventStatus::PendingDelivery.as_str()))
@@ -343,6 +341,8 @@ impl Store {
                 .map_err(|e| self.error(e))?
                 .rows_affected;
         }
+        self.enter_archive_feed(&txn, outcomes.iter().map(|(_, key, _)| *key).collect())
+            .await?;
         delivery_log::Entity::update_many()
             .col_expr(delivery_log::Column::CopiedToEvent, Expr::value(true))
             .filter(delivery_log::Column::Id.is_in(outcomes.iter().map(|(log, _, _)| *log)))

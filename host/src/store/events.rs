@@ -273,12 +273,6 @@ impl Store {
         let _turn = self.write_turn().await;
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
-        // Events made final here enter the archive feed, all under one number (see `next_archive_seq`).
-        let archive_seq = if updates.iter().any(|u| u.status.is_final()) {
-            Some(self.next_archive_seq(&txn).await?)
-        } else {
-            None
-        };
         let mut changed = 0;
         for update in updates {
             let mut query = event::Entity::update_many()
@@ -293,9 +287,7 @@ impl Store {
                 )
                 .col_expr(event::Column::UpdatedAt, Expr::value(now));
             if update.status.is_final() {
-                query = query
-                    .col_expr(event::Column::FinishedAt, Expr::value(now))
-                    .col_expr(event::Column::ArchiveSeq, Expr::value(archive_seq));
+                query = query.col_expr(event::Column::FinishedAt, Expr::value(now));
             }
             if let Some((name, version)) = &update.template {
                 query = query
@@ -310,6 +302,12 @@ impl Store {
                 .map_err(|e| self.error(e))?
                 .rows_affected;
         }
+        let finished: Vec<i64> = updates
+            .iter()
+            .filter(|u| u.status.is_final())
+            .map(|u| u.row_key)
+            .collect();
+        self.enter_archive_feed(&txn, finished).await?;
         txn.commit().await.map_err(|e| self.error(e))?;
         Ok(changed)
     }

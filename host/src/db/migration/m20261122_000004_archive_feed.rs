@@ -96,6 +96,16 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        // Events finished before this migration enter the feed first, at place 0, in id order.
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(Events::Table)
+                    .value(Events::ArchiveSeq, 0)
+                    .and_where(Expr::col(Events::FinishedAt).is_not_null())
+                    .to_owned(),
+            )
+            .await?;
         manager
             .exec_stmt(
                 Query::insert()
