@@ -24,6 +24,8 @@ struct Instance {
     name: String,
     /// Without a trailing `/`.
     base_url: String,
+    /// `base_url` without a password, for messages and plugins.
+    shown_url: String,
     api_key: Option<String>,
     timeout: Duration,
 }
@@ -73,6 +75,7 @@ impl ExecutionInstances {
                 .map(|c| Instance {
                     name: c.name.trim().to_owned(),
                     base_url: c.url.trim_end_matches('/').to_owned(),
+                    shown_url: crate::config::redact_url_password(c.url.trim_end_matches('/')),
                     api_key: c.api_key.clone().filter(|k| !k.is_empty()),
                     timeout: c.timeout,
                 })
@@ -85,9 +88,9 @@ impl ExecutionInstances {
         self.instances.iter().map(|i| i.name.as_str())
     }
 
-    /// Base URL of `name`, for display.
+    /// Base URL of `name`, for display (any password replaced).
     pub fn url_of(&self, name: &str) -> Option<&str> {
-        self.find(name).ok().map(|i| i.base_url.as_str())
+        self.find(name).ok().map(|i| i.shown_url.as_str())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -128,7 +131,7 @@ impl ExecutionInstances {
         }
         let unreachable = |e: reqwest::Error| InstanceError::Unreachable {
             instance: instance.name.clone(),
-            url: instance.base_url.clone(),
+            url: instance.shown_url.clone(),
             reason: error_chain(&e),
         };
         let response = request.send().await.map_err(unreachable)?;

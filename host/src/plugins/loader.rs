@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_ffi::FfiFuture;
 use chrono::{DateTime, Utc};
@@ -87,8 +88,35 @@ pub struct PluginLibrary {
     pub loaded_at: DateTime<Utc>,
     /// Points into `_library`'s code; valid while it is open, which is as long as `self` lives.
     create: CreateFn,
-    /// Kept open for as long as anything may point into it; closed on drop.
-    _library: libloading::Library,
+    /// Kept open for as long as anything may point into it; closed [`UNLOAD_GRACE`] after the drop.
+    library: Option<libloading::Library>,
+}
+
+/// How long a library stays mapped after its last user is gone. A waker the plugin's future handed to a
+/// host timer or channel forwards through the plugin's copy of async-ffi: the thread that wakes a run
+/// (a runtime worker, when a timer fires) is still returning through that code while the woken run
+/// finishes and drops the last reference. Closing at once unmapped the code under it (a SIGSEGV with the
+/// instruction pointer in the unmapped range, seen once under CI load); returning takes microseconds.
+pub const UNLOAD_GRACE: Duration = Duration::from_secs(5);
+
+impl Drop for PluginLibrary {
+    fn drop(&mut self) {
+        let Some(library) = self.library.take() else {
+            return;
+        };
+        let name = self.info.name.clone();
+        let closer = std::thread::Builder::new()
+            .name("mc-plugin-unload".to_owned())
+            .spawn(move || {
+                std::thread::sleep(UNLOAD_GRACE);
+                drop(library);
+                tracing::debug!(plugin = %name, "plugin library closed");
+            });
+        if let Err(e) = closer {
+            // Without a thread to wait, keeping it mapped for good is the safe choice.
+            tracing::warn!(error = %e, "plugin library left open: no thread to close it later");
+        }
+    }
 }
 
 impl std::fmt::Debug for PluginLibrary {
@@ -146,7 +174,7 @@ impl PluginLibrary {
             source: path.to_owned(),
             loaded_at: Utc::now(),
             create,
-            _library: library,
+            library: Some(library),
         })
     }
 
