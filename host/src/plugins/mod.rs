@@ -16,7 +16,9 @@ pub mod registry;
 
 use std::path::{Path, PathBuf};
 
-pub use loader::{LoadError, LoadOptions, PluginInfo, PluginLibrary, WorkflowInstance};
+pub use loader::{
+    LoadError, LoadOptions, PluginInfo, PluginLibrary, UNLOAD_GRACE, WorkflowInstance,
+};
 pub use registry::{PluginRegistry, PluginView, ReloadOutcome, ReloadResult, WorkflowSpec};
 
 /// A private directory for the copies of libraries that are `dlopen`ed (mode 0700, so nobody else can
