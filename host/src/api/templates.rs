@@ -12,7 +12,7 @@ use crate::db::entities::{template, template_version};
 use crate::error::ApiError;
 use crate::http::body::read_request_limited;
 use crate::http::response::{HttpResponse, json_response};
-use crate::ingest::validate::parse_object;
+use crate::ingest::validate::{kind, optional_string, parse_object};
 use crate::templates::{self, NewTemplateVersion};
 
 /// Longest template name, in characters.
@@ -157,7 +157,7 @@ pub(super) async fn read_body(
 fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
     let object = parse_object(body)?;
 
-    let event_type = optional_string(&object, "eventType")?
+    let event_type = optional_string(&object, "eventType", "")?
         .ok_or_else(|| ApiError::bad_request("eventType", "`eventType` is required"))?;
     let chars = event_type.chars().count();
     if chars == 0 || chars > MAX_EVENT_TYPE {
@@ -167,7 +167,7 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
         ));
     }
 
-    let channel = match optional_string(&object, "channel")?.as_deref() {
+    let channel = match optional_string(&object, "channel", "")?.as_deref() {
         None | Some(CHANNEL_EMAIL) => CHANNEL_EMAIL,
         Some(CHANNEL_SMS) => CHANNEL_SMS,
         Some(other) => {
@@ -191,9 +191,9 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
 
     // An empty part is no part (an empty `from` means the configured default).
     let part = |name: &str| -> Result<Option<String>, ApiError> {
-        Ok(optional_string(&object, name)?.filter(|s| !s.is_empty()))
+        Ok(optional_string(&object, name, "")?.filter(|s| !s.is_empty()))
     };
-    let subject = optional_string(&object, "subject")?;
+    let subject = optional_string(&object, "subject", "")?;
     let from = part("from")?;
     let text = part("text")?;
     let html = part("html")?;
@@ -255,28 +255,6 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
 }
 
 /// A string field: absent or null is `None`, another type is refused naming the field.
-fn optional_string(object: &Map<String, Value>, name: &str) -> Result<Option<String>, ApiError> {
-    match object.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ApiError::bad_request(
-            name,
-            format!("`{name}` must be a string, not {}", kind(other)),
-        )),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A template as `GET /api/v1/templates` lists it.
 fn summary(t: &template::Model) -> Map<String, Value> {
     let value = json!({

@@ -275,7 +275,9 @@ fn channel(object: &Map<String, Value>, prefix: &str) -> Result<&'static str, In
     }
 }
 
-fn optional_string(
+/// Field `name` of `object` as an optional string (absent or `null`: `None`); anything else is refused,
+/// naming `prefix` + `name` and the JSON type found.
+pub fn optional_string(
     object: &Map<String, Value>,
     name: &str,
     prefix: &str,
@@ -371,7 +373,8 @@ pub fn check_phone(number: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn kind(value: &Value) -> &'static str {
+/// A JSON value's type, with its article, for messages (`not a number`).
+pub fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
