@@ -371,8 +371,11 @@ impl Store {
             });
         }
         let mut inserted = 0;
-        for chunk in rows.chunks(200) {
-            inserted += archive_event::Entity::insert_many(chunk.to_vec())
+        // Moved, not cloned, into the statements: each row carries the event's ctx and delivery log.
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<archive_event::ActiveModel> = rows.by_ref().take(200).collect();
+            inserted += archive_event::Entity::insert_many(chunk)
                 .on_conflict(
                     OnConflict::columns([
                         archive_event::Column::InstanceName,
