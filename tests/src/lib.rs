@@ -987,8 +987,7 @@ impl ApiClient {
         body: &Value,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let bytes = serde_json::to_vec(body).expect("a JSON value always serialises");
-        self.request(reqwest::Method::POST, path, Some(bytes), headers)
+        self.send_json(reqwest::Method::POST, path, body, headers)
             .await
     }
 
@@ -1021,9 +1020,20 @@ impl ApiClient {
         body: &Value,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let bytes = serde_json::to_vec(body).expect("a JSON value always serialises");
-        self.request(reqwest::Method::PUT, path, Some(bytes), headers)
+        self.send_json(reqwest::Method::PUT, path, body, headers)
             .await
+    }
+
+    /// A request whose body is `body` serialised as JSON.
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).expect("a JSON value always serialises");
+        self.request(method, path, Some(bytes), headers).await
     }
 
     /// PUT of arbitrary bytes.
