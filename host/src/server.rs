@@ -212,11 +212,21 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         shutdown.subscribe(),
     ));
 
-    // Ingestion: one group-commit writer; each commit wakes the workflow of the queue it fed.
+    // Ingestion: one group-commit writer, on a connection of its own: it never waits for one the workflows
+    // hold, and on SQLite its page cache stays warm instead of being re-read after every other
+    // connection's write (BENCHMARKS.md). An in-memory SQLite database exists only in its pool, so that one
+    // is shared. Each commit wakes the workflow of the queue it fed.
+    let ingest_store = if db::is_in_memory_url(&config.database.url) {
+        store.clone()
+    } else {
+        store.with_connection(
+            db::connect(&config.database.url, 1, config.database.connect_timeout).await?,
+        )
+    };
     let ingest = {
         let workflows = Arc::clone(&workflows);
         GroupCommit::start(
-            store.clone(),
+            ingest_store,
             config.instance.id,
             metrics.clone(),
             move |queues| {

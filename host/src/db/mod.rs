@@ -253,7 +253,7 @@ fn backend_of(url: &str) -> Option<DbBackend> {
 
 /// Whether a `sqlite:` url names an in-memory database (`sqlite::memory:`, `?mode=memory`), parsed the
 /// way sqlx parses it (sqlx keeps the flag private).
-fn is_in_memory_url(url: &str) -> bool {
+pub fn is_in_memory_url(url: &str) -> bool {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

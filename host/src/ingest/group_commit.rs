@@ -54,10 +54,10 @@ impl GroupCommit {
         let task = writer(store, instance_id, metrics, on_commit, rx, shutdown);
         if sqlite {
             // SQLite: the writer gets a thread and a runtime of its own. Every request waits for it, and
-            // each of its commits is one or more round trips to SQLite's connection thread; on the shared
-            // runtime each wake-up queued behind the HTTP connections' tasks, which made a commit take
-            // 1.1 ms instead of 0.75 ms and cost a third of the throughput (BENCHMARKS.md). PostgreSQL connections are driven by the shared runtime's reactor, so
-            // its writer stays there (a thread of its own measured no better).
+            // each of its commits is a round trip to SQLite's connection thread; on the shared runtime
+            // each wake-up queued behind the HTTP connections' tasks, which made a commit take 1.1 ms
+            // instead of 0.75 ms and cost a third of the throughput (BENCHMARKS.md). PostgreSQL's writer
+            // stays on the shared runtime: a thread of its own measured no better there.
             let spawned = std::thread::Builder::new()
                 .name("mc-group-commit".to_owned())
                 .spawn(move || {

@@ -5,6 +5,9 @@
 //! messaging server expect.
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::error::Category;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::db::entities::event::{CHANNEL_EMAIL, CHANNEL_SMS};
@@ -66,97 +69,166 @@ pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, InputError> {
     }
 }
 
+/// The fields of one event object as they were sent: each the raw JSON text of its value, `None` when
+/// absent or `null`. Unknown fields are skipped unparsed, and `ctx` stays text all the way into the
+/// database: a request is read once, with no `serde_json::Value` tree built for it (BENCHMARKS.md).
+#[derive(Deserialize)]
+struct EventFields<'a> {
+    #[serde(rename = "type", borrow)]
+    event_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    channel: Option<&'a RawValue>,
+    #[serde(rename = "wishedChannel", borrow)]
+    wished_channel: Option<&'a RawValue>,
+    #[serde(borrow)]
+    email: Option<&'a RawValue>,
+    #[serde(rename = "mobilePhone", borrow)]
+    mobile_phone: Option<&'a RawValue>,
+    #[serde(rename = "externalId", borrow)]
+    external_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    language: Option<&'a RawValue>,
+    #[serde(borrow)]
+    scheduled: Option<&'a RawValue>,
+    #[serde(borrow)]
+    expiration: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ctx: Option<&'a RawValue>,
+}
+
+/// The body of `POST /api/v1/events/batch`.
+#[derive(Deserialize)]
+struct BatchFields<'a> {
+    #[serde(borrow)]
+    events: Option<&'a RawValue>,
+}
+
 /// One event of `POST /api/v1/events`.
 pub fn single_event(body: &[u8], limits: Limits) -> Result<NewEvent, InputError> {
-    let object = parse_object(body)?;
-    event(object, "", limits, body.len())
+    let fields = parse_body::<EventFields>(utf8(body)?)?;
+    event(fields, "", limits)
 }
 
 /// The events of `POST /api/v1/events/batch`; the first bad one refuses the batch.
 pub fn batch_events(body: &[u8], limits: Limits) -> Result<Vec<NewEvent>, InputError> {
-    let mut object = parse_object(body)?;
-    let events = match object.remove("events") {
-        Some(Value::Array(events)) => events,
-        None | Some(Value::Null) => {
+    let events = match parse_body::<BatchFields>(utf8(body)?)?.events {
+        None => {
             return Err(InputError::field(
                 "events",
                 "`events` is required: an array of events",
             ));
         }
-        Some(other) => {
+        Some(raw) if raw_kind(raw) == "an array" => {
+            serde_json::from_str::<Vec<&RawValue>>(raw.get()).map_err(|e| {
+                InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
+            })?
+        }
+        Some(raw) => {
             return Err(InputError::field(
                 "events",
-                format!("`events` must be an array, not {}", kind(&other)),
+                format!("`events` must be an array, not {}", raw_kind(raw)),
             ));
         }
     };
-    event_list(events, limits, body.len())
+    check_batch_size(events.len(), limits)?;
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| event_text(raw.get(), &format!("events[{i}]"), limits))
+        .collect()
 }
 
 /// One event given as an object already (the SOAP endpoint builds it from XML): the same rules and field
-/// names as [`single_event`]. `body_len` is the size of the request it came from.
-pub fn event_object(
-    object: Map<String, Value>,
-    limits: Limits,
-    body_len: usize,
-) -> Result<NewEvent, InputError> {
-    event(object, "", limits, body_len)
+/// names as [`single_event`].
+pub fn event_object(object: Map<String, Value>, limits: Limits) -> Result<NewEvent, InputError> {
+    event_text(&Value::Object(object).to_string(), "", limits)
 }
 
-/// The events of a batch (`events[i].` in field names), counted against `server.max_batch_events`; the
-/// first bad one refuses the batch. `body_len` is the size of the request they came from.
-pub fn event_list(
-    events: Vec<Value>,
-    limits: Limits,
-    body_len: usize,
-) -> Result<Vec<NewEvent>, InputError> {
-    if events.is_empty() {
+/// The events of a batch given as values already (the SOAP endpoint): `events[i].` in field names,
+/// counted against `server.max_batch_events`; the first bad one refuses the batch.
+pub fn event_list(events: Vec<Value>, limits: Limits) -> Result<Vec<NewEvent>, InputError> {
+    check_batch_size(events.len(), limits)?;
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, value)| event_text(&value.to_string(), &format!("events[{i}]"), limits))
+        .collect()
+}
+
+fn check_batch_size(events: usize, limits: Limits) -> Result<(), InputError> {
+    if events == 0 {
         return Err(InputError::field("events", "`events` is empty"));
     }
-    if events.len() > limits.max_batch_events {
+    if events > limits.max_batch_events {
         return Err(InputError {
             code: "batch_too_large",
             field: Some("events".to_owned()),
             message: format!(
-                "the batch has {} events; the limit is {} (server.max_batch_events)",
-                events.len(),
+                "the batch has {events} events; the limit is {} (server.max_batch_events)",
                 limits.max_batch_events
             ),
         });
     }
-    events
-        .into_iter()
-        .enumerate()
-        .map(|(i, value)| match value {
-            Value::Object(object) => event(object, &format!("events[{i}]."), limits, body_len),
-            other => Err(InputError::field(
-                &format!("events[{i}]"),
-                format!("each event must be an object, not {}", kind(&other)),
-            )),
-        })
-        .collect()
+    Ok(())
 }
 
-/// Reads one event object. `body_len` bounds the size of its `ctx`: when the whole body fits the ctx
-/// limit, the ctx cannot exceed it and is not serialised again to be measured.
-fn event(
-    mut object: Map<String, Value>,
-    prefix: &str,
-    limits: Limits,
-    body_len: usize,
-) -> Result<NewEvent, InputError> {
+fn utf8(body: &[u8]) -> Result<&str, InputError> {
+    std::str::from_utf8(body).map_err(|e| {
+        InputError::body(
+            "invalid_utf8",
+            format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
+        )
+    })
+}
+
+/// Reads a whole body into `T`, which holds the fields of a JSON object.
+fn parse_body<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, InputError> {
+    serde_json::from_str(text).map_err(|e| {
+        let first = text.trim_start().as_bytes().first();
+        if e.classify() == Category::Data && first.is_some_and(|b| *b != b'{') {
+            let kind = serde_json::from_str::<&RawValue>(text).map_or("not JSON", raw_kind);
+            InputError::body(
+                "malformed_json",
+                format!("the body must be a JSON object, not {kind}"),
+            )
+        } else {
+            InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
+        }
+    })
+}
+
+/// Reads the event object `text`, the element `element` of a batch (`""` for a single event).
+fn event_text(text: &str, element: &str, limits: Limits) -> Result<NewEvent, InputError> {
+    let fields = serde_json::from_str::<EventFields>(text).map_err(|e| {
+        let kind = serde_json::from_str::<&RawValue>(text).map_or("not JSON", raw_kind);
+        if kind == "an object" || element.is_empty() {
+            InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
+        } else {
+            InputError::field(element, format!("each event must be an object, not {kind}"))
+        }
+    })?;
+    let prefix = if element.is_empty() {
+        String::new()
+    } else {
+        format!("{element}.")
+    };
+    event(fields, &prefix, limits)
+}
+
+/// Checks one event's fields and turns them into a [`NewEvent`].
+fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEvent, InputError> {
     let path = |name: &str| format!("{prefix}{name}");
-    let event_type = match optional_string(&object, "type", prefix)? {
+    let event_type = match raw_string(fields.event_type, "type", prefix)? {
         Some(t) if !t.is_empty() => t,
         Some(_) => return Err(InputError::field(&path("type"), "`type` is empty")),
         None => return Err(InputError::field(&path("type"), "`type` is required")),
     };
     check_length(&event_type, "type", prefix)?;
-    let channel = channel(&object, prefix)?;
-    let email = optional_string(&object, "email", prefix)?;
-    let mobile_phone = optional_string(&object, "mobilePhone", prefix)?;
-    let external_id = optional_string(&object, "externalId", prefix)?;
-    let language = optional_string(&object, "language", prefix)?;
+    let channel = channel(fields.channel, fields.wished_channel, prefix)?;
+    let email = raw_string(fields.email, "email", prefix)?;
+    let mobile_phone = raw_string(fields.mobile_phone, "mobilePhone", prefix)?;
+    let external_id = raw_string(fields.external_id, "externalId", prefix)?;
+    let language = raw_string(fields.language, "language", prefix)?;
     for (name, value) in [("externalId", &external_id), ("language", &language)] {
         if let Some(value) = value {
             check_length(value, name, prefix)?;
@@ -193,18 +265,12 @@ fn event(
             format!("invalid mobile phone number: {reason}"),
         ));
     }
-    let scheduled_at = timestamp(&object, "scheduled", prefix)?;
-    let expires_at = timestamp(&object, "expiration", prefix)?;
-    let ctx = match object.remove("ctx") {
-        None | Some(Value::Null) => Value::Object(Map::new()),
-        Some(Value::Object(ctx)) => {
-            let size = if body_len <= limits.max_ctx_bytes {
-                0
-            } else {
-                serde_json::to_vec(&ctx)
-                    .map(|v| v.len())
-                    .unwrap_or(usize::MAX)
-            };
+    let scheduled_at = timestamp(fields.scheduled, "scheduled", prefix)?;
+    let expires_at = timestamp(fields.expiration, "expiration", prefix)?;
+    let ctx = match fields.ctx {
+        None => RawValue::from_string("{}".to_owned()).expect("`{}` is JSON"),
+        Some(raw) if raw_kind(raw) == "an object" => {
+            let size = raw.get().len();
             if size > limits.max_ctx_bytes {
                 return Err(InputError::field(
                     &path("ctx"),
@@ -214,12 +280,12 @@ fn event(
                     ),
                 ));
             }
-            Value::Object(ctx)
+            raw.to_owned()
         }
-        Some(other) => {
+        Some(raw) => {
             return Err(InputError::field(
                 &path("ctx"),
-                format!("`ctx` must be an object, not {}", kind(&other)),
+                format!("`ctx` must be an object, not {}", raw_kind(raw)),
             ));
         }
     };
@@ -236,34 +302,80 @@ fn event(
     })
 }
 
+/// A raw JSON value's type, with its article, for messages (as [`kind`] says it of a parsed value).
+fn raw_kind(raw: &RawValue) -> &'static str {
+    match raw.get().as_bytes().first() {
+        Some(b'n') => "null",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'"') => "a string",
+        Some(b'[') => "an array",
+        Some(b'{') => "an object",
+        _ => "a number",
+    }
+}
+
+/// Field `name` as an optional string (absent or `null`: `None`); anything else is refused, naming
+/// `prefix` + `name` and the JSON type found.
+fn raw_string(
+    raw: Option<&RawValue>,
+    name: &str,
+    prefix: &str,
+) -> Result<Option<String>, InputError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    match raw_kind(raw) {
+        "a string" => serde_json::from_str(raw.get())
+            .map(Some)
+            .map_err(|e| InputError::field(&format!("{prefix}{name}"), format!("`{name}`: {e}"))),
+        other => Err(InputError::field(
+            &format!("{prefix}{name}"),
+            format!("`{name}` must be a string, not {other}"),
+        )),
+    }
+}
+
 /// `channel` ("email" | "sms") or Adobe's `wishedChannel` (0 | 1); email by default.
-fn channel(object: &Map<String, Value>, prefix: &str) -> Result<&'static str, InputError> {
-    let named = match object.get("channel") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s == CHANNEL_EMAIL => Some(CHANNEL_EMAIL),
-        Some(Value::String(s)) if s == CHANNEL_SMS => Some(CHANNEL_SMS),
-        Some(other) => {
+fn channel(
+    named: Option<&RawValue>,
+    wished: Option<&RawValue>,
+    prefix: &str,
+) -> Result<&'static str, InputError> {
+    let named = match raw_string(named, "channel", prefix) {
+        Ok(None) => None,
+        Ok(Some(s)) if s == CHANNEL_EMAIL => Some(CHANNEL_EMAIL),
+        Ok(Some(s)) if s == CHANNEL_SMS => Some(CHANNEL_SMS),
+        _ => {
             return Err(InputError::field(
                 &format!("{prefix}channel"),
-                format!("`channel` must be \"email\" or \"sms\", not {other}"),
+                format!(
+                    "`channel` must be \"email\" or \"sms\", not {}",
+                    named.map_or("null", RawValue::get)
+                ),
             ));
         }
     };
-    let wished = match object.get("wishedChannel") {
-        None | Some(Value::Null) => None,
-        Some(value) => match value
-            .as_i64()
-            .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
-        {
-            Some(0) => Some(CHANNEL_EMAIL),
-            Some(1) => Some(CHANNEL_SMS),
-            _ => {
-                return Err(InputError::field(
-                    &format!("{prefix}wishedChannel"),
-                    format!("`wishedChannel` must be 0 (email) or 1 (sms), not {value}"),
-                ));
+    let wished = match wished {
+        None => None,
+        Some(raw) => {
+            let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+            match value
+                .as_i64()
+                .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+            {
+                Some(0) => Some(CHANNEL_EMAIL),
+                Some(1) => Some(CHANNEL_SMS),
+                _ => {
+                    return Err(InputError::field(
+                        &format!("{prefix}wishedChannel"),
+                        format!(
+                            "`wishedChannel` must be 0 (email) or 1 (sms), not {}",
+                            raw.get()
+                        ),
+                    ));
+                }
             }
-        },
+        }
     };
     match (named, wished) {
         (Some(a), Some(b)) if a != b => Err(InputError::field(
@@ -304,11 +416,11 @@ fn check_length(value: &str, name: &str, prefix: &str) -> Result<(), InputError>
 }
 
 fn timestamp(
-    object: &Map<String, Value>,
+    raw: Option<&RawValue>,
     name: &str,
     prefix: &str,
 ) -> Result<Option<DateTime<Utc>>, InputError> {
-    let Some(text) = optional_string(object, name, prefix)? else {
+    let Some(text) = raw_string(raw, name, prefix)? else {
         return Ok(None);
     };
     DateTime::parse_from_rfc3339(&text)
@@ -416,7 +528,7 @@ mod tests {
             event.scheduled_at.unwrap().to_rfc3339(),
             "2026-11-22T09:00:00+00:00"
         );
-        assert_eq!(event.ctx, serde_json::json!({"n":1}));
+        assert_eq!(event.ctx.get(), r#"{"n":1}"#);
         let sms =
             single(r#"{"type":"T","wishedChannel":1,"mobilePhone":"+33 6 12 34 56 78"}"#).unwrap();
         assert_eq!(sms.channel, "sms");
@@ -495,6 +607,66 @@ mod tests {
         );
         let body = format!(r#"{{"events":[{ok},{ok}]}}"#);
         assert_eq!(batch_events(body.as_bytes(), LIMITS).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn ctx_is_kept_as_sent_and_measured_as_sent() {
+        let body = r#"{"type":"T","email":"a@b.co","ctx":{ "name": "Zo\u00e9", "tags": [1, 2], "x": {"y": null} }}"#;
+        let event = single(body).unwrap();
+        assert_eq!(
+            event.ctx.get(),
+            r#"{ "name": "Zo\u00e9", "tags": [1, 2], "x": {"y": null} }"#
+        );
+        let no_ctx = single(r#"{"type":"T","email":"a@b.co","ctx":null}"#).unwrap();
+        assert_eq!(no_ctx.ctx.get(), "{}");
+        // 64 bytes fit the test limit, 65 do not.
+        let fits = format!(
+            r#"{{"type":"T","email":"a@b.co","ctx":{{"k":"{}"}}}}"#,
+            "x".repeat(56)
+        );
+        assert!(single(&fits).is_ok());
+        let over = format!(
+            r#"{{"type":"T","email":"a@b.co","ctx":{{"k":"{}"}}}}"#,
+            "x".repeat(57)
+        );
+        let err = single(&over).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("ctx"));
+        assert!(err.message.contains("65 bytes"), "{}", err.message);
+    }
+
+    #[test]
+    fn fields_of_the_wrong_type_are_named_with_the_type_found() {
+        let err = single(r#"{"type":["T"],"email":"a@b.co"}"#).unwrap_err();
+        assert_eq!(err.message, "`type` must be a string, not an array");
+        let err = single(r#"{"type":"T","email":"a@b.co","language":true}"#).unwrap_err();
+        assert_eq!(err.message, "`language` must be a string, not a boolean");
+        let err = single(r#"{"type":"T","email":"a@b.co","channel":"fax"}"#).unwrap_err();
+        assert_eq!(
+            err.message,
+            r#"`channel` must be "email" or "sms", not "fax""#
+        );
+        let escaped = single(r#"{"type":"T\u00e9","email":"a@b.co"}"#).unwrap();
+        assert_eq!(escaped.event_type, "T\u{e9}");
+        let err = single("[1]").unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (
+                "malformed_json",
+                "the body must be a JSON object, not an array"
+            )
+        );
+        let ok = r#"{"type":"T","email":"a@b.co"}"#;
+        let body = format!(r#"{{"events":[{ok},7]}}"#);
+        let err = batch_events(body.as_bytes(), LIMITS).unwrap_err();
+        assert_eq!(
+            (err.field.as_deref(), err.message.as_str()),
+            (
+                Some("events[1]"),
+                "each event must be an object, not a number"
+            )
+        );
+        let err = batch_events(br#"{"events":{"type":"T"}}"#, LIMITS).unwrap_err();
+        assert_eq!(err.message, "`events` must be an array, not an object");
     }
 
     #[test]

@@ -118,9 +118,6 @@ fn read_events(
                 format!("invalid field `{expected}`: {action} needs the <{expected}> parameter"),
             )
         })?;
-    // The JSON built from XML can be larger than the XML it came from (attributes in particular), so the
-    // ctx is always measured against the limit rather than assumed to fit because the body does.
-    let always_measure = usize::MAX;
     match count {
         Count::One => {
             let element = parameter.children.first().ok_or_else(|| {
@@ -132,18 +129,14 @@ fn read_events(
                     ),
                 )
             })?;
-            Ok(vec![validate::event_object(
-                event_object(element),
-                limits,
-                always_measure,
-            )?])
+            Ok(vec![validate::event_object(event_object(element), limits)?])
         }
         Count::Many => {
             let events = collection(parameter)
                 .iter()
                 .map(|e| Value::Object(event_object(e)))
                 .collect();
-            Ok(validate::event_list(events, limits, always_measure)?)
+            Ok(validate::event_list(events, limits)?)
         }
     }
 }
@@ -227,7 +220,10 @@ mod tests {
             .expect("valid");
         assert_eq!(events[0].event_type, "ORDER");
         assert_eq!(events[0].channel, "email");
-        assert_eq!(events[0].ctx, serde_json::json!({ "firstName": "Ann" }));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(events[0].ctx.get()).unwrap(),
+            serde_json::json!({ "firstName": "Ann" })
+        );
         assert_eq!(
             events[0].scheduled_at.expect("scheduled").to_rfc3339(),
             "2026-11-22T10:00:00+00:00"

@@ -451,7 +451,7 @@ mod tests {
             mobile_phone: None,
             external_id: None,
             language: None,
-            ctx: serde_json::json!({}),
+            ctx: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
             scheduled_at: None,
             expires_at: None,
         };

@@ -60,6 +60,15 @@ impl Store {
         Self { db, write_gate }
     }
 
+    /// The same store on another pool of the same database (made by [`db::connect`]), sharing this one's
+    /// write turn. The group-commit writer has one of its own (see `ingest::group_commit`).
+    pub fn with_connection(&self, db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            write_gate: self.write_gate.clone(),
+        }
+    }
+
     /// Waits for this process's turn to write (SQLite only; see `write_gate`). Every public method that
     /// writes holds it for its whole transaction; none of them calls another while holding it.
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {

@@ -146,7 +146,7 @@ pub(crate) fn new_event(n: usize) -> NewEvent {
         mobile_phone: None,
         external_id: None,
         language: None,
-        ctx: serde_json::json!({ "n": n }),
+        ctx: serde_json::value::to_raw_value(&serde_json::json!({ "n": n })).unwrap(),
         scheduled_at: None,
         expires_at: None,
     }
