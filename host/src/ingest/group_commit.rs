@@ -5,14 +5,19 @@
 //! answers each: under load, one fsync serves many requests; with a single request, it commits at once
 //! (there is no timer to wait for). On SQLite the single writer is also what the database wants.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use chrono::Utc;
 use mc_plugin_api::services::Queue;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use crate::store::{Store, StoreError, Submission, SubmissionOutcome};
+use crate::store::{
+    EventRows, ROWS_PER_STATEMENT, Store, StoreError, Submission, SubmissionOutcome,
+};
 
 /// Submissions per transaction at most, and events per transaction at most: bounds the transaction size
 /// (and so the latency of the requests in it) under a flood.
@@ -94,50 +99,145 @@ impl GroupCommit {
     }
 }
 
+/// The submissions of the next group, each converted into its rows as it arrives.
+#[derive(Default)]
+struct Group {
+    submissions: Vec<Submission>,
+    replies: Vec<Reply>,
+    events: usize,
+    rows: EventRows,
+    /// Whether the group can still be stored by one statement (no idempotency key, one INSERT's worth
+    /// of rows), so that converting its rows ahead is worth it.
+    converting: bool,
+}
+
+impl Group {
+    fn add(&mut self, instance_id: u8, (submission, reply): (Submission, Reply)) {
+        if self.submissions.is_empty() {
+            self.converting = true;
+        }
+        self.events += submission.events.len();
+        if self.converting {
+            if submission.idempotency.is_none() && self.events <= ROWS_PER_STATEMENT {
+                self.rows.push(instance_id, &submission, Utc::now());
+            } else {
+                self.converting = false;
+                self.rows = EventRows::default();
+            }
+        }
+        self.submissions.push(submission);
+        self.replies.push(reply);
+    }
+
+    fn has_room(&self) -> bool {
+        self.submissions.len() < MAX_GROUP_SUBMISSIONS && self.events < MAX_GROUP_EVENTS
+    }
+
+    fn is_empty(&self) -> bool {
+        self.submissions.is_empty()
+    }
+}
+
+/// Takes submissions into groups and commits one group at a time. While a group's commit is in flight,
+/// the next group fills up and its rows are converted for the database (on SQLite, the previous commit
+/// is then mostly SQLite's own work and its fsync, on its own thread); it is launched as soon as the
+/// previous one is done. The database sees one group after the other, never two at once.
 async fn writer(
     store: Store,
     instance_id: u8,
     metrics: Metrics,
-    on_commit: impl Fn(&[Queue]),
+    on_commit: impl Fn(&[Queue]) + Send + Sync + 'static,
     mut rx: mpsc::Receiver<(Submission, Reply)>,
     // Held, not read: keeps the server's shutdown drain waiting until the last accepted request is stored.
     _shutdown: Shutdown,
 ) {
-    let mut group: Vec<(Submission, Reply)> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut events = first.0.events.len();
-        group.push(first);
-        while group.len() < MAX_GROUP_SUBMISSIONS && events < MAX_GROUP_EVENTS {
-            match rx.try_recv() {
-                Ok(next) => {
-                    events += next.0.events.len();
-                    group.push(next);
-                }
-                Err(_) => break,
-            }
-        }
-        let started = Instant::now();
-        let (submissions, replies): (Vec<Submission>, Vec<Reply>) = group.drain(..).unzip();
-        let outcomes = commit(&store, instance_id, &submissions).await;
-        metrics.record_group_commit(submissions.len(), events, started.elapsed());
-        let mut woken: Vec<Queue> = Vec::new();
-        for ((submission, reply), outcome) in submissions.iter().zip(replies).zip(outcomes) {
-            match &outcome {
-                Ok(SubmissionOutcome::Created(ids)) => {
-                    metrics.record_events_accepted(submission.queue, ids.len() as u64);
-                    if !woken.contains(&submission.queue) {
-                        woken.push(submission.queue);
+    let on_commit = Arc::new(on_commit);
+    let mut next = Group::default();
+    let mut in_flight: Option<JoinHandle<()>> = None;
+    let mut open = true;
+    loop {
+        match in_flight.as_mut() {
+            None => {
+                if next.is_empty() {
+                    match rx.recv().await {
+                        Some(received) => next.add(instance_id, received),
+                        None => break,
                     }
                 }
-                Ok(_) => {}
-                Err(_) => metrics.record_events_refused(submission.queue, "unavailable"),
+                while next.has_room() {
+                    match rx.try_recv() {
+                        Ok(received) => next.add(instance_id, received),
+                        Err(_) => break,
+                    }
+                }
+                let group = std::mem::take(&mut next);
+                in_flight = Some(tokio::spawn(commit_group(
+                    store.clone(),
+                    instance_id,
+                    metrics.clone(),
+                    Arc::clone(&on_commit),
+                    group,
+                )));
             }
-            // The requester may have gone away (client disconnected): its events are stored regardless.
-            let _ = reply.send(outcome);
+            Some(task) => {
+                tokio::select! {
+                    done = task => {
+                        in_flight = None;
+                        if let Err(e) = done {
+                            tracing::error!(error = %e, "a group commit did not finish; its requests get no answer");
+                        }
+                    }
+                    received = rx.recv(), if open && next.has_room() => match received {
+                        Some(received) => next.add(instance_id, received),
+                        None => open = false,
+                    },
+                }
+                if !open && in_flight.is_none() && next.is_empty() {
+                    break;
+                }
+            }
         }
-        if !woken.is_empty() {
-            on_commit(&woken);
+    }
+    if let Some(task) = in_flight {
+        let _ = task.await;
+    }
+}
+
+/// Stores one group and answers each of its requests.
+async fn commit_group(
+    store: Store,
+    instance_id: u8,
+    metrics: Metrics,
+    on_commit: Arc<impl Fn(&[Queue])>,
+    group: Group,
+) {
+    let started = Instant::now();
+    let Group {
+        submissions,
+        replies,
+        events,
+        rows,
+        ..
+    } = group;
+    let outcomes = commit(&store, instance_id, &submissions, rows).await;
+    metrics.record_group_commit(submissions.len(), events, started.elapsed());
+    let mut woken: Vec<Queue> = Vec::new();
+    for ((submission, reply), outcome) in submissions.iter().zip(replies).zip(outcomes) {
+        match &outcome {
+            Ok(SubmissionOutcome::Created(ids)) => {
+                metrics.record_events_accepted(submission.queue, ids.len() as u64);
+                if !woken.contains(&submission.queue) {
+                    woken.push(submission.queue);
+                }
+            }
+            Ok(_) => {}
+            Err(_) => metrics.record_events_refused(submission.queue, "unavailable"),
         }
+        // The requester may have gone away (client disconnected): its events are stored regardless.
+        let _ = reply.send(outcome);
+    }
+    if !woken.is_empty() {
+        on_commit(&woken);
     }
 }
 
@@ -148,8 +248,9 @@ async fn commit(
     store: &Store,
     instance_id: u8,
     submissions: &[Submission],
+    rows: EventRows,
 ) -> Vec<Result<SubmissionOutcome, StoreError>> {
-    match store.submit(instance_id, submissions).await {
+    match store.submit_converted(instance_id, submissions, rows).await {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(error @ StoreError::Unavailable { .. }) => {
             tracing::error!(%error, submissions = submissions.len(), "group commit failed: database unavailable");

@@ -6,7 +6,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::error::Category;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -181,32 +180,38 @@ fn utf8(body: &[u8]) -> Result<&str, InputError> {
     })
 }
 
-/// Reads a whole body into `T`, which holds the fields of a JSON object.
+/// Reads a whole body into `T`, which holds the fields of a JSON object. Anything but an object is
+/// refused first: serde would read an array into `T`'s fields by position.
 fn parse_body<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, InputError> {
-    serde_json::from_str(text).map_err(|e| {
-        let first = text.trim_start().as_bytes().first();
-        if e.classify() == Category::Data && first.is_some_and(|b| *b != b'{') {
-            let kind = serde_json::from_str::<&RawValue>(text).map_or("not JSON", raw_kind);
-            InputError::body(
-                "malformed_json",
-                format!("the body must be a JSON object, not {kind}"),
-            )
-        } else {
-            InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
-        }
-    })
+    let malformed = |e: serde_json::Error| {
+        InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
+    };
+    if !text.trim_start().starts_with('{') {
+        let raw = serde_json::from_str::<&RawValue>(text).map_err(malformed)?;
+        return Err(InputError::body(
+            "malformed_json",
+            format!("the body must be a JSON object, not {}", raw_kind(raw)),
+        ));
+    }
+    serde_json::from_str(text).map_err(malformed)
 }
 
 /// Reads the event object `text`, the element `element` of a batch (`""` for a single event).
 fn event_text(text: &str, element: &str, limits: Limits) -> Result<NewEvent, InputError> {
-    let fields = serde_json::from_str::<EventFields>(text).map_err(|e| {
-        let kind = serde_json::from_str::<&RawValue>(text).map_or("not JSON", raw_kind);
-        if kind == "an object" || element.is_empty() {
+    let fields = if element.is_empty() {
+        parse_body::<EventFields>(text)?
+    } else {
+        let raw = serde_json::from_str::<&RawValue>(text).map_err(|e| {
             InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
-        } else {
-            InputError::field(element, format!("each event must be an object, not {kind}"))
+        })?;
+        if raw_kind(raw) != "an object" {
+            return Err(InputError::field(
+                element,
+                format!("each event must be an object, not {}", raw_kind(raw)),
+            ));
         }
-    })?;
+        parse_body::<EventFields>(text)?
+    };
     let prefix = if element.is_empty() {
         String::new()
     } else {
@@ -665,6 +670,18 @@ mod tests {
                 "each event must be an object, not a number"
             )
         );
+        // serde would read an array into the fields of a struct by position: refused as not an object.
+        for body in [
+            r#"[{"type":"T","email":"a@b.co"}]"#,
+            r#"["T","email","a@b.co"]"#,
+        ] {
+            assert_eq!(single(body).unwrap_err().code, "malformed_json", "{body}");
+            let err = batch_events(body.as_bytes(), LIMITS).unwrap_err();
+            assert_eq!(err.code, "malformed_json", "{body}");
+        }
+        let body = format!(r#"{{"events":[{ok},["T","email","a@b.co"]]}}"#);
+        let err = batch_events(body.as_bytes(), LIMITS).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("events[1]"));
         let err = batch_events(br#"{"events":{"type":"T"}}"#, LIMITS).unwrap_err();
         assert_eq!(err.message, "`events` must be an array, not an object");
     }

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use mc_plugin_api::services::Queue;
-use sea_orm::sea_query::{ExprTrait, InsertStatement, Query, SimpleExpr};
+use sea_orm::sea_query::{ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, TransactionTrait,
+    EntityTrait, QueryFilter, Statement, TransactionTrait, Value,
 };
 
 use super::{Store, StoreError};
@@ -19,7 +19,7 @@ use crate::db::entities::idempotency_key;
 pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
 
 /// Rows per INSERT statement: far below SQLite's and PostgreSQL's bound-parameter limits.
-const ROWS_PER_STATEMENT: usize = 500;
+pub const ROWS_PER_STATEMENT: usize = 500;
 
 /// A validated event, ready to store.
 #[derive(Clone, Debug)]
@@ -89,12 +89,42 @@ impl Store {
             && events <= ROWS_PER_STATEMENT
             && submissions.iter().all(|s| s.idempotency.is_none())
         {
-            return self.submit_in_one_statement(instance_id, submissions).await;
+            let mut rows = EventRows::default();
+            let now = Utc::now();
+            for submission in submissions {
+                rows.push(instance_id, submission, now);
+            }
+            return self
+                .submit_in_one_statement(instance_id, submissions, rows)
+                .await;
         }
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let outcomes = self.submit_in(&txn, instance_id, submissions).await?;
         txn.commit().await.map_err(|e| self.error(e))?;
         Ok(outcomes)
+    }
+
+    /// [`Store::submit`] with the rows of `submissions` converted already, by [`EventRows::push`] in
+    /// order: the group-commit writer converts each submission as it arrives, while the previous group's
+    /// commit is in flight. Rows that do not fit one statement, or keyed submissions, go the way of
+    /// [`Store::submit`].
+    pub async fn submit_converted(
+        &self,
+        instance_id: u8,
+        submissions: &[Submission],
+        rows: EventRows,
+    ) -> Result<Vec<SubmissionOutcome>, StoreError> {
+        let events: usize = submissions.iter().map(|s| s.events.len()).sum();
+        if events == 0
+            || events > ROWS_PER_STATEMENT
+            || rows.rows != events
+            || submissions.iter().any(|s| s.idempotency.is_some())
+        {
+            return self.submit(instance_id, submissions).await;
+        }
+        let _turn = self.write_turn().await;
+        self.submit_in_one_statement(instance_id, submissions, rows)
+            .await
     }
 
     /// The common case of [`Store::submit`]: no idempotency key and one INSERT's worth of rows. A single
@@ -105,13 +135,9 @@ impl Store {
         &self,
         instance_id: u8,
         submissions: &[Submission],
+        rows: EventRows,
     ) -> Result<Vec<SubmissionOutcome>, StoreError> {
-        let rows = queued_events(submissions);
-        let (insert, events) = (
-            self.insert_statement(instance_id, &rows, Utc::now()),
-            rows.len(),
-        );
-        let keys = self.insert_events(&self.db, &insert, events).await?;
+        let keys = self.insert_events(&self.db, rows).await?;
         let mut keys = keys.into_iter();
         Ok(submissions
             .iter()
@@ -136,16 +162,21 @@ impl Store {
         let plans = self.plan(txn, submissions, now).await?;
 
         // One multi-row INSERT (per ROWS_PER_STATEMENT) for every event of every new submission.
-        let new: Vec<&Submission> = submissions
-            .iter()
-            .zip(&plans)
-            .filter_map(|(s, plan)| matches!(plan, Plan::Insert).then_some(s))
-            .collect();
-        let rows = queued_events(new);
-        let mut row_keys = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let insert = self.insert_statement(instance_id, chunk, now);
-            row_keys.extend(self.insert_events(txn, &insert, chunk.len()).await?);
+        let mut row_keys = Vec::new();
+        let mut rows = EventRows::default();
+        for (submission, plan) in submissions.iter().zip(&plans) {
+            if !matches!(plan, Plan::Insert) {
+                continue;
+            }
+            for event in &submission.events {
+                if rows.rows == ROWS_PER_STATEMENT {
+                    row_keys.extend(self.insert_events(txn, std::mem::take(&mut rows)).await?);
+                }
+                rows.push_event(instance_id, submission.queue, event, now);
+            }
+        }
+        if rows.rows > 0 {
+            row_keys.extend(self.insert_events(txn, rows).await?);
         }
 
         // Hand the keys out in submission order, and record the new idempotency keys.
@@ -253,60 +284,75 @@ impl Store {
         Ok(plans)
     }
 
-    /// One INSERT of `rows` (at most [`ROWS_PER_STATEMENT`]) as new pending events, answering their row keys
-    /// on PostgreSQL (see [`Store::insert_events`] for SQLite).
-    /// It is built with sea-query directly rather than from `ActiveModel`s: on the ingestion path, that
-    /// conversion (each value wrapped, checked and cloned twice) cost the group-commit writer as much CPU as
-    /// the database did (BENCHMARKS.md).
-    fn insert_statement(
-        &self,
-        instance_id: u8,
-        rows: &[(Queue, &NewEvent)],
-        now: DateTime<Utc>,
-    ) -> InsertStatement {
-        let mut insert = Query::insert();
-        insert.into_table(event::Entity).columns(INSERT_COLUMNS);
-        if !self.is_sqlite() {
-            insert.returning_col(event::Column::Id);
-        }
-        for &(queue, new_event) in rows {
-            insert.values_panic(event_values(
-                instance_id,
-                queue,
-                new_event,
-                now,
-                self.is_sqlite(),
-            ));
-        }
-        insert
+    /// The INSERT of `rows` new events (at most [`ROWS_PER_STATEMENT`]), answering their row keys on
+    /// PostgreSQL (see [`Store::insert_events`] for SQLite). Built by sea-query once per row count and
+    /// kept: a group's statement is then its values, converted ahead by [`EventRows`], and this text.
+    fn insert_sql(&self, rows: usize) -> String {
+        let mut cache = self
+            .insert_sql
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache
+            .entry(rows)
+            .or_insert_with(|| {
+                let mut insert = Query::insert();
+                insert.into_table(event::Entity).columns(INSERT_COLUMNS);
+                for _ in 0..rows {
+                    // Placeholders only: the statement is kept as text, its values come from EventRows.
+                    insert.values_panic(INSERT_COLUMNS.map(|column| {
+                        let placeholder = SimpleExpr::from(0);
+                        // `ctx` is bound as the text the client sent: SQLite keeps JSON as text, and
+                        // PostgreSQL parses it into `jsonb` itself, which it does with a JSON parameter
+                        // anyway.
+                        if matches!(column, event::Column::Ctx) && !self.is_sqlite() {
+                            placeholder.cast_as("jsonb")
+                        } else {
+                            placeholder
+                        }
+                    }));
+                }
+                if !self.is_sqlite() {
+                    insert.returning_col(event::Column::Id);
+                }
+                self.db.get_database_backend().build(&insert).sql
+            })
+            .clone()
     }
 
-    /// Runs an INSERT made by [`Store::insert_statement`] for `rows` rows and returns the new row keys in row
-    /// order.
+    /// Inserts `rows` as new events in one statement and returns their row keys in row order.
     ///
     /// On SQLite the statement has no `RETURNING`: sqlx hands each returned row from SQLite's thread to
-    /// ours as a message of its own, one wake-up per event, which doubled the time of a commit. One
-    /// statement's rows get consecutive keys there instead (SQLite gives each new row one more than the
-    /// largest key so far, and this process is the only writer while it runs, by [`Store::write_turn`] and
-    /// SQLite's write lock), so the keys are the `rows` up to the last one inserted.
+    /// ours as a message of its own, one wake-up per event. One statement's rows get consecutive keys
+    /// there instead (SQLite gives each new row one more than the largest key so far, and this process is
+    /// the only writer while it runs, by [`Store::write_turn`] and SQLite's write lock), so the keys are
+    /// the `rows` up to the last one inserted.
     async fn insert_events(
         &self,
         conn: &impl ConnectionTrait,
-        insert: &InsertStatement,
-        rows: usize,
+        rows: EventRows,
     ) -> Result<Vec<i64>, StoreError> {
-        if conn.get_database_backend() == DbBackend::Sqlite {
-            let done = conn.execute(insert).await.map_err(|e| self.error(e))?;
+        let count = rows.rows;
+        let backend = conn.get_database_backend();
+        let statement =
+            Statement::from_sql_and_values(backend, self.insert_sql(count), rows.values);
+        if backend == DbBackend::Sqlite {
+            let done = conn
+                .execute_raw(statement)
+                .await
+                .map_err(|e| self.error(e))?;
             let last = done.last_insert_id() as i64;
-            if done.rows_affected() != rows as u64 || last < rows as i64 {
+            if done.rows_affected() != count as u64 || last < count as i64 {
                 return Err(StoreError::Database(DbErr::Custom(format!(
-                    "an INSERT of {rows} events stored {} rows, the last with key {last}",
+                    "an INSERT of {count} events stored {} rows, the last with key {last}",
                     done.rows_affected()
                 ))));
             }
-            return Ok((last - rows as i64 + 1..=last).collect());
+            return Ok((last - count as i64 + 1..=last).collect());
         }
-        let answered = conn.query_all(insert).await.map_err(|e| self.error(e))?;
+        let answered = conn
+            .query_all_raw(statement)
+            .await
+            .map_err(|e| self.error(e))?;
         let mut keys = answered
             .iter()
             .map(|row| row.try_get_by_index::<i64>(0))
@@ -338,17 +384,7 @@ fn stored_public_ids(row: &idempotency_key::Model) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-/// Every event of `submissions`, in order, with the queue it goes to.
-fn queued_events<'a>(
-    submissions: impl IntoIterator<Item = &'a Submission>,
-) -> Vec<(Queue, &'a NewEvent)> {
-    submissions
-        .into_iter()
-        .flat_map(|s| s.events.iter().map(move |e| (s.queue, e)))
-        .collect()
-}
-
-/// The columns [`Store::insert_statement`] fills, in the order of [`event_values`].
+/// The columns of a new event's row, in the order [`EventRows`] holds their values.
 const INSERT_COLUMNS: [event::Column; 14] = [
     event::Column::Queue,
     event::Column::Status,
@@ -366,34 +402,41 @@ const INSERT_COLUMNS: [event::Column; 14] = [
     event::Column::InstanceId,
 ];
 
-/// One new row's values, in the order of [`INSERT_COLUMNS`].
-fn event_values(
-    instance_id: u8,
-    queue: Queue,
-    event: &NewEvent,
-    now: DateTime<Utc>,
-    sqlite: bool,
-) -> [SimpleExpr; INSERT_COLUMNS.len()] {
-    // `ctx` is bound as the text the client sent: SQLite keeps JSON as text, and PostgreSQL parses it
-    // into `jsonb` itself, which is what it does with a JSON parameter anyway.
-    let text = SimpleExpr::from(event.ctx.get());
-    let ctx = if sqlite { text } else { text.cast_as("jsonb") };
-    [
-        queue.as_str().into(),
-        EventStatus::Pending.as_str().into(),
-        event.event_type.as_str().into(),
-        event.channel.as_str().into(),
-        event.email.as_deref().into(),
-        event.mobile_phone.as_deref().into(),
-        event.external_id.as_deref().into(),
-        event.language.as_deref().into(),
-        ctx,
-        event.scheduled_at.into(),
-        event.expires_at.into(),
-        now.into(),
-        now.into(),
-        i32::from(instance_id).into(),
-    ]
+/// New events converted into the values of their rows, in the order of [`INSERT_COLUMNS`], ready for
+/// [`Store::insert_events`].
+#[derive(Default)]
+pub struct EventRows {
+    values: Vec<Value>,
+    rows: usize,
+}
+
+impl EventRows {
+    /// Appends the rows of `submission`'s events, accepted at `now`.
+    pub fn push(&mut self, instance_id: u8, submission: &Submission, now: DateTime<Utc>) {
+        for event in &submission.events {
+            self.push_event(instance_id, submission.queue, event, now);
+        }
+    }
+
+    fn push_event(&mut self, instance_id: u8, queue: Queue, event: &NewEvent, now: DateTime<Utc>) {
+        self.values.extend([
+            queue.as_str().into(),
+            EventStatus::Pending.as_str().into(),
+            event.event_type.as_str().into(),
+            event.channel.as_str().into(),
+            event.email.as_deref().into(),
+            event.mobile_phone.as_deref().into(),
+            event.external_id.as_deref().into(),
+            event.language.as_deref().into(),
+            event.ctx.get().into(),
+            event.scheduled_at.into(),
+            event.expires_at.into(),
+            now.into(),
+            now.into(),
+            i32::from(instance_id).into(),
+        ]);
+        self.rows += 1;
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,9 @@ pub use deliveries::{
     AttemptResult, DELIVERY_FAILED, DELIVERY_IGNORED, DELIVERY_PENDING, DELIVERY_SENT,
 };
 pub use events::{EventFilter, EventUpdate, QueueStats, queue_named};
-pub use ingest::{IdempotencyClaim, NewEvent, Submission, SubmissionOutcome};
+pub use ingest::{
+    EventRows, IdempotencyClaim, NewEvent, ROWS_PER_STATEMENT, Submission, SubmissionOutcome,
+};
 
 use crate::db;
 
@@ -32,6 +34,8 @@ pub struct Store {
     /// (1, 2, 5, 10 … ms), which put hundreds of milliseconds into the delivery pipeline's tail. `None` on
     /// PostgreSQL, whose writers run concurrently.
     write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// The text of the INSERT of new events, by row count (see `ingest.rs`).
+    insert_sql: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<usize, String>>>,
 }
 
 /// Errors of store operations, split by what the caller should do about them.
@@ -57,7 +61,11 @@ impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
         let write_gate = (db.get_database_backend() == sea_orm::DbBackend::Sqlite)
             .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
-        Self { db, write_gate }
+        Self {
+            db,
+            write_gate,
+            insert_sql: Default::default(),
+        }
     }
 
     /// The same store on another pool of the same database (made by [`db::connect`]), sharing this one's
@@ -66,6 +74,7 @@ impl Store {
         Self {
             db,
             write_gate: self.write_gate.clone(),
+            insert_sql: self.insert_sql.clone(),
         }
     }
 
