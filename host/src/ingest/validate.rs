@@ -50,13 +50,7 @@ pub struct Limits {
 
 /// Parses the body as a JSON object.
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, InputError> {
-    let text = std::str::from_utf8(body).map_err(|e| {
-        InputError::body(
-            "invalid_utf8",
-            format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
-        )
-    })?;
-    let value: Value = serde_json::from_str(text).map_err(|e| {
+    let value: Value = serde_json::from_str(utf8(body)?).map_err(|e| {
         InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
     })?;
     match value {
@@ -586,6 +580,13 @@ mod tests {
         );
         assert_eq!(single("{").unwrap_err().code, "malformed_json");
         assert_eq!(single("[1]").unwrap_err().code, "malformed_json");
+        let twice = single(r#"{"type":"T","email":"a@b.co","type":"U"}"#).unwrap_err();
+        assert_eq!(twice.code, "malformed_json");
+        assert!(
+            twice.message.contains("duplicate field `type`"),
+            "{}",
+            twice.message
+        );
     }
 
     #[test]
