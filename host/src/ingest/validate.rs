@@ -111,7 +111,7 @@ pub fn batch_events(body: &[u8], limits: Limits) -> Result<Vec<NewEvent>, InputE
                 "`events` is required: an array of events",
             ));
         }
-        Some(raw) if raw_kind(raw) == "an array" => {
+        Some(raw) if RawKind::of(raw.get()) == RawKind::Array => {
             serde_json::from_str::<Vec<&RawValue>>(raw.get()).map_err(|e| {
                 InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
             })?
@@ -195,13 +195,12 @@ fn event_text(text: &str, element: &str, limits: Limits) -> Result<NewEvent, Inp
     let fields = if element.is_empty() {
         parse_body::<EventFields>(text)?
     } else {
-        let raw = serde_json::from_str::<&RawValue>(text).map_err(|e| {
-            InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
-        })?;
-        if raw_kind(raw) != "an object" {
+        // An element's text is a `RawValue` of the batch or a serialised value: valid JSON already.
+        let kind = RawKind::of(text);
+        if kind != RawKind::Object {
             return Err(InputError::field(
                 element,
-                format!("each event must be an object, not {}", raw_kind(raw)),
+                format!("each event must be an object, not {}", kind.described()),
             ));
         }
         parse_body::<EventFields>(text)?
@@ -268,7 +267,7 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
     let expires_at = timestamp(fields.expiration, "expiration", prefix)?;
     let ctx = match fields.ctx {
         None => RawValue::from_string("{}".to_owned()).expect("`{}` is JSON"),
-        Some(raw) if raw_kind(raw) == "an object" => {
+        Some(raw) if RawKind::of(raw.get()) == RawKind::Object => {
             let size = raw.get().len();
             if size > limits.max_ctx_bytes {
                 return Err(InputError::field(
@@ -301,16 +300,46 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
     })
 }
 
-/// A raw JSON value's type, with its article, for messages (as [`kind`] says it of a parsed value).
-fn raw_kind(raw: &RawValue) -> &'static str {
-    match raw.get().as_bytes().first() {
-        Some(b'n') => "null",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'"') => "a string",
-        Some(b'[') => "an array",
-        Some(b'{') => "an object",
-        _ => "a number",
+/// The type of a JSON value, told from the first character of its text: no parsing (a `RawValue`, or
+/// a value serialised by `serde_json`, starts with it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RawKind {
+    Null,
+    Boolean,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+impl RawKind {
+    fn of(text: &str) -> Self {
+        match text.as_bytes().first() {
+            Some(b'n') => RawKind::Null,
+            Some(b't' | b'f') => RawKind::Boolean,
+            Some(b'"') => RawKind::String,
+            Some(b'[') => RawKind::Array,
+            Some(b'{') => RawKind::Object,
+            _ => RawKind::Number,
+        }
     }
+
+    /// The type with its article, for messages (as [`kind`] says it of a parsed value).
+    fn described(self) -> &'static str {
+        match self {
+            RawKind::Null => "null",
+            RawKind::Boolean => "a boolean",
+            RawKind::Number => "a number",
+            RawKind::String => "a string",
+            RawKind::Array => "an array",
+            RawKind::Object => "an object",
+        }
+    }
+}
+
+/// A raw JSON value's type, with its article, for messages.
+fn raw_kind(raw: &RawValue) -> &'static str {
+    RawKind::of(raw.get()).described()
 }
 
 /// Field `name` as an optional string (absent or `null`: `None`); anything else is refused, naming
@@ -323,13 +352,13 @@ fn raw_string(
     let Some(raw) = raw else {
         return Ok(None);
     };
-    match raw_kind(raw) {
-        "a string" => serde_json::from_str(raw.get())
+    match RawKind::of(raw.get()) {
+        RawKind::String => serde_json::from_str(raw.get())
             .map(Some)
             .map_err(|e| InputError::field(&format!("{prefix}{name}"), format!("`{name}`: {e}"))),
         other => Err(InputError::field(
             &format!("{prefix}{name}"),
-            format!("`{name}` must be a string, not {other}"),
+            format!("`{name}` must be a string, not {}", other.described()),
         )),
     }
 }

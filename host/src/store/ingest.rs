@@ -84,11 +84,7 @@ impl Store {
         submissions: &[Submission],
     ) -> Result<Vec<SubmissionOutcome>, StoreError> {
         let _turn = self.write_turn().await;
-        let events: usize = submissions.iter().map(|s| s.events.len()).sum();
-        if events > 0
-            && events <= ROWS_PER_STATEMENT
-            && submissions.iter().all(|s| s.idempotency.is_none())
-        {
+        if fit_one_statement(submissions) {
             let mut rows = EventRows::default();
             let now = Utc::now();
             for submission in submissions {
@@ -115,11 +111,7 @@ impl Store {
         rows: EventRows,
     ) -> Result<Vec<SubmissionOutcome>, StoreError> {
         let events: usize = submissions.iter().map(|s| s.events.len()).sum();
-        if events == 0
-            || events > ROWS_PER_STATEMENT
-            || rows.rows != events
-            || submissions.iter().any(|s| s.idempotency.is_some())
-        {
+        if !fit_one_statement(submissions) || rows.rows != events {
             return self.submit(instance_id, submissions).await;
         }
         let _turn = self.write_turn().await;
@@ -374,6 +366,15 @@ impl Store {
             .map_err(|e| self.error(e))?;
         Ok(result.rows_affected)
     }
+}
+
+/// Whether `submissions` can be stored by one autocommitted INSERT: some rows, no more than one
+/// statement's worth, and no idempotency key to check and record with them.
+fn fit_one_statement(submissions: &[Submission]) -> bool {
+    let events: usize = submissions.iter().map(|s| s.events.len()).sum();
+    events > 0
+        && events <= ROWS_PER_STATEMENT
+        && submissions.iter().all(|s| s.idempotency.is_none())
 }
 
 /// The public ids recorded with a key (public, not row keys: another instance sharing the database may
