@@ -424,6 +424,109 @@ mod tests {
         db.close().await.expect("close");
     }
 
+    /// The names of the indexes on `events`.
+    async fn event_indexes(db: &DatabaseConnection) -> Vec<String> {
+        let sql = match db.get_database_backend() {
+            DbBackend::Postgres => "SELECT indexname FROM pg_indexes WHERE tablename = 'events'",
+            _ => "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'",
+        };
+        db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect("list indexes")
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0).expect("index name"))
+            .collect()
+    }
+
+    /// The `ctx` of the one event in `events`, as the database holds its text.
+    async fn stored_ctx(db: &DatabaseConnection) -> String {
+        db.query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(ctx AS TEXT) FROM events",
+        ))
+        .await
+        .expect("read ctx")
+        .expect("the event is there")
+        .try_get_by_index::<String>(0)
+        .expect("ctx text")
+    }
+
+    /// Migration 000005 on a database that already holds events: the claim index is gone, the queue
+    /// index stays, and on PostgreSQL `ctx` becomes `json` with the stored objects unchanged.
+    async fn ingest_cost_migration_keeps_events(db: &DatabaseConnection) {
+        migration::Migrator::up(db, Some(4))
+            .await
+            .expect("migrations up to 000004");
+        let backend = db.get_database_backend();
+        assert!(
+            event_indexes(db)
+                .await
+                .contains(&"idx_events_claim".to_owned())
+        );
+        db.execute_raw(Statement::from_string(
+            backend,
+            "INSERT INTO events (queue, event_type, ctx, created_at, updated_at) VALUES \
+             ('realtime', 'ORDER', '{\"b\": 1, \"a\": [\"x\"]}', '2026-11-22T10:00:00Z', '2026-11-22T10:00:00Z')",
+        ))
+        .await
+        .expect("an event stored before the migration");
+
+        migrate(db).await.expect("migration 000005");
+        let indexes = event_indexes(db).await;
+        assert!(
+            !indexes.contains(&"idx_events_claim".to_owned()),
+            "{indexes:?}"
+        );
+        assert!(
+            indexes.contains(&"idx_events_queue_status_id".to_owned()),
+            "{indexes:?}"
+        );
+        let value: serde_json::Value =
+            serde_json::from_str(&stored_ctx(db).await).expect("ctx is JSON");
+        assert_eq!(value, serde_json::json!({ "a": ["x"], "b": 1 }));
+
+        if backend == DbBackend::Postgres {
+            let column_type = db
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    "SELECT data_type FROM information_schema.columns \
+                     WHERE table_name = 'events' AND column_name = 'ctx'",
+                ))
+                .await
+                .expect("column type")
+                .expect("ctx column")
+                .try_get_by_index::<String>(0)
+                .expect("type name");
+            assert_eq!(column_type, "json");
+            // A new object is kept as it was sent: key order and spacing (jsonb would rewrite both).
+            db.execute_raw(Statement::from_string(
+                backend,
+                "UPDATE events SET ctx = CAST('{\"z\":1,  \"a\":2}' AS json)",
+            ))
+            .await
+            .expect("store ctx as json");
+            assert_eq!(stored_ctx(db).await, r#"{"z":1,  "a":2}"#);
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_ingest_cost_migration_keeps_events() {
+        let db = connect("sqlite::memory:", 1, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        ingest_cost_migration_keeps_events(&db).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_ingest_cost_migration_keeps_events() {
+        let pg = PgTestDb::create().await;
+        let db = connect(pg.url(), 2, Duration::from_secs(5))
+            .await
+            .expect("connect");
+        ingest_cost_migration_keeps_events(&db).await;
+        db.close().await.expect("close");
+    }
+
     /// Execution instances starting together on one fresh database: every one of them migrates
     /// successfully (the advisory lock makes them take turns).
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

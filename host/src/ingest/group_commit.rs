@@ -5,11 +5,11 @@
 //! answers each: under load, one fsync serves many requests; with a single request, it commits at once
 //! (there is no timer to wait for). On SQLite the single writer is also what the database wants.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mc_plugin_api::services::Queue;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -141,7 +141,9 @@ impl Group {
 /// Takes submissions into groups and commits one group at a time. While a group's commit is in flight,
 /// the next group fills up and its rows are converted for the database (on SQLite, the previous commit
 /// is then mostly SQLite's own work and its fsync, on its own thread); it is launched as soon as the
-/// previous one is done. The database sees one group after the other, never two at once.
+/// previous one is done, before the previous group's requests are answered: each answer wakes a request
+/// task on another thread, and a group's thirty-odd wake-ups cost the database idle time when they came
+/// first. The database sees one group after the other, never two at once.
 async fn writer(
     store: Store,
     instance_id: u8,
@@ -151,66 +153,66 @@ async fn writer(
     // Held, not read: keeps the server's shutdown drain waiting until the last accepted request is stored.
     _shutdown: Shutdown,
 ) {
-    let on_commit = Arc::new(on_commit);
     let mut next = Group::default();
-    let mut in_flight: Option<JoinHandle<()>> = None;
+    let mut in_flight: Option<JoinHandle<Committed>> = None;
+    let mut finished: Option<Committed> = None;
     let mut open = true;
     loop {
-        match in_flight.as_mut() {
-            None => {
-                if next.is_empty() {
-                    match rx.recv().await {
-                        Some(received) => next.add(instance_id, received),
-                        None => break,
-                    }
+        if in_flight.is_none() {
+            while open && next.has_room() {
+                match rx.try_recv() {
+                    Ok(received) => next.add(instance_id, received),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => open = false,
                 }
-                while next.has_room() {
-                    match rx.try_recv() {
-                        Ok(received) => next.add(instance_id, received),
-                        Err(_) => break,
-                    }
-                }
+            }
+            if !next.is_empty() {
                 let group = std::mem::take(&mut next);
                 in_flight = Some(tokio::spawn(commit_group(
                     store.clone(),
                     instance_id,
-                    metrics.clone(),
-                    Arc::clone(&on_commit),
                     group,
                 )));
             }
-            Some(task) => {
-                tokio::select! {
-                    done = task => {
-                        in_flight = None;
-                        if let Err(e) = done {
-                            tracing::error!(error = %e, "a group commit did not finish; its requests get no answer");
-                        }
-                    }
-                    received = rx.recv(), if open && next.has_room() => match received {
-                        Some(received) => next.add(instance_id, received),
-                        None => open = false,
-                    },
-                }
-                if !open && in_flight.is_none() && next.is_empty() {
-                    break;
-                }
-            }
         }
-    }
-    if let Some(task) = in_flight {
-        let _ = task.await;
+        if let Some(committed) = finished.take() {
+            committed.answer(&metrics, &on_commit);
+        }
+        match in_flight.as_mut() {
+            // Nothing in flight, so nothing is waiting either (it would have been launched above).
+            None if open => match rx.recv().await {
+                Some(received) => next.add(instance_id, received),
+                None => open = false,
+            },
+            None => break,
+            Some(task) => tokio::select! {
+                done = task => {
+                    in_flight = None;
+                    match done {
+                        Ok(committed) => finished = Some(committed),
+                        Err(e) => tracing::error!(error = %e, "a group commit did not finish; its requests get no answer"),
+                    }
+                }
+                received = rx.recv(), if open && next.has_room() => match received {
+                    Some(received) => next.add(instance_id, received),
+                    None => open = false,
+                },
+            },
+        }
     }
 }
 
-/// Stores one group and answers each of its requests.
-async fn commit_group(
-    store: Store,
-    instance_id: u8,
-    metrics: Metrics,
-    on_commit: Arc<impl Fn(&[Queue])>,
-    group: Group,
-) {
+/// A group whose statement has ended, with what became of each of its submissions.
+struct Committed {
+    submissions: Vec<Submission>,
+    replies: Vec<Reply>,
+    events: usize,
+    duration: Duration,
+    outcomes: Vec<Result<SubmissionOutcome, StoreError>>,
+}
+
+/// Stores one group; its requests are answered by the writer, once the next group is on its way.
+async fn commit_group(store: Store, instance_id: u8, group: Group) -> Committed {
     let started = Instant::now();
     let Group {
         submissions,
@@ -220,24 +222,38 @@ async fn commit_group(
         ..
     } = group;
     let outcomes = commit(&store, instance_id, &submissions, rows).await;
-    metrics.record_group_commit(submissions.len(), events, started.elapsed());
-    let mut woken: Vec<Queue> = Vec::new();
-    for ((submission, reply), outcome) in submissions.iter().zip(replies).zip(outcomes) {
-        match &outcome {
-            Ok(SubmissionOutcome::Created(ids)) => {
-                metrics.record_events_accepted(submission.queue, ids.len() as u64);
-                if !woken.contains(&submission.queue) {
-                    woken.push(submission.queue);
-                }
-            }
-            Ok(_) => {}
-            Err(_) => metrics.record_events_refused(submission.queue, "unavailable"),
-        }
-        // The requester may have gone away (client disconnected): its events are stored regardless.
-        let _ = reply.send(outcome);
+    Committed {
+        submissions,
+        replies,
+        events,
+        duration: started.elapsed(),
+        outcomes,
     }
-    if !woken.is_empty() {
-        on_commit(&woken);
+}
+
+impl Committed {
+    /// Answers each request of the group, counts its events and wakes the workflows of the queues it fed.
+    fn answer(self, metrics: &Metrics, on_commit: &impl Fn(&[Queue])) {
+        metrics.record_group_commit(self.submissions.len(), self.events, self.duration);
+        let mut woken: Vec<Queue> = Vec::new();
+        let answers = self.submissions.iter().zip(self.replies).zip(self.outcomes);
+        for ((submission, reply), outcome) in answers {
+            match &outcome {
+                Ok(SubmissionOutcome::Created(ids)) => {
+                    metrics.record_events_accepted(submission.queue, ids.len() as u64);
+                    if !woken.contains(&submission.queue) {
+                        woken.push(submission.queue);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => metrics.record_events_refused(submission.queue, "unavailable"),
+            }
+            // The requester may have gone away (client disconnected): its events are stored regardless.
+            let _ = reply.send(outcome);
+        }
+        if !woken.is_empty() {
+            on_commit(&woken);
+        }
     }
 }
 

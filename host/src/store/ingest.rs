@@ -294,11 +294,11 @@ impl Store {
                     // Placeholders only: the statement is kept as text, its values come from EventRows.
                     insert.values_panic(INSERT_COLUMNS.map(|column| {
                         let placeholder = SimpleExpr::from(0);
-                        // `ctx` is bound as the text the client sent: SQLite keeps JSON as text, and
-                        // PostgreSQL parses it into `jsonb` itself, which it does with a JSON parameter
-                        // anyway.
+                        // `ctx` is bound as the text the client sent and stored as it is: SQLite keeps
+                        // JSON as text, and PostgreSQL's `json` column checks the text without
+                        // rebuilding it.
                         if matches!(column, event::Column::Ctx) && !self.is_sqlite() {
-                            placeholder.cast_as("jsonb")
+                            placeholder.cast_as("json")
                         } else {
                             placeholder
                         }

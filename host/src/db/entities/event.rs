@@ -34,8 +34,9 @@ pub struct Model {
     pub external_id: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub language: Option<String>,
-    /// The personalisation data (`{}` when the client sent none).
-    #[sea_orm(column_type = "JsonBinary")]
+    /// The personalisation data (`{}` when the client sent none), kept as the client sent it: `json` on
+    /// PostgreSQL (migration 000005), text on SQLite.
+    #[sea_orm(column_type = "Json")]
     pub ctx: Json,
     /// Not to be processed before this time.
     pub scheduled_at: Option<DateTimeUtc>,

@@ -12,6 +12,7 @@ mod m20261122_000001_create_events;
 mod m20261122_000002_delivery_schema;
 mod m20261122_000003_delivery_claims;
 mod m20261122_000004_archive_feed;
+mod m20261122_000005_events_ingest_cost;
 
 /// Every migration of the host schema, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_delivery_schema::Migration),
             Box::new(m20261122_000003_delivery_claims::Migration),
             Box::new(m20261122_000004_archive_feed::Migration),
+            Box::new(m20261122_000005_events_ingest_cost::Migration),
         ]
     }
 }
