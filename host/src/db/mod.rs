@@ -452,7 +452,8 @@ mod tests {
     }
 
     /// Migration 000005 on a database that already holds events: the claim index is gone, the queue
-    /// index stays, and on PostgreSQL `ctx` becomes `json` with the stored objects unchanged.
+    /// index stays, and on PostgreSQL `ctx` becomes `json` with the stored objects unchanged (that new
+    /// events keep their text is tested with the ingest store).
     async fn ingest_cost_migration_keeps_events(db: &DatabaseConnection) {
         migration::Migrator::up(db, Some(4))
             .await
@@ -498,14 +499,6 @@ mod tests {
                 .try_get_by_index::<String>(0)
                 .expect("type name");
             assert_eq!(column_type, "json");
-            // A new object is kept as it was sent: key order and spacing (jsonb would rewrite both).
-            db.execute_raw(Statement::from_string(
-                backend,
-                "UPDATE events SET ctx = CAST('{\"z\":1,  \"a\":2}' AS json)",
-            ))
-            .await
-            .expect("store ctx as json");
-            assert_eq!(stored_ctx(db).await, r#"{"z":1,  "a":2}"#);
         }
     }
 

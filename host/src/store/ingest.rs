@@ -646,6 +646,60 @@ mod tests {
         }
     }
 
+    /// A `ctx` is stored as the client sent it, spacing and key order included, on both paths (one
+    /// autocommitted INSERT, and a transaction with an idempotency key). With `jsonb` PostgreSQL would
+    /// have rewritten both.
+    async fn ctx_is_stored_as_sent(store: &Store) {
+        use sea_orm::QuerySelect;
+        const SENT: &str = r#"{"z": 1,  "a": [2, 3], "html": "<b>"}"#;
+        let mut sent = event(1);
+        sent.ctx = serde_json::value::RawValue::from_string(SENT.to_owned()).expect("raw ctx");
+        let keyed = IdempotencyClaim {
+            key: "as-sent".to_owned(),
+            request_hash: "h".to_owned(),
+        };
+        for idempotency in [None, Some(keyed)] {
+            let outcomes = store
+                .submit(
+                    1,
+                    &[Submission {
+                        queue: Queue::Realtime,
+                        events: vec![sent.clone()],
+                        idempotency,
+                    }],
+                )
+                .await
+                .expect("submit");
+            let SubmissionOutcome::Created(ids) = &outcomes[0] else {
+                panic!("{outcomes:?}")
+            };
+            let (_, key) = split_public_id(ids[0]);
+            let stored: Option<String> = event::Entity::find_by_id(key)
+                .select_only()
+                .column_as(
+                    sea_orm::sea_query::Expr::col(event::Column::Ctx).cast_as("text"),
+                    "ctx",
+                )
+                .into_tuple()
+                .one(store.connection())
+                .await
+                .expect("read ctx");
+            assert_eq!(stored.as_deref(), Some(SENT));
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_ctx_is_stored_as_sent() {
+        let (_dir, store) = sqlite_store().await;
+        ctx_is_stored_as_sent(&store).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_ctx_is_stored_as_sent() {
+        let (_pg, store, _) = crate::store::testing::pg_pair().await;
+        ctx_is_stored_as_sent(&store).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
     async fn sqlite_ids_answer_for_their_own_events_under_concurrent_writers() {
         let (dir, store) = sqlite_store().await;
