@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::store::{
-    EventRows, ROWS_PER_STATEMENT, Store, StoreError, Submission, SubmissionOutcome,
+    EventRows, Store, StoreError, Submission, SubmissionOutcome, one_statement_fits,
 };
 
 /// Submissions per transaction at most, and events per transaction at most: bounds the transaction size
@@ -118,7 +118,7 @@ impl Group {
         }
         self.events += submission.events.len();
         if self.converting {
-            if submission.idempotency.is_none() && self.events <= ROWS_PER_STATEMENT {
+            if one_statement_fits(self.events, submission.idempotency.is_some()) {
                 self.rows.push(instance_id, &submission, Utc::now());
             } else {
                 self.converting = false;
@@ -233,25 +233,37 @@ async fn commit_group(store: Store, instance_id: u8, group: Group) -> Committed 
 
 impl Committed {
     /// Answers each request of the group, counts its events and wakes the workflows of the queues it fed.
+    /// Accepted events are counted before any answer goes out (a client that reads `/metrics` after its
+    /// `201` sees its events), once per queue for the whole group: a metric label lookup per request was
+    /// work on the writer, which every request waits for.
     fn answer(self, metrics: &Metrics, on_commit: &impl Fn(&[Queue])) {
         metrics.record_group_commit(self.submissions.len(), self.events, self.duration);
-        let mut woken: Vec<Queue> = Vec::new();
-        let answers = self.submissions.iter().zip(self.replies).zip(self.outcomes);
-        for ((submission, reply), outcome) in answers {
-            match &outcome {
+        let mut accepted: Vec<(Queue, u64)> = Vec::new();
+        for (submission, outcome) in self.submissions.iter().zip(&self.outcomes) {
+            match outcome {
                 Ok(SubmissionOutcome::Created(ids)) => {
-                    metrics.record_events_accepted(submission.queue, ids.len() as u64);
-                    if !woken.contains(&submission.queue) {
-                        woken.push(submission.queue);
+                    let events = ids.len() as u64;
+                    match accepted
+                        .iter_mut()
+                        .find(|(queue, _)| *queue == submission.queue)
+                    {
+                        Some((_, total)) => *total += events,
+                        None => accepted.push((submission.queue, events)),
                     }
                 }
                 Ok(_) => {}
                 Err(_) => metrics.record_events_refused(submission.queue, "unavailable"),
             }
+        }
+        for (queue, events) in &accepted {
+            metrics.record_events_accepted(*queue, *events);
+        }
+        for (reply, outcome) in self.replies.into_iter().zip(self.outcomes) {
             // The requester may have gone away (client disconnected): its events are stored regardless.
             let _ = reply.send(outcome);
         }
-        if !woken.is_empty() {
+        if !accepted.is_empty() {
+            let woken: Vec<Queue> = accepted.iter().map(|(queue, _)| *queue).collect();
             on_commit(&woken);
         }
     }

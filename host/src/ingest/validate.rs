@@ -192,8 +192,8 @@ fn parse_body<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, InputError> {
 
 /// Reads the event object `text`, the element `element` of a batch (`""` for a single event).
 fn event_text(text: &str, element: &str, limits: Limits) -> Result<NewEvent, InputError> {
-    let fields = if element.is_empty() {
-        parse_body::<EventFields>(text)?
+    let prefix = if element.is_empty() {
+        String::new()
     } else {
         // An element's text is a `RawValue` of the batch or a serialised value: valid JSON already.
         let kind = RawKind::of(text);
@@ -203,14 +203,9 @@ fn event_text(text: &str, element: &str, limits: Limits) -> Result<NewEvent, Inp
                 format!("each event must be an object, not {}", kind.described()),
             ));
         }
-        parse_body::<EventFields>(text)?
-    };
-    let prefix = if element.is_empty() {
-        String::new()
-    } else {
         format!("{element}.")
     };
-    event(fields, &prefix, limits)
+    event(parse_body::<EventFields>(text)?, &prefix, limits)
 }
 
 /// Checks one event's fields and turns them into a [`NewEvent`].
@@ -324,7 +319,7 @@ impl RawKind {
         }
     }
 
-    /// The type with its article, for messages (as [`kind`] says it of a parsed value).
+    /// The type with its article, for messages.
     fn described(self) -> &'static str {
         match self {
             RawKind::Null => "null",
@@ -333,6 +328,19 @@ impl RawKind {
             RawKind::String => "a string",
             RawKind::Array => "an array",
             RawKind::Object => "an object",
+        }
+    }
+}
+
+impl From<&Value> for RawKind {
+    fn from(value: &Value) -> Self {
+        match value {
+            Value::Null => RawKind::Null,
+            Value::Bool(_) => RawKind::Boolean,
+            Value::Number(_) => RawKind::Number,
+            Value::String(_) => RawKind::String,
+            Value::Array(_) => RawKind::Array,
+            Value::Object(_) => RawKind::Object,
         }
     }
 }
@@ -515,14 +523,7 @@ pub fn check_phone(number: &str) -> Result<(), &'static str> {
 
 /// A JSON value's type, with its article, for messages (`not a number`).
 pub fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    RawKind::from(value).described()
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::db::entities::idempotency_key;
 pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
 
 /// Rows per INSERT statement: far below SQLite's and PostgreSQL's bound-parameter limits.
-pub const ROWS_PER_STATEMENT: usize = 500;
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// A validated event, ready to store.
 #[derive(Clone, Debug)]
@@ -368,13 +368,17 @@ impl Store {
     }
 }
 
-/// Whether `submissions` can be stored by one autocommitted INSERT: some rows, no more than one
-/// statement's worth, and no idempotency key to check and record with them.
+/// Whether `submissions` can be stored by one autocommitted INSERT (see [`one_statement_fits`]).
 fn fit_one_statement(submissions: &[Submission]) -> bool {
     let events: usize = submissions.iter().map(|s| s.events.len()).sum();
-    events > 0
-        && events <= ROWS_PER_STATEMENT
-        && submissions.iter().all(|s| s.idempotency.is_none())
+    one_statement_fits(events, submissions.iter().any(|s| s.idempotency.is_some()))
+}
+
+/// Whether a group of `events` rows can be stored by one autocommitted INSERT: some rows, no more than
+/// one statement's worth, and no idempotency key (`keyed`) to check and record with them. The
+/// group-commit writer asks it as a group grows, to know whether converting its rows ahead is worth it.
+pub fn one_statement_fits(events: usize, keyed: bool) -> bool {
+    events > 0 && events <= ROWS_PER_STATEMENT && !keyed
 }
 
 /// The public ids recorded with a key (public, not row keys: another instance sharing the database may

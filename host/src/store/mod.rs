@@ -20,7 +20,7 @@ pub use deliveries::{
 };
 pub use events::{EventFilter, EventUpdate, QueueStats, queue_named};
 pub use ingest::{
-    EventRows, IdempotencyClaim, NewEvent, ROWS_PER_STATEMENT, Submission, SubmissionOutcome,
+    EventRows, IdempotencyClaim, NewEvent, Submission, SubmissionOutcome, one_statement_fits,
 };
 
 use crate::db;
