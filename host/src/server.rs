@@ -46,6 +46,8 @@ pub enum ServerError {
     Instances(#[from] InstanceError),
     #[error("cannot install the signal handler: {0}")]
     Signal(#[source] std::io::Error),
+    #[error("cannot start the group-commit writer's thread: {0}")]
+    IngestWriter(#[source] std::io::Error),
 }
 
 /// Runs the server until SIGTERM or Ctrl-C, then shuts down gracefully.
@@ -214,8 +216,10 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
 
     // Ingestion: one group-commit writer, on a connection of its own: it never waits for one the workflows
     // hold, and on SQLite its page cache stays warm instead of being re-read after every other
-    // connection's write (BENCHMARKS.md). An in-memory SQLite database exists only in its pool, so that one
-    // is shared. Each commit wakes the workflow of the queue it fed.
+    // connection's write (BENCHMARKS.md). On an SQLite file that connection is a synchronous one driven by
+    // the writer's own thread (`store::SqliteIngest`); keyed groups still go through the store's pool. An
+    // in-memory SQLite database exists only in its pool, so that one is shared. Each commit wakes the
+    // workflow of the queue it fed.
     let ingest_store = if db::is_in_memory_url(&config.database.url) {
         store.clone()
     } else {
@@ -223,10 +227,19 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             db::connect(&config.database.url, 1, config.database.connect_timeout).await?,
         )
     };
+    let sqlite_ingest = match ingest_store.sqlite_ingest(&config.database.url) {
+        Ok(sqlite) => sqlite,
+        Err(error) => {
+            // The pool may still manage (it retries); ingestion then goes through it, only slower.
+            tracing::warn!(%error, "cannot open the ingestion connection to SQLite; ingesting through the pool");
+            None
+        }
+    };
     let ingest = {
         let workflows = Arc::clone(&workflows);
         GroupCommit::start(
             ingest_store,
+            sqlite_ingest,
             config.instance.id,
             metrics.clone(),
             move |queues| {
@@ -236,7 +249,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             },
             shutdown.subscribe(),
         )
+        .map_err(ServerError::IngestWriter)?
     };
+
     let api = ApiContext {
         store: store.clone(),
         ingest,

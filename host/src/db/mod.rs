@@ -23,7 +23,7 @@ use sea_orm_migration::MigratorTrait;
 /// How long an SQLite statement waits for another connection's write lock before failing with
 /// "database is locked". SQLite allows one writer at a time; without a busy timeout concurrent writers
 /// (HTTP intake, workflows) would fail instead of queueing behind each other.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A pooled connection idle for at least this long is pinged before it is handed out. Pinging on every
 /// checkout (sqlx's default) costs a round trip per query; a server restart, a proxy or a firewall drops
@@ -249,6 +249,16 @@ fn backend_of(url: &str) -> Option<DbBackend> {
         "postgres" | "postgresql" => Some(DbBackend::Postgres),
         _ => None,
     }
+}
+
+/// The file of an SQLite `url`, as the pool opens it; `None` for an in-memory database, a url that does
+/// not parse (connecting reports that) or another backend.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    if !url.starts_with("sqlite:") || is_in_memory_url(url) {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
 }
 
 /// Whether a `sqlite:` url names an in-memory database (`sqlite::memory:`, `?mode=memory`), parsed the

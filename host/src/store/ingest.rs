@@ -280,7 +280,7 @@ impl Store {
     /// PostgreSQL (see [`Store::insert_events`] for SQLite). Built by sea-query once per row count and
     /// kept (at most [`ROWS_PER_STATEMENT`] texts, about 5 MB if every count occurs): a group's statement
     /// is then its values, converted ahead by [`EventRows`], and this text.
-    fn insert_sql(&self, rows: usize) -> String {
+    pub(super) fn insert_sql(&self, rows: usize) -> String {
         let mut cache = self
             .insert_sql
             .lock()
@@ -449,24 +449,7 @@ impl EventRows {
 mod tests {
     use super::*;
     use crate::db::entities::event::split_public_id;
-    use crate::store::testing::{PgTestDb, sqlite_store};
-
-    fn event(n: u32) -> NewEvent {
-        NewEvent {
-            event_type: "ORDER".to_owned(),
-            channel: "email".to_owned(),
-            email: Some(format!("u{n}@example.com")),
-            mobile_phone: None,
-            external_id: Some("'; DROP TABLE events; --".to_owned()),
-            language: None,
-            ctx: serde_json::value::to_raw_value(
-                &serde_json::json!({ "n": n, "html": "<script>x</script>" }),
-            )
-            .unwrap(),
-            scheduled_at: None,
-            expires_at: None,
-        }
-    }
+    use crate::store::testing::{PgTestDb, sqlite_store, verbatim_event as event};
 
     fn keyed(queue: Queue, events: Vec<NewEvent>, key: &str, hash: &str) -> Submission {
         Submission {

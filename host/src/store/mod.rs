@@ -8,6 +8,7 @@ mod archive;
 mod deliveries;
 mod events;
 mod ingest;
+mod sqlite_ingest;
 mod templates;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -22,6 +23,7 @@ pub use events::{EventFilter, EventUpdate, QueueStats, queue_named};
 pub use ingest::{
     EventRows, IdempotencyClaim, NewEvent, Submission, SubmissionOutcome, one_statement_fits,
 };
+pub use sqlite_ingest::SqliteIngest;
 
 use crate::db;
 

@@ -27,6 +27,43 @@ pub(crate) async fn sqlite_store() -> (tempfile::TempDir, Store) {
     (dir, Store::new(conn))
 }
 
+/// A new email event to `u{n}@example.com`, with a `ctx` and an external id that must be stored verbatim
+/// (markup, an SQL injection attempt).
+pub(crate) fn verbatim_event(n: u32) -> NewEvent {
+    NewEvent {
+        event_type: "ORDER".to_owned(),
+        channel: "email".to_owned(),
+        email: Some(format!("u{n}@example.com")),
+        mobile_phone: None,
+        external_id: Some("'; DROP TABLE events; --".to_owned()),
+        language: None,
+        ctx: serde_json::value::to_raw_value(
+            &serde_json::json!({ "n": n, "html": "<script>x</script>" }),
+        )
+        .expect("a ctx"),
+        scheduled_at: None,
+        expires_at: None,
+    }
+}
+
+/// Makes the SQLite database of `store` refuse (`RAISE(ABORT)`, "refused by the test") every new event
+/// to `email`, to test what a failed write does; returns the trigger's name.
+pub(crate) async fn refuse_events_to(store: &Store, email: &str) -> String {
+    let name = format!(
+        "refuse_{}",
+        email.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    store
+        .connection()
+        .execute_unprepared(&format!(
+            "CREATE TRIGGER {name} BEFORE INSERT ON events WHEN NEW.email = '{email}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ))
+        .await
+        .expect("create the refusing trigger");
+    name
+}
+
 fn maintenance_url() -> String {
     std::env::var("MC_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
 }
