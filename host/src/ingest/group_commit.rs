@@ -191,13 +191,13 @@ fn sqlite_writer(
 }
 
 /// The writer of a store on PostgreSQL (or an in-memory SQLite database), a task on the server's
-/// runtime (a thread of its own measured no better on PostgreSQL). Takes submissions into groups and commits one group at a time. While a group's commit is in flight,
-/// the next group fills up and its rows are converted for the database (on SQLite, the previous commit
-/// is then mostly SQLite's own work and its fsync, on its own thread); it is launched as soon as the
-/// previous one is done, before the previous group's requests are answered: each answer wakes a request
-/// task on another thread, and a group's thirty-odd wake-ups cost the database idle time when they came
-/// first. The database sees one group after the other, never two at once. (Two groups in flight on two
-/// connections measured worse on PostgreSQL: BENCHMARKS.md, session 4.)
+/// runtime (a thread of its own measured no better on PostgreSQL). Takes submissions into groups and
+/// commits one group at a time. While a group's commit is in flight, the next group fills up and its
+/// rows are converted for the database; it is launched as soon as the previous one is done, before the
+/// previous group's requests are answered: each answer wakes a request task, and a group's thirty-odd
+/// wake-ups cost the database idle time when they came first. The database sees one group after the
+/// other, never two at once (two groups in flight on two connections measured worse on PostgreSQL:
+/// BENCHMARKS.md, session 4).
 async fn writer(
     store: Store,
     instance_id: u8,
