@@ -65,20 +65,15 @@ impl GroupCommit {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         match sqlite {
             Some(sqlite) => {
-                let runtime = Handle::current();
+                let target = SqliteTarget {
+                    sqlite,
+                    store,
+                    runtime: Handle::current(),
+                };
                 std::thread::Builder::new()
                     .name("mc-group-commit".to_owned())
                     .spawn(move || {
-                        sqlite_writer(
-                            sqlite,
-                            store,
-                            runtime,
-                            instance_id,
-                            metrics,
-                            on_commit,
-                            rx,
-                            shutdown,
-                        )
+                        sqlite_writer(target, instance_id, metrics, on_commit, rx, shutdown)
                     })?;
             }
             None => {
@@ -145,16 +140,25 @@ impl Group {
     }
 }
 
+/// Where the SQLite writer stores: on its own connection, and through the store's pool, on the server's
+/// runtime, what that connection does not take.
+struct SqliteTarget {
+    sqlite: SqliteIngest,
+    store: Store,
+    runtime: Handle,
+}
+
 /// The writer of a store on an SQLite file, on a thread of its own. It sleeps only when its queue is
 /// empty: a request that finds it busy (committing) leaves its submission in the queue without waking
 /// it, and the writer takes all of them when the commit is done. A group without idempotency keys is
 /// stored on the writer's own connection; a keyed group, and the retry of a group that failed, go
 /// through [`Store::submit`] on the server's runtime.
-#[allow(clippy::too_many_arguments)]
 fn sqlite_writer(
-    mut sqlite: SqliteIngest,
-    store: Store,
-    runtime: Handle,
+    SqliteTarget {
+        mut sqlite,
+        store,
+        runtime,
+    }: SqliteTarget,
     instance_id: u8,
     metrics: Metrics,
     on_commit: impl Fn(&[Queue]),

@@ -2,10 +2,10 @@
 //!
 //! Through sqlx every commit crossed three threads: the writer handed the statement to sqlx's SQLite
 //! thread, that thread handed the result back, and the writer answered the requests. On this 2-core
-//! machine each hand-off waited for a CPU, and the writer had to be woken for every request to follow
-//! the channel (BENCHMARKS.md, session 5). Here the writer thread runs the transaction itself on a
-//! rusqlite connection (the same SQLite library sqlx links, `libsqlite3-sys`), and is only woken when it
-//! has nothing to do.
+//! machine each hand-off waited for a CPU, and the writer was woken for every request to convert its
+//! rows (BENCHMARKS.md, session 4). Here the writer thread runs the transaction itself on a rusqlite
+//! connection (the same SQLite library sqlx links, `libsqlite3-sys`), and a request wakes it only when
+//! it is idle (BENCHMARKS.md, session 5).
 //!
 //! Only groups without idempotency keys come this way: keyed groups, and the retry of a group that
 //! failed, go through [`Store::submit`] as before. The rows written are the rows sea-orm writes (the
