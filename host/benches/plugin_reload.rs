@@ -17,19 +17,15 @@ use std::time::{Duration, Instant};
 use message_center::metrics::Metrics;
 use message_center::plugins::{self, LoadOptions, PluginRegistry, ReloadOutcome, WorkflowSpec};
 
+#[path = "support/common.rs"]
+mod common;
+
+use common::{nested_cargo, workspace_root};
+
 const ROUNDS: usize = 100;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_owned()
-}
-
 fn build_probes() -> (PathBuf, PathBuf) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = std::process::Command::new(cargo)
-        .current_dir(workspace_root())
+    let status = nested_cargo()
         .args([
             "build",
             "--release",

@@ -97,6 +97,14 @@ pub fn ensure_built() {
     BUILT.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut command = Command::new(&cargo);
+        // Without the variables cargo set for this test process: build scripts that watch one of them
+        // (ring's watches `CARGO_MANIFEST_DIR`) would see it change between `cargo test` and this build,
+        // and each would rebuild ring, rustls, lettre and message-center on every run.
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(set_by_cargo_for_its_child) {
+                command.env_remove(name);
+            }
+        }
         command.arg("build");
         for package in PACKAGES {
             command.arg("-p").arg(package);
@@ -114,6 +122,21 @@ pub fn ensure_built() {
             );
         }
     });
+}
+
+/// Whether cargo sets `name` for a test or bench it runs (not for the builds it makes).
+fn set_by_cargo_for_its_child(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+        )
 }
 
 /// The built `message-center` binary.

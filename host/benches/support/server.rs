@@ -13,18 +13,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::common::workspace_root;
+use super::common::{nested_cargo, workspace_root};
 
 /// How long a server may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Builds `packages` in release mode (`CARGO_TARGET_DIR` honoured) and returns the release directory.
 pub fn build_release(packages: &[&str]) -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(workspace_root())
-        .args(["build", "--release"]);
+    let mut command = nested_cargo();
+    command.args(["build", "--release"]);
     for package in packages {
         command.args(["-p", package]);
     }
