@@ -254,7 +254,7 @@ fn backend_of(url: &str) -> Option<DbBackend> {
 /// The file of an SQLite `url`, as the pool opens it; `None` for an in-memory database, a url that does
 /// not parse (connecting reports that) or another backend.
 pub fn sqlite_file(url: &str) -> Option<PathBuf> {
-    if !url.starts_with("sqlite:") || is_in_memory_url(url) {
+    if backend_of(url) != Some(DbBackend::Sqlite) || is_in_memory_url(url) {
         return None;
     }
     let options = SqliteConnectOptions::from_str(url).ok()?;
