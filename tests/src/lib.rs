@@ -95,24 +95,14 @@ pub fn artifact_dir() -> PathBuf {
 pub fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = Command::new(&cargo);
-        // Without the variables cargo set for this test process: build scripts that watch one of them
-        // (ring's watches `CARGO_MANIFEST_DIR`) would see it change between `cargo test` and this build,
-        // and each would rebuild ring, rustls, lettre and message-center on every run.
-        for (name, _) in std::env::vars_os() {
-            if name.to_str().is_some_and(set_by_cargo_for_its_child) {
-                command.env_remove(name);
-            }
-        }
+        let mut command = nested_cargo();
         command.arg("build");
         for package in PACKAGES {
             command.arg("-p").arg(package);
         }
-        command.current_dir(workspace_root());
         let output = command
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {cargo:?} build: {e}"));
+            .unwrap_or_else(|e| panic!("cannot run {:?} build: {e}", command.get_program()));
         if !output.status.success() {
             panic!(
                 "`cargo build` of the test artifacts failed ({}):\n{}\n{}",
@@ -122,6 +112,23 @@ pub fn ensure_built() {
             );
         }
     });
+}
+
+/// `cargo` (the one running these tests, or a bench) for a build of the workspace, run from its root.
+/// Without the variables cargo sets for the process it runs (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...):
+/// build scripts that watch one of them (ring's watches `CARGO_MANIFEST_DIR`) would see it change between
+/// `cargo test` or `cargo bench` and this build, and each of the two would rebuild ring, rustls, lettre
+/// and message-center on every run. The benches build the release server with it too.
+pub fn nested_cargo() -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_for_its_child) {
+            command.env_remove(name);
+        }
+    }
+    command.current_dir(workspace_root());
+    command
 }
 
 /// Whether cargo sets `name` for a test or bench it runs (not for the builds it makes).

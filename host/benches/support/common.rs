@@ -14,36 +14,9 @@ pub fn workspace_root() -> PathBuf {
         .to_owned()
 }
 
-/// `cargo` (the one running this bench) for a build of the workspace from inside the bench. Without the
-/// variables cargo sets for the process it runs (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...): build
-/// scripts that watch one of them (ring's watches `CARGO_MANIFEST_DIR`) saw it change between `cargo
-/// bench` and this build, and each of the two rebuilt ring, rustls, lettre and message-center, every run.
-pub fn nested_cargo() -> Command {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(set_by_cargo_for_its_child) {
-            command.env_remove(name);
-        }
-    }
-    command.current_dir(workspace_root());
-    command
-}
-
-/// Whether cargo sets `name` for a bench or test it runs (not for the builds it makes).
-fn set_by_cargo_for_its_child(name: &str) -> bool {
-    name.starts_with("CARGO_PKG_")
-        || matches!(
-            name,
-            "CARGO_MANIFEST_DIR"
-                | "CARGO_MANIFEST_PATH"
-                | "CARGO_CRATE_NAME"
-                | "CARGO_BIN_NAME"
-                | "CARGO_PRIMARY_PACKAGE"
-                | "CARGO_TARGET_TMPDIR"
-                | "CARGO_RUSTC_CURRENT_DIR"
-        )
-}
+/// `cargo` for a build of the workspace from inside a bench: the integration-test harness's, which
+/// drops the variables cargo set for the bench so that the build does not rebuild what `cargo bench` built.
+pub use message_center_tests::nested_cargo;
 
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
