@@ -1,0 +1,284 @@
+//! The rules that involve several keys or that serde's types cannot express, checked after the
+//! configuration is built (an override breaking one is named like a file key).
+
+use super::Config;
+use super::error::Problem;
+
+/// Rules that involve several keys or that serde's types cannot express.
+pub(super) fn validate(config: &Config) -> Result<(), Problem> {
+    let server = &config.server;
+    // Port 0 asks the OS for a free port, so two port-0 listeners never collide (tests use it).
+    if server.listen == server.admin_listen && server.listen.port() != 0 {
+        return Err(Problem::new(
+            &["server", "admin_listen"],
+            format!(
+                "must differ from `server.listen` (both are {})",
+                server.listen
+            ),
+        ));
+    }
+    if server.max_body_bytes == 0 {
+        return Err(Problem::new(
+            &["server", "max_body_bytes"],
+            "must be at least 1",
+        ));
+    }
+    if server.max_batch_events == 0 {
+        return Err(Problem::new(
+            &["server", "max_batch_events"],
+            "must be at least 1",
+        ));
+    }
+
+    let db = &config.database;
+    let url = db.url.as_str();
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        return Err(Problem::new(
+            &["database", "url"],
+            format!(
+                "`{}` is not supported: expected `sqlite:…`, `postgres://…` or `postgresql://…`",
+                super::redact_url_password(url)
+            ),
+        ));
+    }
+    if db.max_connections == 0 {
+        return Err(Problem::new(
+            &["database", "max_connections"],
+            "must be at least 1",
+        ));
+    }
+    if db.connect_timeout.is_zero() {
+        return Err(Problem::new(
+            &["database", "connect_timeout"],
+            "must be greater than 0",
+        ));
+    }
+
+    for (name, wf) in &config.workflows {
+        if wf.interval.is_zero() {
+            return Err(Problem::new(
+                &["workflows", name, "interval"],
+                "must be greater than 0",
+            ));
+        }
+        if wf.timeout.is_zero() {
+            return Err(Problem::new(
+                &["workflows", name, "timeout"],
+                "must be greater than 0",
+            ));
+        }
+        if wf.batch_size == 0 {
+            return Err(Problem::new(
+                &["workflows", name, "batch_size"],
+                "must be at least 1",
+            ));
+        }
+        if wf.plugin.as_deref().is_some_and(|p| p.trim().is_empty()) {
+            return Err(Problem::new(
+                &["workflows", name, "plugin"],
+                "must not be empty (leave it out to use the workflow name)",
+            ));
+        }
+    }
+
+    // An empty key would let a request with an empty credential through.
+    if let Some(index) = config.auth.api_keys.iter().position(|k| k.is_empty()) {
+        return Err(Problem::new(
+            &["auth", "api_keys", &format!("[{index}]")],
+            "must not be empty",
+        ));
+    }
+
+    validate_execution_instances(config)?;
+    if config.retention.purge_interval.is_zero() {
+        return Err(Problem::new(
+            &["retention", "purge_interval"],
+            "must be greater than 0",
+        ));
+    }
+    if let Err((path, message)) = config.adobe.check() {
+        return Err(Problem { path, message });
+    }
+
+    if let Err(err) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
+        return Err(Problem::new(
+            &["log", "level"],
+            format!(
+                "`{}` is not a valid tracing filter: {err}",
+                config.log.level
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `[[execution_instances]]`: unique names, HTTP URLs, only where something archives them.
+fn validate_execution_instances(config: &Config) -> Result<(), Problem> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, instance) in config.execution_instances.iter().enumerate() {
+        let at = format!("[{index}]");
+        let name = instance.name.trim();
+        if name.is_empty() || name.len() > 100 || name.contains(['/', '?', '#']) {
+            return Err(Problem::new(
+                &["execution_instances", &at, "name"],
+                "must be 1 to 100 characters, without `/`, `?` or `#`",
+            ));
+        }
+        if !seen.insert(name.to_owned()) {
+            return Err(Problem::new(
+                &["execution_instances", &at, "name"],
+                format!("`{name}` is used by two entries; names must be unique"),
+            ));
+        }
+        if !(instance.url.starts_with("http://") || instance.url.starts_with("https://")) {
+            return Err(Problem::new(
+                &["execution_instances", &at, "url"],
+                format!(
+                    "`{}` is not an http:// or https:// URL",
+                    super::redact_url_password(&instance.url)
+                ),
+            ));
+        }
+        if instance.timeout.is_zero() {
+            return Err(Problem::new(
+                &["execution_instances", &at, "timeout"],
+                "must be greater than 0",
+            ));
+        }
+    }
+    if !config.execution_instances.is_empty() && !config.instance.role.controls() {
+        return Err(Problem::new(
+            &["execution_instances"],
+            format!(
+                "only a control instance archives execution instances; set `instance.role` to \"control\" or \"both\" (it is \"{}\")",
+                config.instance.role
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+
+    #[test]
+    fn execution_instances_and_retention() {
+        let text = r#"
+[instance]
+role = "control"
+
+[[execution_instances]]
+name = "exec-1"
+url = "http://10.0.0.1:8080/"
+api_key = "secret"
+
+[[execution_instances]]
+name = "exec-2"
+url = "https://exec-2.internal"
+timeout = "2s"
+
+[retention]
+finished_events = "2d"
+wait_for_archive = false
+"#;
+        let config = Config::from_toml_str(text, no_env()).expect("valid");
+        assert_eq!(config.execution_instances.len(), 2);
+        assert_eq!(
+            config.execution_instances[0].api_key.as_deref(),
+            Some("secret")
+        );
+        assert_eq!(
+            config.execution_instances[0].timeout,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            config.execution_instances[1].timeout,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            config.retention.finished_events,
+            Duration::from_secs(2 * 86_400)
+        );
+        assert_eq!(config.retention.purge_interval, Duration::from_secs(300));
+        assert!(
+            !format!("{:?}", config.execution_instances[0]).contains("secret"),
+            "the API key is never logged"
+        );
+
+        let defaults = Config::from_toml_str("", no_env()).expect("defaults");
+        assert!(defaults.retention.wait_for_archive, "safe by default");
+
+        let duplicate = text.replace("exec-2", "exec-1");
+        let (key, message) = invalid(&duplicate, no_env());
+        assert_eq!(key, "execution_instances[1].name");
+        assert!(message.contains("unique"), "{message}");
+
+        let (key, _) = invalid(
+            &text.replace("https://exec-2.internal", "exec-2:80"),
+            no_env(),
+        );
+        assert_eq!(key, "execution_instances[1].url");
+
+        let (key, message) = invalid(
+            &text.replace("role = \"control\"", "role = \"execution\""),
+            no_env(),
+        );
+        assert_eq!(key, "execution_instances");
+        assert!(message.contains("control"), "{message}");
+
+        let (key, _) = invalid("[retention]\npurge_interval = \"0s\"", no_env());
+        assert_eq!(key, "retention.purge_interval");
+    }
+
+    #[test]
+    fn bad_database_url_is_named() {
+        let (key, message) = invalid("[database]\nurl = \"mysql://x/y\"\n", no_env());
+        assert_eq!(key, "database.url");
+        assert!(message.contains("mysql://x/y"), "{message}");
+        let (key, message) = invalid("[database]\nurl = \"ftp://u:pw@h/\"\n", no_env());
+        assert_eq!(key, "database.url");
+        assert!(!message.contains("pw"), "password leaked: {message}");
+        for ok in ["sqlite::memory:", "postgresql://h/db", "postgres://h/db"] {
+            let text = format!("[database]\nurl = \"{ok}\"\n");
+            Config::from_toml_str(&text, no_env()).expect(ok);
+        }
+    }
+
+    #[test]
+    fn workflow_rules_are_checked() {
+        let (key, _) = invalid("[workflows.a]\ninterval = \"0s\"\n", no_env());
+        assert_eq!(key, "workflows.a.interval");
+        let (key, _) = invalid("[workflows.a]\ntimeout = 0\n", no_env());
+        assert_eq!(key, "workflows.a.timeout");
+        let (key, _) = invalid("[workflows.a]\nbatch_size = 0\n", no_env());
+        assert_eq!(key, "workflows.a.batch_size");
+        let (key, _) = invalid("[workflows.a]\nbatch_size = -1\n", no_env());
+        assert_eq!(key, "workflows.a.batch_size");
+        let (key, message) = invalid("[workflows.a]\ninterval_ms = 5\n", no_env());
+        assert_eq!(key, "workflows.a.interval_ms");
+        assert!(message.contains("reserved"), "{message}");
+        let (key, _) = invalid("[workflows]\na = 5\n", no_env());
+        assert_eq!(key, "workflows.a");
+    }
+
+    #[test]
+    fn cross_key_rules_are_checked() {
+        let text = "[server]\nlisten = \"127.0.0.1:9000\"\nadmin_listen = \"127.0.0.1:9000\"\n";
+        let (key, _) = invalid(text, no_env());
+        assert_eq!(key, "server.admin_listen");
+        // Two OS-assigned ports never collide.
+        let text = "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n";
+        Config::from_toml_str(text, no_env()).expect("port 0 twice is fine");
+
+        let (key, _) = invalid("[log]\nlevel = \"info,foo=loud\"\n", no_env());
+        assert_eq!(key, "log.level");
+        let (key, _) = invalid("[auth]\napi_keys = [\"ok\", \"\"]\n", no_env());
+        assert_eq!(key, "auth.api_keys[1]");
+        let (key, _) = invalid("[auth]\napi_keys = [\"ok\", 3]\n", no_env());
+        assert_eq!(key, "auth.api_keys[1]");
+    }
+}
