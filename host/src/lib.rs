@@ -23,4 +23,5 @@ pub mod soap;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod urls;
 pub mod workflows;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use message_center::config::Config;
-use message_center::{db, plugins, server, telemetry};
+use message_center::{db, plugins, server, telemetry, urls};
 
 /// mimalloc instead of glibc's malloc: under ingestion load glibc spent about 11 % of the server's CPU in
 /// malloc/free (consolidation of freed chunks), much of it on the group-commit writer's path, which
@@ -104,23 +104,12 @@ fn migrate(path: &std::path::Path) -> anyhow::Result<()> {
         )
         .await?;
         db::migrate(&db).await?;
-        println!("migrations applied to {}", redact(&config.database.url));
+        println!(
+            "migrations applied to {}",
+            urls::redact(&config.database.url)
+        );
         anyhow::Ok(())
     })
-}
-
-/// The database url without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn check_plugin(file: &std::path::Path, require_same_rustc: bool) -> ExitCode {

@@ -279,7 +279,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         store: store.clone(),
         metrics: metrics.clone(),
         db_ready: Arc::clone(&db_ready),
-        admin_token: config.auth.admin_token.clone().filter(|t| !t.is_empty()),
+        admin_token: config.auth.admin_token.clone(),
         archive: control.as_ref().map(|c| Arc::clone(&c.monitor)),
     };
     tokio::spawn(http::serve(

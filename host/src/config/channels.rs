@@ -49,7 +49,7 @@ impl Default for EmailChannelConfig {
 impl fmt::Debug for EmailChannelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmailChannelConfig")
-            .field("smtp_url", &super::redact_url_password(&self.smtp_url))
+            .field("smtp_url", &crate::urls::redact(&self.smtp_url))
             .field("from", &self.from)
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
@@ -91,10 +91,7 @@ impl Default for SmsChannelConfig {
 impl fmt::Debug for SmsChannelConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SmsChannelConfig")
-            .field(
-                "gateway_url",
-                &super::redact_url_password(&self.gateway_url),
-            )
+            .field("gateway_url", &crate::urls::redact(&self.gateway_url))
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("from", &self.from)
             .field("concurrency", &self.concurrency)

@@ -37,7 +37,7 @@ impl fmt::Debug for ExecutionInstanceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExecutionInstanceConfig")
             .field("name", &self.name)
-            .field("url", &super::redact_url_password(&self.url))
+            .field("url", &crate::urls::redact(&self.url))
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
             .finish()

@@ -29,6 +29,8 @@ mod validate;
 
 use std::path::Path;
 
+use crate::urls::Scheme;
+
 pub use adobe::{AdobeAccount, AdobeConfig};
 pub use channels::{
     ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig, TemplatesConfig,
@@ -64,7 +66,7 @@ impl Config {
 
     /// Whether the database is SQLite (single writer, file-based) rather than PostgreSQL.
     pub fn is_sqlite(&self) -> bool {
-        self.database.url.starts_with("sqlite:")
+        Scheme::of(&self.database.url) == Some(Scheme::Sqlite)
     }
 
     fn parse(
@@ -84,30 +86,6 @@ impl Config {
         validate::validate(&config).map_err(|p| p.into_error(&overrides))?;
         Ok(config)
     }
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for logs and error messages.
-pub(crate) fn redact_url_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let authority_start = scheme_end + 3;
-    let authority_end = url[authority_start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| authority_start + i);
-    let authority = &url[authority_start..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let Some(colon) = authority[..at].find(':') else {
-        return url.to_owned();
-    };
-    format!(
-        "{}{}:***{}",
-        &url[..authority_start],
-        &authority[..colon],
-        &url[authority_start + at..]
-    )
 }
 
 #[cfg(test)]
@@ -146,21 +124,5 @@ mod tests {
             other => panic!("expected Parse, got {other:?}"),
         }
         std::fs::remove_dir_all(&dir).expect("cleanup");
-    }
-
-    #[test]
-    fn redacts_only_the_password() {
-        assert_eq!(
-            redact_url_password("postgres://u:p@h:5432/db?x=y@z"),
-            "postgres://u:***@h:5432/db?x=y@z"
-        );
-        assert_eq!(
-            redact_url_password("postgres://u@h/db"),
-            "postgres://u@h/db"
-        );
-        assert_eq!(
-            redact_url_password("sqlite://data/x.db?mode=rwc"),
-            "sqlite://data/x.db?mode=rwc"
-        );
     }
 }

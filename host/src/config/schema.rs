@@ -171,7 +171,7 @@ impl Default for DatabaseConfig {
 impl fmt::Debug for DatabaseConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatabaseConfig")
-            .field("url", &super::redact_url_password(&self.url))
+            .field("url", &crate::urls::redact(&self.url))
             .field("max_connections", &self.max_connections)
             .field("connect_timeout", &self.connect_timeout)
             .finish()
@@ -444,6 +444,11 @@ mod tests {
             printed.contains("postgres://mc:***@db.internal/mc"),
             "{printed}"
         );
+        let text = "[database]\nurl = \"postgres://db.internal/mc?user=mc&password=s3cret\"\n";
+        let config = Config::from_toml_str(text, no_env()).expect("valid file");
+        let printed = format!("{:?}", config.database);
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("user=mc&password=***"), "{printed}");
     }
 
     #[test]

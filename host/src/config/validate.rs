@@ -3,6 +3,7 @@
 
 use super::Config;
 use super::error::Problem;
+use crate::urls::{Scheme, redact};
 
 /// Rules that involve several keys or that serde's types cannot express.
 pub(super) fn validate(config: &Config) -> Result<(), Problem> {
@@ -32,15 +33,12 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
 
     let db = &config.database;
     let url = db.url.as_str();
-    if !(url.starts_with("sqlite:")
-        || url.starts_with("postgres://")
-        || url.starts_with("postgresql://"))
-    {
+    if !Scheme::of(url).is_some_and(Scheme::is_database) {
         return Err(Problem::new(
             &["database", "url"],
             format!(
                 "`{}` is not supported: expected `sqlite:…`, `postgres://…` or `postgresql://…`",
-                super::redact_url_password(url)
+                redact(url)
             ),
         ));
     }
@@ -133,12 +131,12 @@ fn validate_execution_instances(config: &Config) -> Result<(), Problem> {
                 format!("`{name}` is used by two entries; names must be unique"),
             ));
         }
-        if !(instance.url.starts_with("http://") || instance.url.starts_with("https://")) {
+        if !Scheme::of(&instance.url).is_some_and(Scheme::is_http) {
             return Err(Problem::new(
                 &["execution_instances", &at, "url"],
                 format!(
                     "`{}` is not an http:// or https:// URL",
-                    super::redact_url_password(&instance.url)
+                    redact(&instance.url)
                 ),
             ));
         }
@@ -280,5 +278,31 @@ wait_for_archive = false
         assert_eq!(key, "auth.api_keys[1]");
         let (key, _) = invalid("[auth]\napi_keys = [\"ok\", 3]\n", no_env());
         assert_eq!(key, "auth.api_keys[1]");
+    }
+
+    #[test]
+    fn database_and_instance_url_schemes_are_read_as_the_connectors_read_them() {
+        // Schemes are case-insensitive, as `db::connect` and reqwest read them.
+        for ok in ["SQLite::memory:", "Postgres://h/db", "POSTGRESQL://h/db"] {
+            let text = format!("[database]\nurl = \"{ok}\"\n");
+            let config = Config::from_toml_str(&text, no_env()).expect(ok);
+            assert_eq!(config.is_sqlite(), ok.starts_with("SQLite"), "{ok}");
+        }
+        // A network scheme without an authority is not a PostgreSQL url.
+        let (key, _) = invalid("[database]\nurl = \"postgres:mc\"\n", no_env());
+        assert_eq!(key, "database.url");
+        // The password of a query parameter is hidden too.
+        let (key, message) = invalid("[database]\nurl = \"mysql://h/db?password=pw\"\n", no_env());
+        assert_eq!(key, "database.url");
+        assert!(message.contains("mysql://h/db?password=***"), "{message}");
+
+        let text = "[instance]\nrole = \"control\"\n[[execution_instances]]\nname = \"e\"\nurl = \"HTTPS://e.internal\"\n";
+        Config::from_toml_str(text, no_env()).expect("an upper-case scheme is an https url");
+        let (key, message) = invalid(
+            &text.replace("HTTPS://e.internal", "ftp://u:pw@e.internal"),
+            no_env(),
+        );
+        assert_eq!(key, "execution_instances[0].url");
+        assert!(message.contains("ftp://u:***@e.internal"), "{message}");
     }
 }

@@ -75,7 +75,7 @@ impl ExecutionInstances {
                 .map(|c| Instance {
                     name: c.name.trim().to_owned(),
                     base_url: c.url.trim_end_matches('/').to_owned(),
-                    shown_url: crate::config::redact_url_password(c.url.trim_end_matches('/')),
+                    shown_url: crate::urls::redact(c.url.trim_end_matches('/')),
                     api_key: c.api_key.clone().filter(|k| !k.is_empty()),
                     timeout: c.timeout,
                 })

@@ -20,6 +20,8 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+use crate::urls::{Scheme, split_scheme};
+
 /// How long an SQLite statement waits for another connection's write lock before failing with
 /// "database is locked". SQLite allows one writer at a time; without a busy timeout concurrent writers
 /// (HTTP intake, workflows) would fail instead of queueing behind each other.
@@ -240,14 +242,13 @@ pub fn describe(db: &DatabaseConnection) -> String {
     }
 }
 
-/// The backend a url selects, decided from its scheme alone so that a malformed url gets our error
-/// message rather than a driver panic.
+/// The backend a url selects, decided from its scheme alone (by [`Scheme::of`], as configuration
+/// validation decides it) so that a malformed url gets our error message rather than a driver panic.
 fn backend_of(url: &str) -> Option<DbBackend> {
-    let scheme = url.split_once(':')?.0.to_ascii_lowercase();
-    match scheme.as_str() {
-        "sqlite" => Some(DbBackend::Sqlite),
-        "postgres" | "postgresql" => Some(DbBackend::Postgres),
-        _ => None,
+    match Scheme::of(url)? {
+        Scheme::Sqlite => Some(DbBackend::Sqlite),
+        Scheme::Postgres => Some(DbBackend::Postgres),
+        Scheme::Http | Scheme::Https => None,
     }
 }
 
@@ -264,10 +265,12 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
 /// Whether a `sqlite:` url names an in-memory database (`sqlite::memory:`, `?mode=memory`), parsed the
 /// way sqlx parses it (sqlx keeps the flag private).
 pub fn is_in_memory_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+    let rest = match split_scheme(url) {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("sqlite") => {
+            rest.strip_prefix("//").unwrap_or(rest)
+        }
+        _ => url,
+    };
     let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
     database == ":memory:"
         || params
@@ -275,70 +278,15 @@ pub fn is_in_memory_url(url: &str) -> bool {
             .any(|pair| pair.eq_ignore_ascii_case("mode=memory"))
 }
 
-/// `url` with the password (in the user-info part or a `password=` query parameter) replaced by `***`,
-/// so that it can go into logs and error messages. The user info ends at the last `@` before the query,
-/// so that a password containing `/` or `@` (unescaped, hence an invalid url) is still hidden.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (before_query, query) = match rest.split_once('?') {
-        Some((before, query)) => (before, Some(query)),
-        None => (rest, None),
-    };
-    let mut redacted = format!("{scheme}://");
-    match before_query.rsplit_once('@') {
-        Some((user_info, host_and_path)) => {
-            match user_info.split_once(':') {
-                Some((user, _password)) => redacted.push_str(&format!("{user}:***")),
-                None => redacted.push_str(user_info),
-            }
-            redacted.push('@');
-            redacted.push_str(host_and_path);
-        }
-        None => redacted.push_str(before_query),
-    }
-    if let Some(query) = query {
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        redacted.push('?');
-        redacted.push_str(&pairs.join("&"));
-    }
-    redacted
-}
+/// `url` without its secrets, for logs and error messages: kept under this name for the callers that
+/// reach it through the database module; the one implementation is [`crate::urls::redact`].
+pub use crate::urls::redact as redact_url;
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::testing::PgTestDb;
     use std::time::Instant;
-
-    #[test]
-    fn redact_url_hides_passwords_only() {
-        assert_eq!(
-            redact_url("postgres://mc:s3cret@db.example:5432/mc?sslmode=require"),
-            "postgres://mc:***@db.example:5432/mc?sslmode=require"
-        );
-        assert_eq!(
-            redact_url("postgres://db/mc?user=mc&password=s3cret"),
-            "postgres://db/mc?user=mc&password=***"
-        );
-        assert_eq!(redact_url("postgres://mc@db/mc"), "postgres://mc@db/mc");
-        assert_eq!(
-            redact_url("sqlite://data/message-center.db?mode=rwc"),
-            "sqlite://data/message-center.db?mode=rwc"
-        );
-        assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
-        assert_eq!(
-            redact_url("postgres://mc:pa/ss@word@db/mc"),
-            "postgres://mc:***@db/mc"
-        );
-    }
 
     #[tokio::test]
     async fn malformed_postgres_url_is_refused_without_its_password() {

@@ -16,6 +16,8 @@ use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
 
+use crate::urls::percent_decode;
+
 /// Whether and how to upgrade a connection with STARTTLS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartTls {
@@ -216,27 +218,6 @@ pub fn parse_smtp_url(url: &str) -> Result<Option<SmtpTarget>, String> {
         starttls,
         credentials,
     }))
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(byte) = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
