@@ -5,6 +5,8 @@
 //! SMS gateway, the execution instances), and each ends up in logs, error messages and the admin API.
 //! One redaction means one set of rules for what counts as a secret.
 
+use std::borrow::Cow;
+
 use url::{Url, form_urlencoded};
 
 /// What [`redact`] writes in place of a secret.
@@ -13,7 +15,7 @@ pub const REDACTED: &str = "***";
 /// Query parameters whose value is a secret (compared after percent-decoding, ignoring ASCII case):
 /// libpq's and sqlx's `password` and `sslpassword`, and the usual spellings of passwords, tokens and
 /// keys in the gateway and relay URLs an operator may write.
-const SECRET_PARAMETERS: &[&str] = &[
+pub const SECRET_PARAMETERS: &[&str] = &[
     "password",
     "passwd",
     "pass",
@@ -76,6 +78,18 @@ pub fn split_scheme(url: &str) -> Option<(&str, &str)> {
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     valid.then_some((scheme, rest))
+}
+
+/// `url` with its scheme in lower case (`SQLite::memory:` → `sqlite::memory:`), for the drivers that
+/// compare the scheme as written (sqlx's SQLite options would read `SQLite:x.db` as a file name)
+/// rather than case-insensitively, as [`Scheme::of`] does.
+pub fn lowercase_scheme(url: &str) -> Cow<'_, str> {
+    match split_scheme(url) {
+        Some((scheme, rest)) if scheme.bytes().any(|b| b.is_ascii_uppercase()) => {
+            Cow::Owned(format!("{}:{rest}", scheme.to_ascii_lowercase()))
+        }
+        _ => Cow::Borrowed(url),
+    }
 }
 
 /// `url` with its secrets replaced by `***`: the password of the user info
@@ -373,6 +387,20 @@ mod tests {
         assert_eq!(split_scheme("-x:y"), None);
         assert_eq!(split_scheme(":y"), None);
         assert_eq!(split_scheme("no colon"), None);
+    }
+
+    #[test]
+    fn lowercase_scheme_touches_the_scheme_only() {
+        assert_eq!(lowercase_scheme("SQLite:Data/X.db"), "sqlite:Data/X.db");
+        assert_eq!(
+            lowercase_scheme("POSTGRES://U:P@H/DB"),
+            "postgres://U:P@H/DB"
+        );
+        assert!(matches!(
+            lowercase_scheme("sqlite::memory:"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(lowercase_scheme("not a URL"), "not a URL");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-use crate::urls::{Scheme, split_scheme};
+use crate::urls::{Scheme, lowercase_scheme};
 
 /// How long an SQLite statement waits for another connection's write lock before failing with
 /// "database is locked". SQLite allows one writer at a time; without a busy timeout concurrent writers
@@ -107,6 +107,7 @@ pub async fn connect(
     connect_timeout: Duration,
 ) -> Result<DatabaseConnection, DbError> {
     let shown = redact_url(url);
+    let url = &*lowercase_scheme(url);
     match backend_of(url) {
         Some(DbBackend::Sqlite) => {
             connect_sqlite(url, &shown, max_connections, connect_timeout).await
@@ -258,19 +259,18 @@ pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     if backend_of(url) != Some(DbBackend::Sqlite) || is_in_memory_url(url) {
         return None;
     }
-    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let options = SqliteConnectOptions::from_str(&lowercase_scheme(url)).ok()?;
     Some(options.get_filename().to_path_buf())
 }
 
 /// Whether a `sqlite:` url names an in-memory database (`sqlite::memory:`, `?mode=memory`), parsed the
 /// way sqlx parses it (sqlx keeps the flag private).
 pub fn is_in_memory_url(url: &str) -> bool {
-    let rest = match split_scheme(url) {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("sqlite") => {
-            rest.strip_prefix("//").unwrap_or(rest)
-        }
-        _ => url,
-    };
+    let url = lowercase_scheme(url);
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(&url);
     let (database, params) = rest.split_once('?').unwrap_or((rest, ""));
     database == ":memory:"
         || params
@@ -315,6 +315,14 @@ mod tests {
             "sqlite://data/message-center.db?mode=rwc"
         ));
         assert!(!is_in_memory_url("sqlite:///var/lib/mc/memory.db"));
+        // Schemes are case-insensitive, here as in `connect` and the configuration.
+        assert!(is_in_memory_url("SQLite::memory:"));
+        assert!(!is_in_memory_url("SQLITE://data/mc.db"));
+        assert_eq!(
+            sqlite_file("SQLite://data/mc.db?mode=rwc"),
+            Some(PathBuf::from("data/mc.db"))
+        );
+        assert_eq!(sqlite_file("Sqlite::memory:"), None);
     }
 
     #[tokio::test]
