@@ -11,7 +11,7 @@ pub(crate) mod query;
 pub(crate) mod stats;
 mod templates;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub(crate) mod view;
 
 use std::sync::Arc;

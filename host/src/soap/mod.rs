@@ -13,6 +13,8 @@ mod fault;
 mod push_event;
 mod schema;
 mod session;
+#[cfg(test)]
+mod tests;
 mod xml;
 
 use std::sync::Arc;
