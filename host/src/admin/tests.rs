@@ -12,7 +12,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::json;
 
 use super::{AdminContext, router};
-use crate::api::tests::{Answer, send};
+use crate::http::testing::{Answer, send};
 use crate::metrics::Metrics;
 use crate::plugins::{LoadOptions, PluginRegistry};
 use crate::store::testing::sqlite_store;

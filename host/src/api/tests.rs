@@ -3,15 +3,13 @@
 
 use axum::Router;
 use axum::body::Body;
-use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
-use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 use super::{ApiContext, ApiLimits, router};
 use crate::config::{AdobeConfig, Role};
+use crate::http::testing::{Answer, send};
 use crate::ingest::GroupCommit;
 use crate::metrics::Metrics;
 use crate::shutdown::ShutdownController;
@@ -79,54 +77,6 @@ pub(crate) async fn test_api(options: Options) -> TestApi {
         metrics,
         _shutdown: shutdown,
         _dir: dir,
-    }
-}
-
-/// An answer: status, headers and the whole body.
-pub(crate) struct Answer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Answer {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// `error.code` and `error.message` of a JSON error body.
-    pub fn error(&self) -> (String, String) {
-        let body = self.json();
-        (
-            body["error"]["code"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            body["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        )
-    }
-}
-
-/// Sends `request` through `router`, as a connection would.
-pub(crate) async fn send(router: &Router, request: Request<Body>) -> Answer {
-    let response = router
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("a router never fails");
-    let (parts, body) = response.into_parts();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect().await.expect("the body").to_bytes(),
     }
 }
 

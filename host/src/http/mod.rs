@@ -8,5 +8,7 @@ pub mod guard;
 pub mod observe;
 pub mod response;
 pub mod server;
+#[cfg(test)]
+pub mod testing;
 
 pub use server::serve;

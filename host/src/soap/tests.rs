@@ -6,8 +6,9 @@ use hyper::header::CONTENT_TYPE;
 use hyper::{Method, Request, StatusCode};
 
 use super::ROUTE;
-use crate::api::tests::{Answer, Options, TestApi, send, test_api};
+use crate::api::tests::{Options, TestApi, test_api};
 use crate::config::{AdobeAccount, AdobeConfig, Role};
+use crate::http::testing::{Answer, send};
 use crate::store::EventFilter;
 
 const LOGIN: &str = "mc";
