@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::admin::{AdminContext, AdminHandler};
-use crate::api::{ApiContext, ApiHandler, ApiLimits};
+use crate::admin::{self, AdminContext};
+use crate::api::{self, ApiContext, ApiLimits};
 use crate::config::Config;
 use crate::control::{ArchiveMonitor, ExecutionInstances, InstanceError};
 use crate::db::{self, DbError};
@@ -268,8 +268,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     };
     tokio::spawn(http::serve(
         api_listener,
-        Arc::new(ApiHandler::new(api)),
-        metrics.clone(),
+        api::LISTENER,
+        api::router(api),
         shutdown.subscribe(),
         drain,
     ));
@@ -284,8 +284,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     };
     tokio::spawn(http::serve(
         admin_listener,
-        Arc::new(AdminHandler::new(Arc::new(admin))),
-        metrics.clone(),
+        admin::LISTENER,
+        admin::router(admin),
         shutdown.subscribe(),
         drain,
     ));

@@ -1,9 +1,23 @@
 //! Bearer-token check for the admin API.
 
+use std::sync::Arc;
+
 use hyper::Request;
 use hyper::header::AUTHORIZATION;
+use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::http::guard::Check;
+
+/// The configured token, as a [`Check`] for every admin route but the probes.
+#[derive(Clone)]
+pub struct AdminToken(pub Option<Arc<str>>);
+
+impl Check for AdminToken {
+    fn check(&self, request: &axum::extract::Request) -> Result<(), ApiError> {
+        check(self.0.as_deref(), request)
+    }
+}
 
 /// Accepts the request only with `Authorization: Bearer <token>` matching the configured token; with no
 /// token configured every call is refused (403), so an unconfigured server is never an open one.
@@ -27,12 +41,10 @@ pub fn check<B>(configured: Option<&str>, request: &Request<B>) -> Result<(), Ap
     }
 }
 
-/// Compares without an early exit, so response timing does not reveal how much of a guess was right.
+/// Compares without an early exit (`subtle`), so response timing does not reveal how much of a guess
+/// was right; only the lengths may differ in time.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]
@@ -45,6 +57,15 @@ mod tests {
             builder = builder.header(AUTHORIZATION, auth);
         }
         builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_slices() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(constant_time_eq(b"", b""));
+        assert!(!constant_time_eq(b"s3cret", b"s3creT"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cre"));
+        assert!(!constant_time_eq(b"s3cre", b"s3cret"));
     }
 
     #[test]

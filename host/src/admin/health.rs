@@ -3,17 +3,18 @@
 
 use std::sync::atomic::Ordering;
 
+use axum::extract::State;
 use hyper::StatusCode;
 use serde_json::json;
 
-use super::AdminContext;
+use super::Admin;
 use crate::http::response::{HttpResponse, json_response, with_type};
 
-pub fn healthz() -> HttpResponse {
+pub async fn healthz() -> HttpResponse {
     json_response(StatusCode::OK, &json!({ "status": "ok" }))
 }
 
-pub async fn readyz(ctx: &AdminContext) -> HttpResponse {
+pub async fn readyz(State(ctx): State<Admin>) -> HttpResponse {
     if !ctx.db_ready.load(Ordering::SeqCst) {
         return json_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -32,7 +33,7 @@ pub async fn readyz(ctx: &AdminContext) -> HttpResponse {
 /// How long a scrape waits for the queue statistics before answering with the last known gauges.
 const QUEUE_STATS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-pub async fn metrics(ctx: &AdminContext) -> HttpResponse {
+pub async fn metrics(State(ctx): State<Admin>) -> HttpResponse {
     // Queue depth and age are read at scrape time, so they are never staler than the scrape.
     if ctx.db_ready.load(Ordering::SeqCst) {
         let refresh = crate::api::stats::snapshot(&ctx.store, &ctx.metrics);

@@ -2,15 +2,17 @@
 
 use std::sync::Arc;
 
+use axum::extract::State;
 use hyper::StatusCode;
 use serde_json::json;
 
-use super::AdminContext;
+use super::Admin;
 use crate::error::ApiError;
+use crate::http::extract::Param;
 use crate::http::response::{HttpResponse, json_response};
 use crate::plugins::ReloadOutcome;
 
-pub fn list(ctx: &AdminContext) -> HttpResponse {
+pub async fn list(State(ctx): State<Admin>) -> HttpResponse {
     json_response(
         StatusCode::OK,
         &json!({
@@ -32,7 +34,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Internal(format!("reload task failed: {e}")))
 }
 
-pub async fn reload_all(ctx: &AdminContext) -> Result<HttpResponse, ApiError> {
+pub async fn reload_all(State(ctx): State<Admin>) -> Result<HttpResponse, ApiError> {
     let registry = Arc::clone(&ctx.registry);
     let results = blocking(move || registry.reload_all()).await?;
     Ok(json_response(
@@ -41,9 +43,12 @@ pub async fn reload_all(ctx: &AdminContext) -> Result<HttpResponse, ApiError> {
     ))
 }
 
-pub async fn reload_one(ctx: &AdminContext, name: &str) -> Result<HttpResponse, ApiError> {
+pub async fn reload_one(
+    State(ctx): State<Admin>,
+    Param(name): Param,
+) -> Result<HttpResponse, ApiError> {
     let registry = Arc::clone(&ctx.registry);
-    let plugin = name.to_owned();
+    let plugin = name.clone();
     let result = blocking(move || registry.reload_plugin(&plugin))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no plugin named `{name}` has been loaded")))?;

@@ -5,10 +5,11 @@
 //! everything up to it, which the retention purge waits for). On a control instance it queries the
 //! archive of every execution instance.
 
+use axum::extract::{RawQuery, State};
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use super::{ApiContext, query, view};
+use super::{Api, query, view};
 use crate::db::entities::archive_event;
 use crate::db::entities::event::EventStatus;
 use crate::error::ApiError;
@@ -23,7 +24,11 @@ const MAX_QUERY_PAGE: u64 = 1000;
 const DEFAULT_QUERY_PAGE: u64 = 100;
 
 /// The feed (execution side): `?after=CURSOR&limit=N`.
-pub async fn feed(ctx: &ApiContext, query_string: Option<&str>) -> Result<HttpResponse, ApiError> {
+pub async fn feed(
+    State(ctx): State<Api>,
+    RawQuery(query_string): RawQuery,
+) -> Result<HttpResponse, ApiError> {
+    let query_string = query_string.as_deref();
     let mut after = FeedCursor::default();
     let mut limit = DEFAULT_FEED_PAGE;
     for (key, value) in query::pairs(query_string) {
@@ -68,9 +73,10 @@ pub async fn feed(ctx: &ApiContext, query_string: Option<&str>) -> Result<HttpRe
 
 /// The archive query (control side): `?instance=&status=&type=&channel=&from=&to=&after=&limit=`.
 pub async fn search(
-    ctx: &ApiContext,
-    query_string: Option<&str>,
+    State(ctx): State<Api>,
+    RawQuery(query_string): RawQuery,
 ) -> Result<HttpResponse, ApiError> {
+    let query_string = query_string.as_deref();
     let mut filter = archive_filter(query_string, DEFAULT_QUERY_PAGE)?;
     for (key, value) in query::pairs(query_string) {
         if key == "after" && !value.is_empty() {
@@ -90,9 +96,10 @@ pub async fn search(
 
 /// The report (control side): counts by day, template, channel and status, with the same filters.
 pub async fn report(
-    ctx: &ApiContext,
-    query_string: Option<&str>,
+    State(ctx): State<Api>,
+    RawQuery(query_string): RawQuery,
 ) -> Result<HttpResponse, ApiError> {
+    let query_string = query_string.as_deref();
     let filter = archive_filter(query_string, 1)?;
     let rows = ctx.store.archive_report(&filter).await?;
     let total: i64 = rows.iter().map(|r| r.count).sum();

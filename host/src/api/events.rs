@@ -1,15 +1,16 @@
 //! `POST /api/v1/events`, `POST /api/v1/events/batch`, `GET /api/v1/events/{id}`, `GET /api/v1/events`.
 
-use hyper::body::Incoming;
-use hyper::{HeaderMap, Request, StatusCode};
+use axum::extract::{RawQuery, Request, State};
+use hyper::{HeaderMap, StatusCode};
 use mc_plugin_api::services::Queue;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{ApiContext, query, view};
+use super::{Api, ApiContext, query, view};
 use crate::db::entities::event::{EventStatus, split_public_id};
 use crate::error::ApiError;
 use crate::http::body::read_request_limited;
+use crate::http::extract::Param;
 use crate::http::response::{HttpResponse, json_response};
 use crate::ingest::validate::{self, Limits};
 use crate::store::{EventFilter, IdempotencyClaim, Submission, SubmissionOutcome};
@@ -18,14 +19,11 @@ use crate::store::{EventFilter, IdempotencyClaim, Submission, SubmissionOutcome}
 const MAX_PAGE: u64 = 1000;
 const DEFAULT_PAGE: u64 = 100;
 
-pub async fn push_one(
-    ctx: &ApiContext,
-    request: Request<Incoming>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn push_one(State(ctx): State<Api>, request: Request) -> Result<HttpResponse, ApiError> {
     let result = async {
-        let (idempotency, body) = read_request(ctx, request).await?;
-        let event = validate::single_event(&body, limits(ctx))?;
-        let outcome = submit(ctx, Queue::Realtime, vec![event], idempotency, &body).await?;
+        let (idempotency, body) = read_request(&ctx, request).await?;
+        let event = validate::single_event(&body, limits(&ctx))?;
+        let outcome = submit(&ctx, Queue::Realtime, vec![event], idempotency, &body).await?;
         Ok(match outcome {
             (SubmissionOutcome::Created(ids), _) => one_answer(StatusCode::CREATED, ids[0]),
             (SubmissionOutcome::Replayed(ids), _) => one_answer(StatusCode::OK, ids[0]),
@@ -33,17 +31,17 @@ pub async fn push_one(
         })
     }
     .await;
-    count_refusal(ctx, Queue::Realtime, result)
+    count_refusal(&ctx, Queue::Realtime, result)
 }
 
 pub async fn push_batch(
-    ctx: &ApiContext,
-    request: Request<Incoming>,
+    State(ctx): State<Api>,
+    request: Request,
 ) -> Result<HttpResponse, ApiError> {
     let result = async {
-        let (idempotency, body) = read_request(ctx, request).await?;
-        let events = validate::batch_events(&body, limits(ctx))?;
-        let outcome = submit(ctx, Queue::Batch, events, idempotency, &body).await?;
+        let (idempotency, body) = read_request(&ctx, request).await?;
+        let events = validate::batch_events(&body, limits(&ctx))?;
+        let outcome = submit(&ctx, Queue::Batch, events, idempotency, &body).await?;
         Ok(match outcome {
             (SubmissionOutcome::Created(ids), _) => batch_answer(StatusCode::CREATED, &ids),
             (SubmissionOutcome::Replayed(ids), _) => batch_answer(StatusCode::OK, &ids),
@@ -51,11 +49,11 @@ pub async fn push_batch(
         })
     }
     .await;
-    count_refusal(ctx, Queue::Batch, result)
+    count_refusal(&ctx, Queue::Batch, result)
 }
 
-pub async fn get(ctx: &ApiContext, id: &str) -> Result<HttpResponse, ApiError> {
-    let public_id = view::parse_id(id).ok_or_else(|| {
+pub async fn get(State(ctx): State<Api>, Param(id): Param) -> Result<HttpResponse, ApiError> {
+    let public_id = view::parse_id(&id).ok_or_else(|| {
         ApiError::bad_request(
             "id",
             format!("`{id}` is not an event id (an unsigned 64-bit integer)"),
@@ -72,12 +70,15 @@ pub async fn get(ctx: &ApiContext, id: &str) -> Result<HttpResponse, ApiError> {
     ))
 }
 
-pub async fn list(ctx: &ApiContext, query_string: Option<&str>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    State(ctx): State<Api>,
+    RawQuery(query_string): RawQuery,
+) -> Result<HttpResponse, ApiError> {
     let mut filter = EventFilter {
         limit: DEFAULT_PAGE,
         ..Default::default()
     };
-    for (name, value) in query::pairs(query_string) {
+    for (name, value) in query::pairs(query_string.as_deref()) {
         match name.as_str() {
             "status" => {
                 filter.status = Some(EventStatus::from_name(&value).ok_or_else(|| {
@@ -128,7 +129,7 @@ fn limits(ctx: &ApiContext) -> Limits {
 /// The idempotency key (validated) and the body (within the size limit).
 async fn read_request(
     ctx: &ApiContext,
-    request: Request<Incoming>,
+    request: Request,
 ) -> Result<(Option<String>, bytes::Bytes), ApiError> {
     let key = idempotency_key(request.headers())?;
     let body = read_request_limited(request, ctx.limits.max_body_bytes).await?;

@@ -1,5 +1,7 @@
-//! The public API listener (`[server] listen`): event ingestion and reads, statistics.
-//! The contract is SPEC "HTTP API"; the details (codes, fields, limits) are in docs/api.md.
+//! The public API listener (`[server] listen`): event ingestion and reads, statistics, templates, the
+//! archive, and the Adobe Campaign SOAP endpoint. The contract is SPEC "HTTP API"; the details (codes,
+//! fields, limits) are in docs/api.md. Every route is declared once, in [`router`], with the role that
+//! serves it.
 
 mod archive;
 mod auth;
@@ -8,20 +10,31 @@ mod publish;
 pub(crate) mod query;
 pub(crate) mod stats;
 mod templates;
+#[cfg(test)]
+pub(crate) mod tests;
 pub(crate) mod view;
 
-use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::MatchedPath;
+use axum::http::Uri;
+use axum::routing::{MethodRouter, any, get, post, put};
+use hyper::StatusCode;
 use serde_json::json;
 
 use crate::config::Role;
 use crate::control::ExecutionInstances;
 use crate::error::ApiError;
-use crate::http::response::{HttpResponse, json_response};
-use crate::http::{Handler, Routed};
+use crate::http::guard::Guard;
+use crate::http::observe::Observe;
+use crate::http::response::{HttpResponse, json_response, method_not_allowed};
 use crate::ingest::GroupCommit;
 use crate::metrics::Metrics;
 use crate::store::Store;
+
+/// The `listener` label and log name of this listener.
+pub const LISTENER: &str = "api";
 
 /// Request limits from `[server]`.
 #[derive(Clone, Copy, Debug)]
@@ -60,133 +73,93 @@ impl ApiContext {
     }
 }
 
-pub struct ApiHandler {
-    context: ApiContext,
+/// The state of the API routes.
+type Api = Arc<ApiContext>;
+
+/// Every route of the API listener.
+///
+/// The `/api/v1` routes need an API key when keys are configured; the key is checked first, then the
+/// role (a route of the other role answers 404 saying which instances serve it, whatever the method),
+/// then the method. `/healthz` and the SOAP endpoint (which authenticates by session token and answers
+/// with SOAP faults, method errors included) need no key.
+pub fn router(context: ApiContext) -> Router {
+    let ctx = Arc::new(context);
+    let executes = ctx.role.executes();
+    let archive = ctx.serves_archive();
+    let execution = |routes: MethodRouter<Api>| {
+        if executes {
+            routes
+        } else {
+            any(served_by_execution_instances)
+        }
+    };
+    let control = |routes: MethodRouter<Api>| {
+        if archive {
+            routes
+        } else {
+            any(served_by_control_instances)
+        }
+    };
+    let archive_events = if archive {
+        get(archive::search)
+    } else {
+        get(archive::feed)
+    };
+    let mut v1 = Router::new()
+        .route(
+            "/api/v1/events",
+            execution(post(events::push_one).get(events::list)),
+        )
+        .route("/api/v1/events/batch", execution(post(events::push_batch)))
+        .route("/api/v1/events/{id}", execution(get(events::get)))
+        .route("/api/v1/stats", execution(get(stats::get)))
+        .route("/api/v1/templates", get(templates::list))
+        .route(
+            "/api/v1/templates/{name}",
+            put(templates::put)
+                .get(templates::get)
+                .delete(templates::delete),
+        )
+        .route("/api/v1/templates/{name}/publish", post(publish::publish))
+        .route(
+            "/api/v1/templates/{name}/unpublish",
+            post(publish::unpublish),
+        )
+        .route("/api/v1/archive/events", archive_events)
+        .route("/api/v1/archive/report", control(get(archive::report)))
+        // Before the guard, so that the guard covers the 405 too.
+        .method_not_allowed_fallback(method_not_allowed);
+    if !ctx.api_keys.is_empty() {
+        v1 = v1.route_layer(Guard(auth::ApiKeys(ctx.api_keys.as_slice().into())));
+    }
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(crate::soap::ROUTE, any(crate::soap::handle))
+        .method_not_allowed_fallback(method_not_allowed)
+        .merge(v1)
+        .fallback(no_route)
+        .layer(Observe::new(LISTENER, ctx.metrics.clone()))
+        .with_state(ctx)
 }
 
-impl ApiHandler {
-    pub fn new(context: ApiContext) -> Self {
-        ApiHandler { context }
-    }
+async fn healthz() -> HttpResponse {
+    json_response(StatusCode::OK, &json!({ "status": "ok" }))
 }
 
-impl Handler for ApiHandler {
-    const LISTENER: &'static str = "api";
-
-    async fn handle(&self, request: Request<Incoming>) -> Routed {
-        let ctx = &self.context;
-        let method = request.method().clone();
-        let path = request.uri().path().to_owned();
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        if let (&Method::GET, ["healthz"]) = (&method, segments.as_slice()) {
-            return routed(
-                "/healthz",
-                Ok(json_response(StatusCode::OK, &json!({ "status": "ok" }))),
-            );
-        }
-        // SOAP clients authenticate by session token, not API key, and are answered with SOAP faults.
-        if let ["nl", "jsp", "soaprouter.jsp"] = segments.as_slice() {
-            return Routed {
-                route: crate::soap::ROUTE,
-                response: crate::soap::handle(ctx, request).await,
-            };
-        }
-        let route = route_name(segments.as_slice());
-        if route == "unmatched" {
-            return routed(
-                route,
-                Err(ApiError::NotFound(format!("no route for {path}"))),
-            );
-        }
-        if let Err(e) = auth::check(&ctx.api_keys, &request) {
-            return routed(route, Err(e));
-        }
-        if let Err(e) = check_role(ctx, route) {
-            return routed(route, Err(e));
-        }
-        let query_string = request.uri().query().map(str::to_owned);
-        let query_string = query_string.as_deref();
-        let result = match (&method, segments.as_slice()) {
-            (&Method::POST, ["api", "v1", "events"]) => events::push_one(ctx, request).await,
-            (&Method::POST, ["api", "v1", "events", "batch"]) => {
-                events::push_batch(ctx, request).await
-            }
-            (&Method::GET, ["api", "v1", "events"]) => events::list(ctx, query_string).await,
-            (&Method::GET, ["api", "v1", "events", id]) => events::get(ctx, id).await,
-            (&Method::GET, ["api", "v1", "stats"]) => stats::get(ctx).await,
-            (&Method::GET, ["api", "v1", "templates"]) => templates::list(ctx).await,
-            (&Method::PUT, ["api", "v1", "templates", name]) => {
-                templates::put(ctx, name, request).await
-            }
-            (&Method::GET, ["api", "v1", "templates", name]) => {
-                templates::get(ctx, name, query_string).await
-            }
-            (&Method::DELETE, ["api", "v1", "templates", name]) => {
-                templates::delete(ctx, name).await
-            }
-            (&Method::POST, ["api", "v1", "templates", name, "publish"]) => {
-                publish::publish(ctx, name, request).await
-            }
-            (&Method::POST, ["api", "v1", "templates", name, "unpublish"]) => {
-                publish::unpublish(ctx, name).await
-            }
-            (&Method::GET, ["api", "v1", "archive", "events"]) if ctx.serves_archive() => {
-                archive::search(ctx, query_string).await
-            }
-            (&Method::GET, ["api", "v1", "archive", "events"]) => {
-                archive::feed(ctx, query_string).await
-            }
-            (&Method::GET, ["api", "v1", "archive", "report"]) => {
-                archive::report(ctx, query_string).await
-            }
-            _ => Err(ApiError::MethodNotAllowed {
-                method: method.to_string(),
-                route: route.to_owned(),
-            }),
-        };
-        routed(route, result)
-    }
+async fn no_route(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {}", uri.path()))
 }
 
-fn route_name(segments: &[&str]) -> &'static str {
-    match segments {
-        ["api", "v1", "events"] => "/api/v1/events",
-        ["api", "v1", "events", "batch"] => "/api/v1/events/batch",
-        ["api", "v1", "events", _] => "/api/v1/events/{id}",
-        ["api", "v1", "stats"] => "/api/v1/stats",
-        ["api", "v1", "templates"] => "/api/v1/templates",
-        ["api", "v1", "templates", _] => "/api/v1/templates/{name}",
-        ["api", "v1", "templates", _, "publish"] => "/api/v1/templates/{name}/publish",
-        ["api", "v1", "templates", _, "unpublish"] => "/api/v1/templates/{name}/unpublish",
-        ["api", "v1", "archive", "events"] => "/api/v1/archive/events",
-        ["api", "v1", "archive", "report"] => "/api/v1/archive/report",
-        _ => "unmatched",
-    }
+async fn served_by_execution_instances(route: MatchedPath) -> ApiError {
+    ApiError::NotFound(format!(
+        "{} is served by execution instances; this is a control instance (push events to an execution instance)",
+        route.as_str()
+    ))
 }
 
-/// Refuses the routes of the other role: the event API and the feed on a control-only instance, the
-/// archive report on an execution-only one.
-fn check_role(ctx: &ApiContext, route: &'static str) -> Result<(), ApiError> {
-    let execution_only = matches!(
-        route,
-        "/api/v1/events" | "/api/v1/events/batch" | "/api/v1/events/{id}" | "/api/v1/stats"
-    );
-    if execution_only && !ctx.role.executes() {
-        return Err(ApiError::NotFound(format!(
-            "{route} is served by execution instances; this is a control instance (push events to an execution instance)"
-        )));
-    }
-    if route == "/api/v1/archive/report" && !ctx.serves_archive() {
-        return Err(ApiError::NotFound(format!(
-            "{route} is served by control instances; this execution instance is archived by one"
-        )));
-    }
-    Ok(())
-}
-
-fn routed(route: &'static str, result: Result<HttpResponse, ApiError>) -> Routed {
-    Routed {
-        route,
-        response: result.unwrap_or_else(ApiError::into_response),
-    }
+async fn served_by_control_instances(route: MatchedPath) -> ApiError {
+    ApiError::NotFound(format!(
+        "{} is served by control instances; this execution instance is archived by one",
+        route.as_str()
+    ))
 }

@@ -5,27 +5,29 @@
 //! instance: an execution instance that is down does not stop the others, and the answer says which
 //! ones need the call again (it is idempotent: publishing the same content twice only adds a version).
 
-use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use axum::extract::{Request, State};
+use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use super::ApiContext;
+use super::Api;
 use super::templates::{check_name, full_view, not_found, read_body, template_version};
 use crate::db::entities::template_version;
 use crate::error::ApiError;
+use crate::http::extract::Param;
 use crate::http::response::{HttpResponse, json_response};
 use crate::ingest::validate::parse_object;
 
 /// `POST /api/v1/templates/{name}/publish`, body `{"version": N}` or empty for the latest version.
 pub async fn publish(
-    ctx: &ApiContext,
-    name: &str,
-    request: Request<Incoming>,
+    State(ctx): State<Api>,
+    Param(name): Param,
+    request: Request,
 ) -> Result<HttpResponse, ApiError> {
+    let name = name.as_str();
     check_name(name)?;
-    let body = read_body(ctx, request).await?;
+    let body = read_body(&ctx, request).await?;
     let wanted = requested_version(&body)?;
-    let (_, version) = template_version(ctx, name, wanted).await?;
+    let (_, version) = template_version(&ctx, name, wanted).await?;
     let template = ctx
         .store
         .set_published_version(name, Some(version.version))
@@ -55,7 +57,11 @@ pub async fn publish(
 }
 
 /// `POST /api/v1/templates/{name}/unpublish`.
-pub async fn unpublish(ctx: &ApiContext, name: &str) -> Result<HttpResponse, ApiError> {
+pub async fn unpublish(
+    State(ctx): State<Api>,
+    Param(name): Param,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.as_str();
     check_name(name)?;
     let template = ctx
         .store

@@ -1,12 +1,13 @@
 //! `GET /api/v1/stats`: counts by queue and status, queue depth and the age of the oldest pending event.
 //! The same snapshot refreshes the queue gauges of `/metrics`.
 
+use axum::extract::State;
 use chrono::Utc;
 use hyper::StatusCode;
 use mc_plugin_api::services::Queue;
 use serde_json::{Map, json};
 
-use super::ApiContext;
+use super::Api;
 use crate::error::ApiError;
 use crate::http::response::{HttpResponse, json_response};
 use crate::metrics::Metrics;
@@ -44,7 +45,7 @@ pub async fn snapshot(store: &Store, metrics: &Metrics) -> Result<Vec<QueueSnaps
         .collect())
 }
 
-pub async fn get(ctx: &ApiContext) -> Result<HttpResponse, ApiError> {
+pub async fn get(State(ctx): State<Api>) -> Result<HttpResponse, ApiError> {
     let mut queues = Map::new();
     for s in snapshot(&ctx.store, &ctx.metrics).await? {
         queues.insert(

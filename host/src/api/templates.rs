@@ -1,16 +1,17 @@
 //! `PUT|GET|DELETE /api/v1/templates/{name}`, `GET /api/v1/templates` (docs/api.md "Templates").
 
+use axum::extract::{RawQuery, Request, State};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::{ApiContext, query};
+use super::{Api, ApiContext, query};
 use crate::db::entities::event::{CHANNEL_EMAIL, CHANNEL_SMS};
 use crate::db::entities::{template, template_version};
 use crate::error::ApiError;
 use crate::http::body::read_request_limited;
+use crate::http::extract::Param;
 use crate::http::response::{HttpResponse, json_response};
 use crate::ingest::validate::{kind, optional_string, parse_object};
 use crate::templates::{self, NewTemplateVersion};
@@ -22,12 +23,13 @@ const MAX_EVENT_TYPE: usize = 255;
 
 /// `PUT /api/v1/templates/{name}`: a new version, checked, published unless `"publish": false`.
 pub async fn put(
-    ctx: &ApiContext,
-    name: &str,
-    request: Request<Incoming>,
+    State(ctx): State<Api>,
+    Param(name): Param,
+    request: Request,
 ) -> Result<HttpResponse, ApiError> {
+    let name = name.as_str();
     check_name(name)?;
-    let body = read_body(ctx, request).await?;
+    let body = read_body(&ctx, request).await?;
     let (version, publish) = parse_version(&body)?;
     templates::check(&version.content()).map_err(|e| ApiError::BadRequest {
         code: "template_error",
@@ -48,13 +50,14 @@ pub async fn put(
 
 /// `GET /api/v1/templates/{name}[?version=N]`.
 pub async fn get(
-    ctx: &ApiContext,
-    name: &str,
-    query_string: Option<&str>,
+    State(ctx): State<Api>,
+    Param(name): Param,
+    RawQuery(query_string): RawQuery,
 ) -> Result<HttpResponse, ApiError> {
+    let name = name.as_str();
     check_name(name)?;
     let mut wanted = None;
-    for (key, value) in query::pairs(query_string) {
+    for (key, value) in query::pairs(query_string.as_deref()) {
         if key == "version" {
             wanted = Some(
                 value
@@ -70,7 +73,7 @@ pub async fn get(
             );
         }
     }
-    let (template, version) = template_version(ctx, name, wanted).await?;
+    let (template, version) = template_version(&ctx, name, wanted).await?;
     Ok(json_response(
         StatusCode::OK,
         &full_view(&template, &version),
@@ -98,10 +101,10 @@ pub(super) async fn template_version(
 }
 
 /// `DELETE /api/v1/templates/{name}`: the template and every version.
-pub async fn delete(ctx: &ApiContext, name: &str) -> Result<HttpResponse, ApiError> {
-    check_name(name)?;
-    if !ctx.store.delete_template(name).await? {
-        return Err(not_found(name));
+pub async fn delete(State(ctx): State<Api>, Param(name): Param) -> Result<HttpResponse, ApiError> {
+    check_name(&name)?;
+    if !ctx.store.delete_template(&name).await? {
+        return Err(not_found(&name));
     }
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::NO_CONTENT;
@@ -109,7 +112,7 @@ pub async fn delete(ctx: &ApiContext, name: &str) -> Result<HttpResponse, ApiErr
 }
 
 /// `GET /api/v1/templates`: every template, by name.
-pub async fn list(ctx: &ApiContext) -> Result<HttpResponse, ApiError> {
+pub async fn list(State(ctx): State<Api>) -> Result<HttpResponse, ApiError> {
     let templates: Vec<Value> = ctx
         .store
         .list_templates()
@@ -146,10 +149,7 @@ pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-pub(super) async fn read_body(
-    ctx: &ApiContext,
-    request: Request<Incoming>,
-) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(ctx: &ApiContext, request: Request) -> Result<Bytes, ApiError> {
     read_request_limited(request, ctx.limits.max_body_bytes).await
 }
 

@@ -1,12 +1,12 @@
 //! The accept loop. Each connection is served by hyper on its own task and watched by a graceful-shutdown
 //! tracker: on shutdown the listener stops accepting, idle connections close, and requests in flight finish
-//! (bounded by the caller's drain timeout).
+//! (bounded by the caller's drain timeout). The loop is ours, not `axum::serve`, so that each connection
+//! stays under our control (its hyper builder: keep-alive, and the header and body timeouts to come); the
+//! requests on it go to the listener's `Router`.
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use axum::Router;
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -14,32 +14,16 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tracing::Instrument;
+use tower::Service;
 
-use super::response::HttpResponse;
-use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
-/// An answer with the route pattern it matched, for metrics labels (`/admin/plugins/{name}/reload`, never
-/// the raw path, so the label set stays bounded).
-pub struct Routed {
-    pub route: &'static str,
-    pub response: HttpResponse,
-}
-
-/// What a listener does with a request.
-pub trait Handler: Send + Sync + 'static {
-    /// Name of the listener, the `listener` label in metrics (`api`, `admin`).
-    const LISTENER: &'static str;
-
-    fn handle(&self, request: Request<Incoming>) -> impl Future<Output = Routed> + Send;
-}
-
-/// Serves `listener` until shutdown, then waits up to `drain` for requests in flight.
-pub async fn serve<H: Handler>(
+/// Serves `router` on `listener` until shutdown, then waits up to `drain` for requests in flight.
+/// `name` is the listener's name in logs (`api`, `admin`).
+pub async fn serve(
     listener: TcpListener,
-    handler: Arc<H>,
-    metrics: Metrics,
+    name: &'static str,
+    router: Router,
     mut shutdown: Shutdown,
     drain: Duration,
 ) {
@@ -50,7 +34,7 @@ pub async fn serve<H: Handler>(
                 Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(listener = H::LISTENER, error = %e, "accept failed");
+                    tracing::warn!(listener = name, error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -58,13 +42,9 @@ pub async fn serve<H: Handler>(
             _ = shutdown.recv() => break,
         };
         let _ = stream.set_nodelay(true);
-        let handler = Arc::clone(&handler);
-        let metrics = metrics.clone();
-        let service = service_fn(move |request: Request<Incoming>| {
-            let handler = Arc::clone(&handler);
-            let metrics = metrics.clone();
-            async move { Ok::<_, Infallible>(observe(&*handler, &metrics, request).await) }
-        });
+        let router = router.clone();
+        // A router is always ready (`poll_ready` is a no-op), so each request calls a clone directly.
+        let service = service_fn(move |request: Request<Incoming>| router.clone().call(request));
         let connection = http1::Builder::new()
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), service);
@@ -81,35 +61,8 @@ pub async fn serve<H: Handler>(
         .is_err()
     {
         tracing::warn!(
-            listener = H::LISTENER,
+            listener = name,
             "connections still open after the drain timeout"
         );
     }
-}
-
-async fn observe<H: Handler>(
-    handler: &H,
-    metrics: &Metrics,
-    request: Request<Incoming>,
-) -> HttpResponse {
-    let method = request.method().clone();
-    let span = tracing::info_span!(
-        "http",
-        listener = H::LISTENER,
-        method = %method,
-        path = %request.uri().path(),
-        status = tracing::field::Empty,
-    );
-    let started = Instant::now();
-    let routed = handler.handle(request).instrument(span.clone()).await;
-    let status = routed.response.status().as_u16();
-    span.record("status", status);
-    metrics.record_http(
-        H::LISTENER,
-        routed.route,
-        &method,
-        status,
-        started.elapsed(),
-    );
-    routed.response
 }

@@ -13,10 +13,14 @@ mod fault;
 mod push_event;
 mod schema;
 mod session;
+#[cfg(test)]
+mod tests;
 mod xml;
 
-use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use hyper::{Method, StatusCode};
 use mc_plugin_api::services::Queue;
 
 use self::envelope::{Action, ENCODING_LITERAL_XML, escape, method_response};
@@ -52,14 +56,14 @@ impl AdobeGateway {
 }
 
 /// Answers one request to [`ROUTE`]: the method's answer, or a SOAP fault.
-pub async fn handle(ctx: &ApiContext, request: Request<Incoming>) -> HttpResponse {
-    match serve(ctx, request).await {
+pub async fn handle(State(ctx): State<Arc<ApiContext>>, request: Request) -> HttpResponse {
+    match serve(&ctx, request).await {
         Ok(answer) => with_type(StatusCode::OK, answer, "text/xml; charset=utf-8"),
         Err(fault) => fault.into_response(),
     }
 }
 
-async fn serve(ctx: &ApiContext, request: Request<Incoming>) -> Result<String, SoapFault> {
+async fn serve(ctx: &ApiContext, request: Request) -> Result<String, SoapFault> {
     if !ctx.adobe.enabled {
         return Err(SoapFault {
             status: StatusCode::NOT_FOUND,
@@ -141,7 +145,7 @@ async fn serve(ctx: &ApiContext, request: Request<Incoming>) -> Result<String, S
 }
 
 /// The SOAP action the client declared: the `SOAPAction` header, else the `soapAction` query parameter.
-fn declared_action(request: &Request<Incoming>) -> Option<String> {
+fn declared_action(request: &Request) -> Option<String> {
     let header = request
         .headers()
         .get("soapaction")
