@@ -19,6 +19,9 @@
 //! Everything that waits polls with a timeout and panics with what it last saw; when a test fails, the
 //! server's log tail is printed by [`TestServer`]'s `Drop`.
 
+mod private_postgres;
+pub use private_postgres::PrivatePostgres;
+
 use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};

@@ -75,11 +75,14 @@ impl Engine {
 
     pub async fn run(self, mut shutdown: Shutdown) {
         let engine = Arc::new(self);
+        // Attempts claimed by a round that failed before recording them (the database went away): handed
+        // back before the next claim, so they are sent once it returns instead of after their lease.
+        let mut unsettled: Vec<i64> = Vec::new();
         loop {
             if shutdown.is_triggered() {
                 return;
             }
-            match engine.round().await {
+            match engine.round(&mut unsettled).await {
                 Ok(0) => {
                     tokio::select! {
                         biased;
@@ -100,8 +103,20 @@ impl Engine {
         }
     }
 
-    /// One round: claim, send, record. Returns how many attempts it handled.
-    async fn round(self: &Arc<Self>) -> Result<usize, StoreError> {
+    /// One round: claim, send, record. Returns how many attempts it handled. `unsettled` holds the
+    /// attempts of a round that failed half-way; they are released first.
+    async fn round(self: &Arc<Self>, unsettled: &mut Vec<i64>) -> Result<usize, StoreError> {
+        if !unsettled.is_empty() {
+            let released = self
+                .store
+                .release_delivery_claims(&self.claimer, unsettled)
+                .await?;
+            tracing::info!(
+                released,
+                "released the attempts a failed delivery round had claimed"
+            );
+            unsettled.clear();
+        }
         let claimed = self
             .store
             .claim_due_deliveries(&self.claimer, self.batch_size(), LEASE)
@@ -109,6 +124,7 @@ impl Engine {
         if claimed.is_empty() {
             return Ok(0);
         }
+        unsettled.extend(claimed.iter().map(|d| d.id));
         let keys: Vec<i64> = claimed.iter().map(|d| d.event_id).collect();
         let events = self.store.events_by_row_keys(&keys).await?;
         let mut template_keys: Vec<(String, i32)> = claimed
@@ -154,6 +170,7 @@ impl Engine {
                 }
             }
         }
+        unsettled.clear();
         Ok(claimed.len())
     }
 

@@ -16,7 +16,7 @@ use mc_plugin_api::abi::{
 };
 use tokio::sync::watch;
 
-use crate::services::{Caller, HostServices};
+use crate::services::{Caller, HostServices, RunClaims};
 
 /// What one run of one workflow may use. Kept alive by the runner until the run's future is dropped.
 pub struct RunScope {
@@ -24,6 +24,8 @@ pub struct RunScope {
     pub workflow: String,
     pub plugin: String,
     pub generation: u64,
+    /// What the run claims, under its own name.
+    pub claims: Arc<RunClaims>,
     /// Shutdown started or the workflow was stopped.
     pub stop: Vec<Arc<AtomicBool>>,
     /// The generation serving this run was retired by a reload.
@@ -92,6 +94,7 @@ unsafe extern "C" fn call(
         let caller = Caller {
             workflow: &scope.workflow,
             plugin: &scope.plugin,
+            claims: &scope.claims,
         };
         match scope.services.dispatch(caller, &service, &request).await {
             Ok(json) => FfiResult::Ok(FfiBuffer::from_string(json)),

@@ -5,7 +5,7 @@ use mc_plugin_api::services::{
     FinalDelivery, ListFinalDeliveries,
 };
 
-use super::{HostServices, ServiceError};
+use super::{Caller, HostServices, ServiceError};
 use crate::db::entities::event::{EventStatus, public_id, split_public_id};
 
 /// Most entries one call lists.
@@ -15,6 +15,7 @@ impl HostServices {
     /// `delivery.enqueue`.
     pub(super) async fn enqueue_deliveries(
         &self,
+        caller: Caller<'_>,
         request: EnqueueDeliveries,
     ) -> Result<EnqueuedDeliveries, ServiceError> {
         let items: Vec<(i64, String, i32)> = request
@@ -28,7 +29,10 @@ impl HostServices {
                 )
             })
             .collect();
-        let enqueued = self.store.enqueue_deliveries(&self.claimer, &items).await?;
+        let enqueued = self
+            .store
+            .enqueue_deliveries(caller.claims.claimer(), &items)
+            .await?;
         if enqueued > 0
             && let Some(delivery) = &self.delivery
         {

@@ -7,7 +7,7 @@ use mc_plugin_api::services::{
     EventWithDeliveries, GetEvent, UpdateEvents, UpdatedEvents,
 };
 
-use super::{HostServices, ServiceError};
+use super::{Caller, HostServices, ServiceError};
 use crate::db::entities::delivery_log;
 use crate::db::entities::event::{self, EventStatus, split_public_id};
 use crate::store::{EventUpdate, queue_named};
@@ -34,6 +34,7 @@ impl HostServices {
     /// `events.claim`.
     pub(super) async fn claim_events(
         &self,
+        caller: Caller<'_>,
         request: ClaimEvents,
     ) -> Result<ClaimedEvents, ServiceError> {
         if request.limit == 0 || request.limit > MAX_CLAIM {
@@ -47,15 +48,19 @@ impl HostServices {
             ));
         }
         let lease = Duration::from_secs(u64::from(request.lease_seconds)).min(MAX_LEASE);
+        self.release_abandoned().await;
         let claimed = self
             .store
             .claim_events(
                 request.queue,
                 u64::from(request.limit),
-                &self.claimer,
+                caller.claims.claimer(),
                 lease,
             )
             .await?;
+        if !claimed.is_empty() {
+            caller.claims.note_claimed();
+        }
         Ok(ClaimedEvents {
             events: claimed.iter().map(record).collect(),
         })
@@ -64,6 +69,7 @@ impl HostServices {
     /// `events.update`.
     pub(super) async fn update_events(
         &self,
+        caller: Caller<'_>,
         request: UpdateEvents,
     ) -> Result<UpdatedEvents, ServiceError> {
         let updates = request
@@ -91,7 +97,7 @@ impl HostServices {
             .collect::<Result<Vec<_>, _>>()?;
         let updated = self
             .store
-            .update_claimed_events(&self.claimer, &updates)
+            .update_claimed_events(caller.claims.claimer(), &updates)
             .await?;
         // Counted when every change applied (the usual case); a partial update means some claims had
         // lapsed, and those events will be counted by whoever finishes them.

@@ -10,6 +10,8 @@ mod templates;
 pub use archive::ControlServices;
 
 use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mc_plugin_api::HostRequest;
 use mc_plugin_api::services::{
@@ -62,6 +64,43 @@ pub enum ServiceError {
 pub struct Caller<'a> {
     pub workflow: &'a str,
     pub plugin: &'a str,
+    /// The claims of the calling run.
+    pub claims: &'a RunClaims,
+}
+
+/// The claims of one workflow run. Each run claims events under a name of its own
+/// (`<instance>/pid-<pid>/<workflow>#<run>`), so that when a run ends without settling what it claimed
+/// (an error, a panic, a timeout, the database lost mid-run) the host can hand those events back at
+/// once ([`HostServices::abandon`]) instead of leaving them to wait out their lease; a late call from an
+/// abandoned run can then change nothing, since its name no longer holds any claim.
+#[derive(Debug)]
+pub struct RunClaims {
+    claimer: String,
+    claimed: AtomicBool,
+}
+
+impl RunClaims {
+    /// The claims of run `run` of `workflow` in the process whose claimer is `process`.
+    pub fn new(process: &str, workflow: &str, run: u64) -> RunClaims {
+        RunClaims {
+            claimer: format!("{process}/{workflow}#{run}"),
+            claimed: AtomicBool::new(false),
+        }
+    }
+
+    /// The name the run's claims are held under.
+    pub fn claimer(&self) -> &str {
+        &self.claimer
+    }
+
+    /// Whether the run claimed anything (only such a run can leave claims behind).
+    pub fn claimed_any(&self) -> bool {
+        self.claimed.load(Ordering::Relaxed)
+    }
+
+    fn note_claimed(&self) {
+        self.claimed.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The host's services, shared by every run.
@@ -74,6 +113,8 @@ pub struct HostServices {
     /// The execution instances and archive monitor (a control instance with `[[execution_instances]]`).
     control: Option<std::sync::Arc<ControlServices>>,
     metrics: Metrics,
+    /// Claimers of runs that ended without settling their claims, released before the next claim.
+    abandoned: Mutex<Vec<String>>,
 }
 
 impl HostServices {
@@ -90,11 +131,62 @@ impl HostServices {
             delivery,
             control,
             metrics,
+            abandoned: Mutex::default(),
+        }
+    }
+
+    /// This process's claimer (see [`HostServices::claimer_for`]).
+    pub fn claimer(&self) -> &str {
+        &self.claimer
+    }
+
+    /// Called by the runner when a run ended other than with a report (error, panic, timeout, drained):
+    /// what it still holds is released before the next claim, rather than when its lease lapses. The
+    /// release is deferred, not done here, because the usual reason a run fails is that the database is
+    /// unreachable, and then the release could not be written either.
+    pub fn abandon(&self, claims: &RunClaims) {
+        if claims.claimed_any() {
+            self.abandoned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(claims.claimer.clone());
+        }
+    }
+
+    /// Releases the claims of abandoned runs; on failure they stay listed for the next attempt.
+    async fn release_abandoned(&self) {
+        let claimers = std::mem::take(
+            &mut *self
+                .abandoned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if claimers.is_empty() {
+            return;
+        }
+        match self.store.release_event_claims(&claimers).await {
+            Ok(released) => {
+                if released > 0 {
+                    tracing::info!(
+                        released,
+                        runs = claimers.len(),
+                        "released the events that failed runs had claimed"
+                    );
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "could not release the claims of failed runs yet");
+                self.abandoned
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(claimers);
+            }
         }
     }
 
     /// Who this process is in claims: the instance and the process, so that the claims of a crashed
-    /// process are never mistaken for this one's.
+    /// process are never mistaken for this one's. Workflow runs claim events under this name followed by
+    /// their own ([`RunClaims`]); the delivery engine claims attempts under this name.
     pub fn claimer_for(instance: &str) -> String {
         format!("{instance}/pid-{}", std::process::id())
     }
@@ -114,13 +206,15 @@ impl HostServices {
         );
         match service {
             CountEvents::SERVICE => answer(request, |r| self.count_events(r)).await,
-            ClaimEvents::SERVICE => answer(request, |r| self.claim_events(r)).await,
-            UpdateEvents::SERVICE => answer(request, |r| self.update_events(r)).await,
+            ClaimEvents::SERVICE => answer(request, |r| self.claim_events(caller, r)).await,
+            UpdateEvents::SERVICE => answer(request, |r| self.update_events(caller, r)).await,
             GetEvent::SERVICE => answer(request, |r| self.get_event(r)).await,
             FindPublishedTemplate::SERVICE => {
                 answer(request, |r| self.find_published_template(r)).await
             }
-            EnqueueDeliveries::SERVICE => answer(request, |r| self.enqueue_deliveries(r)).await,
+            EnqueueDeliveries::SERVICE => {
+                answer(request, |r| self.enqueue_deliveries(caller, r)).await
+            }
             ListFinalDeliveries::SERVICE => answer(request, |r| self.final_deliveries(r)).await,
             ApplyDeliveryOutcomes::SERVICE => {
                 answer(request, |r| self.apply_delivery_outcomes(r)).await

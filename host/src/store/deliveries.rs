@@ -149,6 +149,35 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Hands back the attempts `ids` that `claimer` still holds without having recorded an outcome (a
+    /// delivery round that lost its database half-way), so they are due again at once. Returns how many.
+    pub async fn release_delivery_claims(
+        &self,
+        claimer: &str,
+        ids: &[i64],
+    ) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
+        let mut released = 0;
+        for chunk in ids.chunks(500) {
+            released += delivery_log::Entity::update_many()
+                .col_expr(
+                    delivery_log::Column::ClaimedBy,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    delivery_log::Column::ClaimExpiresAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .filter(delivery_log::Column::Id.is_in(chunk.iter().copied()))
+                .filter(delivery_log::Column::ClaimedBy.eq(claimer))
+                .exec(&self.db)
+                .await
+                .map_err(|e| self.error(e))?
+                .rows_affected;
+        }
+        Ok(released)
+    }
+
     /// The events with these row keys.
     pub async fn events_by_row_keys(
         &self,
@@ -365,7 +394,8 @@ fn address_of(e: &event::Model) -> Option<String> {
 
 impl Store {
     /// Releases the event and delivery claims held by earlier processes of this instance (claimers
-    /// `"<instance>/pid-…"` other than `current`): after a crash and restart they are known dead, so
+    /// `"<instance>/pid-…"` other than `current` and its runs' `current/…`): after a crash and restart
+    /// they are known dead, so
     /// their work need not wait for the leases to lapse. Instance names are unique (they own the top
     /// byte of event ids), so no other live process is affected. Returns (events, deliveries) released.
     pub async fn release_claims_of_previous_processes(
@@ -375,11 +405,12 @@ impl Store {
     ) -> Result<(u64, u64), StoreError> {
         let _turn = self.write_turn().await;
         let prefix = format!("{instance}/");
+        let own_runs = format!("{current}/");
         let stale = |claimers: Vec<Option<String>>| -> Vec<String> {
             claimers
                 .into_iter()
                 .flatten()
-                .filter(|c| c.starts_with(&prefix) && c != current)
+                .filter(|c| c.starts_with(&prefix) && c != current && !c.starts_with(&own_runs))
                 .collect()
         };
         let event_claimers: Vec<Option<String>> = event::Entity::find()
@@ -460,7 +491,11 @@ mod tests {
             events: vec![event.clone(), event],
             idempotency: None,
         };
-        store.submit(1, &[submission]).await.unwrap();
+        let three = Submission {
+            events: vec![submission.events[0].clone(); 3],
+            ..submission.clone()
+        };
+        store.submit(1, &[submission, three]).await.unwrap();
         let lease = Duration::from_secs(600);
         assert_eq!(
             store
@@ -486,17 +521,92 @@ mod tests {
         assert_eq!((events, deliveries), (1, 0));
         // The dead process's event is claimable again; the other instance's claim still holds.
         let again = store
-            .claim_events(Queue::Realtime, 10, "inst/pid-2", lease)
+            .claim_events(Queue::Realtime, 1, "inst/pid-2", lease)
             .await
             .unwrap();
         assert_eq!(again.len(), 1);
+        // The current process's workflow runs claim under `inst/pid-2/<workflow>#<run>`.
+        let by_run = store
+            .claim_events(
+                Queue::Realtime,
+                10,
+                "inst/pid-2/rtEventsProcessing#7",
+                lease,
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_run.len(), 3);
         assert_eq!(
             store
                 .release_claims_of_previous_processes("inst", "inst/pid-2")
                 .await
                 .unwrap(),
             (0, 0),
-            "the current process's own claims are kept"
+            "the current process's own claims, and its runs', are kept"
+        );
+        // A run that ended without settling its claims hands them back at once, and only its own.
+        assert_eq!(
+            store
+                .release_event_claims(&["inst/pid-2/rtEventsProcessing#7".to_owned()])
+                .await
+                .unwrap(),
+            3
+        );
+        let reclaimed = store
+            .claim_events(
+                Queue::Realtime,
+                10,
+                "inst/pid-2/rtEventsProcessing#8",
+                lease,
+            )
+            .await
+            .unwrap();
+        assert_eq!(reclaimed.len(), 3, "released events are claimable at once");
+
+        // A delivery round that claimed attempts and lost its database hands them back on its next
+        // round: they are due again at once, and only the claimer's own are released.
+        let items: Vec<(i64, String, i32)> = reclaimed
+            .iter()
+            .map(|e| (e.id, "welcome".to_owned(), 1))
+            .collect();
+        let run = "inst/pid-2/rtEventsProcessing#8";
+        assert_eq!(store.enqueue_deliveries(run, &items).await.unwrap(), 3);
+        let attempts = store
+            .claim_due_deliveries("inst/pid-2", 10, lease)
+            .await
+            .unwrap();
+        assert_eq!(attempts.len(), 3);
+        assert!(
+            store
+                .claim_due_deliveries("inst/pid-2", 10, lease)
+                .await
+                .unwrap()
+                .is_empty(),
+            "claimed attempts are not due while their lease runs"
+        );
+        let ids: Vec<i64> = attempts.iter().map(|d| d.id).collect();
+        assert_eq!(
+            store
+                .release_delivery_claims("other/pid-9", &ids)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .release_delivery_claims("inst/pid-2", &ids)
+                .await
+                .unwrap(),
+            3
+        );
+        assert_eq!(
+            store
+                .claim_due_deliveries("inst/pid-2", 10, lease)
+                .await
+                .unwrap()
+                .len(),
+            3,
+            "released attempts are due again at once"
         );
     }
 }

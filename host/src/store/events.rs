@@ -262,6 +262,27 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Hands back the events still claimed under any of `claimers` (workflow runs that ended without
+    /// settling them), so they are claimable at once. Returns how many were released.
+    pub async fn release_event_claims(&self, claimers: &[String]) -> Result<u64, StoreError> {
+        let _turn = self.write_turn().await;
+        let released = event::Entity::update_many()
+            .col_expr(
+                event::Column::ClaimedBy,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                event::Column::ClaimExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(event::Column::ClaimedBy.is_in(claimers.iter().map(String::as_str)))
+            .exec(&self.db)
+            .await
+            .map_err(|e| self.error(e))?
+            .rows_affected;
+        Ok(released)
+    }
+
     /// Applies workflow decisions to claimed events and releases their claims; only events still claimed
     /// by `claimer` are changed (a lapsed claim taken over by another instance is not). Returns how many
     /// rows changed.

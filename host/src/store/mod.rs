@@ -125,17 +125,26 @@ fn is_unavailable(err: &DbErr) -> bool {
     match err {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
         DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)) => {
-            matches!(
-                **err,
+            match &**err {
                 SqlxError::Io(_)
-                    | SqlxError::Tls(_)
-                    | SqlxError::PoolTimedOut
-                    | SqlxError::PoolClosed
-                    | SqlxError::WorkerCrashed
-            )
+                | SqlxError::Tls(_)
+                | SqlxError::PoolTimedOut
+                | SqlxError::PoolClosed
+                | SqlxError::WorkerCrashed => true,
+                SqlxError::Database(db) => db.code().is_some_and(|code| lost_server(&code)),
+                _ => false,
+            }
         }
         _ => false,
     }
+}
+
+/// Whether a server's SQLSTATE says that the server went away or refuses connections, rather than that
+/// the statement was wrong: class `08` (connection exception), `57P01`–`57P03` (the server is shutting
+/// down, crashed, or not accepting connections yet: what PostgreSQL answers the connections it terminates
+/// on `pg_ctl stop` and those made during its recovery), `53300` (too many connections).
+fn lost_server(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 #[cfg(test)]
@@ -194,5 +203,17 @@ mod tests {
             .await
             .expect_err("no database");
         assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_server_going_away_is_unavailable_and_a_bad_statement_is_not() {
+        // 57P01: what PostgreSQL answers the connections it terminates on `pg_ctl stop -m fast`.
+        for code in ["57P01", "57P02", "57P03", "08006", "08003", "53300"] {
+            assert!(lost_server(code), "{code}");
+        }
+        // Constraint violations, syntax errors, serialisation failures are the statement's fault.
+        for code in ["23505", "42601", "40001", "57014"] {
+            assert!(!lost_server(code), "{code}");
+        }
     }
 }

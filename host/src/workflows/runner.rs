@@ -19,7 +19,7 @@ use super::status::{LastRun, StatusCell};
 use crate::metrics::Metrics;
 use crate::plugins::PluginRegistry;
 use crate::plugins::host_vtable::RunScope;
-use crate::services::HostServices;
+use crate::services::{HostServices, RunClaims};
 use crate::shutdown::Shutdown;
 
 /// How long past its deadline a run may take to hand control back before it is declared stuck.
@@ -168,11 +168,13 @@ impl WorkflowRunner {
                 return false;
             }
         };
+        let claims = Arc::new(RunClaims::new(context.services.claimer(), &name, number));
         let scope = Arc::new(RunScope {
             services: Arc::clone(&context.services),
             workflow: name.clone(),
             plugin: self.settings.plugin.clone(),
             generation,
+            claims: Arc::clone(&claims),
             stop: vec![
                 Arc::clone(&context.shutdown_flag),
                 Arc::clone(&self.stopped),
@@ -241,6 +243,10 @@ impl WorkflowRunner {
                 RunEnd::Finished(Err(format!("host failure while running the workflow: {e}")))
             }
         };
+        // A run that did not finish with a report may have left claims behind: hand them back.
+        if !matches!(end, RunEnd::Finished(Ok(_))) {
+            context.services.abandon(&claims);
+        }
         self.record(context, number, generation, started_at, elapsed, end)
     }
 

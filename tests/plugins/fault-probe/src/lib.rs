@@ -8,7 +8,9 @@
 //!   for `block_secs` seconds, default 3600: a hang no deadline can cancel). Default `"ok"`.
 //!   `"claim"` claims up to `batch_size` (default 10) due real-time events through the host, marks them
 //!   `not_taken_into_account`, and reports how many it claimed and that work may be left: the way a
-//!   processing workflow uses the claim services, without templates or delivery.
+//!   processing workflow uses the claim services, without templates or delivery. With
+//!   `fail_first_runs = N`, runs 1 to N claim and then fail without settling what they claimed (a run
+//!   that loses its database or errors half-way).
 //! - `create`: `"panic"` makes `create` panic, `"error"` makes it return an error.
 
 use std::time::Duration;
@@ -31,6 +33,7 @@ pub struct FaultProbe {
     mode: Mode,
     block_secs: u64,
     batch_size: u32,
+    fail_first_runs: u64,
 }
 
 fn string_setting<'a>(settings: &'a Value, key: &str) -> Result<Option<&'a str>, WorkflowError> {
@@ -82,7 +85,16 @@ impl Workflow for FaultProbe {
             .and_then(Value::as_u64)
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(10);
+        let fail_first_runs = match settings.get("fail_first_runs") {
+            None | Some(Value::Null) => 0,
+            Some(value) => value.as_u64().ok_or_else(|| {
+                WorkflowError::new(format!(
+                    "fault-probe: setting `fail_first_runs` must be a non-negative integer, got {value}"
+                ))
+            })?,
+        };
         Ok(FaultProbe {
+            fail_first_runs,
             mode,
             block_secs,
             batch_size,
@@ -112,6 +124,12 @@ impl Workflow for FaultProbe {
                     })
                     .await?
                     .events;
+                if ctx.info.run_number <= self.fail_first_runs {
+                    return Err(WorkflowError::new(format!(
+                        "fault-probe claimed {} events and fails on purpose without settling them",
+                        claimed.len()
+                    )));
+                }
                 let changes = claimed
                     .iter()
                     .map(|e| EventChange {
