@@ -36,6 +36,9 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// The client did not send what it announced in time (`server.body_read_timeout`).
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -71,6 +74,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -85,6 +89,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { code, .. } => code,
             ApiError::Unprocessable { code, .. } => code,
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Internal(_) => "internal",
         }
     }

@@ -54,6 +54,8 @@ pub enum ServerError {
 pub async fn run(config: Config) -> Result<(), ServerError> {
     let shutdown = ShutdownController::new();
     let metrics = Metrics::new();
+    // Before any listener or pool opens a descriptor.
+    crate::open_files::raise_limit(&config);
 
     // Database: connected lazily so that the server starts (and says it is not ready) while it is down.
     let connection = db::connect(
@@ -252,6 +254,13 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .map_err(ServerError::IngestWriter)?
     };
 
+    let listener_limits = http::ListenerLimits {
+        connection: http::connection::ConnectionLimits {
+            header_read_timeout: config.server.header_read_timeout,
+            idle_timeout: config.server.idle_timeout,
+        },
+        max_connections: config.server.max_connections,
+    };
     let api = ApiContext {
         store: store.clone(),
         ingest,
@@ -261,6 +270,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             max_body_bytes: config.server.max_body_bytes,
             max_batch_events: config.server.max_batch_events,
             max_ctx_bytes: config.server.max_ctx_bytes,
+            body_read_timeout: config.server.body_read_timeout,
         },
         role: config.instance.role,
         instances: control.as_ref().map(|c| Arc::clone(&c.instances)),
@@ -270,6 +280,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         api_listener,
         api::LISTENER,
         api::router(api),
+        listener_limits,
         shutdown.subscribe(),
         drain,
     ));
@@ -286,6 +297,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         admin_listener,
         admin::LISTENER,
         admin::router(admin),
+        listener_limits,
         shutdown.subscribe(),
         drain,
     ));

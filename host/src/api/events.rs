@@ -132,7 +132,7 @@ async fn read_request(
     request: Request,
 ) -> Result<(Option<String>, bytes::Bytes), ApiError> {
     let key = idempotency_key(request.headers())?;
-    let body = read_request_limited(request, ctx.limits.max_body_bytes).await?;
+    let body = read_request_limited(request, ctx.limits.body()).await?;
     Ok((key, body))
 }
 

@@ -42,6 +42,18 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     pub max_batch_events: usize,
     pub max_ctx_bytes: usize,
+    /// How long a body may take to arrive (`server.body_read_timeout`).
+    pub body_read_timeout: std::time::Duration,
+}
+
+impl ApiLimits {
+    /// What a handler reads of a request body.
+    pub fn body(&self) -> crate::http::body::BodyLimits {
+        crate::http::body::BodyLimits {
+            max_bytes: self.max_body_bytes,
+            read_timeout: self.body_read_timeout,
+        }
+    }
 }
 
 /// What the public routes work on.

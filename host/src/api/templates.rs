@@ -150,7 +150,7 @@ pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 pub(super) async fn read_body(ctx: &ApiContext, request: Request) -> Result<Bytes, ApiError> {
-    read_request_limited(request, ctx.limits.max_body_bytes).await
+    read_request_limited(request, ctx.limits.body()).await
 }
 
 /// The body of a PUT: the version to store and whether to publish it.

@@ -66,6 +66,7 @@ pub(crate) async fn test_api(options: Options) -> TestApi {
             max_body_bytes: options.max_body_bytes,
             max_batch_events: 100,
             max_ctx_bytes: 16 * 1024,
+            body_read_timeout: std::time::Duration::from_secs(5),
         },
         role: options.role,
         instances: None,

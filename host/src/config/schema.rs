@@ -129,6 +129,17 @@ pub struct ServerConfig {
     /// How long shutdown waits for in-flight requests and runs before giving up.
     #[serde(deserialize_with = "deserialize_duration")]
     pub shutdown_timeout: Duration,
+    /// From a request's first byte to the end of its headers; a slower client's connection is closed.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive once its headers are in; then 408.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub body_read_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests before it is closed.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub idle_timeout: Duration,
+    /// Connections each listener serves at once; one more is answered 503 and closed at once.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -140,6 +151,10 @@ impl Default for ServerConfig {
             max_batch_events: 1000,
             max_ctx_bytes: 64 * 1024,
             shutdown_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
         }
     }
 }

@@ -31,6 +31,22 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
         ));
     }
 
+    for (key, timeout) in [
+        ("header_read_timeout", server.header_read_timeout),
+        ("body_read_timeout", server.body_read_timeout),
+        ("idle_timeout", server.idle_timeout),
+    ] {
+        if timeout.is_zero() {
+            return Err(Problem::new(&["server", key], "must be greater than 0"));
+        }
+    }
+    if server.max_connections == 0 {
+        return Err(Problem::new(
+            &["server", "max_connections"],
+            "must be at least 1",
+        ));
+    }
+
     let db = &config.database;
     let url = db.url.as_str();
     if !Scheme::of(url).is_some_and(Scheme::is_database) {

@@ -3,6 +3,7 @@
 //! responses. The routes live in `api` and `admin`, each declared once in an axum `Router`.
 
 pub mod body;
+pub mod connection;
 pub mod extract;
 pub mod guard;
 pub mod observe;
@@ -11,4 +12,4 @@ pub mod server;
 #[cfg(test)]
 pub mod testing;
 
-pub use server::serve;
+pub use server::{ListenerLimits, serve};

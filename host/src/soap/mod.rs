@@ -99,7 +99,7 @@ async fn serve(ctx: &ApiContext, request: Request) -> Result<String, SoapFault> 
     }
     let declared = declared_action(&request);
     let headers = request.headers().clone();
-    let body = read_request_limited(request, ctx.limits.max_body_bytes).await?;
+    let body = read_request_limited(request, ctx.limits.body()).await?;
     let root = xml::parse(&body).map_err(|e| SoapFault::client("malformed_xml", e.to_string()))?;
     let call = envelope::open(root)?;
     let action = envelope::action(declared.as_deref(), &call.method)?;
