@@ -54,7 +54,8 @@ mod http;
 mod server;
 use common::*;
 use http::{Answer, Sender, call, open_connection};
-use server::{ServerProcess, build_release, plugin_library, server_binary, toml_quote};
+use message_center_tests::{build_release, plugin_library_in, server_binary_in, toml_string};
+use server::ServerProcess;
 
 /// Messages of each throughput series.
 const MESSAGES: usize = 5000;
@@ -110,21 +111,19 @@ fn build() -> Artifacts {
     packages.extend(plugins);
     let release = build_release(&packages);
     Artifacts {
-        binary: server_binary(&release),
+        binary: server_binary_in(&release),
         plugins: plugins
             .iter()
-            .map(|name| plugin_library(&release, name))
+            .map(|name| plugin_library_in(&release, name))
             .collect(),
     }
 }
 
 /// CPU used during a series: by this process (sink, load generator), by the server, and by the rest of
 /// the machine (other builds and benchmarks share it).
-struct CpuWatch {
+struct SeriesCpu {
     server: Option<u32>,
-    machine: (u64, u64),
-    own: u64,
-    server_ticks: u64,
+    watch: CpuWatch,
 }
 
 /// Average CPUs busy over a series.
@@ -134,36 +133,28 @@ struct CpuUse {
     others: f64,
 }
 
-impl CpuWatch {
+impl SeriesCpu {
+    /// The ticks of this process and of the server, the two groups of the watch.
+    fn ticks(server: Option<u32>) -> [u64; 2] {
+        [
+            process_ticks("self"),
+            server.map_or(0, |pid| process_ticks(&pid.to_string())),
+        ]
+    }
+
     fn start(server: Option<u32>) -> Self {
         Self {
             server,
-            machine: machine_ticks(),
-            own: process_ticks("self"),
-            server_ticks: server.map_or(0, |pid| process_ticks(&pid.to_string())),
+            watch: CpuWatch::start(&Self::ticks(server)),
         }
     }
 
     fn stop(&self) -> CpuUse {
-        let own = process_ticks("self").saturating_sub(self.own);
-        let server = self
-            .server
-            .map_or(0, |pid| process_ticks(&pid.to_string()))
-            .saturating_sub(self.server_ticks);
-        let (busy, total) = machine_ticks();
-        let (busy, total) = (busy - self.machine.0, total - self.machine.1);
-        if total == 0 {
-            return CpuUse {
-                own: 0.0,
-                server: 0.0,
-                others: 0.0,
-            };
-        }
-        let cpus = |ticks: u64| ticks as f64 / total as f64 * nproc() as f64;
+        let used = self.watch.stop(&Self::ticks(self.server));
         CpuUse {
-            own: cpus(own),
-            server: cpus(server),
-            others: cpus(busy.saturating_sub(own + server)),
+            own: used.groups[0],
+            server: used.groups[1],
+            others: used.others,
         }
     }
 }
@@ -598,10 +589,10 @@ fn start_server(artifacts: &Artifacts, smtp: SocketAddr) -> ServerProcess {
          [workflows.rtEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 200\n\n\
          [workflows.batchEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 1000\n\n\
          [workflows.updateEventsStatus]\ninterval = \"100ms\"\nbatch_size = 1000\n",
-        toml_quote(&database),
+        toml_string(&database),
         ServerProcess::plugin_dir(&dir),
-        toml_quote(&format!("smtp://{smtp}")),
-        toml_quote(FROM),
+        toml_string(&format!("smtp://{smtp}")),
+        toml_string(FROM),
     );
     ServerProcess::start(&artifacts.binary, dir, &config)
 }
@@ -752,7 +743,7 @@ fn baseline_series(generator: &Runtime, sink: &Sink, concurrency: usize) -> Thro
     let mut deliveries = Deliveries::from_now(sink);
     let connections = sink.connections();
     let numbers: Vec<usize> = (0..MESSAGES).map(|n| concurrency * 1_000_000 + n).collect();
-    let watch = CpuWatch::start(None);
+    let watch = SeriesCpu::start(None);
     let start = Instant::now();
     generator
         .block_on(lettre_sends(
@@ -842,7 +833,7 @@ fn server_series(
     };
     let mut deliveries = Deliveries::from_now(sink);
     let connections = sink.connections();
-    let watch = CpuWatch::start(Some(server.pid()));
+    let watch = SeriesCpu::start(Some(server.pid()));
     let (start, pushed, ids) = match push {
         Push::Batch => {
             let numbers: Vec<usize> = numbers.collect();
@@ -933,10 +924,6 @@ fn server_series(
     }
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
 /// One open-loop push.
 struct Push1 {
     /// Its tick.
@@ -1004,7 +991,7 @@ fn latency_series(artifacts: &Artifacts, generator: &Runtime, sink: &Sink) -> La
         .map(|i| event_body(first + WARM_UP_MESSAGES + i))
         .collect();
     let mut deliveries = Deliveries::from_now(sink);
-    let watch = CpuWatch::start(Some(server.pid()));
+    let watch = SeriesCpu::start(Some(server.pid()));
     let outcome = generator.block_on(async {
         let pool = Arc::new(ConnectionPool {
             addr: api,
@@ -1205,8 +1192,8 @@ fn main() {
             secs(series.pushed),
             secs(series.all_sent),
             series.connections,
-            ms(series.data_spans.percentile(0.5)),
-            ms(series.data_spans.percentile(0.99)),
+            ms(series.data_spans.percentile(0.5), 1),
+            ms(series.data_spans.percentile(0.99), 1),
             series.duplicates,
             cpu_cell(&series.cpu),
         );
@@ -1238,10 +1225,10 @@ fn main() {
         println!(
             "| {name} | {} | {} | {} | {} | {} | {verdict} |",
             l.0.len(),
-            ms(l.percentile(0.5)),
-            ms(l.percentile(0.9)),
-            ms(l.percentile(0.99)),
-            ms(l.percentile(1.0)),
+            ms(l.percentile(0.5), 1),
+            ms(l.percentile(0.9), 1),
+            ms(l.percentile(0.99), 1),
+            ms(l.percentile(1.0), 1),
         );
     }
     println!();
@@ -1256,8 +1243,8 @@ fn main() {
         latency.received,
         latency.pushed,
         latency.duplicates,
-        ms(latency.data_spans.percentile(0.5)),
-        ms(latency.data_spans.percentile(0.99)),
+        ms(latency.data_spans.percentile(0.5), 1),
+        ms(latency.data_spans.percentile(0.99), 1),
         cpu_cell(&latency.cpu),
     );
     println!();
