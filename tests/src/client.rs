@@ -44,15 +44,7 @@ impl ApiClient {
             }
             request = request.body(body);
         }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {url} failed: {e:?}"));
-        let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"));
+        let (status, text) = send(request, &method, &url).await;
         (status, parse_body(&text))
     }
 
@@ -128,6 +120,25 @@ impl ApiClient {
         self.request(reqwest::Method::DELETE, path, None, headers)
             .await
     }
+}
+
+/// Sends `request` (`method url`, for messages); the status and the body text. Panics when the request
+/// cannot be sent or the answer read.
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    method: &reqwest::Method,
+    url: &str,
+) -> (u16, String) {
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url} failed: {e:?}"));
+    let status = response.status().as_u16();
+    let text = response
+        .text()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"));
+    (status, text)
 }
 
 /// A body as JSON: `null` if empty, a JSON string if it is not JSON.

@@ -57,6 +57,25 @@ pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool)
     }
 }
 
+/// Polls `probe` every [`POLL_INTERVAL`] until it returns `Ok`; returns that value. After `timeout`,
+/// panics naming `what` and showing the last `Err` (what the probe last saw).
+pub async fn poll_until<T>(
+    timeout: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(last_seen) if Instant::now() >= deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}\nlast seen: {last_seen}")
+            }
+            Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
+        }
+    }
+}
+
 /// Async version of [`wait_until`] that also returns a value: polls `probe` until it yields `Some`.
 pub async fn wait_for<T>(
     timeout: Duration,

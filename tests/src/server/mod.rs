@@ -18,11 +18,11 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::build::server_binary;
-use crate::client::{ApiClient, parse_body};
+use crate::client::{ApiClient, parse_body, send};
 use crate::json::{find_plugin_by_file, find_plugin_by_name, is_final, num, pretty};
 use crate::plugin_dir::PluginDir;
 use crate::process::{NotReady, ServeChild, send_signal, tail_of_file};
-use crate::time::POLL_INTERVAL;
+use crate::time::poll_until;
 
 /// is panicking (a failed test), it first prints the tail of the server's log.
 pub struct TestServer {
@@ -202,16 +202,7 @@ impl TestServer {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {url} failed: {e:?}"));
-        let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"));
-        (status, text)
+        send(request, &method, &url).await
     }
 
     /// GET on the admin listener with the configured token; the body as text (for `/metrics`).
@@ -349,20 +340,11 @@ impl TestServer {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
+        poll_until(timeout, &format!("workflow {name}: {what}"), async || {
             let wf = self.workflow(name).await;
-            if done(&wf) {
-                return wf;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for workflow {name}: {what}\nlast seen: {}",
-                    pretty(&wf)
-                );
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+            if done(&wf) { Ok(wf) } else { Err(pretty(&wf)) }
+        })
+        .await
     }
 
     /// Polls `/admin/plugins` until `done` holds for the entry of file `file_name` (`None` if the file is
@@ -374,22 +356,18 @@ impl TestServer {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let all = self.plugins().await;
-            if let Some(entry) = find_plugin_by_file(&all, file_name)
-                && done(entry)
-            {
-                return entry.clone();
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for plugin file {file_name}: {what}\nlast seen: {}",
-                    pretty(&all)
-                );
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        poll_until(
+            timeout,
+            &format!("plugin file {file_name}: {what}"),
+            async || {
+                let all = self.plugins().await;
+                match find_plugin_by_file(&all, file_name) {
+                    Some(entry) if done(entry) => Ok(entry.clone()),
+                    _ => Err(pretty(&all)),
+                }
+            },
+        )
+        .await
     }
 
     /// Waits until workflow `name` has `more` more runs than now (by its `runs` count) and asserts it had
@@ -432,20 +410,15 @@ impl TestServer {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
+        poll_until(timeout, &format!("event {id}: {what}"), async || {
             let event = self.event(id).await;
             if done(&event) {
-                return event;
+                Ok(event)
+            } else {
+                Err(pretty(&event))
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for event {id}: {what}\nlast seen: {}",
-                    pretty(&event)
-                );
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        })
+        .await
     }
 
     /// Polls until event `id` has a final status; returns it.

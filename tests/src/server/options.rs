@@ -310,6 +310,17 @@ pub fn toml_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string always serialises")
 }
 
+/// Workflow `probe` of the reload probe plugin (`reloadProbe`), every 100 ms, each run taking 1.5 s: a run
+/// is in flight most of the time, for what a reload or a shutdown does to it.
+pub const SLOW_PROBE_WORKFLOW_TOML: &str = r#"
+[workflows.probe]
+enabled = true
+plugin = "reloadProbe"
+interval = "100ms"
+timeout = "60s"
+run_millis = 1500
+"#;
+
 /// A workflow named `name` using the shipped `rtEventsProcessing` plugin, running every 100 ms: the
 /// "healthy neighbour" whose run count must keep increasing whatever another plugin does.
 pub fn healthy_workflow_toml(name: &str) -> String {
