@@ -41,7 +41,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
@@ -227,26 +227,15 @@ struct SinkState {
 /// A minimal SMTP server on its own 2-thread runtime: accepts every message, on any number of
 /// connections, many messages per connection.
 struct Sink {
-    runtime: Option<Runtime>,
-    addr: SocketAddr,
+    service: LoopbackService,
     state: Arc<SinkState>,
 }
 
 impl Sink {
     fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("smtp-sink")
-            .enable_all()
-            .build()
-            .expect("sink runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the sink");
-        let addr = listener.local_addr().expect("sink address");
         let state = Arc::new(SinkState::default());
         let shared = Arc::clone(&state);
-        runtime.spawn(async move {
+        let service = LoopbackService::start("smtp-sink", |listener| async move {
             loop {
                 let Ok((stream, peer)) = listener.accept().await else {
                     continue;
@@ -264,11 +253,7 @@ impl Sink {
                 });
             }
         });
-        Self {
-            runtime: Some(runtime),
-            addr,
-            state,
-        }
+        Self { service, state }
     }
 
     fn connections(&self) -> usize {
@@ -281,14 +266,6 @@ impl Sink {
 
     fn errors(&self) -> Vec<String> {
         self.state.errors.lock().expect("sink errors").clone()
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 
@@ -605,7 +582,7 @@ fn ready_server(
     sink: &Sink,
     first_number: usize,
 ) -> ServerProcess {
-    let mut server = start_server(artifacts, sink.addr);
+    let mut server = start_server(artifacts, sink.service.addr);
     let api = server.api;
     let put = generator.block_on(async {
         let mut sender = open_connection(api).await?;
@@ -718,7 +695,7 @@ fn baseline_series(generator: &Runtime, sink: &Sink, concurrency: usize) -> Thro
     // lettre's pool spawns its tasks, and stops them on drop, on the current runtime.
     let _runtime = generator.enter();
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(sink.addr.port())
+        .port(sink.service.addr.port())
         .pool_config(PoolConfig::new().max_size(SMTP_POOL))
         .build();
     let transport = Arc::new(transport);

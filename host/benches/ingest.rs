@@ -43,7 +43,6 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, Statement, TransactionTrait,
 };
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 
 #[path = "support/common.rs"]
@@ -448,23 +447,12 @@ async fn bare_handler(
 
 /// The bare hyper server on its own 2-thread runtime; dropped at the end of the series.
 struct BareServer {
-    runtime: Option<Runtime>,
-    addr: SocketAddr,
+    service: LoopbackService,
 }
 
 impl BareServer {
     fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("bare-server")
-            .enable_all()
-            .build()
-            .expect("bare server runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind bare server");
-        let addr = listener.local_addr().expect("bare server address");
-        runtime.spawn(async move {
+        let service = LoopbackService::start("bare-server", |listener| async move {
             let ids = Arc::new(AtomicU64::new(1));
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -481,18 +469,7 @@ impl BareServer {
                 });
             }
         });
-        Self {
-            runtime: Some(runtime),
-            addr,
-        }
-    }
-}
-
-impl Drop for BareServer {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        Self { service }
     }
 }
 
@@ -703,7 +680,7 @@ fn bare_series(generator: &Runtime, numbers: &Arc<AtomicU64>) -> LoadResult {
     };
     let watch = CpuWatch::start(&[participants.ticks()]);
     let mut result = generator
-        .block_on(single_event_load(bare.addr, Arc::clone(numbers)))
+        .block_on(single_event_load(bare.service.addr, Arc::clone(numbers)))
         .expect("single-event load on the bare handler");
     result.others_cpu = watch.stop(&[participants.ticks()]).others;
     drop(bare);

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
@@ -64,5 +66,47 @@ impl Latencies {
         }
         let index = ((self.0.len() as f64 - 1.0) * p).round() as usize;
         self.0[index]
+    }
+}
+
+/// A TCP service of the bench itself (the SMTP sink, the bare HTTP handler) on `127.0.0.1`, served by a
+/// 2-thread runtime of its own so that it does not share threads with the load generator; shut down
+/// when dropped.
+pub struct LoopbackService {
+    runtime: Option<tokio::runtime::Runtime>,
+    pub addr: SocketAddr,
+}
+
+impl LoopbackService {
+    /// Binds `127.0.0.1:0` and spawns `serve(listener)` on a new runtime whose threads are `name`.
+    pub fn start<F>(name: &str, serve: impl FnOnce(tokio::net::TcpListener) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{name} runtime: {e}"));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap_or_else(|e| panic!("bind {name}: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("{name} address: {e}"));
+        runtime.spawn(serve(listener));
+        Self {
+            runtime: Some(runtime),
+            addr,
+        }
+    }
+}
+
+impl Drop for LoopbackService {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
