@@ -1107,24 +1107,12 @@ fn main() {
     println!();
     println!("## Delivery benchmark");
     println!();
-    println!("| machine | |");
-    println!("|---|---|");
-    println!("| command | `{COMMAND}` (release profile) |");
-    println!("| nproc | {} |", nproc());
-    println!("| CPU | {} |", cpu_model());
-    println!("| memory | {} |", mem_total());
-    println!(
-        "| kernel | {} |",
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default()
+    print_machine(
+        COMMAND,
+        "machine",
+        &load_before,
+        &[("rustc", command_output("rustc", &["--version"]))],
     );
-    println!("| rustc | {} |", command_output("rustc", &["--version"]));
-    println!(
-        "| load average (1/5/15 min) before / after | {load_before} / {} |",
-        load_average()
-    );
-    println!();
 
     println!(
         "### Throughput: {MESSAGES} messages to a local SMTP sink (server: SQLite, `pool_size = {SMTP_POOL}`)"

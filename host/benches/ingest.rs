@@ -126,29 +126,6 @@ impl Participants {
     }
 }
 
-fn print_machine(section: &str, load_before: &str, versions: &[(&str, String)]) {
-    println!("| {section} | |");
-    println!("|---|---|");
-    println!("| command | `{COMMAND}` (release profile) |");
-    println!("| nproc | {} |", nproc());
-    println!("| CPU | {} |", cpu_model());
-    println!("| memory | {} |", mem_total());
-    println!(
-        "| kernel | {} |",
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default()
-    );
-    for (name, version) in versions {
-        println!("| {name} | {version} |");
-    }
-    println!(
-        "| load average (1/5/15 min) before / after | {load_before} / {} |",
-        load_average()
-    );
-    println!();
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Events
 // ---------------------------------------------------------------------------------------------------------
@@ -894,7 +871,7 @@ fn main() {
     println!();
     println!("## Ingestion benchmark");
     println!();
-    print_machine("machine", &load_before, &versions);
+    print_machine(COMMAND, "machine", &load_before, &versions);
 
     println!(
         "### Single-event ingest: {CONNECTIONS} keep-alive connections, {}s warm-up + {}s measured",

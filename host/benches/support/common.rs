@@ -42,6 +42,31 @@ pub fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
+/// The machine table of a benchmark report: `command`, the CPUs, memory, kernel, the `versions` given
+/// (name, version) and the load average before and now.
+pub fn print_machine(command: &str, section: &str, load_before: &str, versions: &[(&str, String)]) {
+    println!("| {section} | |");
+    println!("|---|---|");
+    println!("| command | `{command}` (release profile) |");
+    println!("| nproc | {} |", nproc());
+    println!("| CPU | {} |", cpu_model());
+    println!("| memory | {} |", mem_total());
+    println!(
+        "| kernel | {} |",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    );
+    for (name, version) in versions {
+        println!("| {name} | {version} |");
+    }
+    println!(
+        "| load average (1/5/15 min) before / after | {load_before} / {} |",
+        load_average()
+    );
+    println!();
+}
+
 pub fn command_output(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
