@@ -3,6 +3,7 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -251,35 +252,77 @@ pub fn message_is_to(message: &Value, address: &str) -> bool {
     })
 }
 
-/// `tests/support/smtp_server.py`, a real SMTP server (aiosmtpd) on a loopback port. Recipients whose local
-/// part starts with `reject` get `550 5.1.1` at RCPT, with `tempfail` `451 4.3.0`; others are accepted.
-/// Dropping it kills the process.
-pub struct SmtpServer {
-    peer: PeerProcess,
+/// Which peer a [`Peer`] runs: the name in its ready line and its script under `tests/support`.
+pub trait PeerKind {
+    const NAME: &'static str;
+    const SCRIPT: &'static str;
 }
 
-impl SmtpServer {
-    /// Starts the server on a free port and waits for it to listen.
-    pub fn start() -> SmtpServer {
-        SmtpServer {
-            peer: PeerProcess::start("smtp-server", "smtp_server.py", Vec::new()),
-        }
-    }
+/// A test peer of kind `K` ([`SmtpServer`], [`SmsGateway`]) on a loopback port: what every kind can do.
+pub struct Peer<K> {
+    peer: PeerProcess,
+    kind: PhantomData<K>,
+}
 
-    /// Like [`SmtpServer::start`], but each message's final `250` comes `delay` after its data: slow
-    /// enough delivery to interrupt the sender in the middle.
-    pub fn start_with_data_delay(delay: Duration) -> SmtpServer {
-        SmtpServer {
-            peer: PeerProcess::start(
-                "smtp-server",
-                "smtp_server.py",
-                vec!["--data-delay-ms".to_owned(), delay.as_millis().to_string()],
-            ),
+impl<K: PeerKind> Peer<K> {
+    fn start_with(extra_args: Vec<String>) -> Self {
+        Peer {
+            peer: PeerProcess::start(K::NAME, K::SCRIPT, extra_args),
+            kind: PhantomData,
         }
     }
 
     pub fn port(&self) -> u16 {
         self.peer.port
+    }
+
+    /// Kills the peer (SIGKILL): connections drop, the port refuses connections.
+    pub fn stop(&mut self) {
+        self.peer.stop();
+    }
+
+    /// Starts it again on the same port (retrying the bind for up to [`PEER_REBIND_TIMEOUT`]); what it
+    /// received before is kept.
+    pub fn restart(&mut self) {
+        self.peer.restart();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.peer.is_running()
+    }
+
+    /// The last lines of the peer's stderr (the SMS gateway logs one line per request).
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail_of_file(&self.peer.log, lines)
+    }
+}
+
+/// `tests/support/smtp_server.py`, a real SMTP server (aiosmtpd) on a loopback port. Recipients whose local
+/// part starts with `reject` get `550 5.1.1` at RCPT, with `tempfail` `451 4.3.0`; others are accepted.
+/// Dropping it kills the process.
+pub type SmtpServer = Peer<Smtp>;
+
+/// The kind of [`SmtpServer`].
+pub struct Smtp;
+
+impl PeerKind for Smtp {
+    const NAME: &'static str = "smtp-server";
+    const SCRIPT: &'static str = "smtp_server.py";
+}
+
+impl Peer<Smtp> {
+    /// Starts the server on a free port and waits for it to listen.
+    pub fn start() -> SmtpServer {
+        Peer::start_with(Vec::new())
+    }
+
+    /// Like [`SmtpServer::start`], but each message's final `250` comes `delay` after its data: slow
+    /// enough delivery to interrupt the sender in the middle.
+    pub fn start_with_data_delay(delay: Duration) -> SmtpServer {
+        Peer::start_with(vec![
+            "--data-delay-ms".to_owned(),
+            delay.as_millis().to_string(),
+        ])
     }
 
     /// Every accepted message so far, in arrival order: `{"mailFrom","rcptTos","subject","messageId","text",
@@ -328,44 +371,24 @@ impl SmtpServer {
             .await
             .swap_remove(0)
     }
-
-    /// Kills the server (SIGKILL): connections drop, the port refuses connections.
-    pub fn stop(&mut self) {
-        self.peer.stop();
-    }
-
-    /// Starts it again on the same port (retrying the bind for up to [`PEER_REBIND_TIMEOUT`]); what it
-    /// received before is kept.
-    pub fn restart(&mut self) {
-        self.peer.restart();
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.peer.is_running()
-    }
-
-    /// The last lines of the server's stderr.
-    pub fn log_tail(&self, lines: usize) -> String {
-        tail_of_file(&self.peer.log, lines)
-    }
 }
 
 /// `tests/support/sms_gateway.py`, an HTTP SMS gateway on a loopback port: `POST /sms` answers 400 when
 /// `to` ends with `400`, 500 when it ends with `500`, else 200 `{"id"}`. Dropping it kills the process.
-pub struct SmsGateway {
-    peer: PeerProcess,
+pub type SmsGateway = Peer<Sms>;
+
+/// The kind of [`SmsGateway`].
+pub struct Sms;
+
+impl PeerKind for Sms {
+    const NAME: &'static str = "sms-gateway";
+    const SCRIPT: &'static str = "sms_gateway.py";
 }
 
-impl SmsGateway {
+impl Peer<Sms> {
     /// Starts the gateway on a free port and waits for it to listen.
     pub fn start() -> SmsGateway {
-        SmsGateway {
-            peer: PeerProcess::start("sms-gateway", "sms_gateway.py", Vec::new()),
-        }
-    }
-
-    pub fn port(&self) -> u16 {
-        self.peer.port
+        Peer::start_with(Vec::new())
     }
 
     /// `http://127.0.0.1:<port>/sms`.
@@ -406,24 +429,5 @@ impl SmsGateway {
             self.requests()
         })
         .await
-    }
-
-    /// Kills the gateway (SIGKILL).
-    pub fn stop(&mut self) {
-        self.peer.stop();
-    }
-
-    /// Starts it again on the same port (retrying the bind for up to [`PEER_REBIND_TIMEOUT`]).
-    pub fn restart(&mut self) {
-        self.peer.restart();
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.peer.is_running()
-    }
-
-    /// The last lines of the gateway's stderr (one line per request).
-    pub fn log_tail(&self, lines: usize) -> String {
-        tail_of_file(&self.peer.log, lines)
     }
 }
