@@ -221,6 +221,18 @@ struct BatchResult {
 }
 
 impl BatchResult {
+    /// `latencies` of measured requests of [`BATCH_SIZE`] events each, over `elapsed`; the CPU is
+    /// filled in by the series.
+    fn measured(latencies: Vec<Duration>, elapsed: Duration) -> Self {
+        BatchResult {
+            events: (latencies.len() * BATCH_SIZE) as u64,
+            requests: latencies.len() as u64,
+            elapsed,
+            latencies: Latencies::sorted(latencies),
+            others_cpu: 0.0,
+        }
+    }
+
     fn per_second(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
@@ -372,13 +384,7 @@ async fn batch_load(addr: SocketAddr, bodies: Arc<Vec<Bytes>>) -> Result<BatchRe
         all.extend(task.await.map_err(|e| format!("batch task: {e}"))??);
     }
     let elapsed = start.elapsed();
-    Ok(BatchResult {
-        events: (all.len() * BATCH_SIZE) as u64,
-        requests: all.len() as u64,
-        elapsed,
-        latencies: Latencies::sorted(all),
-        others_cpu: 0.0,
-    })
+    Ok(BatchResult::measured(all, elapsed))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -511,13 +517,7 @@ async fn bulk_insert(
         return Err(format!("{stored} rows stored, {expected} inserted"));
     }
     conn.close().await.map_err(|e| e.to_string())?;
-    Ok(BatchResult {
-        events: (all.len() * BATCH_SIZE) as u64,
-        requests: all.len() as u64,
-        elapsed,
-        latencies: Latencies::sorted(all),
-        others_cpu: 0.0,
-    })
+    Ok(BatchResult::measured(all, elapsed))
 }
 
 // ---------------------------------------------------------------------------------------------------------
