@@ -1086,12 +1086,7 @@ fn main() {
     let artifacts = build();
     let started = Instant::now();
     let load_before = load_average();
-    let generator = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("load-generator")
-        .enable_all()
-        .build()
-        .expect("load generator runtime");
+    let generator = two_thread_runtime("load-generator");
     let sink = Sink::start();
 
     let baselines: Vec<Throughput> = BASELINE_CONCURRENCY

@@ -781,12 +781,7 @@ fn main() {
     let binary = build_server();
     let started = Instant::now();
     let load_before = load_average();
-    let generator = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("load-generator")
-        .enable_all()
-        .build()
-        .expect("load generator runtime");
+    let generator = two_thread_runtime("load-generator");
     let versions = vec![
         ("rustc", command_output("rustc", &["--version"])),
         ("SQLite", generator.block_on(sqlite_version())),

@@ -94,6 +94,17 @@ impl Latencies {
     }
 }
 
+/// A 2-thread tokio runtime whose threads are `name`: the load generator's, or a [`LoopbackService`]'s,
+/// so that neither takes threads from the other.
+pub fn two_thread_runtime(name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{name} runtime: {e}"))
+}
+
 /// A TCP service of the bench itself (the SMTP sink, the bare HTTP handler) on `127.0.0.1`, served by a
 /// 2-thread runtime of its own so that it does not share threads with the load generator; shut down
 /// when dropped.
@@ -108,12 +119,7 @@ impl LoopbackService {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name(name)
-            .enable_all()
-            .build()
-            .unwrap_or_else(|e| panic!("{name} runtime: {e}"));
+        let runtime = two_thread_runtime(name);
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap_or_else(|e| panic!("bind {name}: {e}"));
