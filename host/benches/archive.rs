@@ -38,7 +38,8 @@ mod http;
 mod server;
 use common::*;
 use http::{Sender, call, call_with_token, open_connection};
-use server::{ServerProcess, build_release, plugin_library, server_binary, toml_quote};
+use message_center_tests::{build_release, plugin_library_in, server_binary_in, toml_string};
+use server::ServerProcess;
 
 const COMMAND: &str = "cargo bench -p message-center --bench archive";
 const ADMIN_TOKEN: &str = "bench";
@@ -71,7 +72,7 @@ struct Artifacts {
 fn execution_instance(artifacts: &Artifacts, id: u8) -> ServerProcess {
     let dir = ServerProcess::new_dir();
     for plugin in EXECUTION_PLUGINS {
-        ServerProcess::add_plugin(&dir, &plugin_library(&artifacts.release, plugin));
+        ServerProcess::add_plugin(&dir, &plugin_library_in(&artifacts.release, plugin));
     }
     let database = format!(
         "sqlite://{}?mode=rwc",
@@ -85,16 +86,16 @@ fn execution_instance(artifacts: &Artifacts, id: u8) -> ServerProcess {
          [workflows.rtEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 200\n\n\
          [workflows.batchEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 1000\n\n\
          [workflows.updateEventsStatus]\ninterval = \"100ms\"\nbatch_size = 1000\n",
-        toml_quote(&database),
+        toml_string(&database),
         ServerProcess::plugin_dir(&dir),
-        toml_quote(ADMIN_TOKEN),
+        toml_string(ADMIN_TOKEN),
     );
     ServerProcess::start(&artifacts.binary, dir, &config)
 }
 
 fn control_instance(artifacts: &Artifacts, executions: &[(&str, SocketAddr)]) -> ServerProcess {
     let dir = ServerProcess::new_dir();
-    ServerProcess::add_plugin(&dir, &plugin_library(&artifacts.release, "archiving"));
+    ServerProcess::add_plugin(&dir, &plugin_library_in(&artifacts.release, "archiving"));
     let database = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("bench.db").display()
@@ -105,15 +106,15 @@ fn control_instance(artifacts: &Artifacts, executions: &[(&str, SocketAddr)]) ->
          [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
          [auth]\nadmin_token = {}\n\n[log]\nlevel = \"warn\"\n\n\
          [workflows.archiving]\nenabled = false\ninterval = \"{ARCHIVE_INTERVAL}\"\npage_size = {PAGE_SIZE}\nmax_pages = 50\n\n",
-        toml_quote(&database),
+        toml_string(&database),
         ServerProcess::plugin_dir(&dir),
-        toml_quote(ADMIN_TOKEN),
+        toml_string(ADMIN_TOKEN),
     );
     for (name, addr) in executions {
         config.push_str(&format!(
             "[[execution_instances]]\nname = {}\nurl = {}\n\n",
-            toml_quote(name),
-            toml_quote(&format!("http://{addr}"))
+            toml_string(name),
+            toml_string(&format!("http://{addr}"))
         ));
     }
     ServerProcess::start(&artifacts.binary, dir, &config)
@@ -445,7 +446,7 @@ fn main() {
         "archiving",
     ]);
     let artifacts = Artifacts {
-        binary: server_binary(&release),
+        binary: server_binary_in(&release),
         release,
     };
     let load_before = load_average();

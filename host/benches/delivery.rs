@@ -41,7 +41,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
@@ -54,7 +54,8 @@ mod http;
 mod server;
 use common::*;
 use http::{Answer, Sender, call, open_connection};
-use server::{ServerProcess, build_release, plugin_library, server_binary, toml_quote};
+use message_center_tests::{build_release, plugin_library_in, server_binary_in, toml_string};
+use server::ServerProcess;
 
 /// Messages of each throughput series.
 const MESSAGES: usize = 5000;
@@ -110,21 +111,19 @@ fn build() -> Artifacts {
     packages.extend(plugins);
     let release = build_release(&packages);
     Artifacts {
-        binary: server_binary(&release),
+        binary: server_binary_in(&release),
         plugins: plugins
             .iter()
-            .map(|name| plugin_library(&release, name))
+            .map(|name| plugin_library_in(&release, name))
             .collect(),
     }
 }
 
 /// CPU used during a series: by this process (sink, load generator), by the server, and by the rest of
 /// the machine (other builds and benchmarks share it).
-struct CpuWatch {
+struct SeriesCpu {
     server: Option<u32>,
-    machine: (u64, u64),
-    own: u64,
-    server_ticks: u64,
+    watch: CpuWatch,
 }
 
 /// Average CPUs busy over a series.
@@ -134,36 +133,28 @@ struct CpuUse {
     others: f64,
 }
 
-impl CpuWatch {
+impl SeriesCpu {
+    /// The ticks of this process and of the server, the two groups of the watch.
+    fn ticks(server: Option<u32>) -> [u64; 2] {
+        [
+            process_ticks("self"),
+            server.map_or(0, |pid| process_ticks(&pid.to_string())),
+        ]
+    }
+
     fn start(server: Option<u32>) -> Self {
         Self {
             server,
-            machine: machine_ticks(),
-            own: process_ticks("self"),
-            server_ticks: server.map_or(0, |pid| process_ticks(&pid.to_string())),
+            watch: CpuWatch::start(&Self::ticks(server)),
         }
     }
 
     fn stop(&self) -> CpuUse {
-        let own = process_ticks("self").saturating_sub(self.own);
-        let server = self
-            .server
-            .map_or(0, |pid| process_ticks(&pid.to_string()))
-            .saturating_sub(self.server_ticks);
-        let (busy, total) = machine_ticks();
-        let (busy, total) = (busy - self.machine.0, total - self.machine.1);
-        if total == 0 {
-            return CpuUse {
-                own: 0.0,
-                server: 0.0,
-                others: 0.0,
-            };
-        }
-        let cpus = |ticks: u64| ticks as f64 / total as f64 * nproc() as f64;
+        let used = self.watch.stop(&Self::ticks(self.server));
         CpuUse {
-            own: cpus(own),
-            server: cpus(server),
-            others: cpus(busy.saturating_sub(own + server)),
+            own: used.groups[0],
+            server: used.groups[1],
+            others: used.others,
         }
     }
 }
@@ -236,26 +227,15 @@ struct SinkState {
 /// A minimal SMTP server on its own 2-thread runtime: accepts every message, on any number of
 /// connections, many messages per connection.
 struct Sink {
-    runtime: Option<Runtime>,
-    addr: SocketAddr,
+    service: LoopbackService,
     state: Arc<SinkState>,
 }
 
 impl Sink {
     fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("smtp-sink")
-            .enable_all()
-            .build()
-            .expect("sink runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the sink");
-        let addr = listener.local_addr().expect("sink address");
         let state = Arc::new(SinkState::default());
         let shared = Arc::clone(&state);
-        runtime.spawn(async move {
+        let service = LoopbackService::start("smtp-sink", |listener| async move {
             loop {
                 let Ok((stream, peer)) = listener.accept().await else {
                     continue;
@@ -273,11 +253,7 @@ impl Sink {
                 });
             }
         });
-        Self {
-            runtime: Some(runtime),
-            addr,
-            state,
-        }
+        Self { service, state }
     }
 
     fn connections(&self) -> usize {
@@ -290,14 +266,6 @@ impl Sink {
 
     fn errors(&self) -> Vec<String> {
         self.state.errors.lock().expect("sink errors").clone()
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
     }
 }
 
@@ -598,10 +566,10 @@ fn start_server(artifacts: &Artifacts, smtp: SocketAddr) -> ServerProcess {
          [workflows.rtEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 200\n\n\
          [workflows.batchEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 1000\n\n\
          [workflows.updateEventsStatus]\ninterval = \"100ms\"\nbatch_size = 1000\n",
-        toml_quote(&database),
+        toml_string(&database),
         ServerProcess::plugin_dir(&dir),
-        toml_quote(&format!("smtp://{smtp}")),
-        toml_quote(FROM),
+        toml_string(&format!("smtp://{smtp}")),
+        toml_string(FROM),
     );
     ServerProcess::start(&artifacts.binary, dir, &config)
 }
@@ -614,7 +582,7 @@ fn ready_server(
     sink: &Sink,
     first_number: usize,
 ) -> ServerProcess {
-    let mut server = start_server(artifacts, sink.addr);
+    let mut server = start_server(artifacts, sink.service.addr);
     let api = server.api;
     let put = generator.block_on(async {
         let mut sender = open_connection(api).await?;
@@ -727,7 +695,7 @@ fn baseline_series(generator: &Runtime, sink: &Sink, concurrency: usize) -> Thro
     // lettre's pool spawns its tasks, and stops them on drop, on the current runtime.
     let _runtime = generator.enter();
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(sink.addr.port())
+        .port(sink.service.addr.port())
         .pool_config(PoolConfig::new().max_size(SMTP_POOL))
         .build();
     let transport = Arc::new(transport);
@@ -752,7 +720,7 @@ fn baseline_series(generator: &Runtime, sink: &Sink, concurrency: usize) -> Thro
     let mut deliveries = Deliveries::from_now(sink);
     let connections = sink.connections();
     let numbers: Vec<usize> = (0..MESSAGES).map(|n| concurrency * 1_000_000 + n).collect();
-    let watch = CpuWatch::start(None);
+    let watch = SeriesCpu::start(None);
     let start = Instant::now();
     generator
         .block_on(lettre_sends(
@@ -842,7 +810,7 @@ fn server_series(
     };
     let mut deliveries = Deliveries::from_now(sink);
     let connections = sink.connections();
-    let watch = CpuWatch::start(Some(server.pid()));
+    let watch = SeriesCpu::start(Some(server.pid()));
     let (start, pushed, ids) = match push {
         Push::Batch => {
             let numbers: Vec<usize> = numbers.collect();
@@ -933,10 +901,6 @@ fn server_series(
     }
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
-
 /// One open-loop push.
 struct Push1 {
     /// Its tick.
@@ -1004,7 +968,7 @@ fn latency_series(artifacts: &Artifacts, generator: &Runtime, sink: &Sink) -> La
         .map(|i| event_body(first + WARM_UP_MESSAGES + i))
         .collect();
     let mut deliveries = Deliveries::from_now(sink);
-    let watch = CpuWatch::start(Some(server.pid()));
+    let watch = SeriesCpu::start(Some(server.pid()));
     let outcome = generator.block_on(async {
         let pool = Arc::new(ConnectionPool {
             addr: api,
@@ -1122,12 +1086,7 @@ fn main() {
     let artifacts = build();
     let started = Instant::now();
     let load_before = load_average();
-    let generator = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("load-generator")
-        .enable_all()
-        .build()
-        .expect("load generator runtime");
+    let generator = two_thread_runtime("load-generator");
     let sink = Sink::start();
 
     let baselines: Vec<Throughput> = BASELINE_CONCURRENCY
@@ -1143,24 +1102,12 @@ fn main() {
     println!();
     println!("## Delivery benchmark");
     println!();
-    println!("| machine | |");
-    println!("|---|---|");
-    println!("| command | `{COMMAND}` (release profile) |");
-    println!("| nproc | {} |", nproc());
-    println!("| CPU | {} |", cpu_model());
-    println!("| memory | {} |", mem_total());
-    println!(
-        "| kernel | {} |",
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default()
+    print_machine(
+        COMMAND,
+        "machine",
+        &load_before,
+        &[("rustc", command_output("rustc", &["--version"]))],
     );
-    println!("| rustc | {} |", command_output("rustc", &["--version"]));
-    println!(
-        "| load average (1/5/15 min) before / after | {load_before} / {} |",
-        load_average()
-    );
-    println!();
 
     println!(
         "### Throughput: {MESSAGES} messages to a local SMTP sink (server: SQLite, `pool_size = {SMTP_POOL}`)"
@@ -1205,8 +1152,8 @@ fn main() {
             secs(series.pushed),
             secs(series.all_sent),
             series.connections,
-            ms(series.data_spans.percentile(0.5)),
-            ms(series.data_spans.percentile(0.99)),
+            ms(series.data_spans.percentile(0.5), 1),
+            ms(series.data_spans.percentile(0.99), 1),
             series.duplicates,
             cpu_cell(&series.cpu),
         );
@@ -1238,10 +1185,10 @@ fn main() {
         println!(
             "| {name} | {} | {} | {} | {} | {} | {verdict} |",
             l.0.len(),
-            ms(l.percentile(0.5)),
-            ms(l.percentile(0.9)),
-            ms(l.percentile(0.99)),
-            ms(l.percentile(1.0)),
+            ms(l.percentile(0.5), 1),
+            ms(l.percentile(0.9), 1),
+            ms(l.percentile(0.99), 1),
+            ms(l.percentile(1.0), 1),
         );
     }
     println!();
@@ -1256,8 +1203,8 @@ fn main() {
         latency.received,
         latency.pushed,
         latency.duplicates,
-        ms(latency.data_spans.percentile(0.5)),
-        ms(latency.data_spans.percentile(0.99)),
+        ms(latency.data_spans.percentile(0.5), 1),
+        ms(latency.data_spans.percentile(0.99), 1),
         cpu_cell(&latency.cpu),
     );
     println!();

@@ -26,7 +26,6 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -44,7 +43,6 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, Statement, TransactionTrait,
 };
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 
 #[path = "support/common.rs"]
@@ -55,7 +53,10 @@ mod http;
 mod server;
 use common::*;
 use http::{Sender, call, call_with_token, open_connection};
-use server::{ServerProcess, build_release, server_binary, toml_quote};
+use message_center_tests::{
+    PostgresDatabase, build_release, postgres_maintenance_url, psql, server_binary_in, toml_string,
+};
+use server::ServerProcess;
 
 /// Concurrent keep-alive connections of the single-event series.
 const CONNECTIONS: usize = 64;
@@ -75,7 +76,6 @@ const BATCH_TIME_CAP: Duration = Duration::from_secs(30);
 const TARGET_RATIO: f64 = 0.5;
 const TARGET_P99: Duration = Duration::from_millis(10);
 /// The PostgreSQL database fresh databases are created from; `MC_TEST_POSTGRES_URL` overrides it.
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const COMMAND: &str = "cargo bench -p message-center --bench ingest";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ const COMMAND: &str = "cargo bench -p message-center --bench ingest";
 
 /// Builds the release server binary and returns its path (`CARGO_TARGET_DIR` honoured).
 fn build_server() -> PathBuf {
-    server_binary(&build_release(&["message-center"]))
+    server_binary_in(&build_release(&["message-center"]))
 }
 
 /// Which processes do the work of a series: this one, the server, and the PostgreSQL backends of the
@@ -124,55 +124,6 @@ impl Participants {
         }
         ticks
     }
-}
-
-/// Measures the CPU that processes other than the [`Participants`] used during a series.
-struct CpuWatch {
-    machine: (u64, u64),
-    ours: u64,
-}
-
-impl CpuWatch {
-    fn start(participants: &Participants) -> Self {
-        Self {
-            machine: machine_ticks(),
-            ours: participants.ticks(),
-        }
-    }
-
-    /// Average number of CPUs busy with other work since [`CpuWatch::start`].
-    fn others(&self, participants: &Participants) -> f64 {
-        let ours = participants.ticks().saturating_sub(self.ours);
-        let (busy, total) = machine_ticks();
-        let (busy, total) = (busy - self.machine.0, total - self.machine.1);
-        if total == 0 {
-            return 0.0;
-        }
-        busy.saturating_sub(ours) as f64 / total as f64 * nproc() as f64
-    }
-}
-
-fn print_machine(section: &str, load_before: &str, versions: &[(&str, String)]) {
-    println!("| {section} | |");
-    println!("|---|---|");
-    println!("| command | `{COMMAND}` (release profile) |");
-    println!("| nproc | {} |", nproc());
-    println!("| CPU | {} |", cpu_model());
-    println!("| memory | {} |", mem_total());
-    println!(
-        "| kernel | {} |",
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_default()
-    );
-    for (name, version) in versions {
-        println!("| {name} | {version} |");
-    }
-    println!(
-        "| load average (1/5/15 min) before / after | {load_before} / {} |",
-        load_average()
-    );
-    println!();
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -236,10 +187,6 @@ fn event_row(value: &Value) -> event::ActiveModel {
 // Measurements
 // ---------------------------------------------------------------------------------------------------------
 
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
 /// One single-event series.
 struct LoadResult {
     /// Answers completed inside the measured window (all statuses), with their latency.
@@ -274,6 +221,18 @@ struct BatchResult {
 }
 
 impl BatchResult {
+    /// `latencies` of measured requests of [`BATCH_SIZE`] events each, over `elapsed`; the CPU is
+    /// filled in by the series.
+    fn measured(latencies: Vec<Duration>, elapsed: Duration) -> Self {
+        BatchResult {
+            events: (latencies.len() * BATCH_SIZE) as u64,
+            requests: latencies.len() as u64,
+            elapsed,
+            latencies: Latencies::sorted(latencies),
+            others_cpu: 0.0,
+        }
+    }
+
     fn per_second(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64()
     }
@@ -425,13 +384,7 @@ async fn batch_load(addr: SocketAddr, bodies: Arc<Vec<Bytes>>) -> Result<BatchRe
         all.extend(task.await.map_err(|e| format!("batch task: {e}"))??);
     }
     let elapsed = start.elapsed();
-    Ok(BatchResult {
-        events: (all.len() * BATCH_SIZE) as u64,
-        requests: all.len() as u64,
-        elapsed,
-        latencies: Latencies::sorted(all),
-        others_cpu: 0.0,
-    })
+    Ok(BatchResult::measured(all, elapsed))
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -477,23 +430,12 @@ async fn bare_handler(
 
 /// The bare hyper server on its own 2-thread runtime; dropped at the end of the series.
 struct BareServer {
-    runtime: Option<Runtime>,
-    addr: SocketAddr,
+    service: LoopbackService,
 }
 
 impl BareServer {
     fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("bare-server")
-            .enable_all()
-            .build()
-            .expect("bare server runtime");
-        let listener = runtime
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind bare server");
-        let addr = listener.local_addr().expect("bare server address");
-        runtime.spawn(async move {
+        let service = LoopbackService::start("bare-server", |listener| async move {
             let ids = Arc::new(AtomicU64::new(1));
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -510,18 +452,7 @@ impl BareServer {
                 });
             }
         });
-        Self {
-            runtime: Some(runtime),
-            addr,
-        }
-    }
-}
-
-impl Drop for BareServer {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+        Self { service }
     }
 }
 
@@ -586,78 +517,12 @@ async fn bulk_insert(
         return Err(format!("{stored} rows stored, {expected} inserted"));
     }
     conn.close().await.map_err(|e| e.to_string())?;
-    Ok(BatchResult {
-        events: (all.len() * BATCH_SIZE) as u64,
-        requests: all.len() as u64,
-        elapsed,
-        latencies: Latencies::sorted(all),
-        others_cpu: 0.0,
-    })
+    Ok(BatchResult::measured(all, elapsed))
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Databases and the server process
 // ---------------------------------------------------------------------------------------------------------
-
-fn postgres_maintenance_url() -> String {
-    std::env::var("MC_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
-}
-
-fn psql(url: &str, sql: &str) -> Result<String, String> {
-    let output = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
-        .output()
-        .map_err(|e| format!("cannot run psql: {e}"))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-    } else {
-        Err(format!(
-            "psql `{sql}`: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-/// A fresh PostgreSQL database, dropped (with its connections) when this value is dropped.
-struct PgDatabase {
-    name: String,
-    url: String,
-    maintenance_url: String,
-}
-
-impl PgDatabase {
-    fn create(label: &str) -> Self {
-        let maintenance_url = postgres_maintenance_url();
-        // Only [a-z0-9_]: the name is spliced into CREATE/DROP DATABASE.
-        let name = format!("mc_bench_{label}_{}", std::process::id());
-        psql(&maintenance_url, &format!("DROP DATABASE IF EXISTS {name}"))
-            .expect("drop stale database");
-        psql(&maintenance_url, &format!("CREATE DATABASE {name}")).expect("create database");
-        let (prefix, query) = match maintenance_url.split_once('?') {
-            Some((prefix, query)) => (prefix, format!("?{query}")),
-            None => (maintenance_url.as_str(), String::new()),
-        };
-        let server = prefix
-            .rsplit_once('/')
-            .map(|(server, _)| server)
-            .expect("the PostgreSQL url names a database");
-        let url = format!("{server}/{name}{query}");
-        Self {
-            name,
-            url,
-            maintenance_url,
-        }
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        if let Err(e) = psql(&self.maintenance_url, &sql) {
-            eprintln!("could not drop the benchmark database {}: {e}", self.name);
-        }
-    }
-}
 
 /// The release server, a child process with its own configuration, plugin directory and log.
 /// Starts the server with no plugins on `database_url`.
@@ -666,7 +531,7 @@ fn start_server(binary: &Path, dir: tempfile::TempDir, database_url: &str) -> Se
         "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
          [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
          [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n",
-        toml_quote(database_url),
+        toml_string(database_url),
         ServerProcess::plugin_dir(&dir),
     );
     ServerProcess::start(binary, dir, &config)
@@ -757,7 +622,7 @@ impl Backend {
     }
 
     /// A fresh database: its url, and what keeps it alive.
-    fn fresh(&self, label: &str) -> (String, tempfile::TempDir, Option<PgDatabase>) {
+    fn fresh(&self, label: &str) -> (String, tempfile::TempDir, Option<PostgresDatabase>) {
         let dir = ServerProcess::new_dir();
         match self {
             Backend::Sqlite => {
@@ -768,8 +633,8 @@ impl Backend {
                 (url, dir, None)
             }
             Backend::Postgres => {
-                let pg = PgDatabase::create(label);
-                (pg.url.clone(), dir, Some(pg))
+                let pg = PostgresDatabase::create_with_prefix(&format!("mc_bench_{label}"));
+                (pg.url().to_owned(), dir, Some(pg))
             }
         }
     }
@@ -790,11 +655,11 @@ fn bare_series(generator: &Runtime, numbers: &Arc<AtomicU64>) -> LoadResult {
         server: None,
         database: None,
     };
-    let watch = CpuWatch::start(&participants);
+    let watch = CpuWatch::start(&[participants.ticks()]);
     let mut result = generator
-        .block_on(single_event_load(bare.addr, Arc::clone(numbers)))
+        .block_on(single_event_load(bare.service.addr, Arc::clone(numbers)))
         .expect("single-event load on the bare handler");
-    result.others_cpu = watch.others(&participants);
+    result.others_cpu = watch.stop(&[participants.ticks()]).others;
     drop(bare);
     assert_eq!(
         result.non_2xx, 0,
@@ -815,7 +680,7 @@ fn single_event_series(
     let api = server.api;
     let participants = Participants {
         server: Some(server.pid()),
-        database: pg.as_ref().map(|pg| pg.name.clone()),
+        database: pg.as_ref().map(|pg| pg.name().to_owned()),
     };
     // One probe first, so that a missing endpoint fails at once with the server's answer.
     let probe_number = numbers.fetch_add(1, Ordering::Relaxed);
@@ -833,7 +698,7 @@ fn single_event_series(
         ),
         Err(e) => panic!("POST /api/v1/events on the real server: {e}"),
     }
-    let watch = CpuWatch::start(&participants);
+    let watch = CpuWatch::start(&[participants.ticks()]);
     let mut result = generator
         .block_on(single_event_load(api, Arc::clone(numbers)))
         .unwrap_or_else(|e| {
@@ -842,7 +707,7 @@ fn single_event_series(
                 backend.name()
             )
         });
-    result.others_cpu = watch.others(&participants);
+    result.others_cpu = watch.stop(&[participants.ticks()]).others;
     result.group_commits = generator.block_on(group_commit_stats(server.admin));
     let _ = server.stop_cleanly();
     assert_eq!(
@@ -874,13 +739,13 @@ fn batch_series(
     let mut server = start_server(binary, dir, &url);
     let participants = Participants {
         server: Some(server.pid()),
-        database: pg.as_ref().map(|pg| pg.name.clone()),
+        database: pg.as_ref().map(|pg| pg.name().to_owned()),
     };
-    let watch = CpuWatch::start(&participants);
+    let watch = CpuWatch::start(&[participants.ticks()]);
     let mut result = generator
         .block_on(batch_load(server.api, Arc::clone(bodies)))
         .unwrap_or_else(|e| panic!("batch load on the real server ({}): {e}", backend.name()));
-    result.others_cpu = watch.others(&participants);
+    result.others_cpu = watch.stop(&[participants.ticks()]).others;
     server.stop_cleanly();
     let stored = generator.block_on(stored_events(&url, "batch"));
     let accepted = result.events + (BATCH_CONNECTIONS * BATCH_SIZE) as u64;
@@ -902,13 +767,13 @@ fn baseline_batch_series(
     let (url, _dir, pg) = backend.fresh(&format!("bulk{writers}"));
     let participants = Participants {
         server: None,
-        database: pg.as_ref().map(|pg| pg.name.clone()),
+        database: pg.as_ref().map(|pg| pg.name().to_owned()),
     };
-    let watch = CpuWatch::start(&participants);
+    let watch = CpuWatch::start(&[participants.ticks()]);
     let mut result = generator
         .block_on(bulk_insert(&url, Arc::clone(batches), writers))
         .unwrap_or_else(|e| panic!("bulk inserts into {}: {e}", backend.name()));
-    result.others_cpu = watch.others(&participants);
+    result.others_cpu = watch.stop(&[participants.ticks()]).others;
     result
 }
 
@@ -916,12 +781,7 @@ fn main() {
     let binary = build_server();
     let started = Instant::now();
     let load_before = load_average();
-    let generator = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("load-generator")
-        .enable_all()
-        .build()
-        .expect("load generator runtime");
+    let generator = two_thread_runtime("load-generator");
     let versions = vec![
         ("rustc", command_output("rustc", &["--version"])),
         ("SQLite", generator.block_on(sqlite_version())),
@@ -1006,7 +866,7 @@ fn main() {
     println!();
     println!("## Ingestion benchmark");
     println!();
-    print_machine("machine", &load_before, &versions);
+    print_machine(COMMAND, "machine", &load_before, &versions);
 
     println!(
         "### Single-event ingest: {CONNECTIONS} keep-alive connections, {}s warm-up + {}s measured",
@@ -1045,9 +905,9 @@ fn main() {
             "| {name} | {} | {:.0} | {} | {} | {} | {} | {ratio} | {} | {:.2} of {} | {} |",
             r.window.0.len(),
             r.per_second(),
-            ms(r.window.percentile(0.5)),
-            ms(p99),
-            ms(r.window.percentile(1.0)),
+            ms(r.window.percentile(0.5), 2),
+            ms(p99, 2),
+            ms(r.window.percentile(1.0), 2),
             r.non_2xx,
             if p99 < TARGET_P99 { "met" } else { "MISSED" },
             r.others_cpu,
@@ -1055,7 +915,7 @@ fn main() {
             r.group_commits
                 .map_or("–".to_owned(), |(time, requests)| format!(
                     "{}, {requests:.1}",
-                    ms(time)
+                    ms(time, 2)
                 )),
         );
     }
@@ -1095,8 +955,8 @@ fn main() {
                 r.requests,
                 r.elapsed.as_secs_f64(),
                 r.per_second(),
-                ms(r.latencies.percentile(0.5)),
-                ms(r.latencies.percentile(0.99)),
+                ms(r.latencies.percentile(0.5), 2),
+                ms(r.latencies.percentile(0.99), 2),
                 ratio * 100.0,
                 r.others_cpu,
                 nproc(),

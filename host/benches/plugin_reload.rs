@@ -17,37 +17,16 @@ use std::time::{Duration, Instant};
 use message_center::metrics::Metrics;
 use message_center::plugins::{self, LoadOptions, PluginRegistry, ReloadOutcome, WorkflowSpec};
 
-#[path = "support/common.rs"]
-mod common;
-
-use common::{nested_cargo, workspace_root};
+use message_center_tests::{build_release, plugin_library_in};
 
 const ROUNDS: usize = 100;
 
 fn build_probes() -> (PathBuf, PathBuf) {
-    let status = nested_cargo()
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "reload-probe-v1",
-            "-p",
-            "reload-probe-v2",
-        ])
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the reload probes failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let lib = |name: &str| {
-        target.join("release").join(format!(
-            "{}{name}.{}",
-            std::env::consts::DLL_PREFIX,
-            std::env::consts::DLL_EXTENSION
-        ))
-    };
-    (lib("reload_probe_v1"), lib("reload_probe_v2"))
+    let release = build_release(&["reload-probe-v1", "reload-probe-v2"]);
+    (
+        plugin_library_in(&release, "reload-probe-v1"),
+        plugin_library_in(&release, "reload-probe-v2"),
+    )
 }
 
 fn rss_kib() -> u64 {

@@ -181,6 +181,17 @@ async fn push_batch(server: &TestServer, events: Vec<Value>) -> Vec<String> {
 }
 
 /// The `deliveries` of an event, sorted by `attempt`.
+/// Pushes a `GREETING` event to `address` and waits for its final status: its id and the event.
+async fn greet(server: &TestServer, address: &str, first_name: &str) -> (String, Value) {
+    let id = push_event(
+        server,
+        json!({ "type": "GREETING", "email": address, "ctx": { "firstName": first_name } }),
+    )
+    .await;
+    let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
+    (id, event)
+}
+
 fn deliveries(event: &Value) -> Vec<Value> {
     let mut entries = event["deliveries"]
         .as_array()
@@ -612,12 +623,7 @@ async fn rejected_address_is_quarantined(env: Env) {
     let server = &env.server;
     put_template(server, "greeting", greeting_template("GREETING")).await;
     let address = "reject-me@example.com";
-    let first_id = push_event(
-        server,
-        json!({ "type": "GREETING", "email": address, "ctx": { "firstName": "R" } }),
-    )
-    .await;
-    let first = server.wait_final(&first_id, DELIVERY_TIMEOUT).await;
+    let (first_id, first) = greet(server, address, "R").await;
     assert_eq!(
         first["status"],
         "delivery_failed",
@@ -645,12 +651,7 @@ async fn rejected_address_is_quarantined(env: Env) {
         env.smtp.attempts_to(address)
     );
 
-    let second_id = push_event(
-        server,
-        json!({ "type": "GREETING", "email": address, "ctx": { "firstName": "R" } }),
-    )
-    .await;
-    let second = server.wait_final(&second_id, DELIVERY_TIMEOUT).await;
+    let (second_id, second) = greet(server, address, "R").await;
     assert_eq!(
         second["status"],
         "ignored",
@@ -687,12 +688,7 @@ async fn temporary_failures_exhaust_retries(env: Env) {
     let server = &env.server;
     put_template(server, "greeting", greeting_template("GREETING")).await;
     let address = "tempfail-1@example.com";
-    let id = push_event(
-        server,
-        json!({ "type": "GREETING", "email": address, "ctx": { "firstName": "T" } }),
-    )
-    .await;
-    let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
+    let (id, event) = greet(server, address, "T").await;
     assert_eq!(
         event["status"],
         "delivery_failed",

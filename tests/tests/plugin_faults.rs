@@ -47,6 +47,13 @@ fn probe_workflow(name: &str, settings: &str) -> String {
     )
 }
 
+/// A server with the healthy workflow and one fault-probe workflow `name` with `settings`.
+fn start_fault_probe(name: &str, settings: &str) -> TestServer {
+    let plugins = PluginDir::new();
+    plugins.add("fault-probe");
+    start_with_healthy(plugins, &probe_workflow(name, settings))
+}
+
 #[tokio::test]
 async fn wrong_abi_version_is_refused_naming_both_versions() {
     let plugins = PluginDir::new();
@@ -117,12 +124,7 @@ async fn a_plugin_file_writable_by_others_or_group_is_refused() {
 
 #[tokio::test]
 async fn a_panicking_run_is_reported_and_the_workflow_keeps_running() {
-    let plugins = PluginDir::new();
-    plugins.add("fault-probe");
-    let server = start_with_healthy(
-        plugins,
-        &probe_workflow("panicky", "timeout = \"10s\"\nmode = \"panic\""),
-    );
+    let server = start_fault_probe("panicky", "timeout = \"10s\"\nmode = \"panic\"");
 
     let wf = server
         .wait_workflow("panicky", secs(30), "two panicking runs", |wf| {
@@ -178,12 +180,7 @@ async fn a_panicking_run_is_reported_and_the_workflow_keeps_running() {
 
 #[tokio::test]
 async fn a_failing_run_is_reported_as_an_error() {
-    let plugins = PluginDir::new();
-    plugins.add("fault-probe");
-    let server = start_with_healthy(
-        plugins,
-        &probe_workflow("failing", "timeout = \"10s\"\nmode = \"error\""),
-    );
+    let server = start_fault_probe("failing", "timeout = \"10s\"\nmode = \"error\"");
 
     let wf = server
         .wait_workflow("failing", secs(30), "two failed runs", |wf| {
@@ -200,12 +197,7 @@ async fn a_failing_run_is_reported_as_an_error() {
 
 #[tokio::test]
 async fn a_run_hanging_past_its_deadline_times_out() {
-    let plugins = PluginDir::new();
-    plugins.add("fault-probe");
-    let server = start_with_healthy(
-        plugins,
-        &probe_workflow("hanging", "timeout = \"1s\"\nmode = \"hang\""),
-    );
+    let server = start_fault_probe("hanging", "timeout = \"1s\"\nmode = \"hang\"");
 
     let wf = server
         .wait_workflow("hanging", secs(30), "a run that timed out", |wf| {
@@ -235,12 +227,7 @@ async fn a_run_hanging_past_its_deadline_times_out() {
 
 #[tokio::test]
 async fn a_run_blocking_its_thread_is_stuck_and_others_keep_running() {
-    let plugins = PluginDir::new();
-    plugins.add("fault-probe");
-    let server = start_with_healthy(
-        plugins,
-        &probe_workflow("blocking", "timeout = \"1s\"\nmode = \"block\""),
-    );
+    let server = start_fault_probe("blocking", "timeout = \"1s\"\nmode = \"block\"");
 
     server
         .wait_workflow("blocking", secs(30), "state stuck", |wf| {
@@ -255,12 +242,7 @@ async fn a_run_blocking_its_thread_is_stuck_and_others_keep_running() {
 
 #[tokio::test]
 async fn a_removed_plugin_is_unloaded_and_its_workflow_waits() {
-    let plugins = PluginDir::new();
-    plugins.add("fault-probe");
-    let server = start_with_healthy(
-        plugins,
-        &probe_workflow("probe", "timeout = \"10s\"\nmode = \"ok\""),
-    );
+    let server = start_fault_probe("probe", "timeout = \"10s\"\nmode = \"ok\"");
 
     let wf = server
         .wait_workflow("probe", secs(30), "a successful run", |wf| {

@@ -9,16 +9,7 @@ const FILE: &str = "libreload_probe.so";
 async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
     let plugins = PluginDir::new();
     plugins.add_as("reload-probe-v1", FILE);
-    let server = TestServer::start(ServerOptions::new(plugins).workflows(
-        r#"
-        [workflows.probe]
-        enabled = true
-        plugin = "reloadProbe"
-        interval = "100ms"
-        timeout = "60s"
-        run_millis = 1500
-        "#,
-    ));
+    let server = TestServer::start(ServerOptions::new(plugins).workflows(SLOW_PROBE_WORKFLOW_TOML));
 
     let entry = server
         .plugin_named("reloadProbe")

@@ -13,16 +13,7 @@ async fn sigterm_lets_the_run_in_flight_finish_and_exits_zero() {
     let mut server = TestServer::start(
         ServerOptions::new(plugins)
             .shutdown_timeout("10s")
-            .workflows(
-                r#"
-                [workflows.probe]
-                enabled = true
-                plugin = "reloadProbe"
-                interval = "100ms"
-                timeout = "60s"
-                run_millis = 1500
-                "#,
-            ),
+            .workflows(SLOW_PROBE_WORKFLOW_TOML),
     );
 
     // Catch a run at its start: the plugin logs "reload-probe v1 run N started" through the host's log.

@@ -1,22 +1,15 @@
-//! Helpers both benchmark binaries use: where the workspace is, facts about the machine for the report,
-//! CPU accounting from /proc, and latency percentiles. Included by each bench with `#[path]`.
+//! Helpers the benchmark binaries use: facts about the machine for the report and latency percentiles,
+//! next to the CPU accounting they take from the integration-test harness. Included by each bench with `#[path]`.
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::future::Future;
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_owned()
-}
-
-/// `cargo` for a build of the workspace from inside a bench: the integration-test harness's, which
-/// drops the variables cargo set for the bench so that the build does not rebuild what `cargo bench` built.
-pub use message_center_tests::nested_cargo;
+/// CPU accounting from /proc: the integration-test harness's.
+pub use message_center_tests::cpu::*;
 
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -49,6 +42,31 @@ pub fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
+/// The machine table of a benchmark report: `command`, the CPUs, memory, kernel, the `versions` given
+/// (name, version) and the load average before and now.
+pub fn print_machine(command: &str, section: &str, load_before: &str, versions: &[(&str, String)]) {
+    println!("| {section} | |");
+    println!("|---|---|");
+    println!("| command | `{command}` (release profile) |");
+    println!("| nproc | {} |", nproc());
+    println!("| CPU | {} |", cpu_model());
+    println!("| memory | {} |", mem_total());
+    println!(
+        "| kernel | {} |",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    );
+    for (name, version) in versions {
+        println!("| {name} | {version} |");
+    }
+    println!(
+        "| load average (1/5/15 min) before / after | {load_before} / {} |",
+        load_average()
+    );
+    println!();
+}
+
 pub fn command_output(program: &str, args: &[&str]) -> String {
     Command::new(program)
         .args(args)
@@ -57,37 +75,6 @@ pub fn command_output(program: &str, args: &[&str]) -> String {
         .filter(|out| out.status.success())
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
         .unwrap_or_else(|| "unknown".to_owned())
-}
-
-pub fn nproc() -> usize {
-    std::thread::available_parallelism().map_or(0, |n| n.get())
-}
-
-/// CPU time of the whole machine since boot, in clock ticks: (busy, total), all CPUs together.
-pub fn machine_ticks() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let fields: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    let total: u64 = fields.iter().take(8).sum();
-    // idle and iowait are the 4th and 5th fields.
-    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
-    (total - idle, total)
-}
-
-/// utime + stime of a process (all its threads), in clock ticks; 0 if it is gone.
-pub fn process_ticks(pid: &str) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start with the state, field 3.
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
-    field(14).unwrap_or(0) + field(15).unwrap_or(0)
 }
 
 pub struct Latencies(pub Vec<Duration>);
@@ -104,5 +91,53 @@ impl Latencies {
         }
         let index = ((self.0.len() as f64 - 1.0) * p).round() as usize;
         self.0[index]
+    }
+}
+
+/// A 2-thread tokio runtime whose threads are `name`: the load generator's, or a [`LoopbackService`]'s,
+/// so that neither takes threads from the other.
+pub fn two_thread_runtime(name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{name} runtime: {e}"))
+}
+
+/// A TCP service of the bench itself (the SMTP sink, the bare HTTP handler) on `127.0.0.1`, served by a
+/// 2-thread runtime of its own so that it does not share threads with the load generator; shut down
+/// when dropped.
+pub struct LoopbackService {
+    runtime: Option<tokio::runtime::Runtime>,
+    pub addr: SocketAddr,
+}
+
+impl LoopbackService {
+    /// Binds `127.0.0.1:0` and spawns `serve(listener)` on a new runtime whose threads are `name`.
+    pub fn start<F>(name: &str, serve: impl FnOnce(tokio::net::TcpListener) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let runtime = two_thread_runtime(name);
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap_or_else(|e| panic!("bind {name}: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("{name} address: {e}"));
+        runtime.spawn(serve(listener));
+        Self {
+            runtime: Some(runtime),
+            addr,
+        }
+    }
+}
+
+impl Drop for LoopbackService {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }

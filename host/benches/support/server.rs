@@ -4,69 +4,13 @@
 
 #![allow(dead_code)]
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-use super::common::{nested_cargo, workspace_root};
-
-/// How long a server may take to print its ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Builds `packages` in release mode (`CARGO_TARGET_DIR` honoured) and returns the release directory.
-pub fn build_release(packages: &[&str]) -> PathBuf {
-    let mut command = nested_cargo();
-    command.args(["build", "--release"]);
-    for package in packages {
-        command.args(["-p", package]);
-    }
-    let status = command.status().expect("cargo runs");
-    assert!(
-        status.success(),
-        "building {packages:?} in release mode failed"
-    );
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => {
-            let dir = PathBuf::from(dir);
-            if dir.is_absolute() {
-                dir
-            } else {
-                workspace_root().join(dir)
-            }
-        }
-        _ => workspace_root().join("target"),
-    };
-    target.join("release")
-}
-
-/// The release server binary in `release`.
-pub fn server_binary(release: &Path) -> PathBuf {
-    let binary = release.join("message-center");
-    assert!(binary.is_file(), "no server binary at {}", binary.display());
-    binary
-}
-
-/// The release library of plugin crate `crate_name` (`rt-events-processing`) in `release`.
-pub fn plugin_library(release: &Path, crate_name: &str) -> PathBuf {
-    let path = release.join(format!(
-        "{}{}.{}",
-        std::env::consts::DLL_PREFIX,
-        crate_name.replace('-', "_"),
-        std::env::consts::DLL_EXTENSION
-    ));
-    assert!(path.is_file(), "no plugin at {}", path.display());
-    path
-}
-
-/// A TOML basic string.
-pub fn toml_quote(s: &str) -> String {
-    toml::Value::String(s.to_owned()).to_string()
-}
+use message_center_tests::{NotReady, ServeChild, send_signal, tail_of_file, toml_string};
 
 pub struct ServerProcess {
     child: Child,
@@ -99,63 +43,28 @@ impl ServerProcess {
 
     /// The `[plugins] dir` line's value for a directory made by [`ServerProcess::new_dir`].
     pub fn plugin_dir(dir: &tempfile::TempDir) -> String {
-        toml_quote(&dir.path().join("plugins").display().to_string())
+        toml_string(&dir.path().join("plugins").display().to_string())
     }
 
-    /// Writes `config` to `dir`, starts `binary serve` on it and waits for its ready line. `MC_*`
-    /// variables of this process are not passed on.
+    /// Writes `config` to `dir`, starts `binary serve` on it and waits for its ready line (the harness's
+    /// [`ServeChild`]). `MC_*` variables of this process are not passed on.
     pub fn start(binary: &Path, dir: tempfile::TempDir, config: &str) -> Self {
         let config_path = dir.path().join("message-center.toml");
         std::fs::write(&config_path, config).expect("write config");
         let log = dir.path().join("server.log");
-        let mut command = Command::new(binary);
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).expect("server log"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("MC_") {
-                command.env_remove(key);
-            }
-        }
-        let mut child = command.spawn().expect("start the server");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (lines_tx, lines) = mpsc::channel();
-        // Reads stdout to its end, so that the pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line);
-            }
-        });
-        let unset = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut server = ServerProcess {
-            child,
-            exit: None,
-            api: unset,
-            admin: unset,
-            log,
-            dir,
-        };
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some((api, admin)) = parse_ready_line(&line) {
-                        server.api = api;
-                        server.admin = admin;
-                        return server;
-                    }
-                }
-                Err(e) => panic!(
-                    "the server printed no ready line ({e}); its log:\n{}",
-                    server.log_tail()
-                ),
-            }
+        match ServeChild::start(binary, &config_path, dir.path(), &log) {
+            Ok(started) => ServerProcess {
+                child: started.child,
+                exit: None,
+                api: started.api_addr,
+                admin: started.admin_addr,
+                log,
+                dir,
+            },
+            Err(NotReady { reason, .. }) => panic!(
+                "the server printed no ready line ({reason}); its log:\n{}",
+                tail_of_file(&log, 40)
+            ),
         }
     }
 
@@ -169,9 +78,7 @@ impl ServerProcess {
     }
 
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        tail_of_file(&self.log, 40)
     }
 
     /// The log's lines (benchmarks log at `warn`, so every line is a warning or an error).
@@ -189,10 +96,7 @@ impl ServerProcess {
             return status;
         }
         // `self.exit` is `None`: the child is not reaped yet, so its pid is still ours.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
+        send_signal(self.child.id(), "TERM");
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             match self.child.try_wait() {
@@ -237,15 +141,4 @@ impl Drop for ServerProcess {
             eprintln!("server log tail:\n{}", self.log_tail());
         }
     }
-}
-
-/// `message-center ready api=<addr> admin=<addr>` → both addresses.
-fn parse_ready_line(line: &str) -> Option<(SocketAddr, SocketAddr)> {
-    let rest = line.trim().strip_prefix("message-center ready ")?;
-    let field = |name: &str| {
-        rest.split_whitespace()
-            .find_map(|part| part.strip_prefix(name))
-            .and_then(|addr| addr.parse().ok())
-    };
-    Some((field("api=")?, field("admin=")?))
 }

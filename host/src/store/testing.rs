@@ -1,20 +1,16 @@
 //! Test fixtures: a migrated SQLite store in a temporary directory, and a throw-away PostgreSQL
 //! database per test so that concurrent test runs on the shared server never see each other's rows.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::ConnectionTrait;
 
 use mc_plugin_api::services::Queue;
+use message_center_tests::PostgresDatabase;
 
 use super::{EventUpdate, NewEvent, Store, Submission};
 use crate::db;
 use crate::db::entities::event::EventStatus;
-
-/// The maintenance database the per-test databases are created from; `MC_TEST_POSTGRES_URL` overrides
-/// it. Tests that use it fail, not skip, when PostgreSQL is unreachable.
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A store on a fresh, migrated SQLite file; keep the directory alive as long as the store.
 pub(crate) async fn sqlite_store() -> (tempfile::TempDir, Store) {
@@ -64,113 +60,24 @@ pub(crate) async fn refuse_events_to(store: &Store, email: &str) -> String {
     name
 }
 
-fn maintenance_url() -> String {
-    std::env::var("MC_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned())
-}
-
-async fn maintenance_connection(url: &str) -> DatabaseConnection {
-    let mut options = ConnectOptions::new(url);
-    options
-        .max_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
-    Database::connect(options).await.unwrap_or_else(|err| {
-        panic!(
-            "PostgreSQL must be reachable at {} for this test: {err}",
-            db::redact_url(url)
-        )
-    })
-}
-
-/// A uniquely named, empty PostgreSQL database, dropped (with its connections) when this value is
-/// dropped, also when the test panics.
-pub(crate) struct PgTestDb {
-    name: String,
-    url: String,
-    maintenance_url: String,
-}
+/// A uniquely named, empty PostgreSQL database (the integration-test harness's, named `mc_test_...`),
+/// dropped (with its connections) when this value is dropped, also when the test panics.
+pub(crate) struct PgTestDb(PostgresDatabase);
 
 impl PgTestDb {
+    /// Creates the database with `psql` (a short blocking call, fine in a test).
     pub(crate) async fn create() -> Self {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|elapsed| elapsed.subsec_nanos())
-            .unwrap_or_default();
-        // Only [a-z0-9_]: the name is spliced into CREATE/DROP DATABASE, which take no parameters.
-        let name = format!(
-            "mc_test_{}_{nanos}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let maintenance_url = maintenance_url();
-        let admin = maintenance_connection(&maintenance_url).await;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .unwrap_or_else(|err| panic!("CREATE DATABASE {name}: {err}"));
-        admin.close().await.expect("close maintenance connection");
-        let url = with_database(&maintenance_url, &name);
-        Self {
-            name,
-            url,
-            maintenance_url,
-        }
+        Self(PostgresDatabase::create_with_prefix("mc_test"))
     }
 
     /// The url of the test database.
     pub(crate) fn url(&self) -> &str {
-        &self.url
+        self.0.url()
     }
 
     /// The name of the test database.
     pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl Drop for PgTestDb {
-    /// Runs on its own thread and runtime: `Drop` cannot await, and the test's runtime may be the
-    /// current-thread one that is blocked here.
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let url = self.maintenance_url.clone();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let admin = maintenance_connection(&url).await;
-                let result = admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await;
-                let _ = admin.close().await;
-                result
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(_)) => {}
-            Ok(Err(err)) => eprintln!("could not drop test database {}: {err}", self.name),
-            Err(_) => eprintln!("could not drop test database {}", self.name),
-        }
-    }
-}
-
-/// `url` with its database name replaced by `name` (query parameters kept).
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let (scheme, rest) = base.split_once("://").expect("postgres url has a scheme");
-    let authority = rest
-        .split_once('/')
-        .map_or(rest, |(authority, _)| authority);
-    match query {
-        Some(query) => format!("{scheme}://{authority}/{name}?{query}"),
-        None => format!("{scheme}://{authority}/{name}"),
+        self.0.name()
     }
 }
 
