@@ -54,6 +54,8 @@ pub struct ServerOptions {
     pub max_batch_events: Option<usize>,
     /// `[server] max_ctx_bytes`; `None` writes no line (the server's default).
     pub max_ctx_bytes: Option<usize>,
+    /// More `[server]` lines (TOML), e.g. `header_read_timeout = "2s"`. See [`ServerOptions::server_setting`].
+    pub server_settings: String,
     /// `[channels.email]`; `None` writes no table. See [`ServerOptions::email_channel`].
     pub email_channel: Option<EmailChannelOptions>,
     /// `[channels.sms]`; `None` writes no table. See [`ServerOptions::sms_channel`].
@@ -77,6 +79,7 @@ impl ServerOptions {
             max_body_bytes: None,
             max_batch_events: None,
             max_ctx_bytes: None,
+            server_settings: String::new(),
             email_channel: None,
             sms_channel: None,
         }
@@ -104,6 +107,12 @@ impl ServerOptions {
         self.max_body_bytes = Some(max_body_bytes);
         self.max_batch_events = Some(max_batch_events);
         self.max_ctx_bytes = Some(max_ctx_bytes);
+        self
+    }
+
+    /// Adds one `[server]` line, e.g. `.server_setting("idle_timeout", "\"3s\"")` (the value is TOML).
+    pub fn server_setting(mut self, key: &str, value: &str) -> Self {
+        self.server_settings.push_str(&format!("{key} = {value}\n"));
         self
     }
 
@@ -263,6 +272,7 @@ impl ServerOptions {
                 limits.push_str(&format!("{key} = {value}\n"));
             }
         }
+        limits.push_str(&self.server_settings);
         format!(
             "[instance]\n\
              id = {id}\n\
