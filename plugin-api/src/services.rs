@@ -5,25 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::host::HostRequest;
+use crate::vocabulary::{Channel, DeliveryStatus, EventStatus};
 
-/// The two event queues of the contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Queue {
-    /// Real-time events (`POST /api/v1/events`), handled by `rtEventsProcessing`.
-    Realtime,
-    /// Batch events (`POST /api/v1/events/batch`), handled by `batchEventsProcessing`.
-    Batch,
-}
-
-impl Queue {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Queue::Realtime => "realtime",
-            Queue::Batch => "batch",
-        }
-    }
-}
+/// Moved to [`crate::vocabulary`]; still reachable here so `services::Queue` keeps working.
+pub use crate::vocabulary::Queue;
 
 /// `events.count`: how many events match, by queue and status.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -32,9 +17,9 @@ pub struct CountEvents {
     /// Only this queue; both when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<Queue>,
-    /// Only this status (`pending`, `sent`, ...); all when absent.
+    /// Only this status; all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<EventStatus>,
 }
 
 /// The answer to [`CountEvents`].
@@ -57,10 +42,9 @@ pub struct EventRecord {
     /// The public id (instance id in the top byte).
     pub id: i64,
     pub queue: Queue,
-    pub status: String,
+    pub status: EventStatus,
     pub event_type: String,
-    /// "email" or "sms".
-    pub channel: String,
+    pub channel: Channel,
     pub email: Option<String>,
     pub mobile_phone: Option<String>,
     pub external_id: Option<String>,
@@ -101,7 +85,7 @@ impl HostRequest for ClaimEvents {
 #[serde(rename_all = "camelCase")]
 pub struct EventChange {
     pub id: i64,
-    pub status: String,
+    pub status: EventStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,10 +117,9 @@ impl HostRequest for UpdateEvents {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRecord {
     pub attempt: i32,
-    pub channel: String,
+    pub channel: Channel,
     pub address: Option<String>,
-    /// pending, sent, failed, ignored.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub message_id: Option<String>,
     pub error: Option<String>,
     pub is_final: bool,
@@ -170,7 +153,7 @@ pub struct TemplateRecord {
     pub name: String,
     pub version: i32,
     pub event_type: String,
-    pub channel: String,
+    pub channel: Channel,
     pub from: Option<String>,
     pub subject: Option<String>,
     pub text: Option<String>,
@@ -182,7 +165,7 @@ pub struct TemplateRecord {
 #[serde(rename_all = "camelCase")]
 pub struct FindPublishedTemplate {
     pub event_type: String,
-    pub channel: String,
+    pub channel: Channel,
 }
 
 /// The answer to [`FindPublishedTemplate`]; `None` means the event is not taken into account.
@@ -233,8 +216,8 @@ impl HostRequest for EnqueueDeliveries {
 pub struct FinalDelivery {
     pub log_id: i64,
     pub event_id: i64,
-    /// sent, failed or ignored.
-    pub status: String,
+    /// `sent`, `failed` or `ignored`.
+    pub status: DeliveryStatus,
 }
 
 /// `deliveries.finalUncopied`: the oldest final entries whose status is not on their event yet.
@@ -262,8 +245,8 @@ impl HostRequest for ListFinalDeliveries {
 pub struct DeliveryOutcome {
     pub log_id: i64,
     pub event_id: i64,
-    /// `sent`, `ignored` or `delivery_failed`.
-    pub event_status: String,
+    /// `sent`, `ignored` or `delivery_failed` (see [`DeliveryStatus::event_status`]).
+    pub event_status: EventStatus,
 }
 
 /// `events.applyDeliveryOutcomes`: sets each event's final status from its delivery entry and marks the

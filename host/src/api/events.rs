@@ -2,12 +2,12 @@
 
 use hyper::body::Incoming;
 use hyper::{HeaderMap, Request, StatusCode};
-use mc_plugin_api::services::Queue;
+use mc_plugin_api::{EventStatus, Queue};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{ApiContext, query, view};
-use crate::db::entities::event::{EventStatus, split_public_id};
+use crate::db::entities::event::split_public_id;
 use crate::error::ApiError;
 use crate::http::body::read_request_limited;
 use crate::http::response::{HttpResponse, json_response};
@@ -86,16 +86,12 @@ pub async fn list(ctx: &ApiContext, query_string: Option<&str>) -> Result<HttpRe
             }
             "type" => filter.event_type = Some(value),
             "queue" => {
-                filter.queue = Some(match value.as_str() {
-                    "realtime" => Queue::Realtime,
-                    "batch" => Queue::Batch,
-                    _ => {
-                        return Err(ApiError::bad_request(
-                            "queue",
-                            format!("`queue` must be realtime or batch, not `{value}`"),
-                        ));
-                    }
-                });
+                filter.queue = Some(value.parse::<Queue>().map_err(|_| {
+                    ApiError::bad_request(
+                        "queue",
+                        format!("`queue` must be realtime or batch, not `{value}`"),
+                    )
+                })?);
             }
             "after" => {
                 let id = view::parse_id(&value).ok_or_else(|| {

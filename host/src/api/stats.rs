@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use hyper::StatusCode;
-use mc_plugin_api::services::Queue;
+use mc_plugin_api::Queue;
 use serde_json::{Map, json};
 
 use super::ApiContext;

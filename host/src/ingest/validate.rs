@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::db::entities::event::{CHANNEL_EMAIL, CHANNEL_SMS};
 use crate::store::NewEvent;
+use mc_plugin_api::Channel;
 
 /// Longest `type`, `externalId` and `language`, in characters.
 const MAX_SHORT_STRING: usize = 255;
@@ -228,13 +228,13 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
         }
     }
     match channel {
-        CHANNEL_EMAIL if email.is_none() => {
+        Channel::Email if email.is_none() => {
             return Err(InputError::field(
                 &path("email"),
                 "`email` is required for the email channel",
             ));
         }
-        CHANNEL_SMS if mobile_phone.is_none() => {
+        Channel::Sms if mobile_phone.is_none() => {
             return Err(InputError::field(
                 &path("mobilePhone"),
                 "`mobilePhone` is required for the sms channel",
@@ -284,7 +284,7 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
     };
     Ok(NewEvent {
         event_type,
-        channel: channel.to_owned(),
+        channel,
         email,
         mobile_phone,
         external_id,
@@ -376,11 +376,11 @@ fn channel(
     named: Option<&RawValue>,
     wished: Option<&RawValue>,
     prefix: &str,
-) -> Result<&'static str, InputError> {
+) -> Result<Channel, InputError> {
     let named = match raw_string(named, "channel", prefix) {
         Ok(None) => None,
-        Ok(Some(s)) if s == CHANNEL_EMAIL => Some(CHANNEL_EMAIL),
-        Ok(Some(s)) if s == CHANNEL_SMS => Some(CHANNEL_SMS),
+        Ok(Some(s)) if s == Channel::Email.as_str() => Some(Channel::Email),
+        Ok(Some(s)) if s == Channel::Sms.as_str() => Some(Channel::Sms),
         _ => {
             return Err(InputError::field(
                 &format!("{prefix}channel"),
@@ -399,8 +399,8 @@ fn channel(
                 .as_i64()
                 .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
             {
-                Some(0) => Some(CHANNEL_EMAIL),
-                Some(1) => Some(CHANNEL_SMS),
+                Some(0) => Some(Channel::Email),
+                Some(1) => Some(Channel::Sms),
                 _ => {
                     return Err(InputError::field(
                         &format!("{prefix}wishedChannel"),
@@ -419,7 +419,7 @@ fn channel(
             format!("`channel` \"{a}\" contradicts `wishedChannel` (\"{b}\")"),
         )),
         (Some(c), _) | (None, Some(c)) => Ok(c),
-        (None, None) => Ok(CHANNEL_EMAIL),
+        (None, None) => Ok(Channel::Email),
     }
 }
 

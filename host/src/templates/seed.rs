@@ -105,7 +105,7 @@ mod tests {
         .unwrap();
         assert_eq!(seed(&store, dir.path()).await, vec!["welcome".to_owned()]);
         let published = store
-            .find_published_template("WELCOME", "email")
+            .find_published_template("WELCOME", mc_plugin_api::Channel::Email)
             .await
             .unwrap();
         assert_eq!(published.map(|v| v.version), Some(1));

@@ -2,8 +2,7 @@
 //! handed to delivery within milliseconds of its `201`, and on its interval for scheduled events.
 
 use event_processing::{ProcessingSettings, process_queue};
-use mc_plugin_api::services::Queue;
-use mc_plugin_api::{RunContext, RunReport, Workflow, WorkflowError, declare_plugin};
+use mc_plugin_api::{Queue, RunContext, RunReport, Workflow, WorkflowError, declare_plugin};
 
 pub struct RtEventsProcessing {
     settings: ProcessingSettings,

@@ -116,7 +116,7 @@ impl Workflow for FaultProbe {
                     .iter()
                     .map(|e| EventChange {
                         id: e.id,
-                        status: "not_taken_into_account".to_owned(),
+                        status: mc_plugin_api::EventStatus::NotTakenIntoAccount,
                         template_name: None,
                         template_version: None,
                     })
