@@ -49,7 +49,7 @@ pub async fn reload_one(ctx: &AdminContext, name: &str) -> Result<HttpResponse, 
         .ok_or_else(|| ApiError::NotFound(format!("no plugin named `{name}` has been loaded")))?;
     if result.outcome == ReloadOutcome::Refused {
         return Err(ApiError::Unprocessable {
-            code: "reload_failed",
+            code: crate::error::ErrorCode::ReloadFailed,
             message: result
                 .error
                 .clone()

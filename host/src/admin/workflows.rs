@@ -32,7 +32,7 @@ pub fn run_now(ctx: &AdminContext, name: &str) -> Result<HttpResponse, ApiError>
     let runner = runner(ctx, name)?;
     if !runner.is_enabled() {
         return Err(ApiError::Unprocessable {
-            code: "workflow_stopped",
+            code: crate::error::ErrorCode::WorkflowStopped,
             message: format!("workflow `{name}` is stopped; start it first"),
             details: None,
         });

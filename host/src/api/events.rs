@@ -182,7 +182,7 @@ fn request_hash(queue: Queue, body: &[u8]) -> String {
 
 fn key_reused(key: &str) -> ApiError {
     ApiError::Unprocessable {
-        code: "idempotency_key_reused",
+        code: crate::error::ErrorCode::IdempotencyKeyReused,
         message: format!("Idempotency-Key `{key}` was already used with a different request"),
         details: None,
     }
@@ -208,7 +208,7 @@ fn count_refusal(
     result: Result<HttpResponse, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     if let Err(e) = &result {
-        ctx.metrics.record_events_refused(queue, e.code());
+        ctx.metrics.record_events_refused(queue, e.code().as_str());
     }
     result
 }

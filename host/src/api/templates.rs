@@ -30,7 +30,7 @@ pub async fn put(
     let body = read_body(ctx, request).await?;
     let (version, publish) = parse_version(&body)?;
     templates::check(&version.content()).map_err(|e| ApiError::BadRequest {
-        code: "template_error",
+        code: crate::error::ErrorCode::TemplateError,
         field: Some(e.field.to_owned()),
         message: e.detail(),
     })?;
