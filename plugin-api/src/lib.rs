@@ -38,6 +38,10 @@
 //! [`abi::ABI_VERSION`] before it calls anything, and a plugin never spawns tasks, opens pools or installs
 //! loggers of its own: the host's services do that work on the host's runtime.
 
+// Everything public here is read by plugin authors (and `cargo doc`); an undocumented item fails clippy's
+// `-D warnings`. Set here because a crate's `[lints]` table cannot both inherit the workspace's and add.
+#![warn(missing_docs)]
+
 pub mod abi;
 #[doc(hidden)]
 pub mod export;

@@ -13,6 +13,10 @@
 //! `max_pages` (pages per instance per run, default 20; the run asks to be run again at once when an
 //! instance had more, so instances take turns instead of one starving the others).
 
+// A plugin reaches the host only through mc-plugin-api; the `unsafe` of the boundary is there (lints are
+// not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
+#![forbid(unsafe_code)]
+
 use mc_plugin_api::services::{
     GetArchiveCursor, ListInstances, RecordArchiveError, RequestInstance, StoreArchivePage,
 };

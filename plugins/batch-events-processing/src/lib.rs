@@ -2,6 +2,10 @@
 //! work: while the real-time backlog is above `realtime_backlog_limit` it yields, and the delivery
 //! engine sends real-time messages before batch ones.
 
+// A plugin reaches the host only through mc-plugin-api; the `unsafe` of the boundary is there (lints are
+// not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
+#![forbid(unsafe_code)]
+
 use event_processing::{ProcessingSettings, process_queue};
 use mc_plugin_api::services::CountEvents;
 use mc_plugin_api::{

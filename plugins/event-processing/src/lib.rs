@@ -5,6 +5,10 @@
 //! Everything goes through the host's services, so claims, links and hand-overs live in the database:
 //! a crash or a hot reload in the middle of a run loses nothing and repeats nothing.
 
+// A plugin reaches the host only through mc-plugin-api; the `unsafe` of the boundary is there (lints are
+// not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 
 use mc_plugin_api::services::{

@@ -2,6 +2,10 @@
 //! event `sent`, `ignored` makes it `ignored`, `failed` (final) makes it `delivery_failed`
 //! ([`mc_plugin_api::DeliveryStatus::event_status`]).
 
+// A plugin reaches the host only through mc-plugin-api; the `unsafe` of the boundary is there (lints are
+// not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
+#![forbid(unsafe_code)]
+
 use mc_plugin_api::services::{ApplyDeliveryOutcomes, DeliveryOutcome, ListFinalDeliveries};
 use mc_plugin_api::{RunContext, RunReport, Workflow, WorkflowError, declare_plugin};
 use serde::Deserialize;

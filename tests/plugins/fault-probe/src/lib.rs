@@ -11,6 +11,10 @@
 //!   processing workflow uses the claim services, without templates or delivery.
 //! - `create`: `"panic"` makes `create` panic, `"error"` makes it return an error.
 
+// A plugin reaches the host only through mc-plugin-api; the `unsafe` of the boundary is there (lints are
+// not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 
 use mc_plugin_api::services::{ClaimEvents, CountEvents, EventChange, Queue, UpdateEvents};
