@@ -201,6 +201,13 @@ vocabulary! {
     }
 }
 
+/// Email, the channel of an event or template that names none (SPEC "Event fields").
+impl Default for Channel {
+    fn default() -> Self {
+        Channel::Email
+    }
+}
+
 vocabulary! {
     /// The two event queues of the contract (`events.queue`).
     Queue, "queue" {

@@ -80,7 +80,7 @@ impl Store {
             let placeholder = template::ActiveModel {
                 name: Set(name.to_owned()),
                 event_type: Set(version.event_type.clone()),
-                channel: Set(version.channel.clone()),
+                channel: Set(version.channel.as_str().to_owned()),
                 latest_version: Set(0),
                 published_version: Set(None),
                 published_at: Set(None),
@@ -114,7 +114,7 @@ impl Store {
             template_name: Set(name.to_owned()),
             version: Set(number),
             event_type: Set(version.event_type.clone()),
-            channel: Set(version.channel.clone()),
+            channel: Set(version.channel.as_str().to_owned()),
             from_address: Set(version.from),
             subject: Set(version.subject),
             text_body: Set(version.text),
@@ -244,7 +244,7 @@ mod tests {
     fn version(event_type: &str, subject: &str) -> NewTemplateVersion {
         NewTemplateVersion {
             event_type: event_type.to_owned(),
-            channel: "email".to_owned(),
+            channel: Channel::Email,
             from: Some("shop@example.com".to_owned()),
             subject: Some(subject.to_owned()),
             text: Some("Hello {{ ctx.name }}".to_owned()),
@@ -343,7 +343,7 @@ mod tests {
         assert_eq!(draft.published_at, None);
         assert_eq!(draft.event_type, "DRAFT");
         let mut sms = version("DRAFT2", "x");
-        sms.channel = "sms".to_owned();
+        sms.channel = Channel::Sms;
         let (draft, _, _) = store
             .put_template_version("a-draft", sms, false)
             .await
