@@ -30,6 +30,10 @@
 //! }
 //! ```
 //!
+//! Read the `[workflows.<name>]` settings `create` receives with [`settings()`] into a
+//! `#[derive(Deserialize)]` struct of your keys; its errors name the bad key. Statuses, channels and
+//! queues are the enums of [`vocabulary`], never strings.
+//!
 //! ## Why the boundary looks like this
 //! Each `cdylib` carries its own copy of std, of its allocator's bookkeeping, of tokio and of tracing, and
 //! Rust has no stable ABI. So the boundary is plain C: `#[repr(C)]` structs of function pointers
