@@ -6,31 +6,106 @@ use serde_json::json;
 
 use crate::http::response::{HttpResponse, json_response};
 
+/// Declares [`ErrorCode`] from one table of (variant, wire string).
+macro_rules! error_codes {
+    ($( $(#[$meta:meta])* $variant:ident = $text:literal, )+) => {
+        /// The `error.code` of an answer (docs/api.md), also the `reason` label of
+        /// `mc_events_refused_total` and the SOAP fault's detail. Clients match on these strings, so
+        /// they never change; a new failure gets a new code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $( $(#[$meta])* $variant, )+
+        }
+
+        impl ErrorCode {
+            /// The string on the wire.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $text,)+
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A field is missing, of the wrong type or out of range (`field` names it).
+    InvalidField = "invalid_field",
+    /// The body is not JSON, or not the JSON object expected.
+    MalformedJson = "malformed_json",
+    /// The body is not UTF-8.
+    InvalidUtf8 = "invalid_utf8",
+    /// More events than `server.max_batch_events` (413).
+    BatchTooLarge = "batch_too_large",
+    /// A body over `server.max_body_bytes` (413).
+    PayloadTooLarge = "payload_too_large",
+    /// An idempotency key already used with another request (422).
+    IdempotencyKeyReused = "idempotency_key_reused",
+    /// A template that does not compile.
+    TemplateError = "template_error",
+    /// The admin API has no token configured (403).
+    AdminDisabled = "admin_disabled",
+    /// The workflow is stopped (422).
+    WorkflowStopped = "workflow_stopped",
+    /// A plugin reload was refused (422).
+    ReloadFailed = "reload_failed",
+    /// Missing or wrong bearer token (401).
+    Unauthorized = "unauthorized",
+    /// No such resource or route (404).
+    NotFound = "not_found",
+    /// The client did not send the body it announced within `server.body_read_timeout` (408).
+    RequestTimeout = "request_timeout",
+    /// The route exists, not with this method (405).
+    MethodNotAllowed = "method_not_allowed",
+    /// The database is unreachable or the server is shutting down (503).
+    Unavailable = "unavailable",
+    /// A bug or an unexpected failure (500), described in the log only.
+    Internal = "internal",
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
     BadRequest {
-        code: &'static str,
+        code: ErrorCode,
         field: Option<String>,
         message: String,
     },
     #[error("missing or invalid bearer token")]
     Unauthorized,
     #[error("{message}")]
-    Forbidden { code: &'static str, message: String },
+    Forbidden { code: ErrorCode, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("method {method} is not allowed on {route}")]
     MethodNotAllowed { method: String, route: String },
     #[error("{message}")]
     PayloadTooLarge {
-        code: &'static str,
+        code: ErrorCode,
         field: Option<String>,
         message: String,
     },
     #[error("{message}")]
     Unprocessable {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         details: Option<serde_json::Value>,
     },
@@ -47,7 +122,7 @@ impl ApiError {
     /// 400 `invalid_field` naming `field`.
     pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
-            code: "invalid_field",
+            code: ErrorCode::InvalidField,
             field: Some(field.into()),
             message: message.into(),
         }
@@ -56,7 +131,7 @@ impl ApiError {
     /// 413 for a body over `limit` bytes.
     pub fn body_too_large(limit: usize) -> Self {
         ApiError::PayloadTooLarge {
-            code: "payload_too_large",
+            code: ErrorCode::PayloadTooLarge,
             field: None,
             message: format!(
                 "the request body is larger than {limit} bytes (server.max_body_bytes)"
@@ -79,18 +154,18 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::BadRequest { code, .. } => code,
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden { code, .. } => code,
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::PayloadTooLarge { code, .. } => code,
-            ApiError::Unprocessable { code, .. } => code,
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::RequestTimeout(_) => "request_timeout",
-            ApiError::Internal(_) => "internal",
+            ApiError::BadRequest { code, .. } => *code,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Forbidden { code, .. } => *code,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            ApiError::PayloadTooLarge { code, .. } => *code,
+            ApiError::Unprocessable { code, .. } => *code,
+            ApiError::Unavailable(_) => ErrorCode::Unavailable,
+            ApiError::RequestTimeout(_) => ErrorCode::RequestTimeout,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -138,7 +213,7 @@ impl ApiError {
 
 impl From<crate::ingest::validate::InputError> for ApiError {
     fn from(e: crate::ingest::validate::InputError) -> Self {
-        if e.code == "batch_too_large" {
+        if e.code == ErrorCode::BatchTooLarge {
             ApiError::PayloadTooLarge {
                 code: e.code,
                 field: e.field,

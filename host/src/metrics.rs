@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use mc_plugin_api::services::Queue;
+use mc_plugin_api::{Channel, EventStatus, Queue};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -425,28 +425,28 @@ impl Metrics {
             .observe(duration.as_secs_f64());
     }
 
-    pub fn record_delivery_attempt(&self, channel: &str, outcome: &str) {
+    pub fn record_delivery_attempt(&self, channel: Channel, outcome: &str) {
         self.inner
             .delivery_attempts
             .get_or_create(&vec![
-                ("channel", channel.to_owned()),
+                ("channel", channel.as_str().to_owned()),
                 ("outcome", outcome.to_owned()),
             ])
             .inc();
     }
 
-    pub fn record_delivery_latency(&self, channel: &str, latency: Duration) {
+    pub fn record_delivery_latency(&self, channel: Channel, latency: Duration) {
         self.inner
             .delivery_latency
-            .get_or_create(&vec![("channel", channel.to_owned())])
+            .get_or_create(&vec![("channel", channel.as_str().to_owned())])
             .observe(latency.as_secs_f64());
     }
 
-    pub fn record_events_final(&self, status: &str, events: u64) {
+    pub fn record_events_final(&self, status: EventStatus, events: u64) {
         if events > 0 {
             self.inner
                 .events_final
-                .get_or_create(&vec![("status", status.to_owned())])
+                .get_or_create(&vec![("status", status.as_str().to_owned())])
                 .inc_by(events);
         }
     }

@@ -29,7 +29,9 @@ pub const DECLARATION_SYMBOL: &[u8] = b"MESSAGE_CENTER_PLUGIN\0";
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct FfiStr {
+    /// The first byte.
     pub ptr: *const u8,
+    /// The length in bytes.
     pub len: usize,
 }
 
@@ -122,7 +124,9 @@ unsafe impl Sync for FfiBuffer {}
 /// The result of a call across the boundary: a value, or an error message.
 #[repr(C, u8)]
 pub enum FfiResult<T> {
+    /// The call succeeded.
     Ok(T),
+    /// The call failed; the buffer holds the message.
     Err(FfiBuffer),
 }
 
@@ -145,10 +149,15 @@ impl<T> FfiResult<T> {
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FfiLogLevel {
+    /// Something failed.
     Error = 1,
+    /// Something is wrong but the work goes on.
     Warn = 2,
+    /// What happened, in normal operation.
     Info = 3,
+    /// Details for diagnosis.
     Debug = 4,
+    /// Every step.
     Trace = 5,
 }
 
@@ -192,7 +201,9 @@ pub struct HostVTable {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct HostHandle {
+    /// The host's context, passed back to every function of `vtable`.
     pub ctx: *const c_void,
+    /// The host's functions.
     pub vtable: *const HostVTable,
 }
 

@@ -27,9 +27,19 @@ pub trait HostRequest: Serialize {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HostError {
     /// The host answered with an error (unknown service, bad request, database unavailable, ...).
-    Service { service: String, message: String },
+    Service {
+        /// The service called.
+        service: String,
+        /// The host's message.
+        message: String,
+    },
     /// The request could not be encoded or the answer could not be decoded.
-    Codec { service: String, message: String },
+    Codec {
+        /// The service called.
+        service: String,
+        /// What could not be encoded or decoded.
+        message: String,
+    },
 }
 
 impl fmt::Display for HostError {
@@ -87,18 +97,22 @@ impl Host {
         export::host_log(self.handle, level, message);
     }
 
+    /// Logs `message` at error level.
     pub fn error(&self, message: &str) {
         self.log(FfiLogLevel::Error, message);
     }
 
+    /// Logs `message` at warning level.
     pub fn warn(&self, message: &str) {
         self.log(FfiLogLevel::Warn, message);
     }
 
+    /// Logs `message` at info level.
     pub fn info(&self, message: &str) {
         self.log(FfiLogLevel::Info, message);
     }
 
+    /// Logs `message` at debug level.
     pub fn debug(&self, message: &str) {
         self.log(FfiLogLevel::Debug, message);
     }

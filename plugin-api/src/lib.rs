@@ -30,6 +30,10 @@
 //! }
 //! ```
 //!
+//! Read the `[workflows.<name>]` settings `create` receives with [`settings()`] into a
+//! `#[derive(Deserialize)]` struct of your keys; its errors name the bad key. Statuses, channels and
+//! queues are the enums of [`vocabulary`], never strings.
+//!
 //! ## Why the boundary looks like this
 //! Each `cdylib` carries its own copy of std, of its allocator's bookkeeping, of tokio and of tracing, and
 //! Rust has no stable ABI. So the boundary is plain C: `#[repr(C)]` structs of function pointers
@@ -38,15 +42,23 @@
 //! [`abi::ABI_VERSION`] before it calls anything, and a plugin never spawns tasks, opens pools or installs
 //! loggers of its own: the host's services do that work on the host's runtime.
 
+// Everything public here is read by plugin authors (and `cargo doc`); an undocumented item fails clippy's
+// `-D warnings`. Set here because a crate's `[lints]` table cannot both inherit the workspace's and add.
+#![warn(missing_docs)]
+
 pub mod abi;
 #[doc(hidden)]
 pub mod export;
 pub mod host;
 pub mod services;
+mod settings;
+pub mod vocabulary;
 pub mod workflow;
 
 pub use abi::FfiLogLevel as LogLevel;
 pub use host::{Host, HostError, HostRequest};
+pub use settings::settings;
+pub use vocabulary::{Channel, DeliveryStatus, EventStatus, Queue, UnknownName};
 pub use workflow::{RunContext, RunInfo, RunReport, Workflow, WorkflowError};
 
 /// The `rustc --version` of the compiler that built this crate, and so the plugin that depends on it.

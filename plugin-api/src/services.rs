@@ -5,25 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::host::HostRequest;
+use crate::vocabulary::{Channel, DeliveryStatus, EventStatus};
 
-/// The two event queues of the contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Queue {
-    /// Real-time events (`POST /api/v1/events`), handled by `rtEventsProcessing`.
-    Realtime,
-    /// Batch events (`POST /api/v1/events/batch`), handled by `batchEventsProcessing`.
-    Batch,
-}
-
-impl Queue {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Queue::Realtime => "realtime",
-            Queue::Batch => "batch",
-        }
-    }
-}
+/// Moved to [`crate::vocabulary`]; still reachable here so `services::Queue` keeps working.
+pub use crate::vocabulary::Queue;
 
 /// `events.count`: how many events match, by queue and status.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -32,15 +17,16 @@ pub struct CountEvents {
     /// Only this queue; both when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue: Option<Queue>,
-    /// Only this status (`pending`, `sent`, ...); all when absent.
+    /// Only this status; all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<EventStatus>,
 }
 
 /// The answer to [`CountEvents`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventCount {
+    /// Matching events.
     pub count: u64,
 }
 
@@ -56,20 +42,33 @@ impl HostRequest for CountEvents {
 pub struct EventRecord {
     /// The public id (instance id in the top byte).
     pub id: i64,
+    /// The queue it was submitted to.
     pub queue: Queue,
-    pub status: String,
+    /// Its current status.
+    pub status: EventStatus,
+    /// The client's event type, which selects the template.
     pub event_type: String,
-    /// "email" or "sms".
-    pub channel: String,
+    /// How its message travels.
+    pub channel: Channel,
+    /// Recipient address (email channel).
     pub email: Option<String>,
+    /// Recipient number (sms channel).
     pub mobile_phone: Option<String>,
+    /// The client's own id for the event.
     pub external_id: Option<String>,
+    /// The recipient's language, when given.
     pub language: Option<String>,
+    /// The personalisation data (`{}` when the client sent none).
     pub ctx: serde_json::Value,
+    /// Not to be processed before this time.
     pub scheduled_at_millis: Option<i64>,
+    /// Becomes `expired` if not delivered by this time.
     pub expires_at_millis: Option<i64>,
+    /// When the event was accepted.
     pub created_at_millis: i64,
+    /// The linked template, once processed.
     pub template_name: Option<String>,
+    /// The linked template version, once processed.
     pub template_version: Option<i32>,
 }
 
@@ -79,8 +78,11 @@ pub struct EventRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimEvents {
+    /// The queue to claim from.
     pub queue: Queue,
+    /// Most events to claim (1 to 10 000).
     pub limit: u32,
+    /// How long the claim holds if the run dies (capped at an hour).
     pub lease_seconds: u32,
 }
 
@@ -88,6 +90,7 @@ pub struct ClaimEvents {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimedEvents {
+    /// The claimed events.
     pub events: Vec<EventRecord>,
 }
 
@@ -100,10 +103,14 @@ impl HostRequest for ClaimEvents {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventChange {
+    /// The event's public id.
     pub id: i64,
-    pub status: String,
+    /// Its new status.
+    pub status: EventStatus,
+    /// The template it is linked to (with `template_version`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_name: Option<String>,
+    /// The template version it is linked to (with `template_name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_version: Option<i32>,
 }
@@ -113,6 +120,7 @@ pub struct EventChange {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateEvents {
+    /// The changes, applied in one transaction.
     pub changes: Vec<EventChange>,
 }
 
@@ -120,6 +128,7 @@ pub struct UpdateEvents {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdatedEvents {
+    /// Events changed (fewer than asked when some claims lapsed).
     pub updated: u64,
 }
 
@@ -132,14 +141,21 @@ impl HostRequest for UpdateEvents {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRecord {
+    /// 1 for the first attempt, then one more per retry.
     pub attempt: i32,
-    pub channel: String,
+    /// How the message travels.
+    pub channel: Channel,
+    /// The address it was sent to, when the event had one.
     pub address: Option<String>,
-    /// pending, sent, failed, ignored.
-    pub status: String,
+    /// What became of the attempt.
+    pub status: DeliveryStatus,
+    /// The SMTP server's or gateway's id for the message.
     pub message_id: Option<String>,
+    /// Why it failed or was ignored.
     pub error: Option<String>,
+    /// No further attempt follows.
     pub is_final: bool,
+    /// When the attempt was queued.
     pub at_millis: i64,
 }
 
@@ -147,6 +163,7 @@ pub struct DeliveryRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetEvent {
+    /// The event's public id.
     pub id: i64,
 }
 
@@ -154,7 +171,9 @@ pub struct GetEvent {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventWithDeliveries {
+    /// The event.
     pub event: Option<EventRecord>,
+    /// Its delivery attempts, oldest first.
     pub deliveries: Vec<DeliveryRecord>,
 }
 
@@ -167,13 +186,21 @@ impl HostRequest for GetEvent {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateRecord {
+    /// The template's name.
     pub name: String,
+    /// The version number.
     pub version: i32,
+    /// The event type it serves.
     pub event_type: String,
-    pub channel: String,
+    /// The channel it serves.
+    pub channel: Channel,
+    /// The sender (email), when not the configured default.
     pub from: Option<String>,
+    /// The subject (email).
     pub subject: Option<String>,
+    /// The text body.
     pub text: Option<String>,
+    /// The HTML body (email).
     pub html: Option<String>,
 }
 
@@ -181,14 +208,17 @@ pub struct TemplateRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FindPublishedTemplate {
+    /// The event's type.
     pub event_type: String,
-    pub channel: String,
+    /// The event's channel.
+    pub channel: Channel,
 }
 
 /// The answer to [`FindPublishedTemplate`]; `None` means the event is not taken into account.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublishedTemplate {
+    /// The template, or `None`.
     pub template: Option<TemplateRecord>,
 }
 
@@ -201,8 +231,11 @@ impl HostRequest for FindPublishedTemplate {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryRequest {
+    /// The event's public id.
     pub event_id: i64,
+    /// The template it is linked to.
     pub template_name: String,
+    /// The template version it is linked to.
     pub template_version: i32,
 }
 
@@ -212,6 +245,7 @@ pub struct DeliveryRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnqueueDeliveries {
+    /// The events to hand over.
     pub deliveries: Vec<DeliveryRequest>,
 }
 
@@ -219,6 +253,7 @@ pub struct EnqueueDeliveries {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EnqueuedDeliveries {
+    /// Events handed over (claims that lapsed are skipped).
     pub enqueued: u64,
 }
 
@@ -231,16 +266,19 @@ impl HostRequest for EnqueueDeliveries {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FinalDelivery {
+    /// The entry's id.
     pub log_id: i64,
+    /// Its event's public id.
     pub event_id: i64,
-    /// sent, failed or ignored.
-    pub status: String,
+    /// `sent`, `failed` or `ignored`.
+    pub status: DeliveryStatus,
 }
 
 /// `deliveries.finalUncopied`: the oldest final entries whose status is not on their event yet.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListFinalDeliveries {
+    /// Most entries to list (1 to 10 000).
     pub limit: u32,
 }
 
@@ -248,6 +286,7 @@ pub struct ListFinalDeliveries {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FinalDeliveries {
+    /// The entries, oldest first.
     pub deliveries: Vec<FinalDelivery>,
 }
 
@@ -260,10 +299,12 @@ impl HostRequest for ListFinalDeliveries {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryOutcome {
+    /// The entry the outcome comes from (marked copied).
     pub log_id: i64,
+    /// The event's public id.
     pub event_id: i64,
-    /// `sent`, `ignored` or `delivery_failed`.
-    pub event_status: String,
+    /// `sent`, `ignored` or `delivery_failed` (see [`DeliveryStatus::event_status`]).
+    pub event_status: EventStatus,
 }
 
 /// `events.applyDeliveryOutcomes`: sets each event's final status from its delivery entry and marks the
@@ -271,6 +312,7 @@ pub struct DeliveryOutcome {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplyDeliveryOutcomes {
+    /// The outcomes, applied in one transaction.
     pub outcomes: Vec<DeliveryOutcome>,
 }
 
@@ -278,6 +320,7 @@ pub struct ApplyDeliveryOutcomes {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AppliedOutcomes {
+    /// Events changed.
     pub applied: u64,
 }
 
@@ -298,6 +341,7 @@ pub struct ListInstances {}
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceInfo {
+    /// Its name in `[[execution_instances]]`.
     pub name: String,
     /// Base URL of its public API.
     pub url: String,
@@ -307,6 +351,7 @@ pub struct InstanceInfo {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceList {
+    /// The instances.
     pub instances: Vec<InstanceInfo>,
 }
 
@@ -320,11 +365,13 @@ impl HostRequest for ListInstances {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestInstance {
+    /// The execution instance, by name.
     pub instance: String,
     /// `GET`, `POST`, `PUT`, `DELETE`.
     pub method: String,
     /// Path and query, starting with `/` (`/api/v1/archive/events?after=0.0&limit=500`).
     pub path: String,
+    /// A JSON body to send.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<serde_json::Value>,
 }
@@ -333,6 +380,7 @@ pub struct RequestInstance {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceAnswer {
+    /// The HTTP status.
     pub status: u16,
     /// The JSON body (`null` when empty).
     pub body: serde_json::Value,
@@ -347,6 +395,7 @@ impl HostRequest for RequestInstance {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GetArchiveCursor {
+    /// The execution instance, by name.
     pub instance: String,
 }
 
@@ -354,6 +403,7 @@ pub struct GetArchiveCursor {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArchiveCursor {
+    /// The cursor after the last page stored.
     pub cursor: Option<String>,
 }
 
@@ -369,10 +419,13 @@ impl HostRequest for GetArchiveCursor {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoreArchivePage {
+    /// The execution instance the page comes from.
     pub instance: String,
+    /// The cursor the page was read after.
     pub after: Option<String>,
     /// The page's `events`, as the execution instance wrote them.
     pub events: Vec<serde_json::Value>,
+    /// The page's `nextCursor`.
     pub next_cursor: String,
     /// The page was the last one: the archive now holds everything the instance had finished.
     pub caught_up: bool,
@@ -397,7 +450,9 @@ impl HostRequest for StoreArchivePage {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordArchiveError {
+    /// The execution instance.
     pub instance: String,
+    /// What went wrong.
     pub error: String,
 }
 

@@ -41,7 +41,9 @@ pub struct RunInfo {
 /// Everything a run may use: its description and the host's services.
 #[derive(Clone)]
 pub struct RunContext {
+    /// Which workflow, run and plugin generation this is.
     pub info: RunInfo,
+    /// The host's services for this run.
     pub host: Host,
 }
 
@@ -97,12 +99,14 @@ pub struct WorkflowError {
 }
 
 impl WorkflowError {
+    /// An error with this message.
     pub fn new(message: impl Into<String>) -> Self {
         WorkflowError {
             message: message.into(),
         }
     }
 
+    /// The message, as `/admin/workflows` shows it.
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -30,7 +30,11 @@ fn read_answer(stream: &mut TcpStream) -> (u16, Value) {
     let mut chunk = [0u8; 4096];
     loop {
         let n = stream.read(&mut chunk).expect("read an answer");
-        assert!(n > 0, "closed before a whole answer: {:?}", String::from_utf8_lossy(&bytes));
+        assert!(
+            n > 0,
+            "closed before a whole answer: {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
         bytes.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&bytes).into_owned();
         if let Some(end) = text.find("\r\n\r\n") {
@@ -99,11 +103,18 @@ async fn thousands_of_half_sent_requests_neither_block_a_normal_client_nor_stay_
     // A normal client is answered at once, partial connections or not.
     let started = Instant::now();
     let (status, body) = server
-        .post_json("/api/v1/events", &json!({ "type": "NORMAL", "email": "n@example.com" }), &[])
+        .post_json(
+            "/api/v1/events",
+            &json!({ "type": "NORMAL", "email": "n@example.com" }),
+            &[],
+        )
         .await;
     let took = started.elapsed();
     assert_eq!(status, 201, "{}", pretty(&body));
-    assert!(took < Duration::from_secs(1), "a normal push took {took:?} beside {PARTIAL} partial connections");
+    assert!(
+        took < Duration::from_secs(1),
+        "a normal push took {took:?} beside {PARTIAL} partial connections"
+    );
 
     // Every partial connection is closed once its header timeout has passed, none before it.
     let (closed, first_closed_after) = tokio::task::spawn_blocking(move || {
@@ -147,7 +158,12 @@ async fn a_body_that_never_comes_is_answered_408_naming_the_limit() {
     let started = Instant::now();
     let (status, body) = read_answer(&mut stream);
     assert_eq!(status, 408, "{}", pretty(&body));
-    assert_eq!(body["error"]["code"], "request_timeout", "{}", pretty(&body));
+    assert_eq!(
+        body["error"]["code"],
+        "request_timeout",
+        "{}",
+        pretty(&body)
+    );
     assert!(
         body["error"]["message"]
             .as_str()
@@ -157,7 +173,12 @@ async fn a_body_that_never_comes_is_answered_408_naming_the_limit() {
     );
     assert!(started.elapsed() >= BODY_TIMEOUT - Duration::from_millis(200));
     let (_, count) = server.get_json("/api/v1/stats").await;
-    assert_eq!(num(&count, "total"), 0, "nothing was stored: {}", pretty(&count));
+    assert_eq!(
+        num(&count, "total"),
+        0,
+        "nothing was stored: {}",
+        pretty(&count)
+    );
 }
 
 #[tokio::test]
@@ -170,7 +191,11 @@ async fn an_idle_keep_alive_connection_lives_past_the_header_timeout_and_closes_
     // Idle for longer than the header timeout: still usable.
     std::thread::sleep(HEADER_TIMEOUT + Duration::from_secs(1));
     stream.write_all(request).expect("second request");
-    assert_eq!(read_answer(&mut stream).0, 200, "the idle connection was closed at the header timeout");
+    assert_eq!(
+        read_answer(&mut stream).0,
+        200,
+        "the idle connection was closed at the header timeout"
+    );
     // Then idle past the idle timeout: closed.
     let idle_since = Instant::now();
     assert!(

@@ -24,7 +24,7 @@ impl Check for AdminToken {
 pub fn check<B>(configured: Option<&str>, request: &Request<B>) -> Result<(), ApiError> {
     let Some(expected) = configured.filter(|t| !t.is_empty()) else {
         return Err(ApiError::Forbidden {
-            code: "admin_disabled",
+            code: crate::error::ErrorCode::AdminDisabled,
             message: "the admin API is disabled: set [auth] admin_token (or MC_AUTH__ADMIN_TOKEN) to enable it"
                 .to_owned(),
         });

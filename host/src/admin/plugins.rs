@@ -54,7 +54,7 @@ pub async fn reload_one(
         .ok_or_else(|| ApiError::NotFound(format!("no plugin named `{name}` has been loaded")))?;
     if result.outcome == ReloadOutcome::Refused {
         return Err(ApiError::Unprocessable {
-            code: "reload_failed",
+            code: crate::error::ErrorCode::ReloadFailed,
             message: result
                 .error
                 .clone()

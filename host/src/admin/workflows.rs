@@ -38,7 +38,7 @@ pub async fn run_now(
     let runner = runner(&ctx, name)?;
     if !runner.is_enabled() {
         return Err(ApiError::Unprocessable {
-            code: "workflow_stopped",
+            code: crate::error::ErrorCode::WorkflowStopped,
             message: format!("workflow `{name}` is stopped; start it first"),
             details: None,
         });

@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 
 use super::{Api, query, view};
 use crate::db::entities::archive_event;
-use crate::db::entities::event::EventStatus;
 use crate::error::ApiError;
 use crate::http::response::{HttpResponse, json_response};
 use crate::store::{ArchiveFilter, FeedCursor};
+use mc_plugin_api::EventStatus;
 
 /// Largest feed page.
 const MAX_FEED_PAGE: u64 = 1000;

@@ -2,12 +2,12 @@
 
 use axum::extract::{RawQuery, Request, State};
 use hyper::{HeaderMap, StatusCode};
-use mc_plugin_api::services::Queue;
+use mc_plugin_api::{EventStatus, Queue};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{Api, ApiContext, query, view};
-use crate::db::entities::event::{EventStatus, split_public_id};
+use crate::db::entities::event::split_public_id;
 use crate::error::ApiError;
 use crate::http::body::read_request_limited;
 use crate::http::extract::Param;
@@ -87,16 +87,12 @@ pub async fn list(
             }
             "type" => filter.event_type = Some(value),
             "queue" => {
-                filter.queue = Some(match value.as_str() {
-                    "realtime" => Queue::Realtime,
-                    "batch" => Queue::Batch,
-                    _ => {
-                        return Err(ApiError::bad_request(
-                            "queue",
-                            format!("`queue` must be realtime or batch, not `{value}`"),
-                        ));
-                    }
-                });
+                filter.queue = Some(value.parse::<Queue>().map_err(|_| {
+                    ApiError::bad_request(
+                        "queue",
+                        format!("`queue` must be realtime or batch, not `{value}`"),
+                    )
+                })?);
             }
             "after" => {
                 let id = view::parse_id(&value).ok_or_else(|| {
@@ -187,7 +183,7 @@ fn request_hash(queue: Queue, body: &[u8]) -> String {
 
 fn key_reused(key: &str) -> ApiError {
     ApiError::Unprocessable {
-        code: "idempotency_key_reused",
+        code: crate::error::ErrorCode::IdempotencyKeyReused,
         message: format!("Idempotency-Key `{key}` was already used with a different request"),
         details: None,
     }
@@ -213,7 +209,7 @@ fn count_refusal(
     result: Result<HttpResponse, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     if let Err(e) = &result {
-        ctx.metrics.record_events_refused(queue, e.code());
+        ctx.metrics.record_events_refused(queue, e.code().as_str());
     }
     result
 }

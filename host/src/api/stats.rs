@@ -4,7 +4,7 @@
 use axum::extract::State;
 use chrono::Utc;
 use hyper::StatusCode;
-use mc_plugin_api::services::Queue;
+use mc_plugin_api::Queue;
 use serde_json::{Map, json};
 
 use super::Api;

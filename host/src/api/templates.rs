@@ -7,7 +7,6 @@ use hyper::{Response, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::{Api, ApiContext, query};
-use crate::db::entities::event::{CHANNEL_EMAIL, CHANNEL_SMS};
 use crate::db::entities::{template, template_version};
 use crate::error::ApiError;
 use crate::http::body::read_request_limited;
@@ -32,7 +31,7 @@ pub async fn put(
     let body = read_body(&ctx, request).await?;
     let (version, publish) = parse_version(&body)?;
     templates::check(&version.content()).map_err(|e| ApiError::BadRequest {
-        code: "template_error",
+        code: crate::error::ErrorCode::TemplateError,
         field: Some(e.field.to_owned()),
         message: e.detail(),
     })?;
@@ -167,15 +166,14 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
         ));
     }
 
-    let channel = match optional_string(&object, "channel", "")?.as_deref() {
-        None | Some(CHANNEL_EMAIL) => CHANNEL_EMAIL,
-        Some(CHANNEL_SMS) => CHANNEL_SMS,
-        Some(other) => {
-            return Err(ApiError::bad_request(
+    let channel = match optional_string(&object, "channel", "")? {
+        None => mc_plugin_api::Channel::Email,
+        Some(other) => other.parse().map_err(|_| {
+            ApiError::bad_request(
                 "channel",
                 format!("`channel` must be \"email\" or \"sms\", not \"{other}\""),
-            ));
-        }
+            )
+        })?,
     };
 
     let publish = match object.get("publish") {
@@ -198,7 +196,7 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
     let text = part("text")?;
     let html = part("html")?;
 
-    if channel == CHANNEL_EMAIL {
+    if channel == mc_plugin_api::Channel::Email {
         match subject.as_deref() {
             None => {
                 return Err(ApiError::bad_request(
@@ -245,7 +243,7 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
     let subject = subject.filter(|s| !s.is_empty());
     let version = NewTemplateVersion {
         event_type,
-        channel: channel.to_owned(),
+        channel,
         from,
         subject,
         text,

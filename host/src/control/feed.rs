@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::api::view;
 use crate::db::entities::archive_event;
-use crate::db::entities::event::EventStatus;
+use mc_plugin_api::EventStatus;
 
 /// One event of a feed page, as the control instance reads it.
 #[derive(Clone, Debug, Deserialize)]

@@ -24,10 +24,9 @@ use crate::db::entities::{delivery_log, event, template_version};
 use crate::ingest::validate::{check_email, check_phone};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
-use crate::store::{
-    AttemptResult, DELIVERY_FAILED, DELIVERY_IGNORED, DELIVERY_SENT, Store, StoreError,
-};
+use crate::store::{AttemptResult, Store, StoreError};
 use crate::templates::{RenderInput, TemplateCache, TemplateContent};
+use mc_plugin_api::DeliveryStatus;
 
 /// How long a claimed attempt is ours; longer than any send with its timeout.
 const LEASE: Duration = Duration::from_secs(120);
@@ -176,11 +175,11 @@ impl Engine {
 
     /// Decides and, when there is something to send, sends one attempt.
     async fn attempt(&self, entry: &delivery_log::Model, context: &RoundContext) -> AttemptResult {
-        let channel = entry.channel.as_str();
+        let channel = channel_of(entry);
         let result = self.decide_and_send(entry, context).await;
-        let label = match (&result.status, result.is_final) {
-            (&DELIVERY_SENT, _) => "sent",
-            (&DELIVERY_IGNORED, _) => "ignored",
+        let label = match (result.status, result.is_final) {
+            (DeliveryStatus::Sent, _) => "sent",
+            (DeliveryStatus::Ignored, _) => "ignored",
             (_, true) if result.quarantine.is_some() => "permanent_failure",
             (_, true) => "failed",
             (_, false) => "transient_failure",
@@ -200,10 +199,10 @@ impl Engine {
         let Some(address) = entry.address.as_deref() else {
             return ignore(
                 entry,
-                format!("no {} address", address_kind(&entry.channel)),
+                format!("no {} address", address_kind(channel_of(entry))),
             );
         };
-        let valid = if entry.channel == "sms" {
+        let valid = if channel_of(entry) == mc_plugin_api::Channel::Sms {
             check_phone(address)
         } else {
             check_email(address)
@@ -241,7 +240,7 @@ impl Engine {
             Err(e) => return fail(entry, format!("render error: {e}")),
         };
         let event_id = event.public_id() as u64;
-        let (outcome, retry) = if entry.channel == "sms" {
+        let (outcome, retry) = if channel_of(entry) == mc_plugin_api::Channel::Sms {
             let Some(sms) = &self.sms else {
                 return fail(
                     entry,
@@ -281,10 +280,10 @@ impl Engine {
             SendOutcome::Sent { message_id } => {
                 let latency = (Utc::now() - event.created_at).to_std().unwrap_or_default();
                 self.metrics
-                    .record_delivery_latency(&entry.channel, latency);
+                    .record_delivery_latency(channel_of(entry), latency);
                 AttemptResult {
                     log_id: entry.id,
-                    status: DELIVERY_SENT,
+                    status: DeliveryStatus::Sent,
                     is_final: true,
                     message_id,
                     error: None,
@@ -294,7 +293,7 @@ impl Engine {
             }
             SendOutcome::Permanent(reason) => AttemptResult {
                 log_id: entry.id,
-                status: DELIVERY_FAILED,
+                status: DeliveryStatus::Failed,
                 is_final: true,
                 message_id: None,
                 quarantine: Some(reason.clone()),
@@ -313,7 +312,7 @@ impl Engine {
                 if retries_done < retry.retries && next <= deadline {
                     AttemptResult {
                         log_id: entry.id,
-                        status: DELIVERY_FAILED,
+                        status: DeliveryStatus::Failed,
                         is_final: false,
                         message_id: None,
                         error: Some(format!(
@@ -328,7 +327,7 @@ impl Engine {
                 } else {
                     AttemptResult {
                         log_id: entry.id,
-                        status: DELIVERY_FAILED,
+                        status: DeliveryStatus::Failed,
                         is_final: true,
                         message_id: None,
                         error: Some(format!(
@@ -351,18 +350,26 @@ struct RoundContext {
     quarantined: std::collections::HashSet<String>,
 }
 
-fn address_kind(channel: &str) -> &'static str {
-    if channel == "sms" {
-        "mobile phone"
-    } else {
-        "email"
+/// The channel an entry goes out on: its stored name, anything but `sms` being email (the only other
+/// value ingestion writes).
+fn channel_of(entry: &delivery_log::Model) -> mc_plugin_api::Channel {
+    match entry.channel.parse() {
+        Ok(channel) => channel,
+        Err(_) => mc_plugin_api::Channel::Email,
+    }
+}
+
+fn address_kind(channel: mc_plugin_api::Channel) -> &'static str {
+    match channel {
+        mc_plugin_api::Channel::Sms => "mobile phone",
+        mc_plugin_api::Channel::Email => "email",
     }
 }
 
 fn ignore(entry: &delivery_log::Model, reason: String) -> AttemptResult {
     AttemptResult {
         log_id: entry.id,
-        status: DELIVERY_IGNORED,
+        status: DeliveryStatus::Ignored,
         is_final: true,
         message_id: None,
         error: Some(reason),
@@ -374,7 +381,7 @@ fn ignore(entry: &delivery_log::Model, reason: String) -> AttemptResult {
 fn fail(entry: &delivery_log::Model, reason: String) -> AttemptResult {
     AttemptResult {
         log_id: entry.id,
-        status: DELIVERY_FAILED,
+        status: DeliveryStatus::Failed,
         is_final: true,
         message_id: None,
         error: Some(reason),

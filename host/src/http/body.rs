@@ -42,7 +42,10 @@ pub struct BodyLimits {
 /// Reads the body of `request`, refusing more than `limits.max_bytes` bytes (at once when the declared
 /// `Content-Length` is larger, otherwise as soon as more arrives) and a body still incomplete after
 /// `limits.read_timeout`.
-pub async fn read_request_limited<B>(request: Request<B>, limits: BodyLimits) -> Result<Bytes, ApiError>
+pub async fn read_request_limited<B>(
+    request: Request<B>,
+    limits: BodyLimits,
+) -> Result<Bytes, ApiError>
 where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,

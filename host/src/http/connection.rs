@@ -189,7 +189,11 @@ mod tests {
 
         watch.busy();
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(watch.expired(&LIMITS), None, "a request being handled never expires here");
+        assert_eq!(
+            watch.expired(&LIMITS),
+            None,
+            "a request being handled never expires here"
+        );
         assert_eq!(watch.deadline(&LIMITS), None);
         watch.idle();
         watch.bytes_read();

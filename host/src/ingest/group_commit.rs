@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use mc_plugin_api::services::Queue;
+use mc_plugin_api::Queue;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};

@@ -9,8 +9,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::db::entities::event::{CHANNEL_EMAIL, CHANNEL_SMS};
 use crate::store::NewEvent;
+use mc_plugin_api::Channel;
+
+use crate::error::ErrorCode;
 
 /// Longest `type`, `externalId` and `language`, in characters.
 const MAX_SHORT_STRING: usize = 255;
@@ -18,7 +20,7 @@ const MAX_SHORT_STRING: usize = 255;
 /// Why a body was refused: the error code, the field path and a message for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub field: Option<String>,
     pub message: String,
 }
@@ -26,13 +28,13 @@ pub struct InputError {
 impl InputError {
     fn field(field: &str, message: impl Into<String>) -> Self {
         InputError {
-            code: "invalid_field",
+            code: ErrorCode::InvalidField,
             field: Some(field.to_owned()),
             message: message.into(),
         }
     }
 
-    fn body(code: &'static str, message: impl Into<String>) -> Self {
+    fn body(code: ErrorCode, message: impl Into<String>) -> Self {
         InputError {
             code,
             field: None,
@@ -51,12 +53,15 @@ pub struct Limits {
 /// Parses the body as a JSON object.
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, InputError> {
     let value: Value = serde_json::from_str(utf8(body)?).map_err(|e| {
-        InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
+        InputError::body(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        )
     })?;
     match value {
         Value::Object(map) => Ok(map),
         other => Err(InputError::body(
-            "malformed_json",
+            ErrorCode::MalformedJson,
             format!("the body must be a JSON object, not {}", kind(&other)),
         )),
     }
@@ -113,7 +118,10 @@ pub fn batch_events(body: &[u8], limits: Limits) -> Result<Vec<NewEvent>, InputE
         }
         Some(raw) if RawKind::of(raw.get()) == RawKind::Array => {
             serde_json::from_str::<Vec<&RawValue>>(raw.get()).map_err(|e| {
-                InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
+                InputError::body(
+                    ErrorCode::MalformedJson,
+                    format!("the body is not valid JSON: {e}"),
+                )
             })?
         }
         Some(raw) => {
@@ -154,7 +162,7 @@ fn check_batch_size(events: usize, limits: Limits) -> Result<(), InputError> {
     }
     if events > limits.max_batch_events {
         return Err(InputError {
-            code: "batch_too_large",
+            code: ErrorCode::BatchTooLarge,
             field: Some("events".to_owned()),
             message: format!(
                 "the batch has {events} events; the limit is {} (server.max_batch_events)",
@@ -168,7 +176,7 @@ fn check_batch_size(events: usize, limits: Limits) -> Result<(), InputError> {
 fn utf8(body: &[u8]) -> Result<&str, InputError> {
     std::str::from_utf8(body).map_err(|e| {
         InputError::body(
-            "invalid_utf8",
+            ErrorCode::InvalidUtf8,
             format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
         )
     })
@@ -178,12 +186,15 @@ fn utf8(body: &[u8]) -> Result<&str, InputError> {
 /// refused first: serde would read an array into `T`'s fields by position.
 fn parse_body<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, InputError> {
     let malformed = |e: serde_json::Error| {
-        InputError::body("malformed_json", format!("the body is not valid JSON: {e}"))
+        InputError::body(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {e}"),
+        )
     };
     if !text.trim_start().starts_with('{') {
         let raw = serde_json::from_str::<&RawValue>(text).map_err(malformed)?;
         return Err(InputError::body(
-            "malformed_json",
+            ErrorCode::MalformedJson,
             format!("the body must be a JSON object, not {}", raw_kind(raw)),
         ));
     }
@@ -228,13 +239,13 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
         }
     }
     match channel {
-        CHANNEL_EMAIL if email.is_none() => {
+        Channel::Email if email.is_none() => {
             return Err(InputError::field(
                 &path("email"),
                 "`email` is required for the email channel",
             ));
         }
-        CHANNEL_SMS if mobile_phone.is_none() => {
+        Channel::Sms if mobile_phone.is_none() => {
             return Err(InputError::field(
                 &path("mobilePhone"),
                 "`mobilePhone` is required for the sms channel",
@@ -284,7 +295,7 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
     };
     Ok(NewEvent {
         event_type,
-        channel: channel.to_owned(),
+        channel,
         email,
         mobile_phone,
         external_id,
@@ -376,11 +387,11 @@ fn channel(
     named: Option<&RawValue>,
     wished: Option<&RawValue>,
     prefix: &str,
-) -> Result<&'static str, InputError> {
+) -> Result<Channel, InputError> {
     let named = match raw_string(named, "channel", prefix) {
         Ok(None) => None,
-        Ok(Some(s)) if s == CHANNEL_EMAIL => Some(CHANNEL_EMAIL),
-        Ok(Some(s)) if s == CHANNEL_SMS => Some(CHANNEL_SMS),
+        Ok(Some(s)) if s == Channel::Email.as_str() => Some(Channel::Email),
+        Ok(Some(s)) if s == Channel::Sms.as_str() => Some(Channel::Sms),
         _ => {
             return Err(InputError::field(
                 &format!("{prefix}channel"),
@@ -399,8 +410,8 @@ fn channel(
                 .as_i64()
                 .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
             {
-                Some(0) => Some(CHANNEL_EMAIL),
-                Some(1) => Some(CHANNEL_SMS),
+                Some(0) => Some(Channel::Email),
+                Some(1) => Some(Channel::Sms),
                 _ => {
                     return Err(InputError::field(
                         &format!("{prefix}wishedChannel"),
@@ -419,7 +430,7 @@ fn channel(
             format!("`channel` \"{a}\" contradicts `wishedChannel` (\"{b}\")"),
         )),
         (Some(c), _) | (None, Some(c)) => Ok(c),
-        (None, None) => Ok(CHANNEL_EMAIL),
+        (None, None) => Ok(Channel::Email),
     }
 }
 
@@ -541,7 +552,7 @@ mod tests {
 
     fn field_of(body: &str) -> (String, Option<String>) {
         let err = single(body).unwrap_err();
-        (err.code.to_owned(), err.field)
+        (err.code.as_str().to_owned(), err.field)
     }
 
     #[test]
@@ -685,7 +696,7 @@ mod tests {
         assert_eq!(escaped.event_type, "T\u{e9}");
         let err = single("[1]").unwrap_err();
         assert_eq!(
-            (err.code, err.message.as_str()),
+            (err.code.as_str(), err.message.as_str()),
             (
                 "malformed_json",
                 "the body must be a JSON object, not an array"

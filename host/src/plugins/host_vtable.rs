@@ -129,8 +129,8 @@ unsafe extern "C" fn sleep(_ctx: *const c_void, millis: u64) -> FfiFuture<()> {
 }
 
 unsafe extern "C" fn cancel_requested(ctx: *const c_void) -> bool {
-    // SAFETY: as in `call`.
     catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: as in `call`.
         unsafe { &*ctx.cast::<RunScope>() }.cancel_requested()
     }))
     .unwrap_or(true)

@@ -5,11 +5,19 @@ use mc_plugin_api::services::{
     FinalDelivery, ListFinalDeliveries,
 };
 
-use super::{Caller, HostServices, ServiceError};
-use crate::db::entities::event::{EventStatus, public_id, split_public_id};
+use super::{Caller, HostServices, ServiceError, stored};
+use crate::db::entities::event::{public_id, split_public_id};
+use mc_plugin_api::EventStatus;
 
 /// Most entries one call lists.
 const MAX_LIST: u32 = 10_000;
+
+/// The event statuses a final delivery entry can give its event.
+const DELIVERY_OUTCOMES: [EventStatus; 3] = [
+    EventStatus::Sent,
+    EventStatus::Ignored,
+    EventStatus::DeliveryFailed,
+];
 
 impl HostServices {
     /// `delivery.enqueue`.
@@ -62,16 +70,18 @@ impl HostServices {
         Ok(FinalDeliveries {
             deliveries: entries
                 .into_iter()
-                .map(|entry| FinalDelivery {
-                    log_id: entry.id,
-                    // The public id needs the event's instance byte; an entry whose event is gone keeps
-                    // its row key so it can still be marked copied.
-                    event_id: events
-                        .get(&entry.event_id)
-                        .map_or(entry.event_id, |e| public_id(e.instance_id, e.id)),
-                    status: entry.status,
+                .map(|entry| {
+                    Ok(FinalDelivery {
+                        log_id: entry.id,
+                        // The public id needs the event's instance byte; an entry whose event is gone
+                        // keeps its row key so it can still be marked copied.
+                        event_id: events
+                            .get(&entry.event_id)
+                            .map_or(entry.event_id, |e| public_id(e.instance_id, e.id)),
+                        status: stored(&entry.status)?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, ServiceError>>()?,
         })
     }
 
@@ -84,31 +94,19 @@ impl HostServices {
             .outcomes
             .into_iter()
             .map(|o| {
-                let status = EventStatus::from_name(&o.event_status)
-                    .filter(|s| {
-                        matches!(
-                            s,
-                            EventStatus::Sent | EventStatus::Ignored | EventStatus::DeliveryFailed
-                        )
-                    })
-                    .ok_or_else(|| {
-                        ServiceError::BadRequest(format!(
-                            "`{}` is not a delivery outcome (sent, ignored, delivery_failed)",
-                            o.event_status
-                        ))
-                    })?;
+                let status = o.event_status;
+                if !DELIVERY_OUTCOMES.contains(&status) {
+                    return Err(ServiceError::BadRequest(format!(
+                        "`{status}` is not a delivery outcome (sent, ignored, delivery_failed)"
+                    )));
+                }
                 Ok((o.log_id, split_public_id(o.event_id).1, status))
             })
             .collect::<Result<Vec<_>, ServiceError>>()?;
         let applied = self.store.apply_delivery_outcomes(&outcomes).await?;
-        for status in [
-            EventStatus::Sent,
-            EventStatus::Ignored,
-            EventStatus::DeliveryFailed,
-        ] {
+        for status in DELIVERY_OUTCOMES {
             let n = outcomes.iter().filter(|(_, _, s)| *s == status).count() as u64;
-            self.metrics
-                .record_events_final(status.as_str(), n.min(applied));
+            self.metrics.record_events_final(status, n.min(applied));
         }
         Ok(AppliedOutcomes { applied })
     }

@@ -7,10 +7,11 @@ use mc_plugin_api::services::{
     EventWithDeliveries, GetEvent, UpdateEvents, UpdatedEvents,
 };
 
-use super::{Caller, HostServices, ServiceError};
+use super::{Caller, HostServices, ServiceError, stored};
 use crate::db::entities::delivery_log;
-use crate::db::entities::event::{self, EventStatus, split_public_id};
-use crate::store::{EventUpdate, queue_named};
+use crate::db::entities::event::{self, split_public_id};
+use crate::store::EventUpdate;
+use mc_plugin_api::EventStatus;
 
 /// Longest lease a plugin may take: a claim outliving its workflow's deadline would only delay
 /// takeover after a crash.
@@ -26,7 +27,7 @@ impl HostServices {
     ) -> Result<EventCount, ServiceError> {
         let count = self
             .store
-            .count_events(request.queue, request.status.as_deref())
+            .count_events(request.queue, request.status.map(EventStatus::as_str))
             .await?;
         Ok(EventCount { count })
     }
@@ -62,7 +63,7 @@ impl HostServices {
             caller.claims.note_claimed();
         }
         Ok(ClaimedEvents {
-            events: claimed.iter().map(record).collect(),
+            events: claimed.iter().map(record).collect::<Result<_, _>>()?,
         })
     }
 
@@ -76,9 +77,7 @@ impl HostServices {
             .changes
             .into_iter()
             .map(|change| {
-                let status = EventStatus::from_name(&change.status).ok_or_else(|| {
-                    ServiceError::BadRequest(format!("unknown status `{}`", change.status))
-                })?;
+                let status = change.status;
                 let template = match (change.template_name, change.template_version) {
                     (Some(name), Some(version)) => Some((name, version)),
                     (None, None) => None,
@@ -104,7 +103,7 @@ impl HostServices {
         if updated as usize == updates.len() {
             for status in EventStatus::ALL.into_iter().filter(|s| s.is_final()) {
                 let n = updates.iter().filter(|u| u.status == status).count() as u64;
-                self.metrics.record_events_final(status.as_str(), n);
+                self.metrics.record_events_final(status, n);
             }
         }
         Ok(UpdatedEvents { updated })
@@ -117,8 +116,11 @@ impl HostServices {
     ) -> Result<EventWithDeliveries, ServiceError> {
         Ok(match self.store.get_event(request.id).await? {
             Some((event, deliveries)) => EventWithDeliveries {
-                event: Some(record(&event)),
-                deliveries: deliveries.iter().map(delivery_record).collect(),
+                event: Some(record(&event)?),
+                deliveries: deliveries
+                    .iter()
+                    .map(delivery_record)
+                    .collect::<Result<_, _>>()?,
             },
             None => EventWithDeliveries {
                 event: None,
@@ -128,13 +130,13 @@ impl HostServices {
     }
 }
 
-fn record(e: &event::Model) -> EventRecord {
-    EventRecord {
+fn record(e: &event::Model) -> Result<EventRecord, ServiceError> {
+    Ok(EventRecord {
         id: e.public_id(),
-        queue: queue_named(&e.queue).unwrap_or(mc_plugin_api::services::Queue::Realtime),
-        status: e.status.clone(),
+        queue: stored(&e.queue)?,
+        status: stored(&e.status)?,
         event_type: e.event_type.clone(),
-        channel: e.channel.clone(),
+        channel: stored(&e.channel)?,
         email: e.email.clone(),
         mobile_phone: e.mobile_phone.clone(),
         external_id: e.external_id.clone(),
@@ -145,18 +147,18 @@ fn record(e: &event::Model) -> EventRecord {
         created_at_millis: e.created_at.timestamp_millis(),
         template_name: e.template_name.clone(),
         template_version: e.template_version,
-    }
+    })
 }
 
-fn delivery_record(d: &delivery_log::Model) -> DeliveryRecord {
-    DeliveryRecord {
+fn delivery_record(d: &delivery_log::Model) -> Result<DeliveryRecord, ServiceError> {
+    Ok(DeliveryRecord {
         attempt: d.attempt,
-        channel: d.channel.clone(),
+        channel: stored(&d.channel)?,
         address: d.address.clone(),
-        status: d.status.clone(),
+        status: stored(&d.status)?,
         message_id: d.message_id.clone(),
         error: d.error.clone(),
         is_final: d.is_final,
         at_millis: d.created_at.timestamp_millis(),
-    }
+    })
 }

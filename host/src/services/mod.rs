@@ -57,6 +57,17 @@ pub enum ServiceError {
     /// The request lost a race with another run; nothing was changed.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A stored value outside the vocabulary this host knows (written by a newer version).
+    #[error("the store holds an {0}")]
+    Unreadable(#[from] mc_plugin_api::UnknownName),
+}
+
+/// A stored column value as its vocabulary type.
+fn stored<T>(value: &str) -> Result<T, ServiceError>
+where
+    T: std::str::FromStr<Err = mc_plugin_api::UnknownName>,
+{
+    Ok(value.parse()?)
 }
 
 /// Who is calling, for logs and (later) per-workflow limits.

@@ -2,7 +2,7 @@
 
 use mc_plugin_api::services::{FindPublishedTemplate, PublishedTemplate, TemplateRecord};
 
-use super::{HostServices, ServiceError};
+use super::{HostServices, ServiceError, stored};
 
 impl HostServices {
     /// `templates.findPublished`.
@@ -12,19 +12,21 @@ impl HostServices {
     ) -> Result<PublishedTemplate, ServiceError> {
         let found = self
             .store
-            .find_published_template(&request.event_type, &request.channel)
+            .find_published_template(&request.event_type, request.channel)
             .await?;
-        Ok(PublishedTemplate {
-            template: found.map(|v| TemplateRecord {
+        let template = match found {
+            None => None,
+            Some(v) => Some(TemplateRecord {
+                channel: stored(&v.channel)?,
                 name: v.template_name,
                 version: v.version,
                 event_type: v.event_type,
-                channel: v.channel,
                 from: v.from_address,
                 subject: v.subject,
                 text: v.text_body,
                 html: v.html_body,
             }),
-        })
+        };
+        Ok(PublishedTemplate { template })
     }
 }

@@ -79,7 +79,7 @@ impl From<InputError> for SoapFault {
             Some(field) => format!("invalid field `{field}`: {}", error.message),
             None => error.message.clone(),
         };
-        SoapFault::client(error.code, message)
+        SoapFault::client(error.code.as_str(), message)
     }
 }
 
@@ -111,7 +111,7 @@ impl From<ApiError> for SoapFault {
             },
             code,
             string,
-            detail: error.code().to_owned(),
+            detail: error.code().as_str().to_owned(),
         }
     }
 }

@@ -6,7 +6,7 @@
 //! validated by the very same code, so the rules and the field names in errors cannot drift apart. The
 //! events are durable before the answer, as on the REST API.
 
-use mc_plugin_api::services::Queue;
+use mc_plugin_api::Queue;
 use serde_json::{Map, Value};
 
 use super::ctx;

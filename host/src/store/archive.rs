@@ -552,7 +552,7 @@ mod tests {
     use std::time::Duration;
 
     use chrono::Utc;
-    use mc_plugin_api::services::Queue;
+    use mc_plugin_api::Queue;
 
     use super::*;
     use crate::store::testing::{finalise_all, pg_pair, push, sqlite_store};

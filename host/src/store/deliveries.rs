@@ -12,21 +12,16 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError};
-use crate::db::entities::event::{self, EventStatus};
+use crate::db::entities::event;
 use crate::db::entities::{delivery_log, quarantine, template_version};
-
-/// Delivery-log entry statuses.
-pub const DELIVERY_PENDING: &str = "pending";
-pub const DELIVERY_SENT: &str = "sent";
-pub const DELIVERY_FAILED: &str = "failed";
-pub const DELIVERY_IGNORED: &str = "ignored";
+use mc_plugin_api::{Channel, DeliveryStatus, EventStatus, Queue};
 
 /// What became of one attempt, to record.
 #[derive(Clone, Debug)]
 pub struct AttemptResult {
     /// The claimed entry.
     pub log_id: i64,
-    pub status: &'static str,
+    pub status: DeliveryStatus,
     pub is_final: bool,
     pub message_id: Option<String>,
     pub error: Option<String>,
@@ -88,7 +83,7 @@ impl Store {
                 attempt: Set(1),
                 channel: Set(e.channel.clone()),
                 address: Set(address_of(e)),
-                status: Set(DELIVERY_PENDING.to_owned()),
+                status: Set(DeliveryStatus::Pending.as_str().to_owned()),
                 template_name: Set(e.template_name.clone()),
                 template_version: Set(e.template_version),
                 is_final: Set(false),
@@ -96,7 +91,11 @@ impl Store {
                 next_attempt_at: Set(Some(now)),
                 created_at: Set(now),
                 updated_at: Set(now),
-                priority: Set(if e.queue == "batch" { 1 } else { 0 }),
+                priority: Set(if e.queue == Queue::Batch.as_str() {
+                    1
+                } else {
+                    0
+                }),
                 first_attempt_at: Set(Some(now)),
                 ..Default::default()
             })
@@ -125,7 +124,7 @@ impl Store {
         let mut due = Query::select();
         due.column(delivery_log::Column::Id)
             .from(delivery_log::Entity)
-            .and_where(delivery_log::Column::Status.eq(DELIVERY_PENDING))
+            .and_where(delivery_log::Column::Status.eq(DeliveryStatus::Pending.as_str()))
             .and_where(delivery_log::Column::NextAttemptAt.lte(now))
             .cond_where(
                 Condition::any()
@@ -252,7 +251,10 @@ impl Store {
                 continue;
             };
             let changed = delivery_log::Entity::update_many()
-                .col_expr(delivery_log::Column::Status, Expr::value(result.status))
+                .col_expr(
+                    delivery_log::Column::Status,
+                    Expr::value(result.status.as_str()),
+                )
                 .col_expr(delivery_log::Column::IsFinal, Expr::value(result.is_final))
                 .col_expr(
                     delivery_log::Column::MessageId,
@@ -287,7 +289,7 @@ impl Store {
                     attempt: Set(entry.attempt + 1),
                     channel: Set(entry.channel.clone()),
                     address: Set(entry.address.clone()),
-                    status: Set(DELIVERY_PENDING.to_owned()),
+                    status: Set(DeliveryStatus::Pending.as_str().to_owned()),
                     template_name: Set(entry.template_name.clone()),
                     template_version: Set(entry.template_version),
                     is_final: Set(false),
@@ -385,7 +387,7 @@ impl Store {
 
 /// The address an event is delivered to on its channel.
 fn address_of(e: &event::Model) -> Option<String> {
-    if e.channel == "sms" {
+    if e.channel == Channel::Sms.as_str() {
         e.mobile_phone.clone()
     } else {
         e.email.clone()
@@ -467,7 +469,7 @@ impl Store {
 mod tests {
     use std::time::Duration;
 
-    use mc_plugin_api::services::Queue;
+    use mc_plugin_api::{Channel, Queue};
 
     use crate::store::testing::sqlite_store;
     use crate::store::{NewEvent, Submission};
@@ -477,7 +479,7 @@ mod tests {
         let (_dir, store) = sqlite_store().await;
         let event = NewEvent {
             event_type: "T".to_owned(),
-            channel: "email".to_owned(),
+            channel: Channel::Email,
             email: Some("a@example.com".to_owned()),
             mobile_phone: None,
             external_id: None,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use mc_plugin_api::services::Queue;
+use mc_plugin_api::{Channel, EventStatus, Queue};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, Order,
@@ -13,7 +13,7 @@ use sea_orm::{
 
 use super::{Store, StoreError};
 use crate::db::entities::delivery_log;
-use crate::db::entities::event::{self, CHANNEL_EMAIL, EventStatus};
+use crate::db::entities::event;
 
 /// Filters of `GET /api/v1/events`.
 #[derive(Clone, Debug, Default)]
@@ -96,7 +96,7 @@ impl Store {
             queue: Set(queue.as_str().to_owned()),
             status: Set(EventStatus::Pending.as_str().to_owned()),
             event_type: Set(event_type.to_owned()),
-            channel: Set(CHANNEL_EMAIL.to_owned()),
+            channel: Set(Channel::Email.as_str().to_owned()),
             ctx: Set(serde_json::Value::Object(serde_json::Map::new())),
             created_at: Set(now),
             updated_at: Set(now),
@@ -334,13 +334,9 @@ impl Store {
     }
 }
 
-/// The queue stored as `name`.
+/// The queue stored as `name` (a column value from an older or newer version may be none).
 pub fn queue_named(name: &str) -> Option<Queue> {
-    match name {
-        "realtime" => Some(Queue::Realtime),
-        "batch" => Some(Queue::Batch),
-        _ => None,
-    }
+    name.parse().ok()
 }
 
 #[cfg(test)]
@@ -527,11 +523,10 @@ mod claim_tests {
     use std::collections::HashSet;
     use std::time::Duration;
 
-    use mc_plugin_api::services::Queue;
+    use mc_plugin_api::{EventStatus, Queue};
 
     use super::EventUpdate;
     use crate::db;
-    use crate::db::entities::event::EventStatus;
     use crate::store::testing::{finalise_all, new_event, pg_pair, push, sqlite_store};
     use crate::store::{Store, Submission};
 

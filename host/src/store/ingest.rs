@@ -4,15 +4,16 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
-use mc_plugin_api::services::Queue;
+use mc_plugin_api::{Channel, Queue};
 use sea_orm::sea_query::{ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
     EntityTrait, QueryFilter, Statement, TransactionTrait, Value,
 };
 
+use super::event_row::{self, EVENT_ROW};
 use super::{Store, StoreError};
-use crate::db::entities::event::{self, EventStatus};
+use crate::db::entities::event;
 use crate::db::entities::idempotency_key;
 
 /// How long an idempotency key is remembered.
@@ -25,8 +26,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 #[derive(Clone, Debug)]
 pub struct NewEvent {
     pub event_type: String,
-    /// "email" or "sms".
-    pub channel: String,
+    pub channel: Channel,
     pub email: Option<String>,
     pub mobile_phone: Option<String>,
     pub external_id: Option<String>,
@@ -289,10 +289,12 @@ impl Store {
             .entry(rows)
             .or_insert_with(|| {
                 let mut insert = Query::insert();
-                insert.into_table(event::Entity).columns(INSERT_COLUMNS);
+                insert
+                    .into_table(event::Entity)
+                    .columns(event_row::columns());
                 for _ in 0..rows {
                     // Placeholders only: the statement is kept as text, its values come from EventRows.
-                    insert.values_panic(INSERT_COLUMNS.map(|column| {
+                    insert.values_panic(event_row::columns().map(|column| {
                         let placeholder = SimpleExpr::from(0);
                         // `ctx` is bound as the text the client sent and stored as it is: SQLite keeps
                         // JSON as text, and PostgreSQL's `json` column checks the text without
@@ -390,25 +392,7 @@ fn stored_public_ids(row: &idempotency_key::Model) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-/// The columns of a new event's row, in the order [`EventRows`] holds their values.
-const INSERT_COLUMNS: [event::Column; 14] = [
-    event::Column::Queue,
-    event::Column::Status,
-    event::Column::EventType,
-    event::Column::Channel,
-    event::Column::Email,
-    event::Column::MobilePhone,
-    event::Column::ExternalId,
-    event::Column::Language,
-    event::Column::Ctx,
-    event::Column::ScheduledAt,
-    event::Column::ExpiresAt,
-    event::Column::CreatedAt,
-    event::Column::UpdatedAt,
-    event::Column::InstanceId,
-];
-
-/// New events converted into the values of their rows, in the order of [`INSERT_COLUMNS`], ready for
+/// New events converted into the values of their rows, in the order of [`EVENT_ROW`], ready for
 /// [`Store::insert_events`].
 #[derive(Default)]
 pub struct EventRows {
@@ -425,22 +409,12 @@ impl EventRows {
     }
 
     fn push_event(&mut self, instance_id: u8, queue: Queue, event: &NewEvent, now: DateTime<Utc>) {
-        self.values.extend([
-            queue.as_str().into(),
-            EventStatus::Pending.as_str().into(),
-            event.event_type.as_str().into(),
-            event.channel.as_str().into(),
-            event.email.as_deref().into(),
-            event.mobile_phone.as_deref().into(),
-            event.external_id.as_deref().into(),
-            event.language.as_deref().into(),
-            event.ctx.get().into(),
-            event.scheduled_at.into(),
-            event.expires_at.into(),
-            now.into(),
-            now.into(),
-            i32::from(instance_id).into(),
-        ]);
+        let instance_id = i32::from(instance_id);
+        self.values.extend(
+            EVENT_ROW
+                .iter()
+                .map(|(_, source)| source(queue, event).value(now, instance_id)),
+        );
         self.rows += 1;
     }
 }

@@ -6,6 +6,7 @@
 
 mod archive;
 mod deliveries;
+mod event_row;
 mod events;
 mod ingest;
 mod sqlite_ingest;
@@ -16,9 +17,7 @@ pub(crate) mod testing;
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
 pub use archive::{ArchiveFilter, ArchiveStoreError, FeedCursor, FeedEntry, ReportRow, StoredPage};
-pub use deliveries::{
-    AttemptResult, DELIVERY_FAILED, DELIVERY_IGNORED, DELIVERY_PENDING, DELIVERY_SENT,
-};
+pub use deliveries::AttemptResult;
 pub use events::{EventFilter, EventUpdate, QueueStats, queue_named};
 pub use ingest::{
     EventRows, IdempotencyClaim, NewEvent, Submission, SubmissionOutcome, one_statement_fits,

@@ -15,12 +15,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{ErrorCode, TransactionBehavior, params};
+use rusqlite::{ErrorCode, TransactionBehavior, params_from_iter};
 use sea_orm::DbErr;
 
+use super::event_row::{EVENT_ROW, SqliteCell};
 use super::{Store, StoreError, Submission, SubmissionOutcome};
 use crate::db;
-use crate::db::entities::event::{self, EventStatus};
+use crate::db::entities::event;
 
 /// A connection for storing groups of new events on an SQLite file; see the module docs.
 pub struct SqliteIngest {
@@ -93,25 +94,13 @@ impl SqliteIngest {
             for submission in submissions {
                 let mut ids = Vec::with_capacity(submission.events.len());
                 for event in &submission.events {
-                    // In the order of the store's INSERT_COLUMNS.
-                    let key = statement
-                        .insert(params![
-                            submission.queue.as_str(),
-                            EventStatus::Pending.as_str(),
-                            event.event_type,
-                            event.channel,
-                            event.email,
-                            event.mobile_phone,
-                            event.external_id,
-                            event.language,
-                            event.ctx.get(),
-                            event.scheduled_at.map(timestamp),
-                            event.expires_at.map(timestamp),
-                            now,
-                            now,
-                            instance,
-                        ])
-                        .map_err(failed)?;
+                    // The values of the store's one row definition, in its order, on the stack.
+                    let cells = EVENT_ROW.map(|(_, source)| SqliteCell {
+                        cell: source(submission.queue, event),
+                        accepted: &now,
+                        instance_id: instance,
+                    });
+                    let key = statement.insert(params_from_iter(&cells)).map_err(failed)?;
                     ids.push(event::public_id(instance, key));
                 }
                 outcomes.push(SubmissionOutcome::Created(ids));
@@ -124,7 +113,7 @@ impl SqliteIngest {
 
 /// A timestamp as sqlx writes a `DateTime<Utc>` to SQLite (RFC 3339, `+00:00`, as many fraction digits
 /// as needed), so that the rows of both paths compare and decode alike.
-fn timestamp(at: DateTime<Utc>) -> String {
+pub(super) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
@@ -148,7 +137,7 @@ fn classify(target: &str, error: rusqlite::Error) -> StoreError {
 
 #[cfg(test)]
 mod tests {
-    use mc_plugin_api::services::Queue;
+    use mc_plugin_api::Queue;
     use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement};
 
     use super::*;

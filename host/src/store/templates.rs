@@ -1,6 +1,7 @@
 //! Queries on templates and their versions.
 
 use chrono::Utc;
+use mc_plugin_api::Channel;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
     DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
@@ -17,11 +18,11 @@ impl Store {
     pub async fn find_published_template(
         &self,
         event_type: &str,
-        channel: &str,
+        channel: Channel,
     ) -> Result<Option<template_version::Model>, StoreError> {
         let Some(published) = template::Entity::find()
             .filter(template::Column::EventType.eq(event_type))
-            .filter(template::Column::Channel.eq(channel))
+            .filter(template::Column::Channel.eq(channel.as_str()))
             .filter(template::Column::PublishedVersion.is_not_null())
             .order_by_desc(template::Column::PublishedAt)
             .one(&self.db)
@@ -79,7 +80,7 @@ impl Store {
             let placeholder = template::ActiveModel {
                 name: Set(name.to_owned()),
                 event_type: Set(version.event_type.clone()),
-                channel: Set(version.channel.clone()),
+                channel: Set(version.channel.as_str().to_owned()),
                 latest_version: Set(0),
                 published_version: Set(None),
                 published_at: Set(None),
@@ -113,7 +114,7 @@ impl Store {
             template_name: Set(name.to_owned()),
             version: Set(number),
             event_type: Set(version.event_type.clone()),
-            channel: Set(version.channel.clone()),
+            channel: Set(version.channel.as_str().to_owned()),
             from_address: Set(version.from),
             subject: Set(version.subject),
             text_body: Set(version.text),
@@ -243,7 +244,7 @@ mod tests {
     fn version(event_type: &str, subject: &str) -> NewTemplateVersion {
         NewTemplateVersion {
             event_type: event_type.to_owned(),
-            channel: "email".to_owned(),
+            channel: Channel::Email,
             from: Some("shop@example.com".to_owned()),
             subject: Some(subject.to_owned()),
             text: Some("Hello {{ ctx.name }}".to_owned()),
@@ -285,7 +286,7 @@ mod tests {
         assert_eq!(template.published_version, Some(1));
         assert_eq!(template.published_at, first_published_at);
         let linked = store
-            .find_published_template("SIGNUP", "email")
+            .find_published_template("SIGNUP", Channel::Email)
             .await
             .unwrap()
             .unwrap();
@@ -304,13 +305,13 @@ mod tests {
         assert_eq!(template.event_type, "REGISTERED");
         assert_eq!(
             store
-                .find_published_template("SIGNUP", "email")
+                .find_published_template("SIGNUP", Channel::Email)
                 .await
                 .unwrap(),
             None
         );
         let linked = store
-            .find_published_template("REGISTERED", "email")
+            .find_published_template("REGISTERED", Channel::Email)
             .await
             .unwrap()
             .unwrap();
@@ -342,7 +343,7 @@ mod tests {
         assert_eq!(draft.published_at, None);
         assert_eq!(draft.event_type, "DRAFT");
         let mut sms = version("DRAFT2", "x");
-        sms.channel = "sms".to_owned();
+        sms.channel = Channel::Sms;
         let (draft, _, _) = store
             .put_template_version("a-draft", sms, false)
             .await
@@ -353,7 +354,7 @@ mod tests {
         );
         assert_eq!(
             store
-                .find_published_template("DRAFT", "email")
+                .find_published_template("DRAFT", Channel::Email)
                 .await
                 .unwrap(),
             None
@@ -378,7 +379,7 @@ mod tests {
         );
         assert_eq!(
             store
-                .find_published_template("REGISTERED", "email")
+                .find_published_template("REGISTERED", Channel::Email)
                 .await
                 .unwrap(),
             None

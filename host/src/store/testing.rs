@@ -28,7 +28,7 @@ pub(crate) async fn sqlite_store() -> (tempfile::TempDir, Store) {
 pub(crate) fn verbatim_event(n: u32) -> NewEvent {
     NewEvent {
         event_type: "ORDER".to_owned(),
-        channel: "email".to_owned(),
+        channel: mc_plugin_api::Channel::Email,
         email: Some(format!("u{n}@example.com")),
         mobile_phone: None,
         external_id: Some("'; DROP TABLE events; --".to_owned()),
@@ -85,7 +85,7 @@ impl PgTestDb {
 pub(crate) fn new_event(n: usize) -> NewEvent {
     NewEvent {
         event_type: format!("T{}", n % 7),
-        channel: "email".to_owned(),
+        channel: mc_plugin_api::Channel::Email,
         email: Some(format!("user{n}@example.com")),
         mobile_phone: None,
         external_id: None,

@@ -20,6 +20,8 @@ pub mod seed;
 
 pub use cache::TemplateCache;
 
+use mc_plugin_api::Channel;
+
 /// The parts of one template version, as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TemplateContent {
@@ -44,8 +46,7 @@ impl From<&crate::db::entities::template_version::Model> for TemplateContent {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NewTemplateVersion {
     pub event_type: String,
-    /// `"email"` or `"sms"`.
-    pub channel: String,
+    pub channel: Channel,
     pub from: Option<String>,
     pub subject: Option<String>,
     pub text: Option<String>,

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use mc_plugin_api::Channel;
 use serde::Deserialize;
 
 use super::{NewTemplateVersion, check};
@@ -13,16 +14,13 @@ use crate::store::Store;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SeedFile {
     event_type: String,
-    #[serde(default = "email")]
-    channel: String,
+    /// Email when absent, as in `PUT /api/v1/templates/{name}`.
+    #[serde(default)]
+    channel: Channel,
     from: Option<String>,
     subject: Option<String>,
     text: Option<String>,
     html: Option<String>,
-}
-
-fn email() -> String {
-    "email".to_owned()
 }
 
 /// Seeds every `*.json` of `dir`; returns the names created. A bad file is logged and skipped.
@@ -105,7 +103,7 @@ mod tests {
         .unwrap();
         assert_eq!(seed(&store, dir.path()).await, vec!["welcome".to_owned()]);
         let published = store
-            .find_published_template("WELCOME", "email")
+            .find_published_template("WELCOME", mc_plugin_api::Channel::Email)
             .await
             .unwrap();
         assert_eq!(published.map(|v| v.version), Some(1));

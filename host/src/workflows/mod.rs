@@ -10,7 +10,7 @@ pub use runner::{RunnerContext, RunnerSettings, WorkflowRunner};
 pub use status::{WorkflowState, WorkflowView};
 
 use crate::shutdown::ShutdownController;
-use mc_plugin_api::services::Queue;
+use mc_plugin_api::Queue;
 
 /// The workflow of the real-time queue, by its contract name.
 pub const REALTIME_WORKFLOW: &str = "rtEventsProcessing";

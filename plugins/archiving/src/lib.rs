@@ -13,10 +13,15 @@
 //! `max_pages` (pages per instance per run, default 20; the run asks to be run again at once when an
 //! instance had more, so instances take turns instead of one starving the others).
 
+// A plugin reaches the host only through mc-plugin-api; the `unsafe` of the boundary is there (lints are
+// not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
+#![forbid(unsafe_code)]
+
 use mc_plugin_api::services::{
     GetArchiveCursor, ListInstances, RecordArchiveError, RequestInstance, StoreArchivePage,
 };
 use mc_plugin_api::{Host, RunContext, RunReport, Workflow, WorkflowError, declare_plugin};
+use serde::Deserialize;
 
 const DEFAULT_PAGE_SIZE: u64 = 500;
 const MAX_PAGE_SIZE: u64 = 1000;
@@ -37,17 +42,44 @@ enum InstanceOutcome {
     Failed(String),
 }
 
+/// The `[workflows.archiving]` keys this workflow reads.
+#[derive(Deserialize)]
+#[serde(default)]
+struct Settings {
+    page_size: u64,
+    max_pages: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            page_size: DEFAULT_PAGE_SIZE,
+            max_pages: DEFAULT_MAX_PAGES,
+        }
+    }
+}
+
 impl Workflow for Archiving {
     fn create(settings: &serde_json::Value) -> Result<Self, WorkflowError> {
-        let page_size = positive_setting(settings, "page_size", DEFAULT_PAGE_SIZE)?;
+        let Settings {
+            page_size,
+            max_pages,
+        } = mc_plugin_api::settings(settings)?;
+        if page_size == 0 {
+            return Err(WorkflowError::setting("page_size", "must be at least 1"));
+        }
         if page_size > MAX_PAGE_SIZE {
-            return Err(WorkflowError::new(format!(
-                "`page_size` must be at most {MAX_PAGE_SIZE}, not {page_size}"
-            )));
+            return Err(WorkflowError::setting(
+                "page_size",
+                format!("must be at most {MAX_PAGE_SIZE}, not {page_size}"),
+            ));
+        }
+        if max_pages == 0 {
+            return Err(WorkflowError::setting("max_pages", "must be at least 1"));
         }
         Ok(Archiving {
             page_size,
-            max_pages: positive_setting(settings, "max_pages", DEFAULT_MAX_PAGES)?,
+            max_pages,
         })
     }
 
@@ -194,20 +226,6 @@ impl Page {
             next_cursor,
             more,
         })
-    }
-}
-
-fn positive_setting(
-    settings: &serde_json::Value,
-    name: &str,
-    default: u64,
-) -> Result<u64, WorkflowError> {
-    match settings.get(name) {
-        None => Ok(default),
-        Some(value) => value
-            .as_u64()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| WorkflowError::new(format!("`{name}` must be a positive integer"))),
     }
 }
 

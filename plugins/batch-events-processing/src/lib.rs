@@ -2,9 +2,27 @@
 //! work: while the real-time backlog is above `realtime_backlog_limit` it yields, and the delivery
 //! engine sends real-time messages before batch ones.
 
+// A plugin reaches the host only through mc-plugin-api; the `unsafe` of the boundary is there (lints are
+// not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
+#![forbid(unsafe_code)]
+
 use event_processing::{ProcessingSettings, process_queue};
-use mc_plugin_api::services::{CountEvents, Queue};
-use mc_plugin_api::{RunContext, RunReport, Workflow, WorkflowError, declare_plugin};
+use mc_plugin_api::services::CountEvents;
+use mc_plugin_api::{
+    EventStatus, Queue, RunContext, RunReport, Workflow, WorkflowError, declare_plugin,
+};
+use serde::Deserialize;
+
+/// Real-time events pending above which a batch run yields.
+const DEFAULT_REALTIME_BACKLOG_LIMIT: u64 = 1000;
+
+/// The key this workflow reads beside [`ProcessingSettings`]'s.
+#[derive(Deserialize)]
+struct BacklogSettings {
+    /// `null` or absent: the default.
+    #[serde(default)]
+    realtime_backlog_limit: Option<u64>,
+}
 
 pub struct BatchEventsProcessing {
     settings: ProcessingSettings,
@@ -13,12 +31,10 @@ pub struct BatchEventsProcessing {
 
 impl Workflow for BatchEventsProcessing {
     fn create(settings: &serde_json::Value) -> Result<Self, WorkflowError> {
-        let realtime_backlog_limit = match settings.get("realtime_backlog_limit") {
-            None | Some(serde_json::Value::Null) => 1000,
-            Some(value) => value.as_u64().ok_or_else(|| {
-                WorkflowError::new("realtime_backlog_limit must be a non-negative integer")
-            })?,
-        };
+        let backlog: BacklogSettings = mc_plugin_api::settings(settings)?;
+        let realtime_backlog_limit = backlog
+            .realtime_backlog_limit
+            .unwrap_or(DEFAULT_REALTIME_BACKLOG_LIMIT);
         Ok(BatchEventsProcessing {
             settings: ProcessingSettings::from_settings(settings)?,
             realtime_backlog_limit,
@@ -30,7 +46,7 @@ impl Workflow for BatchEventsProcessing {
             .host
             .request(&CountEvents {
                 queue: Some(Queue::Realtime),
-                status: Some("pending".to_owned()),
+                status: Some(EventStatus::Pending),
             })
             .await?
             .count;

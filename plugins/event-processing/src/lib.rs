@@ -5,13 +5,17 @@
 //! Everything goes through the host's services, so claims, links and hand-overs live in the database:
 //! a crash or a hot reload in the middle of a run loses nothing and repeats nothing.
 
+// A plugin reaches the host only through mc-plugin-api; the `unsafe` of the boundary is there (lints are
+// not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 
 use mc_plugin_api::services::{
-    ClaimEvents, DeliveryRequest, EnqueueDeliveries, EventChange, FindPublishedTemplate, Queue,
+    ClaimEvents, DeliveryRequest, EnqueueDeliveries, EventChange, FindPublishedTemplate,
     TemplateRecord, UpdateEvents,
 };
-use mc_plugin_api::{RunContext, RunReport, WorkflowError};
+use mc_plugin_api::{Channel, EventStatus, Queue, RunContext, RunReport, WorkflowError};
 use serde::Deserialize;
 
 /// The `[workflows.<name>]` keys this logic reads.
@@ -36,13 +40,15 @@ impl Default for ProcessingSettings {
 impl ProcessingSettings {
     /// Reads the settings the host passes to `create`, refusing nonsense with the key's name.
     pub fn from_settings(settings: &serde_json::Value) -> Result<Self, WorkflowError> {
-        let parsed: ProcessingSettings = serde_json::from_value(settings.clone())
-            .map_err(|e| WorkflowError::new(format!("invalid settings: {e}")))?;
+        let parsed: ProcessingSettings = mc_plugin_api::settings(settings)?;
         if parsed.batch_size == 0 {
-            return Err(WorkflowError::new("batch_size must be at least 1"));
+            return Err(WorkflowError::setting("batch_size", "must be at least 1"));
         }
         if parsed.lease_seconds == 0 {
-            return Err(WorkflowError::new("lease_seconds must be at least 1"));
+            return Err(WorkflowError::setting(
+                "lease_seconds",
+                "must be at least 1",
+            ));
         }
         Ok(parsed)
     }
@@ -67,23 +73,23 @@ pub async fn process_queue(
         return Ok(RunReport::processed(0));
     }
     let now = ctx.host.now_unix_millis();
-    let mut templates: HashMap<(String, String), Option<TemplateRecord>> = HashMap::new();
+    let mut templates: HashMap<(String, Channel), Option<TemplateRecord>> = HashMap::new();
     let mut changes = Vec::new();
     let mut deliveries = Vec::new();
     let (mut expired, mut not_taken) = (0u64, 0u64);
     for event in &claimed {
         if event.expires_at_millis.is_some_and(|at| at <= now) {
             expired += 1;
-            changes.push(change(event.id, "expired"));
+            changes.push(change(event.id, EventStatus::Expired));
             continue;
         }
-        let key = (event.event_type.clone(), event.channel.clone());
+        let key = (event.event_type.clone(), event.channel);
         if !templates.contains_key(&key) {
             let found = ctx
                 .host
                 .request(&FindPublishedTemplate {
                     event_type: key.0.clone(),
-                    channel: key.1.clone(),
+                    channel: key.1,
                 })
                 .await?
                 .template;
@@ -97,7 +103,7 @@ pub async fn process_queue(
             }),
             None => {
                 not_taken += 1;
-                changes.push(change(event.id, "not_taken_into_account"));
+                changes.push(change(event.id, EventStatus::NotTakenIntoAccount));
             }
         }
     }
@@ -115,11 +121,39 @@ pub async fn process_queue(
         )))
 }
 
-fn change(id: i64, status: &str) -> EventChange {
+fn change(id: i64, status: EventStatus) -> EventChange {
     EventChange {
         id,
-        status: status.to_owned(),
+        status,
         template_name: None,
         template_version: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn settings_default_and_refuse_zero_and_bad_types_by_key() {
+        let parsed = ProcessingSettings::from_settings(&json!({"enabled": true})).unwrap();
+        assert_eq!((parsed.batch_size, parsed.lease_seconds), (100, 300));
+        let parsed = ProcessingSettings::from_settings(&json!({"batch_size": 7})).unwrap();
+        assert_eq!(parsed.batch_size, 7);
+        for (settings, key) in [
+            (json!({"batch_size": 0}), "batch_size"),
+            (json!({"lease_seconds": 0}), "lease_seconds"),
+            (json!({"batch_size": -1}), "batch_size"),
+            (json!({"lease_seconds": "5m"}), "lease_seconds"),
+        ] {
+            let err = ProcessingSettings::from_settings(&settings).unwrap_err();
+            assert!(
+                err.message()
+                    .starts_with(&format!("invalid setting `{key}`: ")),
+                "{settings}: {err}"
+            );
+        }
     }
 }

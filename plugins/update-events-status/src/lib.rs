@@ -1,8 +1,24 @@
 //! `updateEventsStatus`: copies final delivery-log outcomes onto their events: an entry `sent` makes the
-//! event `sent`, `ignored` makes it `ignored`, `failed` (final) makes it `delivery_failed`.
+//! event `sent`, `ignored` makes it `ignored`, `failed` (final) makes it `delivery_failed`
+//! ([`mc_plugin_api::DeliveryStatus::event_status`]).
+
+// A plugin reaches the host only through mc-plugin-api; the `unsafe` of the boundary is there (lints are
+// not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
+#![forbid(unsafe_code)]
 
 use mc_plugin_api::services::{ApplyDeliveryOutcomes, DeliveryOutcome, ListFinalDeliveries};
 use mc_plugin_api::{RunContext, RunReport, Workflow, WorkflowError, declare_plugin};
+use serde::Deserialize;
+
+/// Entries copied per run when `batch_size` is absent or `null`.
+const DEFAULT_BATCH_SIZE: u32 = 500;
+
+/// The `[workflows.updateEventsStatus]` keys this workflow reads.
+#[derive(Deserialize)]
+struct Settings {
+    #[serde(default)]
+    batch_size: Option<u32>,
+}
 
 pub struct UpdateEventsStatus {
     batch_size: u32,
@@ -10,14 +26,11 @@ pub struct UpdateEventsStatus {
 
 impl Workflow for UpdateEventsStatus {
     fn create(settings: &serde_json::Value) -> Result<Self, WorkflowError> {
-        let batch_size = match settings.get("batch_size") {
-            None | Some(serde_json::Value::Null) => 500,
-            Some(value) => value
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .filter(|n| *n > 0)
-                .ok_or_else(|| WorkflowError::new("batch_size must be a positive integer"))?,
-        };
+        let parsed: Settings = mc_plugin_api::settings(settings)?;
+        let batch_size = parsed.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        if batch_size == 0 {
+            return Err(WorkflowError::setting("batch_size", "must be at least 1"));
+        }
         Ok(UpdateEventsStatus { batch_size })
     }
 
@@ -37,7 +50,7 @@ impl Workflow for UpdateEventsStatus {
             .map(|entry| DeliveryOutcome {
                 log_id: entry.log_id,
                 event_id: entry.event_id,
-                event_status: event_status(&entry.status).to_owned(),
+                event_status: entry.status.event_status(),
             })
             .collect();
         let applied = ctx
@@ -48,15 +61,6 @@ impl Workflow for UpdateEventsStatus {
         Ok(RunReport::processed(finals.len() as u64)
             .with_more_work(finals.len() as u32 == self.batch_size)
             .with_detail(format!("{applied} event statuses updated")))
-    }
-}
-
-/// The event status a final delivery entry means.
-fn event_status(delivery_status: &str) -> &'static str {
-    match delivery_status {
-        "sent" => "sent",
-        "ignored" => "ignored",
-        _ => "delivery_failed",
     }
 }
 

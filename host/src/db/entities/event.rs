@@ -2,8 +2,8 @@
 //!
 //! `queue`, `status` and `channel` are kept as text rather than Rust enums mapped by sea-orm: a row
 //! written by a newer version (a status added later) must still load in an older one, and plugins
-//! exchange these values as strings anyway. [`EventStatus`] and the `CHANNEL_*` constants give the valid
-//! values a name.
+//! exchange these values as strings anyway. [`EventStatus`], [`Channel`] and [`Queue`] (from
+//! `mc_plugin_api::vocabulary`) give the valid values a name; the store converts at its boundary.
 
 use sea_orm::entity::prelude::*;
 
@@ -14,7 +14,7 @@ pub struct Model {
     /// The row key, allocated by the database; the public id adds the instance id in the top 8 bits.
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// `"realtime"` or `"batch"` ([`mc_plugin_api::services::Queue::as_str`]).
+    /// A [`Queue`] name.
     #[sea_orm(column_type = "Text")]
     pub queue: String,
     /// One of the [`EventStatus`] names.
@@ -23,7 +23,7 @@ pub struct Model {
     /// The client's event type, which selects the template.
     #[sea_orm(column_type = "Text")]
     pub event_type: String,
-    /// [`CHANNEL_EMAIL`] or [`CHANNEL_SMS`].
+    /// A [`Channel`] name.
     #[sea_orm(column_type = "Text")]
     pub channel: String,
     #[sea_orm(column_type = "Text", nullable)]
@@ -89,64 +89,14 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
-/// The `channel` of an email event.
-pub const CHANNEL_EMAIL: &str = "email";
-/// The `channel` of an SMS event.
-pub const CHANNEL_SMS: &str = "sms";
+// The vocabulary of these columns lives in `mc_plugin_api::vocabulary`, shared with the plugins;
+// re-exported here so the entity's docs and older imports find it.
+pub use mc_plugin_api::{Channel, EventStatus, Queue};
 
-/// The event statuses of the SPEC, with the names stored in `events.status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum EventStatus {
-    Pending,
-    PendingDelivery,
-    Sent,
-    Ignored,
-    DeliveryFailed,
-    NotTakenIntoAccount,
-    Expired,
-}
-
-impl EventStatus {
-    /// Every status, in the SPEC's order.
-    pub const ALL: [EventStatus; 7] = [
-        EventStatus::Pending,
-        EventStatus::PendingDelivery,
-        EventStatus::Sent,
-        EventStatus::Ignored,
-        EventStatus::DeliveryFailed,
-        EventStatus::NotTakenIntoAccount,
-        EventStatus::Expired,
-    ];
-
-    /// The name stored in the database and used in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventStatus::Pending => "pending",
-            EventStatus::PendingDelivery => "pending_delivery",
-            EventStatus::Sent => "sent",
-            EventStatus::Ignored => "ignored",
-            EventStatus::DeliveryFailed => "delivery_failed",
-            EventStatus::NotTakenIntoAccount => "not_taken_into_account",
-            EventStatus::Expired => "expired",
-        }
-    }
-
-    /// The status named `name`, if it is one.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == name)
-    }
-
-    /// Final statuses never change again; only these are archived and purged.
-    pub fn is_final(self) -> bool {
-        !matches!(self, EventStatus::Pending | EventStatus::PendingDelivery)
-    }
-}
-
-impl std::fmt::Display for EventStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The `channel` of an email event, as a `&str` pattern ([`Channel::Email`]'s name).
+pub const CHANNEL_EMAIL: &str = Channel::Email.as_str();
+/// The `channel` of an SMS event ([`Channel::Sms`]'s name).
+pub const CHANNEL_SMS: &str = Channel::Sms.as_str();
 
 #[cfg(test)]
 mod tests {
@@ -162,28 +112,5 @@ mod tests {
         // Instance 255 makes the id negative as an i64; it still round-trips, and JSON carries it as a
         // string of the u64 value.
         assert!(public_id(255, 1) < 0);
-    }
-
-    #[test]
-    fn status_names_round_trip_and_finality_matches_spec() {
-        for status in EventStatus::ALL {
-            assert_eq!(EventStatus::from_name(status.as_str()), Some(status));
-        }
-        assert_eq!(EventStatus::from_name("Pending"), None);
-        let finals: Vec<&str> = EventStatus::ALL
-            .into_iter()
-            .filter(|status| status.is_final())
-            .map(EventStatus::as_str)
-            .collect();
-        assert_eq!(
-            finals,
-            [
-                "sent",
-                "ignored",
-                "delivery_failed",
-                "not_taken_into_account",
-                "expired"
-            ]
-        );
     }
 }

@@ -52,7 +52,7 @@ impl MigrationTrait for Migration {
                     // PRIMARY KEY with AUTOINCREMENT, so that the key of a purged event is never handed
                     // out again (the control instance archives by id).
                     .col(big_pk_auto(Events::Id))
-                    // "realtime" or "batch" (`mc_plugin_api::services::Queue::as_str`).
+                    // "realtime" or "batch" (`mc_plugin_api::Queue::as_str`).
                     .col(text(Events::Queue))
                     // The SPEC status names. No CHECK constraint: SQLite cannot alter one, and the set
                     // of statuses is the application's to validate.

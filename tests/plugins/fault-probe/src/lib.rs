@@ -13,6 +13,10 @@
 //!   that loses its database or errors half-way).
 //! - `create`: `"panic"` makes `create` panic, `"error"` makes it return an error.
 
+// A plugin reaches the host only through mc-plugin-api; the `unsafe` of the boundary is there (lints are
+// not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
+#![forbid(unsafe_code)]
+
 use std::time::Duration;
 
 use mc_plugin_api::services::{ClaimEvents, CountEvents, EventChange, Queue, UpdateEvents};
@@ -134,7 +138,7 @@ impl Workflow for FaultProbe {
                     .iter()
                     .map(|e| EventChange {
                         id: e.id,
-                        status: "not_taken_into_account".to_owned(),
+                        status: mc_plugin_api::EventStatus::NotTakenIntoAccount,
                         template_name: None,
                         template_version: None,
                     })
