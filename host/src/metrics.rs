@@ -1,5 +1,5 @@
 //! Prometheus metrics. One registry for the process; each subsystem records through the typed methods
-//! here, so metric names and labels are defined in one place. Later subsystems add their own families.
+//! here, so metric names and labels are defined in one place; a new subsystem adds its families here.
 
 use std::sync::Arc;
 use std::time::Duration;

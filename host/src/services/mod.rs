@@ -70,7 +70,7 @@ where
     Ok(value.parse()?)
 }
 
-/// Who is calling, for logs and (later) per-workflow limits.
+/// Who is calling: for logs, and the run whose claims a service call takes or settles.
 #[derive(Clone, Copy, Debug)]
 pub struct Caller<'a> {
     pub workflow: &'a str,
