@@ -100,15 +100,18 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             )
         })
         .collect();
-    let registry = Arc::new(PluginRegistry::new(
-        config.plugins.dir.clone(),
-        LoadOptions {
-            work_dir: work_dir.clone(),
-            require_same_rustc: config.plugins.require_same_rustc,
-        },
-        specs,
-        metrics.clone(),
-    ));
+    let registry = Arc::new(
+        PluginRegistry::new(
+            config.plugins.dir.clone(),
+            LoadOptions {
+                work_dir: work_dir.clone(),
+                require_same_rustc: config.plugins.require_same_rustc,
+            },
+            specs,
+            metrics.clone(),
+        )
+        .with_files(config.plugins.files.as_deref()),
+    );
     // The first scan: every refusal is logged by the registry and shown in /admin/plugins; none of them
     // stops the server, so one bad file cannot keep the other workflows down.
     {

@@ -108,6 +108,57 @@ impl ServeChild {
     }
 }
 
+/// A `message-center serve` that ended by itself (or was killed when it did not): see [`run_to_exit`].
+#[derive(Debug)]
+pub struct Exited {
+    /// `None` when it was still running at the deadline (it has been killed).
+    pub status: Option<std::process::ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `binary serve --config <config>` in `work_dir` (without the caller's `MC_*` variables) and
+/// waits up to `timeout` for it to exit, for tests of a start that must fail; a server still running
+/// then is killed. Its stdout and stderr go to `<work_dir>/exit-stdout.log` and `exit-stderr.log`.
+pub fn run_to_exit(binary: &Path, config: &Path, work_dir: &Path, timeout: Duration) -> Exited {
+    let stdout_path = work_dir.join("exit-stdout.log");
+    let stderr_path = work_dir.join("exit-stderr.log");
+    let create = |path: &Path| {
+        fs::File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()))
+    };
+    let mut command = Command::new(binary);
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .current_dir(work_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(create(&stdout_path)))
+        .stderr(Stdio::from(create(&stderr_path)));
+    scrub_env(&mut command);
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            _ => {
+                kill_child(&mut child);
+                break None;
+            }
+        }
+    };
+    Exited {
+        status,
+        stdout: fs::read_to_string(&stdout_path).unwrap_or_default(),
+        stderr: fs::read_to_string(&stderr_path).unwrap_or_default(),
+    }
+}
+
 /// Sends `signal` (`"TERM"`, `"KILL"`) to `pid` through the `kill` command, which every Linux machine
 /// has; whether it was delivered.
 pub fn send_signal(pid: u32, signal: &str) -> bool {

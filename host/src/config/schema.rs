@@ -199,6 +199,10 @@ impl fmt::Debug for DatabaseConfig {
 pub struct PluginsConfig {
     /// Directory scanned for plugin libraries.
     pub dir: PathBuf,
+    /// The library file names in `dir` that are loaded (at start and on every reload); every other
+    /// file there is skipped without being opened. `None` = every library in `dir`, which is what a
+    /// directory holding only plugins wants, and what the tests' private directories rely on.
+    pub files: Option<Vec<String>>,
     /// Where libraries are copied before they are loaded (each load gets a unique path, which is
     /// what makes hot reload possible); `None` = a private directory under the system temp dir.
     pub work_dir: Option<PathBuf>,
@@ -214,6 +218,7 @@ impl Default for PluginsConfig {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("target/release"),
+            files: None,
             work_dir: None,
             drain_timeout: Duration::from_secs(30),
             require_same_rustc: false,

@@ -5,6 +5,14 @@ use super::Config;
 use super::error::Problem;
 use crate::urls::{Scheme, redact};
 
+/// The admin token the shipped `config/message-center.toml` carries, so the README's first command
+/// works; everyone who read the file knows it.
+const SAMPLE_ADMIN_TOKEN: &str = "change-me";
+
+/// The shortest admin token accepted on a non-loopback `server.admin_listen`: 32 characters, what
+/// `openssl rand -hex 16` prints, too long to guess over the network.
+const MIN_EXPOSED_ADMIN_TOKEN_CHARS: usize = 32;
+
 /// Rules that involve several keys or that serde's types cannot express.
 pub(super) fn validate(config: &Config) -> Result<(), Problem> {
     let server = &config.server;
@@ -106,6 +114,8 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
         ));
     }
 
+    validate_admin_token(config)?;
+    validate_plugin_files(config)?;
     validate_execution_instances(config)?;
     if config.retention.purge_interval.is_zero() {
         return Err(Problem::new(
@@ -125,6 +135,75 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
                 config.log.level
             ),
         ));
+    }
+    Ok(())
+}
+
+/// `auth.admin_token` on an admin listener others can reach: not the sample token, not a short one.
+/// The admin API reloads code and stops workflows; on loopback only local users reach it, so the
+/// sample token keeps working there (and an absent token disables the API wherever it listens).
+fn validate_admin_token(config: &Config) -> Result<(), Problem> {
+    let listen = config.server.admin_listen;
+    let Some(token) = config.auth.admin_token.as_deref() else {
+        return Ok(());
+    };
+    if listen.ip().is_loopback() {
+        return Ok(());
+    }
+    let length = token.chars().count();
+    let what = if token == SAMPLE_ADMIN_TOKEN {
+        format!("is the sample token `{SAMPLE_ADMIN_TOKEN}` of the shipped configuration")
+    } else if length < MIN_EXPOSED_ADMIN_TOKEN_CHARS {
+        format!("is {length} characters long")
+    } else {
+        return Ok(());
+    };
+    Err(Problem::new(
+        &["auth", "admin_token"],
+        format!(
+            "{what}, and `server.admin_listen` ({listen}) is not a loopback address: anyone who reaches it \
+             could reload plugins and stop workflows. Set a random token of at least \
+             {MIN_EXPOSED_ADMIN_TOKEN_CHARS} characters (e.g. `openssl rand -hex 32`), or keep the admin \
+             listener on 127.0.0.1"
+        ),
+    ))
+}
+
+/// `plugins.files`: at least one entry, each the bare file name of a library of this platform, once.
+fn validate_plugin_files(config: &Config) -> Result<(), Problem> {
+    let Some(files) = &config.plugins.files else {
+        return Ok(());
+    };
+    if files.is_empty() {
+        return Err(Problem::new(
+            &["plugins", "files"],
+            "must list at least one library; leave it out to load every library in `plugins.dir`",
+        ));
+    }
+    let extension = std::env::consts::DLL_EXTENSION;
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, file) in files.iter().enumerate() {
+        let at = format!("[{index}]");
+        let problem = |message: String| Problem::new(&["plugins", "files", &at], message);
+        if file.trim().is_empty() {
+            return Err(problem("must not be empty".to_owned()));
+        }
+        if file.contains('/') || file == "." || file == ".." || file.contains('\0') {
+            return Err(problem(format!(
+                "`{file}` is not a file name: list names of files in `plugins.dir`, not paths"
+            )));
+        }
+        if std::path::Path::new(file)
+            .extension()
+            .is_none_or(|ext| ext != extension)
+        {
+            return Err(problem(format!(
+                "`{file}` is not a plugin library: its name must end in `.{extension}`"
+            )));
+        }
+        if !seen.insert(file.as_str()) {
+            return Err(problem(format!("`{file}` is listed twice")));
+        }
     }
     Ok(())
 }
@@ -320,5 +399,115 @@ wait_for_archive = false
         );
         assert_eq!(key, "execution_instances[0].url");
         assert!(message.contains("ftp://u:***@e.internal"), "{message}");
+    }
+
+    #[test]
+    fn exposed_admin_listener_needs_a_strong_token() {
+        let exposed = |token: &str| {
+            format!(
+                "[server]\nadmin_listen = \"0.0.0.0:8081\"\n[auth]\nadmin_token = \"{token}\"\n"
+            )
+        };
+        let (key, message) = invalid(&exposed("change-me"), no_env());
+        assert_eq!(key, "auth.admin_token");
+        assert!(message.contains("sample token"), "{message}");
+        assert!(message.contains("0.0.0.0:8081"), "{message}");
+
+        let short = "x".repeat(31);
+        let (key, message) = invalid(&exposed(&short), no_env());
+        assert_eq!(key, "auth.admin_token");
+        assert!(message.contains("31 characters"), "{message}");
+        assert!(
+            !message.contains(&short),
+            "the token is not printed: {message}"
+        );
+
+        let strong = "0123456789abcdef0123456789abcdef";
+        Config::from_toml_str(&exposed(strong), no_env()).expect("32 characters");
+        // A routable address or IPv6 is no safer than 0.0.0.0.
+        let text = exposed("change-me").replace("0.0.0.0:8081", "[::]:8081");
+        assert_eq!(invalid(&text, no_env()).0, "auth.admin_token");
+        let text = exposed("change-me").replace("0.0.0.0:8081", "10.1.2.3:8081");
+        assert_eq!(invalid(&text, no_env()).0, "auth.admin_token");
+        // Without a token the admin API refuses every call, wherever it listens.
+        let text = "[server]\nadmin_listen = \"0.0.0.0:8081\"\n[auth]\nadmin_token = \"\"\n";
+        Config::from_toml_str(text, no_env()).expect("no token");
+        Config::from_toml_str("[server]\nadmin_listen = \"0.0.0.0:8081\"\n", no_env())
+            .expect("no token");
+    }
+
+    #[test]
+    fn loopback_admin_listener_keeps_the_sample_token() {
+        for listen in ["127.0.0.1:8081", "127.0.0.2:0", "[::1]:8081"] {
+            let text = format!(
+                "[server]\nadmin_listen = \"{listen}\"\n[auth]\nadmin_token = \"change-me\"\n"
+            );
+            Config::from_toml_str(&text, no_env()).expect(listen);
+        }
+        let shipped = include_str!("../../../config/message-center.toml");
+        let config = Config::from_toml_str(shipped, no_env()).expect("the shipped file");
+        assert_eq!(config.auth.admin_token.as_deref(), Some("change-me"));
+        assert_eq!(
+            config.plugins.files.as_deref(),
+            Some(
+                &[
+                    "librt_events_processing.so".to_owned(),
+                    "libbatch_events_processing.so".to_owned(),
+                    "libupdate_events_status.so".to_owned(),
+                    "libarchiving.so".to_owned(),
+                ][..]
+            ),
+            "the shipped file loads the four shipped workflows and no test plugin"
+        );
+        // Exposing the shipped file's listener is refused, and the variable that did it is named.
+        let (key, message) = invalid(shipped, env(&[("MC_SERVER__ADMIN_LISTEN", "0.0.0.0:8081")]));
+        assert_eq!(key, "auth.admin_token");
+        assert!(message.contains("sample token"), "{message}");
+        let (key, message) = invalid(
+            shipped,
+            env(&[
+                ("MC_SERVER__ADMIN_LISTEN", "0.0.0.0:8081"),
+                ("MC_AUTH__ADMIN_TOKEN", "short"),
+            ]),
+        );
+        assert_eq!(key, "auth.admin_token");
+        assert!(message.contains("MC_AUTH__ADMIN_TOKEN"), "{message}");
+    }
+
+    #[test]
+    fn plugin_files_are_file_names_of_libraries() {
+        let files = |list: &str| format!("[plugins]\nfiles = {list}\n");
+        let config = Config::from_toml_str(&files(r#"["liba.so", "libb.so"]"#), no_env())
+            .expect("two libraries");
+        assert_eq!(
+            config.plugins.files.as_deref(),
+            Some(&["liba.so".to_owned(), "libb.so".to_owned()][..])
+        );
+        let defaults = Config::from_toml_str("", no_env()).expect("defaults");
+        assert_eq!(defaults.plugins.files, None, "absent: every library");
+
+        let (key, message) = invalid(&files("[]"), no_env());
+        assert_eq!(key, "plugins.files");
+        assert!(message.contains("leave it out"), "{message}");
+        for (list, index, says) in [
+            (r#"["liba.so", ""]"#, 1, "empty"),
+            (r#"["  "]"#, 0, "empty"),
+            (r#"["../liba.so"]"#, 0, "not paths"),
+            (r#"["/opt/mc/liba.so"]"#, 0, "not paths"),
+            (r#"["sub/liba.so"]"#, 0, "not paths"),
+            (r#"[".."]"#, 0, "not paths"),
+            (r#"["liba.so", "README"]"#, 1, "must end in `.so`"),
+            (r#"["liba.so.bak"]"#, 0, "must end in `.so`"),
+            (r#"["liba.so", "libb.so", "liba.so"]"#, 2, "twice"),
+        ] {
+            let (key, message) = invalid(&files(list), no_env());
+            assert_eq!(key, format!("plugins.files[{index}]"), "{list}");
+            assert!(message.contains(says), "{list}: {message}");
+        }
+        let (key, _) = invalid(&files(r#"["liba.so", 3]"#), no_env());
+        assert_eq!(key, "plugins.files[1]");
+        let (key, message) = invalid("", env(&[("MC_PLUGINS__FILES", r#"["x/y.so"]"#)]));
+        assert_eq!(key, "plugins.files[0]");
+        assert!(message.contains("MC_PLUGINS__FILES"), "{message}");
     }
 }

@@ -5,6 +5,7 @@
 //! - [`registry`]: plugins by name, their generations and the workflow instances each generation serves.
 //! - [`host_vtable`]: the functions a plugin run calls back into.
 //! - [`permissions`]: refusing code that other users can change.
+//! - [`scan`]: which files of the plugin directory are loaded (`plugins.files`).
 //! - [`elf`]: refusing a truncated library before `dlopen` maps it (which would SIGBUS the host).
 
 #[cfg(target_os = "linux")]
@@ -13,6 +14,7 @@ pub mod host_vtable;
 pub mod loader;
 pub mod permissions;
 pub mod registry;
+pub mod scan;
 
 use std::path::{Path, PathBuf};
 

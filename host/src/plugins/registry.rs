@@ -16,6 +16,7 @@ use tokio::sync::watch;
 
 use super::loader::{LoadOptions, PluginInfo, PluginLibrary, WorkflowInstance, read_plugin_file};
 use super::permissions;
+use super::scan::FileFilter;
 use crate::metrics::Metrics;
 
 /// What the registry needs to know about a configured workflow.
@@ -128,6 +129,8 @@ struct State {
 /// The registry. Reloads are serialised; lookups by runners take the state lock only briefly.
 pub struct PluginRegistry {
     dir: PathBuf,
+    /// `plugins.files`: which libraries of `dir` a scan loads.
+    filter: FileFilter,
     options: LoadOptions,
     workflows: BTreeMap<String, WorkflowSpec>,
     metrics: Metrics,
@@ -150,13 +153,6 @@ fn fingerprint(bytes: &[u8]) -> u64 {
     hasher.finish()
 }
 
-/// Whether `path` looks like a plugin library of this platform.
-fn is_library(path: &Path) -> bool {
-    path.extension()
-        .is_some_and(|ext| ext == std::env::consts::DLL_EXTENSION)
-        && path.is_file()
-}
-
 impl PluginRegistry {
     pub fn new(
         dir: PathBuf,
@@ -166,12 +162,22 @@ impl PluginRegistry {
     ) -> Self {
         PluginRegistry {
             dir,
+            filter: FileFilter::all(),
             options,
             workflows,
             metrics,
             state: Mutex::new(State::default()),
             reload_lock: Mutex::new(()),
         }
+    }
+
+    /// Loads only these file names of the directory (`plugins.files`); `None` = every library.
+    pub fn with_files(mut self, files: Option<&[String]>) -> Self {
+        self.filter = match files {
+            Some(files) => FileFilter::only(files.iter().map(String::as_str)),
+            None => FileFilter::all(),
+        };
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -187,8 +193,13 @@ impl PluginRegistry {
         let state = lock(&self.state);
         let Some(entry) = state.plugins.get(&spec.plugin) else {
             return Err(format!(
-                "plugin `{}` is not loaded: no library in {} declares it{}",
+                "plugin `{}` is not loaded: no library {}in {} declares it{}",
                 spec.plugin,
+                if self.filter.is_restricted() {
+                    "of `plugins.files` "
+                } else {
+                    ""
+                },
                 self.dir.display(),
                 if state.refused.is_empty() {
                     String::new()
@@ -245,11 +256,8 @@ impl PluginRegistry {
                 error: Some(message),
             }];
         }
-        let mut files: Vec<PathBuf> = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| is_library(p))
-                .collect(),
+        let scan = match self.filter.scan(&self.dir) {
+            Ok(scan) => scan,
             Err(e) => {
                 let message = format!(
                     "{}: cannot list the plugin directory: {e}",
@@ -266,7 +274,21 @@ impl PluginRegistry {
                 }];
             }
         };
-        files.sort();
+        if scan.skipped > 0 {
+            tracing::info!(
+                dir = %self.dir.display(),
+                skipped = scan.skipped,
+                "libraries not listed in plugins.files skipped, unopened"
+            );
+        }
+        for missing in &scan.missing {
+            tracing::warn!(
+                dir = %self.dir.display(),
+                file = %missing,
+                "plugins.files lists a library the plugin directory does not hold"
+            );
+        }
+        let files = scan.files;
         let mut results: Vec<ReloadResult> =
             files.iter().map(|file| self.load_file(file)).collect();
         results.extend(self.unload_missing());
@@ -613,4 +635,65 @@ fn retire(entry: &mut PluginEntry, reason: String) {
             .push((generation.number, Arc::downgrade(&generation.library)));
     }
     entry.error = Some(reason);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registry on a directory of files that are no libraries at all, so every one it opens is refused.
+    fn registry_on(
+        files: &[&str],
+        listed: Option<&[String]>,
+    ) -> (tempfile::TempDir, PluginRegistry) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).expect("mkdir");
+        for file in files {
+            std::fs::write(plugins.join(file), b"not a library").expect("write");
+        }
+        let registry = PluginRegistry::new(
+            plugins,
+            LoadOptions {
+                work_dir: dir.path().join("work"),
+                require_same_rustc: false,
+            },
+            BTreeMap::new(),
+            Metrics::new(),
+        )
+        .with_files(listed);
+        (dir, registry)
+    }
+
+    fn file_names(results: &[ReloadResult]) -> Vec<String> {
+        results
+            .iter()
+            .map(|r| r.file.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn without_a_list_every_library_is_opened() {
+        let (_dir, registry) = registry_on(&["liba.so", "libwrong_abi.so"], None);
+        let results = registry.reload_all();
+        assert_eq!(file_names(&results), ["liba.so", "libwrong_abi.so"]);
+        assert!(results.iter().all(|r| r.outcome == ReloadOutcome::Refused));
+        assert_eq!(registry.list().len(), 2);
+    }
+
+    #[test]
+    fn a_reload_opens_only_the_listed_files() {
+        let listed = ["liba.so".to_owned(), "libmissing.so".to_owned()];
+        let (_dir, registry) = registry_on(
+            &["liba.so", "libwrong_abi.so", "libfault_probe.so"],
+            Some(&listed),
+        );
+        for _ in 0..2 {
+            let results = registry.reload_all();
+            assert_eq!(file_names(&results), ["liba.so"], "{results:?}");
+            let views = registry.list();
+            assert_eq!(views.len(), 1, "unlisted files are not even refused");
+            assert!(views[0].file.ends_with("liba.so"));
+        }
+    }
 }

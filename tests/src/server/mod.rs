@@ -21,7 +21,7 @@ use crate::build::server_binary;
 use crate::client::{ApiClient, parse_body, send};
 use crate::json::{find_plugin_by_file, find_plugin_by_name, is_final, num, pretty};
 use crate::plugin_dir::PluginDir;
-use crate::process::{NotReady, ServeChild, send_signal, tail_of_file};
+use crate::process::{Exited, NotReady, ServeChild, run_to_exit, send_signal, tail_of_file};
 use crate::time::poll_until;
 
 /// is panicking (a failed test), it first prints the tail of the server's log.
@@ -87,6 +87,26 @@ impl TestServer {
             plugins: options.plugins,
             work_dir,
         }
+    }
+
+    /// Writes the configuration and runs `message-center serve --config <file>` expecting it to refuse
+    /// to start: waits up to 30 s for it to exit (killing it if it does not) and returns how it ended,
+    /// with the configuration text it was given.
+    pub fn start_expecting_failure(options: ServerOptions) -> (Exited, String) {
+        let work_dir = tempfile::Builder::new()
+            .prefix("mc-server-")
+            .tempdir()
+            .expect("create server directory");
+        let config_path = work_dir.path().join("message-center.toml");
+        let config = options.config_toml(work_dir.path());
+        fs::write(&config_path, &config).expect("write config");
+        let exited = run_to_exit(
+            &server_binary(),
+            &config_path,
+            work_dir.path(),
+            Duration::from_secs(30),
+        );
+        (exited, config)
     }
 
     pub fn pid(&self) -> u32 {

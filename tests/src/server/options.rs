@@ -54,6 +54,10 @@ pub struct ServerOptions {
     pub max_batch_events: Option<usize>,
     /// `[server] max_ctx_bytes`; `None` writes no line (the server's default).
     pub max_ctx_bytes: Option<usize>,
+    /// `[server] admin_listen`; `127.0.0.1:0` unless told otherwise.
+    pub admin_listen: String,
+    /// More `[plugins]` lines (TOML), e.g. `files = ["liba.so"]`. See [`ServerOptions::plugin_setting`].
+    pub plugin_settings: String,
     /// More `[server]` lines (TOML), e.g. `header_read_timeout = "2s"`. See [`ServerOptions::server_setting`].
     pub server_settings: String,
     /// `[channels.email]`; `None` writes no table. See [`ServerOptions::email_channel`].
@@ -79,6 +83,8 @@ impl ServerOptions {
             max_body_bytes: None,
             max_batch_events: None,
             max_ctx_bytes: None,
+            admin_listen: "127.0.0.1:0".to_owned(),
+            plugin_settings: String::new(),
             server_settings: String::new(),
             email_channel: None,
             sms_channel: None,
@@ -113,6 +119,18 @@ impl ServerOptions {
     /// Adds one `[server]` line, e.g. `.server_setting("idle_timeout", "\"3s\"")` (the value is TOML).
     pub fn server_setting(mut self, key: &str, value: &str) -> Self {
         self.server_settings.push_str(&format!("{key} = {value}\n"));
+        self
+    }
+
+    /// `[server] admin_listen`, e.g. `"0.0.0.0:0"` (the ready line then names that address).
+    pub fn admin_listen(mut self, addr: &str) -> Self {
+        self.admin_listen = addr.to_owned();
+        self
+    }
+
+    /// Adds one `[plugins]` line, e.g. `.plugin_setting("files", r#"["liba.so"]"#)` (the value is TOML).
+    pub fn plugin_setting(mut self, key: &str, value: &str) -> Self {
+        self.plugin_settings.push_str(&format!("{key} = {value}\n"));
         self
     }
 
@@ -280,7 +298,7 @@ impl ServerOptions {
              \n\
              [server]\n\
              listen = \"127.0.0.1:0\"\n\
-             admin_listen = \"127.0.0.1:0\"\n\
+             admin_listen = {admin_listen}\n\
              shutdown_timeout = {shutdown}\n\
              {limits}\
              \n\
@@ -290,6 +308,7 @@ impl ServerOptions {
              [plugins]\n\
              dir = {plugins}\n\
              drain_timeout = {drain}\n\
+             {plugin_settings}\
              \n\
              [auth]\n\
              {admin_token}\
@@ -307,6 +326,8 @@ impl ServerOptions {
             database = toml_string(&database_url),
             plugins = toml_string(&self.plugins.path().display().to_string()),
             drain = toml_string(&self.drain_timeout),
+            admin_listen = toml_string(&self.admin_listen),
+            plugin_settings = self.plugin_settings,
             level = toml_string(&self.log_level),
             workflows = self.workflows,
             channels = self.channels_toml(),
