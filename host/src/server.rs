@@ -129,7 +129,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         },
     )));
     if let (Some(dir), true) = (&config.templates.seed_dir, db_ready.load(Ordering::SeqCst)) {
-        crate::templates::seed::seed(&store, dir).await;
+        crate::templates::seed::seed(&store, dir, &(&config.templates).into()).await;
     }
 
     let claimer = HostServices::claimer_for(&instance_name);
@@ -157,6 +157,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         let workflows = Arc::clone(&workflows);
         Some(crate::delivery::start(
             &config.channels,
+            (&config.templates).into(),
             store.clone(),
             claimer.clone(),
             metrics.clone(),
@@ -274,6 +275,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             max_batch_events: config.server.max_batch_events,
             max_ctx_bytes: config.server.max_ctx_bytes,
             body_read_timeout: config.server.body_read_timeout,
+            render: (&config.templates).into(),
         },
         role: config.instance.role,
         instances: control.as_ref().map(|c| Arc::clone(&c.instances)),

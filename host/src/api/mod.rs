@@ -44,6 +44,8 @@ pub struct ApiLimits {
     pub max_ctx_bytes: usize,
     /// How long a body may take to arrive (`server.body_read_timeout`).
     pub body_read_timeout: std::time::Duration,
+    /// What the check of `PUT /api/v1/templates/{name}` renders under (`[templates]`).
+    pub render: crate::templates::RenderLimits,
 }
 
 impl ApiLimits {

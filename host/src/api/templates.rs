@@ -30,11 +30,14 @@ pub async fn put(
     check_name(name)?;
     let body = read_body(&ctx, request).await?;
     let (version, publish) = parse_version(&body)?;
-    templates::check(&version.content()).map_err(|e| ApiError::BadRequest {
-        code: crate::error::ErrorCode::TemplateError,
-        field: Some(e.field.to_owned()),
-        message: e.detail(),
-    })?;
+    // Off the async workers and bounded: a runaway template is refused, naming the limit it hit.
+    templates::check(&version.content(), &ctx.limits.render)
+        .await
+        .map_err(|e| ApiError::BadRequest {
+            code: crate::error::ErrorCode::TemplateError,
+            field: Some(e.field.to_owned()),
+            message: e.detail(),
+        })?;
     let (template, stored, created) = ctx
         .store
         .put_template_version(name, version, publish)

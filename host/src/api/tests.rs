@@ -67,6 +67,7 @@ pub(crate) async fn test_api(options: Options) -> TestApi {
             max_batch_events: 100,
             max_ctx_bytes: 16 * 1024,
             body_read_timeout: std::time::Duration::from_secs(5),
+            render: crate::templates::RenderLimits::default(),
         },
         role: options.role,
         instances: None,

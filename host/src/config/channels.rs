@@ -155,11 +155,29 @@ mod tests {
 }
 
 /// `[templates]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TemplatesConfig {
     /// A directory of `<name>.json` templates (the body of `PUT /api/v1/templates/<name>`) created and
     /// published at start when no template of that name exists yet: how a new installation gets its
     /// sample templates. Existing templates are never overwritten.
     pub seed_dir: Option<std::path::PathBuf>,
+    /// Instructions rendering one part may execute (docs/api.md "Template limits").
+    pub max_render_fuel: u64,
+    /// Bytes one rendered part may have.
+    pub max_output_bytes: usize,
+    /// How long rendering one message's parts may take.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub render_timeout: Duration,
+}
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        Self {
+            seed_dir: None,
+            max_render_fuel: crate::templates::DEFAULT_MAX_RENDER_FUEL,
+            max_output_bytes: crate::templates::DEFAULT_MAX_OUTPUT_BYTES,
+            render_timeout: crate::templates::DEFAULT_RENDER_TIMEOUT,
+        }
+    }
 }

@@ -32,6 +32,16 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
             "must be at least 1",
         ));
     }
+    let templates = &config.templates;
+    for (key, zero) in [
+        ("max_render_fuel", templates.max_render_fuel == 0),
+        ("max_output_bytes", templates.max_output_bytes == 0),
+        ("render_timeout", templates.render_timeout.is_zero()),
+    ] {
+        if zero {
+            return Err(Problem::new(&["templates", key], "must be greater than 0"));
+        }
+    }
     if server.max_batch_events == 0 {
         return Err(Problem::new(
             &["server", "max_batch_events"],

@@ -25,7 +25,7 @@ use crate::ingest::validate::{check_email, check_phone};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::store::{AttemptResult, Store, StoreError};
-use crate::templates::{RenderInput, TemplateCache, TemplateContent};
+use crate::templates::{RenderEvent, TemplateCache, TemplateContent};
 use mc_plugin_api::DeliveryStatus;
 
 /// How long a claimed attempt is ours; longer than any send with its timeout.
@@ -228,14 +228,20 @@ impl Engine {
             text: template.text_body.clone(),
             html: template.html_body.clone(),
         };
-        let input = RenderInput {
-            ctx: &event.ctx,
-            email: event.email.as_deref(),
-            mobile_phone: event.mobile_phone.as_deref(),
-            language: event.language.as_deref(),
-            external_id: event.external_id.as_deref(),
+        let input = RenderEvent {
+            ctx: event.ctx.clone(),
+            email: event.email.clone(),
+            mobile_phone: event.mobile_phone.clone(),
+            language: event.language.clone(),
+            external_id: event.external_id.clone(),
         };
-        let rendered = match self.templates.render(&name, version, &content, &input) {
+        // Off the async workers and bounded (fuel, output size, deadline): a runaway template fails
+        // this attempt, finally, and nothing else.
+        let rendered = match self
+            .templates
+            .render_bounded(name, version, content, input)
+            .await
+        {
             Ok(rendered) => rendered,
             Err(e) => return fail(entry, format!("render error: {e}")),
         };

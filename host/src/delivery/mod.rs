@@ -20,7 +20,7 @@ use crate::config::ChannelsConfig;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
-use crate::templates::TemplateCache;
+use crate::templates::{RenderLimits, TemplateCache};
 
 /// Compiled templates kept by the engine.
 const TEMPLATE_CACHE_CAPACITY: usize = 1000;
@@ -45,9 +45,10 @@ impl DeliveryHandle {
     }
 }
 
-/// Builds the channels and starts the engine.
+/// Builds the channels and starts the engine, rendering under `limits`.
 pub fn start(
     channels: &ChannelsConfig,
+    limits: RenderLimits,
     store: Store,
     claimer: String,
     metrics: Metrics,
@@ -81,7 +82,7 @@ pub fn start(
         claimer,
         email,
         sms,
-        templates: Arc::new(TemplateCache::new(TEMPLATE_CACHE_CAPACITY)),
+        templates: Arc::new(TemplateCache::with_limits(TEMPLATE_CACHE_CAPACITY, limits)),
         metrics,
         wake: Arc::clone(&wake),
         on_final: Box::new(on_final),

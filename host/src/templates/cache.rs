@@ -4,8 +4,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use super::limits::{self, Progress, RenderLimits};
 use super::render::Compiled;
-use super::{RenderInput, Rendered, TemplateContent, TemplateError};
+use super::{RenderEvent, RenderInput, Rendered, TemplateContent, TemplateError};
 
 /// Compiled templates by (template name, version), at most `capacity` of them (the oldest compiled is
 /// dropped first). A hit takes a read lock for one lookup; compiling happens outside the lock.
@@ -15,6 +16,8 @@ use super::{RenderInput, Rendered, TemplateContent, TemplateError};
 /// (a string comparison, far cheaper than compiling), otherwise it is compiled again.
 pub struct TemplateCache {
     capacity: usize,
+    /// What every render of a cached version runs under.
+    limits: RenderLimits,
     inner: RwLock<Inner>,
     compilations: AtomicU64,
 }
@@ -33,17 +36,24 @@ struct Inner {
 }
 
 impl TemplateCache {
-    /// A cache of at most `capacity` compiled versions (at least one).
+    /// A cache of at most `capacity` compiled versions (at least one), rendering under the default
+    /// limits.
     pub fn new(capacity: usize) -> Self {
+        Self::with_limits(capacity, RenderLimits::default())
+    }
+
+    /// A cache of at most `capacity` compiled versions (at least one), rendering under `limits`.
+    pub fn with_limits(capacity: usize, limits: RenderLimits) -> Self {
         TemplateCache {
             capacity: capacity.max(1),
+            limits,
             inner: RwLock::new(Inner::default()),
             compilations: AtomicU64::new(0),
         }
     }
 
-    /// Renders version `version` of template `name`, whose parts are `content`, for `input`; compiles it
-    /// the first time.
+    /// Renders version `version` of template `name`, whose parts are `content`, for `input`, on the
+    /// calling thread (fuel and output capped, no deadline); compiles it the first time.
     pub fn render(
         &self,
         name: &str,
@@ -51,11 +61,38 @@ impl TemplateCache {
         content: &TemplateContent,
         input: &RenderInput<'_>,
     ) -> Result<Rendered, TemplateError> {
+        self.render_tracked(name, version, content, input, &Progress::default())
+    }
+
+    /// [`TemplateCache::render`] on tokio's blocking pool, given up after the limits' timeout: what
+    /// delivery calls, so that no template can hold an async worker.
+    pub async fn render_bounded(
+        self: &Arc<Self>,
+        name: String,
+        version: i32,
+        content: TemplateContent,
+        event: RenderEvent,
+    ) -> Result<Rendered, TemplateError> {
+        let cache = Arc::clone(self);
+        limits::off_thread(&self.limits, move |progress| {
+            cache.render_tracked(&name, version, &content, &event.input(), progress)
+        })
+        .await
+    }
+
+    fn render_tracked(
+        &self,
+        name: &str,
+        version: i32,
+        content: &TemplateContent,
+        input: &RenderInput<'_>,
+        progress: &Progress,
+    ) -> Result<Rendered, TemplateError> {
         let entry = match self.lookup(name, version, content) {
             Some(entry) => entry,
             None => self.insert(name, version, content),
         };
-        entry.compiled.render(input)
+        entry.compiled.render(input, progress)
     }
 
     /// How many versions are cached.
@@ -82,7 +119,7 @@ impl TemplateCache {
     fn insert(&self, name: &str, version: i32, content: &TemplateContent) -> Arc<Entry> {
         let entry = Arc::new(Entry {
             content: content.clone(),
-            compiled: Compiled::new(content),
+            compiled: Compiled::new(content, &self.limits),
         });
         self.compilations.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
@@ -124,6 +161,7 @@ impl std::fmt::Debug for TemplateCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TemplateCache")
             .field("capacity", &self.capacity)
+            .field("limits", &self.limits)
             .field("len", &self.len())
             .field("compilations", &self.compilations())
             .finish()

@@ -10,15 +10,22 @@
 //! empty event. [`TemplateCache`] is what delivery uses: versions never change, so each (name, version) is
 //! compiled once and kept.
 //!
+//! Every render runs under [`RenderLimits`] (fuel, output size, time; see `limits.rs`), and the async
+//! entry points ([`check`], [`TemplateCache::render_bounded`]) run it off the async workers.
+//!
 //! Adobe Campaign placeholders (`<%= rtEvent.ctx.firstName %>`) are translated to Jinja when a part is
 //! compiled (see `adobe.rs`), so templates imported from Adobe Campaign render unchanged.
 
 mod adobe;
 mod cache;
+mod limits;
 mod render;
 pub mod seed;
 
 pub use cache::TemplateCache;
+pub use limits::{
+    DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_MAX_RENDER_FUEL, DEFAULT_RENDER_TIMEOUT, RenderLimits,
+};
 
 use mc_plugin_api::Channel;
 
@@ -76,6 +83,29 @@ pub struct RenderInput<'a> {
     pub external_id: Option<&'a str>,
 }
 
+/// An event's variables, owned: what a render on another thread needs.
+#[derive(Clone, Debug, Default)]
+pub struct RenderEvent {
+    pub ctx: serde_json::Value,
+    pub email: Option<String>,
+    pub mobile_phone: Option<String>,
+    pub language: Option<String>,
+    pub external_id: Option<String>,
+}
+
+impl RenderEvent {
+    /// The event as a render borrows it.
+    pub fn input(&self) -> RenderInput<'_> {
+        RenderInput {
+            ctx: &self.ctx,
+            email: self.email.as_deref(),
+            mobile_phone: self.mobile_phone.as_deref(),
+            language: self.language.as_deref(),
+            external_id: self.external_id.as_deref(),
+        }
+    }
+}
+
 /// The rendered parts; a part absent from the template is `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -107,20 +137,38 @@ impl TemplateError {
     }
 }
 
-/// Compiles every part, then renders it once against an empty event (`ctx` = `{}`, no addresses): the
-/// check a template version passes before it is stored. The first part that fails is reported.
-pub fn check(content: &TemplateContent) -> Result<(), TemplateError> {
-    let compiled = render::Compiled::new(content);
-    let empty = serde_json::Value::Object(serde_json::Map::new());
+/// Compiles every part, then renders it once against an empty event (`ctx` = `{}`, no addresses), under
+/// `limits` and off the async workers: the check a template version passes before it is stored. The
+/// first part that fails is reported.
+pub async fn check(content: &TemplateContent, limits: &RenderLimits) -> Result<(), TemplateError> {
+    let content = content.clone();
+    let bounds = *limits;
+    limits::off_thread(limits, move |progress| {
+        check_now(&content, &bounds, progress)
+    })
+    .await
+}
+
+/// [`check`] on the calling thread, without its deadline.
+fn check_now(
+    content: &TemplateContent,
+    limits: &RenderLimits,
+    progress: &limits::Progress,
+) -> Result<(), TemplateError> {
+    let compiled = render::Compiled::new(content, limits);
     compiled
-        .render(&RenderInput {
-            ctx: &empty,
-            email: None,
-            mobile_phone: None,
-            language: None,
-            external_id: None,
-        })
+        .render(&RenderEvent::empty().input(), progress)
         .map(drop)
+}
+
+impl RenderEvent {
+    /// An event with `ctx` = `{}` and no addresses: what [`check`] renders for.
+    fn empty() -> Self {
+        RenderEvent {
+            ctx: serde_json::Value::Object(serde_json::Map::new()),
+            ..RenderEvent::default()
+        }
+    }
 }
 
 #[cfg(test)]

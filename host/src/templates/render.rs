@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::adobe;
+use super::limits::{CappedWriter, Progress, RenderLimits};
 use super::{RenderInput, Rendered, TemplateContent, TemplateError};
 
 /// The parts, in the order they are compiled and rendered (and the first failure reported). Each is
@@ -13,6 +14,13 @@ const FROM: &str = "from";
 const SUBJECT: &str = "subject";
 const TEXT: &str = "text";
 const HTML: &str = "html";
+/// The parts by their index in the render order (what [`Progress`] holds).
+const PARTS: [&str; 4] = [FROM, SUBJECT, TEXT, HTML];
+
+/// The part at `index` of the render order.
+pub(super) fn part_name(index: usize) -> &'static str {
+    PARTS.get(index).copied().unwrap_or(FROM)
+}
 
 /// One template version, compiled: its own environment holding a template per present part, or the
 /// error of the first part that does not compile.
@@ -23,12 +31,16 @@ pub(super) struct Compiled {
     text: bool,
     html: bool,
     error: Option<TemplateError>,
+    limits: RenderLimits,
 }
 
 impl Compiled {
-    /// Compiles every present part; a syntax error is kept and returned by every [`Compiled::render`].
-    pub(super) fn new(content: &TemplateContent) -> Self {
+    /// Compiles every present part, to be rendered under `limits`; a syntax error is kept and returned
+    /// by every [`Compiled::render`].
+    pub(super) fn new(content: &TemplateContent, limits: &RenderLimits) -> Self {
         let mut env = Environment::new();
+        // Every render of a part stops after this many instructions (see `limits.rs`).
+        env.set_fuel(Some(limits.max_fuel));
         // Only the `html` part is escaped, whatever its content looks like.
         env.set_auto_escape_callback(|name| {
             if name == HTML {
@@ -58,6 +70,7 @@ impl Compiled {
             text: false,
             html: false,
             error: None,
+            limits: *limits,
         };
         let parts = [
             (FROM, &content.from),
@@ -92,17 +105,26 @@ impl Compiled {
         compiled
     }
 
-    /// Renders every present part for `input`; the first part that fails is reported.
-    pub(super) fn render(&self, input: &RenderInput<'_>) -> Result<Rendered, TemplateError> {
+    /// Renders every present part for `input`, each under the limits; the first part that fails is
+    /// reported. `progress` is told which part is being rendered.
+    pub(super) fn render(
+        &self,
+        input: &RenderInput<'_>,
+        progress: &Progress,
+    ) -> Result<Rendered, TemplateError> {
         if let Some(error) = &self.error {
             return Err(error.clone());
         }
         let context = context(input);
+        let part = |index: usize, present: bool| {
+            progress.set(index);
+            self.part(PARTS[index], present, &context)
+        };
         Ok(Rendered {
-            from: self.part(FROM, self.from, &context)?,
-            subject: self.part(SUBJECT, self.subject, &context)?,
-            text: self.part(TEXT, self.text, &context)?,
-            html: self.part(HTML, self.html, &context)?,
+            from: part(0, self.from)?,
+            subject: part(1, self.subject)?,
+            text: part(2, self.text)?,
+            html: part(3, self.html)?,
         })
     }
 
@@ -119,10 +141,21 @@ impl Compiled {
             .env
             .get_template(field)
             .map_err(|e| template_error(field, &e))?;
-        template
-            .render(context)
-            .map(Some)
-            .map_err(|e| template_error(field, &e))
+        let mut out = CappedWriter::new(self.limits.max_output_bytes);
+        match template.render_captured_to(context, &mut out) {
+            Ok(_captured) => Ok(Some(out.into_string())),
+            Err(e) if out.overflowed() => Err(TemplateError {
+                field,
+                line: e.line(),
+                message: self.limits.output_message(),
+            }),
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(TemplateError {
+                field,
+                line: e.line(),
+                message: self.limits.fuel_message(),
+            }),
+            Err(e) => Err(template_error(field, &e)),
+        }
     }
 }
 

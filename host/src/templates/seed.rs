@@ -6,7 +6,7 @@ use std::path::Path;
 use mc_plugin_api::Channel;
 use serde::Deserialize;
 
-use super::{NewTemplateVersion, check};
+use super::{NewTemplateVersion, RenderLimits, check};
 use crate::store::Store;
 
 /// A seed file: the body of `PUT /api/v1/templates/<name>`.
@@ -23,8 +23,9 @@ struct SeedFile {
     html: Option<String>,
 }
 
-/// Seeds every `*.json` of `dir`; returns the names created. A bad file is logged and skipped.
-pub async fn seed(store: &Store, dir: &Path) -> Vec<String> {
+/// Seeds every `*.json` of `dir`, each checked as `PUT` checks it (under `limits`); returns the names
+/// created. A bad file is logged and skipped.
+pub async fn seed(store: &Store, dir: &Path, limits: &RenderLimits) -> Vec<String> {
     let mut files: Vec<_> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -41,7 +42,7 @@ pub async fn seed(store: &Store, dir: &Path) -> Vec<String> {
         let Some(name) = file.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
             continue;
         };
-        match seed_one(store, &file, &name).await {
+        match seed_one(store, &file, &name, limits).await {
             Ok(true) => created.push(name),
             Ok(false) => {}
             Err(reason) => {
@@ -55,7 +56,12 @@ pub async fn seed(store: &Store, dir: &Path) -> Vec<String> {
     created
 }
 
-async fn seed_one(store: &Store, file: &Path, name: &str) -> Result<bool, String> {
+async fn seed_one(
+    store: &Store,
+    file: &Path,
+    name: &str,
+    limits: &RenderLimits,
+) -> Result<bool, String> {
     if store
         .get_template(name)
         .await
@@ -74,7 +80,9 @@ async fn seed_one(store: &Store, file: &Path, name: &str) -> Result<bool, String
         text: seed.text,
         html: seed.html,
     };
-    check(&version.content()).map_err(|e| e.to_string())?;
+    check(&version.content(), limits)
+        .await
+        .map_err(|e| e.to_string())?;
     store
         .put_template_version(name, version, true)
         .await
@@ -101,14 +109,19 @@ mod tests {
             r#"{"eventType":"X","subject":"{% if %}"}"#,
         )
         .unwrap();
-        assert_eq!(seed(&store, dir.path()).await, vec!["welcome".to_owned()]);
+        assert_eq!(
+            seed(&store, dir.path(), &RenderLimits::default()).await,
+            vec!["welcome".to_owned()]
+        );
         let published = store
             .find_published_template("WELCOME", mc_plugin_api::Channel::Email)
             .await
             .unwrap();
         assert_eq!(published.map(|v| v.version), Some(1));
         assert!(
-            seed(&store, dir.path()).await.is_empty(),
+            seed(&store, dir.path(), &RenderLimits::default())
+                .await
+                .is_empty(),
             "existing templates are left alone"
         );
         assert!(store.get_template("broken").await.unwrap().is_none());

@@ -23,6 +23,15 @@ fn input(ctx: &serde_json::Value) -> RenderInput<'_> {
     }
 }
 
+/// [`super::check`] on this thread, under the default limits.
+fn check(content: &TemplateContent) -> Result<(), TemplateError> {
+    super::check_now(
+        content,
+        &RenderLimits::default(),
+        &limits::Progress::default(),
+    )
+}
+
 fn render(content: &TemplateContent, ctx: &serde_json::Value) -> Result<Rendered, TemplateError> {
     TemplateCache::new(10).render("t", 1, content, &input(ctx))
 }
