@@ -90,3 +90,123 @@ fn entry(event: &event::Model, reason: &str, now: DateTime<Utc>) -> delivery_log
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use mc_plugin_api::{EventStatus, Queue};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use crate::store::testing::{pg_pair, push, sqlite_store};
+    use crate::store::{FeedCursor, Store};
+
+    /// One event's `ctx` made unreadable behind the store's back: the claim still takes the others, the
+    /// event is set apart with its reason, and every read of it works.
+    async fn an_unreadable_ctx_is_set_apart(store: Store) {
+        push(&store, Queue::Realtime, 3).await;
+        let deep = format!("{}1{}", "{\"a\":".repeat(8_000), "}".repeat(8_000));
+        let backend = store.connection().get_database_backend();
+        let page = store
+            .list_events(&crate::store::EventFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let poison_key = page[1].id;
+        let sql = match backend {
+            sea_orm::DbBackend::Postgres => {
+                "UPDATE events SET ctx = CAST($1 AS json) WHERE id = $2"
+            }
+            _ => "UPDATE events SET ctx = $1 WHERE id = $2",
+        };
+        store
+            .connection()
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [deep.into(), poison_key.into()],
+            ))
+            .await
+            .expect("poison the event");
+
+        let claim = store
+            .claim_events(Queue::Realtime, 10, "run#1", Duration::from_secs(60))
+            .await
+            .expect("one unreadable ctx does not fail the claim");
+        assert_eq!(claim.events.len(), 2);
+        assert_eq!(claim.unreadable.len(), 1);
+        let poison = &claim.unreadable[0];
+        assert_eq!(poison.event.id, poison_key);
+        assert_eq!(poison.event.ctx, serde_json::Value::Null);
+        assert!(poison.reason.contains("100 levels"), "{}", poison.reason);
+
+        // Only the claimer sets it apart.
+        assert!(
+            store
+                .set_apart_events("someone-else", &claim.unreadable)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .set_apart_events("run#1", &claim.unreadable)
+                .await
+                .unwrap(),
+            vec![poison_key]
+        );
+
+        let public_id = poison.event.public_id();
+        let (event, deliveries) = store.get_event(public_id).await.unwrap().expect("event");
+        assert_eq!(event.status, EventStatus::DeliveryFailed.as_str());
+        assert_eq!(event.claimed_by, None);
+        assert!(event.finished_at.is_some() && event.archive_seq.is_some());
+        assert_eq!(deliveries.len(), 1);
+        let entry = &deliveries[0];
+        assert_eq!(
+            (entry.attempt, entry.status.as_str(), entry.is_final),
+            (0, "failed", true)
+        );
+        assert!(entry.copied_to_event, "updateEventsStatus leaves it alone");
+        assert!(
+            entry.error.as_deref().unwrap_or_default().contains("`ctx`"),
+            "{entry:?}"
+        );
+        // The listing and the archive feed serve it (ctx null) instead of failing on it.
+        let page = store
+            .list_events(&crate::store::EventFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.len(), 3);
+        assert_eq!(page[1].ctx, serde_json::Value::Null);
+        let page = store
+            .archive_feed_page(FeedCursor::default(), 10)
+            .await
+            .unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].0.id, poison_key);
+        // Nothing of it is claimed again.
+        let claim = store
+            .claim_events(Queue::Realtime, 10, "run#2", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(claim.events.is_empty() && claim.unreadable.is_empty());
+    }
+
+    #[tokio::test]
+    async fn sqlite_an_unreadable_ctx_is_set_apart() {
+        let (_dir, store) = sqlite_store().await;
+        an_unreadable_ctx_is_set_apart(store).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_an_unreadable_ctx_is_set_apart() {
+        let (_pg, store, _) = pg_pair().await;
+        an_unreadable_ctx_is_set_apart(store).await;
+    }
+}
