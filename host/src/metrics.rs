@@ -78,6 +78,7 @@ struct Inner {
     delivery_attempts: Family<Labels, Counter>,
     delivery_latency: Family<Labels, Histogram, fn() -> Histogram>,
     events_final: Family<Labels, Counter>,
+    events_unreadable: Family<Labels, Counter>,
     archive_events: Family<Labels, Counter>,
     archive_errors: Family<Labels, Counter>,
     archive_lag: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
@@ -213,6 +214,12 @@ impl Metrics {
             "Events that reached a final status, by status",
             events_final.clone(),
         );
+        let events_unreadable = Family::<Labels, Counter>::default();
+        registry.register(
+            "events_unreadable",
+            "Claimed events set apart as delivery_failed because they cannot be processed (a ctx that cannot be read back), by queue",
+            events_unreadable.clone(),
+        );
         let archive_events = Family::<Labels, Counter>::default();
         registry.register(
             "archive_events",
@@ -279,6 +286,7 @@ impl Metrics {
                 delivery_attempts,
                 delivery_latency,
                 events_final,
+                events_unreadable,
                 archive_events,
                 archive_errors,
                 archive_lag,
@@ -447,6 +455,15 @@ impl Metrics {
             self.inner
                 .events_final
                 .get_or_create(&vec![("status", status.as_str().to_owned())])
+                .inc_by(events);
+        }
+    }
+
+    pub fn record_events_unreadable(&self, queue: Queue, events: u64) {
+        if events > 0 {
+            self.inner
+                .events_unreadable
+                .get_or_create(&vec![("queue", queue.as_str().to_owned())])
                 .inc_by(events);
         }
     }

@@ -1,5 +1,6 @@
 //! Accepting events: validation of request bodies and the group-commit writer that makes them durable.
 
+pub mod ctx_depth;
 pub mod group_commit;
 pub mod validate;
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::ctx_depth::{MAX_CTX_DEPTH, nesting_depth};
 use crate::store::NewEvent;
 use mc_plugin_api::Channel;
 
@@ -284,6 +285,7 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
                     ),
                 ));
             }
+            check_depth(raw.get(), &path("ctx"))?;
             raw.to_owned()
         }
         Some(raw) => {
@@ -304,6 +306,20 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
         scheduled_at,
         expires_at,
     })
+}
+
+/// Refuses a `ctx` nested deeper than [`MAX_CTX_DEPTH`]: it could be stored but never read back
+/// (see `ingest::ctx_depth`).
+fn check_depth(ctx: &str, field: &str) -> Result<(), InputError> {
+    if nesting_depth(ctx, MAX_CTX_DEPTH) > MAX_CTX_DEPTH {
+        return Err(InputError::field(
+            field,
+            format!(
+                "`ctx` nests objects and arrays more than {MAX_CTX_DEPTH} levels deep; the limit is {MAX_CTX_DEPTH}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The type of a JSON value, told from the first character of its text: no parsing (a `RawValue`, or
@@ -733,5 +749,35 @@ mod tests {
         assert!(check_phone("+1 (555) 010-9999").is_ok());
         assert!(check_phone("12345").is_err());
         assert!(check_phone("+33abc").is_err());
+    }
+
+    #[test]
+    fn a_ctx_nested_past_the_depth_limit_is_refused_by_name_in_single_batch_and_object() {
+        let limits = Limits {
+            max_ctx_bytes: 1 << 20,
+            max_batch_events: 10,
+        };
+        let nested = |levels: usize| format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+        let event = |levels: usize| {
+            format!(
+                r#"{{"type":"T","email":"a@b.co","ctx":{}}}"#,
+                nested(levels)
+            )
+        };
+        assert!(single_event(event(MAX_CTX_DEPTH).as_bytes(), limits).is_ok());
+        for levels in [MAX_CTX_DEPTH + 1, 8_000] {
+            let err = single_event(event(levels).as_bytes(), limits).unwrap_err();
+            assert_eq!(
+                (err.code, err.field.as_deref()),
+                (ErrorCode::InvalidField, Some("ctx"))
+            );
+            assert!(err.message.contains("32 levels"), "{}", err.message);
+            let batch = format!(r#"{{"events":[{},{}]}}"#, event(1), event(levels));
+            let err = batch_events(batch.as_bytes(), limits).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("events[1].ctx"));
+        }
+        let object: Map<String, Value> = serde_json::from_str(&event(MAX_CTX_DEPTH + 1)).unwrap();
+        let err = event_object(object, limits).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("ctx"));
     }
 }

@@ -8,10 +8,11 @@ use mc_plugin_api::services::{
 };
 
 use super::{Caller, HostServices, ServiceError, stored};
+use crate::api::view;
 use crate::db::entities::delivery_log;
 use crate::db::entities::event::{self, split_public_id};
-use crate::store::EventUpdate;
-use mc_plugin_api::EventStatus;
+use crate::store::{EventUpdate, Unreadable};
+use mc_plugin_api::{EventStatus, Queue};
 
 /// Longest lease a plugin may take: a claim outliving its workflow's deadline would only delay
 /// takeover after a crash.
@@ -50,7 +51,7 @@ impl HostServices {
         }
         let lease = Duration::from_secs(u64::from(request.lease_seconds)).min(MAX_LEASE);
         self.release_abandoned().await;
-        let claimed = self
+        let claim = self
             .store
             .claim_events(
                 request.queue,
@@ -59,12 +60,57 @@ impl HostServices {
                 lease,
             )
             .await?;
-        if !claimed.is_empty() {
+        if !claim.events.is_empty() || !claim.unreadable.is_empty() {
             caller.claims.note_claimed();
         }
-        Ok(ClaimedEvents {
-            events: claimed.iter().map(record).collect::<Result<_, _>>()?,
-        })
+        let mut events = Vec::with_capacity(claim.events.len());
+        let mut unreadable = claim.unreadable;
+        for event in claim.events {
+            match record(&event) {
+                Ok(record) => events.push(record),
+                // A value outside this host's vocabulary (a channel written by a newer version): the
+                // workflow could not handle it either.
+                Err(e) => unreadable.push(Unreadable {
+                    event,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        if !unreadable.is_empty() {
+            self.set_apart(caller, request.queue, &unreadable).await?;
+        }
+        Ok(ClaimedEvents { events })
+    }
+
+    /// Sets apart claimed events that cannot be processed (see `store::set_apart`), so the run goes on
+    /// with the others; says so in the log and the metrics.
+    async fn set_apart(
+        &self,
+        caller: Caller<'_>,
+        queue: Queue,
+        unreadable: &[Unreadable],
+    ) -> Result<(), ServiceError> {
+        let set_apart = self
+            .store
+            .set_apart_events(caller.claims.claimer(), unreadable)
+            .await?;
+        for item in unreadable
+            .iter()
+            .filter(|u| set_apart.contains(&u.event.id))
+        {
+            tracing::warn!(
+                workflow = caller.workflow,
+                event = %view::id_string(item.event.public_id()),
+                queue = queue.as_str(),
+                reason = %item.reason,
+                "event set apart as delivery_failed: it cannot be processed"
+            );
+        }
+        let n = set_apart.len() as u64;
+        self.metrics.record_events_unreadable(queue, n);
+        self.metrics
+            .record_events_final(EventStatus::DeliveryFailed, n);
+        Ok(())
     }
 
     /// `events.update`.

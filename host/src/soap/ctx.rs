@@ -10,6 +10,11 @@
 //! - any other child element becomes an object, its own text (if not blank) under `$` as in Adobe's SDK;
 //! - an element name that occurs more than once becomes an array of the values, in document order (as does
 //!   a child element that has the name of an attribute: nothing the client sent is dropped).
+//!
+//! The recursion here is bounded by the XML reader's nesting limit (`xml::MAX_DEPTH`). The object is then
+//! validated as the REST API's is (`push_event.rs`), so a `ctx` nested deeper than
+//! `ingest::ctx_depth::MAX_CTX_DEPTH` levels of JSON (repeated elements add a level: an array) is
+//! refused naming `ctx`, as on REST.
 
 use serde_json::{Map, Value};
 

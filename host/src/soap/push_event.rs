@@ -314,4 +314,44 @@ mod tests {
         );
         assert_eq!(adobe_timestamp("tomorrow"), "tomorrow");
     }
+
+    #[test]
+    fn a_ctx_deeper_than_the_json_limit_is_refused_naming_ctx() {
+        let limits = Limits {
+            max_ctx_bytes: 1 << 20,
+            max_batch_events: 2,
+        };
+        let call = |ctx: String| {
+            method(&format!(
+                r#"<PushEvent><domEvent><rtEvent type="A" email="a@b.co"><ctx>{ctx}</ctx></rtEvent></domEvent></PushEvent>"#
+            ))
+        };
+        let push = |ctx: String| {
+            read_events(
+                &action("nms:rtEvent#PushEvent"),
+                &call(ctx),
+                Count::One,
+                limits,
+            )
+        };
+        // `<ctx>` is level 1, each element with children one more, the innermost one a string.
+        let chain = |levels: usize| format!("{}x{}", "<a>".repeat(levels), "</a>".repeat(levels));
+        assert!(push(chain(32)).is_ok());
+        let fault = push(chain(33)).unwrap_err();
+        assert!(
+            fault.string.starts_with("invalid field `ctx`"),
+            "{}",
+            fault.string
+        );
+        // Repeated elements become arrays, a level each: 16 pairs nest 32 levels of JSON, 17 pairs 34.
+        let repeated =
+            |pairs: usize| format!("{}x{}", "<a/><a>".repeat(pairs), "</a>".repeat(pairs));
+        assert!(push(repeated(16)).is_ok());
+        let fault = push(repeated(17)).unwrap_err();
+        assert!(
+            fault.string.starts_with("invalid field `ctx`"),
+            "{}",
+            fault.string
+        );
+    }
 }

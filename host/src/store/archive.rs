@@ -199,15 +199,20 @@ impl Store {
         after: FeedCursor,
         limit: u64,
     ) -> Result<Vec<FeedEntry>, StoreError> {
-        let events = event::Entity::find()
+        // Read so that an event set apart for its unreadable `ctx` is archived (with `ctx` `null`)
+        // rather than stopping the feed.
+        let select = super::event_read::select()
             .filter(event::Column::ArchiveSeq.is_not_null())
             .filter(after.after())
             .order_by_asc(event::Column::ArchiveSeq)
             .order_by_asc(event::Column::Id)
-            .limit(limit)
-            .all(&self.db)
+            .limit(limit);
+        let events: Vec<event::Model> = super::event_read::all(select, &self.db)
             .await
-            .map_err(|e| self.error(e))?;
+            .map_err(|e| self.error(e))?
+            .into_iter()
+            .map(|read| read.event)
+            .collect();
         let mut by_event: std::collections::HashMap<i64, Vec<delivery_log::Model>> =
             std::collections::HashMap::with_capacity(events.len());
         for log in self.delivery_logs_of(&events).await? {

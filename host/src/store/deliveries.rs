@@ -386,7 +386,7 @@ impl Store {
 }
 
 /// The address an event is delivered to on its channel.
-fn address_of(e: &event::Model) -> Option<String> {
+pub(super) fn address_of(e: &event::Model) -> Option<String> {
     if e.channel == Channel::Sms.as_str() {
         e.mobile_phone.clone()
     } else {
@@ -504,6 +504,7 @@ mod tests {
                 .claim_events(Queue::Realtime, 1, "inst/pid-1", lease)
                 .await
                 .unwrap()
+                .events
                 .len(),
             1
         );
@@ -512,6 +513,7 @@ mod tests {
                 .claim_events(Queue::Realtime, 1, "other/pid-9", lease)
                 .await
                 .unwrap()
+                .events
                 .len(),
             1
         );
@@ -525,7 +527,8 @@ mod tests {
         let again = store
             .claim_events(Queue::Realtime, 1, "inst/pid-2", lease)
             .await
-            .unwrap();
+            .unwrap()
+            .events;
         assert_eq!(again.len(), 1);
         // The current process's workflow runs claim under `inst/pid-2/<workflow>#<run>`.
         let by_run = store
@@ -536,7 +539,8 @@ mod tests {
                 lease,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .events;
         assert_eq!(by_run.len(), 3);
         assert_eq!(
             store
@@ -562,7 +566,8 @@ mod tests {
                 lease,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .events;
         assert_eq!(reclaimed.len(), 3, "released events are claimable at once");
 
         // A delivery round that claimed attempts and lost its database hands them back on its next

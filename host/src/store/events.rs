@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 use mc_plugin_api::{Channel, EventStatus, Queue};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, Order,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    FromQueryResult, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    TransactionTrait,
 };
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, event_read};
 use crate::db::entities::delivery_log;
 use crate::db::entities::event;
 
@@ -50,6 +51,21 @@ pub struct EventUpdate {
     pub row_key: i64,
     pub status: EventStatus,
     pub template: Option<(String, i32)>,
+}
+
+/// What one claim took: the events to hand to the workflow, and those that cannot be handed to it.
+#[derive(Clone, Debug, Default)]
+pub struct Claim {
+    pub events: Vec<event::Model>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A claimed event that cannot be processed, and why.
+#[derive(Clone, Debug)]
+pub struct Unreadable {
+    /// The row (`ctx` `null` when it is what cannot be read).
+    pub event: event::Model,
+    pub reason: String,
 }
 
 #[derive(FromQueryResult)]
@@ -110,16 +126,19 @@ impl Store {
     }
 
     /// One event by public id, with its delivery-log entries in attempt order. `None` when there is no
-    /// such row, or the row belongs to another instance than the id's top byte says.
+    /// such row, or the row belongs to another instance than the id's top byte says. A `ctx` that cannot
+    /// be read comes back `null` (see `event_read`).
     pub async fn get_event(
         &self,
         public_id: i64,
     ) -> Result<Option<(event::Model, Vec<delivery_log::Model>)>, StoreError> {
         let (instance, row_key) = event::split_public_id(public_id);
-        let Some(found) = event::Entity::find_by_id(row_key)
-            .one(&self.db)
+        let select = event_read::select().filter(event::Column::Id.eq(row_key));
+        let Some(found) = event_read::all(select, &self.db)
             .await
             .map_err(|e| self.error(e))?
+            .pop()
+            .map(|read| read.event)
             .filter(|e| e.instance_id == i32::from(instance))
         else {
             return Ok(None);
@@ -134,9 +153,9 @@ impl Store {
         Ok(Some((found, deliveries)))
     }
 
-    /// A page of events in row-key order.
+    /// A page of events in row-key order (a `ctx` that cannot be read comes back `null`).
     pub async fn list_events(&self, filter: &EventFilter) -> Result<Vec<event::Model>, StoreError> {
-        let mut query = event::Entity::find().order_by_asc(event::Column::Id);
+        let mut query = event_read::select().order_by_asc(event::Column::Id);
         if let Some(status) = filter.status {
             query = query.filter(event::Column::Status.eq(status.as_str()));
         }
@@ -149,11 +168,12 @@ impl Store {
         if let Some(after) = filter.after_row_key {
             query = query.filter(event::Column::Id.gt(after));
         }
-        query
-            .limit(filter.limit)
-            .all(&self.db)
+        Ok(event_read::all(query.limit(filter.limit), &self.db)
             .await
-            .map_err(|e| self.error(e))
+            .map_err(|e| self.error(e))?
+            .into_iter()
+            .map(|read| read.event)
+            .collect())
     }
 
     /// Counts by status and the oldest pending event, per queue (every queue and status present).
@@ -218,14 +238,15 @@ impl Store {
     /// select takes row locks with `FOR UPDATE SKIP LOCKED`, so several execution instances claiming at
     /// once each get different events without waiting on each other; SQLite has a single writer, so the
     /// statement is atomic there as it is. A claim whose lease has lapsed (its instance died) is claimable
-    /// again. Returned in row-key order.
+    /// again. Returned in row-key order, the events whose `ctx` cannot be read apart from the others (see
+    /// `event_read`): claimed like them, for the caller to set apart ([`Store::set_apart_events`]).
     pub async fn claim_events(
         &self,
         queue: Queue,
         limit: u64,
         claimer: &str,
         lease: Duration,
-    ) -> Result<Vec<event::Model>, StoreError> {
+    ) -> Result<Claim, StoreError> {
         let _turn = self.write_turn().await;
         let now = Utc::now();
         let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
@@ -250,16 +271,32 @@ impl Store {
         if self.db.get_database_backend() == DbBackend::Postgres {
             candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let mut claimed = event::Entity::update_many()
+        let mut update = event::Entity::update_many()
             .col_expr(event::Column::ClaimedBy, Expr::value(claimer))
             .col_expr(event::Column::ClaimExpiresAt, Expr::value(lease_end))
             .col_expr(event::Column::UpdatedAt, Expr::value(now))
             .filter(Expr::col(event::Column::Id).in_subquery(candidates))
-            .exec_with_returning(&self.db)
+            .into_query();
+        update.returning(Query::returning().exprs(event_read::returning()));
+        let backend = self.db.get_database_backend();
+        let rows = self
+            .db
+            .query_all_raw(backend.build(&update))
             .await
             .map_err(|e| self.error(e))?;
-        claimed.sort_by_key(|e| e.id);
-        Ok(claimed)
+        let mut claim = Claim::default();
+        for read in event_read::from_rows(&rows).map_err(|e| self.error(e))? {
+            match read.unreadable {
+                None => claim.events.push(read.event),
+                Some(reason) => claim.unreadable.push(Unreadable {
+                    event: read.event,
+                    reason,
+                }),
+            }
+        }
+        claim.events.sort_by_key(|e| e.id);
+        claim.unreadable.sort_by_key(|u| u.event.id);
+        Ok(claim)
     }
 
     /// Hands back the events still claimed under any of `claimers` (workflow runs that ended without
@@ -593,12 +630,14 @@ mod claim_tests {
         let dead = store
             .claim_events(Queue::Batch, 10, "dead", Duration::from_millis(800))
             .await
-            .unwrap();
+            .unwrap()
+            .events;
         assert_eq!(dead.len(), 5);
         let early = store
             .claim_events(Queue::Batch, 10, "alive", Duration::from_secs(60))
             .await
-            .unwrap();
+            .unwrap()
+            .events;
         assert!(
             early.is_empty(),
             "claimed while the lease still ran: {early:?}"
@@ -607,7 +646,8 @@ mod claim_tests {
         let taken = store
             .claim_events(Queue::Batch, 10, "alive", Duration::from_secs(60))
             .await
-            .unwrap();
+            .unwrap()
+            .events;
         assert_eq!(taken.len(), 5);
         let updates: Vec<EventUpdate> = taken
             .iter()
@@ -671,7 +711,8 @@ mod claim_tests {
         let claimed = store
             .claim_events(Queue::Realtime, 10, "me", Duration::from_secs(60))
             .await
-            .unwrap();
+            .unwrap()
+            .events;
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].ctx["n"], 2);
     }

@@ -6,9 +6,11 @@
 
 mod archive;
 mod deliveries;
+mod event_read;
 mod event_row;
 mod events;
 mod ingest;
+mod set_apart;
 mod sqlite_ingest;
 mod templates;
 #[cfg(test)]
@@ -18,7 +20,7 @@ use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
 pub use archive::{ArchiveFilter, ArchiveStoreError, FeedCursor, FeedEntry, ReportRow, StoredPage};
 pub use deliveries::AttemptResult;
-pub use events::{EventFilter, EventUpdate, QueueStats, queue_named};
+pub use events::{Claim, EventFilter, EventUpdate, QueueStats, Unreadable, queue_named};
 pub use ingest::{
     EventRows, IdempotencyClaim, NewEvent, Submission, SubmissionOutcome, one_statement_fits,
 };

@@ -136,7 +136,8 @@ pub(crate) async fn finalise_all(store: &Store, claimer: &str, per_claim: u64) -
         let claimed = store
             .claim_events(Queue::Realtime, per_claim, claimer, Duration::from_secs(60))
             .await
-            .expect("claim");
+            .expect("claim")
+            .events;
         if claimed.is_empty() {
             return mine;
         }
