@@ -1311,7 +1311,7 @@ async fn check(server: &TestServer, case: &Case, stored: &mut Stored) -> Result<
                     "expected {expected_status} {code} naming `{field}`"
                 ));
             }
-            if !error["message"].as_str().is_some_and(|m| !m.is_empty()) {
+            if error["message"].as_str().is_none_or(|m| m.is_empty()) {
                 return fail("expected an error message");
             }
         }
