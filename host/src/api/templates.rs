@@ -161,6 +161,7 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
 
     let event_type = optional_string(&object, "eventType", "")?
         .ok_or_else(|| ApiError::bad_request("eventType", "`eventType` is required"))?;
+    refuse_characters("eventType", &event_type, |c| c == '\0')?;
     let chars = event_type.chars().count();
     if chars == 0 || chars > MAX_EVENT_TYPE {
         return Err(ApiError::bad_request(
@@ -198,6 +199,19 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
     let from = part("from")?;
     let text = part("text")?;
     let html = part("html")?;
+    // `from` and `subject` become header lines (CR/LF would add headers); `text` and `html` are bodies.
+    for (name, value) in [("from", &from), ("subject", &subject)] {
+        if let Some(value) = value {
+            refuse_characters(name, value, |c| c.is_control() && c != '\t')?;
+        }
+    }
+    for (name, value) in [("text", &text), ("html", &html)] {
+        if let Some(value) = value {
+            refuse_characters(name, value, |c| {
+                c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+            })?;
+        }
+    }
 
     if channel == mc_plugin_api::Channel::Email {
         match subject.as_deref() {
@@ -255,7 +269,21 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
     Ok((version, publish))
 }
 
-/// A string field: absent or null is `None`, another type is refused naming the field.
+/// Refuses field `name` when `value` holds a character `refused` picks, naming the first.
+fn refuse_characters(
+    name: &str,
+    value: &str,
+    refused: impl Fn(char) -> bool,
+) -> Result<(), ApiError> {
+    match value.chars().find(|c| refused(*c)) {
+        Some(c) => Err(ApiError::bad_request(
+            name,
+            format!("`{name}` contains the control character U+{:04X}", c as u32),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A template as `GET /api/v1/templates` lists it.
 fn summary(t: &template::Model) -> Map<String, Value> {
     let value = json!({
@@ -291,4 +319,60 @@ pub(super) fn full_view(t: &template::Model, v: &template_version::Model) -> Val
         }),
     );
     Value::Object(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused_field(body: &str) -> Option<String> {
+        match parse_version(body.as_bytes()) {
+            Err(ApiError::BadRequest { field, .. }) => field,
+            other => panic!("{body}: {:?}", other.map(|(_, publish)| publish)),
+        }
+    }
+
+    #[test]
+    fn control_characters_are_refused_where_they_do_not_belong() {
+        let base = r#""eventType":"E","from":"a@b.co","subject":"S","text":"T","html":"H""#;
+        for (name, value) in [
+            ("from", r"a@b.co\r\nBcc: x@y.z"),
+            ("subject", r"Hi\nBcc: x@y.z"),
+            ("subject", r"Hi\u0085"),
+            ("text", r"T\u0000"),
+            ("html", r"H\u001b[31m"),
+            ("eventType", r"E\u0000"),
+        ] {
+            let body = format!(r#"{{{base},"{name}":"{value}"}}"#).replacen(
+                &format!(r#""{name}":"#),
+                r#""x":"#,
+                1,
+            );
+            assert_eq!(refused_field(&body).as_deref(), Some(name), "{body}");
+        }
+        for (name, value) in [
+            ("text", r"a\tb\r\nc"),
+            ("subject", r"a\tb"),
+            ("eventType", r"E\u0001"),
+        ] {
+            let body = format!(r#"{{{base},"{name}":"{value}"}}"#).replacen(
+                &format!(r#""{name}":"#),
+                r#""x":"#,
+                1,
+            );
+            assert!(parse_version(body.as_bytes()).is_ok(), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused() {
+        let body = r#"{"eventType":"E","subject":"S","text":"T","eventType":"F"}"#;
+        match parse_version(body.as_bytes()) {
+            Err(ApiError::BadRequest { code, message, .. }) => {
+                assert_eq!(code, crate::error::ErrorCode::MalformedJson);
+                assert!(message.contains("duplicate field `eventType`"), "{message}");
+            }
+            other => panic!("{:?}", other.map(|(_, publish)| publish)),
+        }
+    }
 }

@@ -15,6 +15,10 @@ use mc_plugin_api::Channel;
 
 use crate::error::ErrorCode;
 
+mod readback;
+
+use self::readback::{UniqueObject, check_ctx};
+
 /// Longest `type`, `externalId` and `language`, in characters.
 const MAX_SHORT_STRING: usize = 255;
 
@@ -53,7 +57,19 @@ pub struct Limits {
 
 /// Parses the body as a JSON object.
 pub fn parse_object(body: &[u8]) -> Result<Map<String, Value>, InputError> {
-    let value: Value = serde_json::from_str(utf8(body)?).map_err(|e| {
+    let text = utf8(body)?;
+    if text.trim_start().starts_with('{') {
+        // A field given twice is refused, as on the event endpoints: `Value` would keep the last silently.
+        return serde_json::from_str::<UniqueObject>(text)
+            .map(|object| object.0)
+            .map_err(|e| {
+                InputError::body(
+                    ErrorCode::MalformedJson,
+                    format!("the body is not valid JSON: {e}"),
+                )
+            });
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| {
         InputError::body(
             ErrorCode::MalformedJson,
             format!("the body is not valid JSON: {e}"),
@@ -229,6 +245,7 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
         None => return Err(InputError::field(&path("type"), "`type` is required")),
     };
     check_length(&event_type, "type", prefix)?;
+    check_no_nul(&event_type, "type", prefix)?;
     let channel = channel(fields.channel, fields.wished_channel, prefix)?;
     let email = raw_string(fields.email, "email", prefix)?;
     let mobile_phone = raw_string(fields.mobile_phone, "mobilePhone", prefix)?;
@@ -237,6 +254,7 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
     for (name, value) in [("externalId", &external_id), ("language", &language)] {
         if let Some(value) = value {
             check_length(value, name, prefix)?;
+            check_no_nul(value, name, prefix)?;
         }
     }
     match channel {
@@ -286,6 +304,8 @@ fn event(fields: EventFields<'_>, prefix: &str, limits: Limits) -> Result<NewEve
                 ));
             }
             check_depth(raw.get(), &path("ctx"))?;
+            check_ctx(raw.get())
+                .map_err(|e| InputError::field(&path("ctx"), format!("`ctx`: {e}")))?;
             raw.to_owned()
         }
         Some(raw) => {
@@ -496,6 +516,28 @@ fn timestamp(
         })
 }
 
+/// Refuses U+0000 in a stored label: no database text column holds it (PostgreSQL refuses it outright,
+/// which would turn a bad request into a failed write). Other control characters are stored and returned
+/// verbatim: labels are opaque.
+fn check_no_nul(value: &str, name: &str, prefix: &str) -> Result<(), InputError> {
+    if value.contains('\0') {
+        return Err(InputError::field(
+            &format!("{prefix}{name}"),
+            format!("`{name}` contains U+0000 (NUL), which cannot be stored"),
+        ));
+    }
+    Ok(())
+}
+
+/// Zero-width and direction-control characters: invisible, so an address holding one is not the address
+/// it looks like.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+    )
+}
+
 /// A practical address check: what SMTP servers accept in `RCPT TO` without quoting.
 pub fn check_email(address: &str) -> Result<(), &'static str> {
     if address.len() > 254 {
@@ -508,7 +550,7 @@ pub fn check_email(address: &str) -> Result<(), &'static str> {
     let local_ok = local.chars().all(|c| {
         c.is_ascii_alphanumeric()
             || "!#$%&'*+/=?^_`{|}~.-".contains(c)
-            || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
+            || (!c.is_ascii() && !c.is_control() && !c.is_whitespace() && !is_invisible(c))
     });
     if !local_ok || local.starts_with('.') || local.ends_with('.') || local.contains("..") {
         return Err("the part before @ has characters an address cannot have unquoted");
@@ -742,6 +784,74 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("events[1]"));
         let err = batch_events(br#"{"events":{"type":"T"}}"#, LIMITS).unwrap_err();
         assert_eq!(err.message, "`events` must be an array, not an object");
+    }
+
+    #[test]
+    fn nul_is_refused_in_labels_and_other_controls_are_kept() {
+        for name in ["type", "externalId", "language"] {
+            // Every field once: `type` given here is the one.
+            let base = if name == "type" { "" } else { r#""type":"T","# };
+            let body = format!(r#"{{{base}"email":"a@b.co","{name}":"a\u0000b"}}"#);
+            assert_eq!(single(&body).unwrap_err().field.as_deref(), Some(name));
+            let body = format!(r#"{{{base}"email":"a@b.co","{name}":"a\u0001\r\nb"}}"#);
+            assert!(single(&body).is_ok(), "{body}");
+        }
+        for email in ["a\\u200bb@c.de", "\\ufeffa@c.de", "a@c.de\\r\\nBcc: x@y.z"] {
+            let body = format!(r#"{{"type":"T","email":"{email}"}}"#);
+            assert_eq!(
+                single(&body).unwrap_err().field.as_deref(),
+                Some("email"),
+                "{email}"
+            );
+        }
+    }
+
+    #[test]
+    fn ctx_must_read_back_as_json_values() {
+        let refused = [
+            r#"{"a":"\ud800"}"#,
+            r#"{"\udc00":1}"#,
+            r#"{"n":1e400}"#,
+            r#"{"n":[-1e400]}"#,
+            r#"{"k":1,"k":2}"#,
+            r#"{"a":{"x":null,"x":null}}"#,
+        ];
+        let limits = Limits {
+            max_ctx_bytes: 1 << 20,
+            max_batch_events: 3,
+        };
+        for ctx in refused {
+            let body = format!(r#"{{"type":"T","email":"a@b.co","ctx":{ctx}}}"#);
+            let err = single_event(body.as_bytes(), limits).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("ctx"), "{ctx}");
+        }
+        let deep = format!(r#"{{"a":{}{}}}"#, "[".repeat(8000), "]".repeat(8000));
+        let body = format!(r#"{{"type":"T","email":"a@b.co","ctx":{deep}}}"#);
+        let err = single_event(body.as_bytes(), limits).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("ctx"));
+        for ctx in [
+            r#"{"n":123456789012345678901234567890,"m":1e-400}"#,
+            r#"{"a":[{"k":1},{"k":2}]}"#,
+        ] {
+            let body = format!(r#"{{"type":"T","email":"a@b.co","ctx":{ctx}}}"#);
+            assert!(single_event(body.as_bytes(), limits).is_ok(), "{ctx}");
+        }
+    }
+
+    #[test]
+    fn parse_object_refuses_a_field_given_twice() {
+        let err = parse_object(br#"{"a":1,"b":{"c":1},"a":2}"#).unwrap_err();
+        assert_eq!(err.code, "malformed_json");
+        assert!(
+            err.message.contains("duplicate field `a`"),
+            "{}",
+            err.message
+        );
+        assert_eq!(parse_object(br#"{"a":1,"b":2}"#).unwrap().len(), 2);
+        assert_eq!(
+            parse_object(b"[1]").unwrap_err().message,
+            "the body must be a JSON object, not an array"
+        );
     }
 
     #[test]

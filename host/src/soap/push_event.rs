@@ -129,16 +129,42 @@ fn read_events(
                     ),
                 )
             })?;
+            if parameter.children.len() > 1 {
+                return Err(SoapFault::client(
+                    "invalid_field",
+                    format!(
+                        "invalid field `{}`: {action} takes one event element, not {}; push several with PushEvents",
+                        parameter.name,
+                        parameter.children.len()
+                    ),
+                ));
+            }
+            check_one_ctx(element, "")?;
             Ok(vec![validate::event_object(event_object(element), limits)?])
         }
         Count::Many => {
-            let events = collection(parameter)
+            let elements = collection(parameter);
+            for (i, element) in elements.iter().enumerate() {
+                check_one_ctx(element, &format!("events[{i}]."))?;
+            }
+            let events = elements
                 .iter()
                 .map(|e| Value::Object(event_object(e)))
                 .collect();
             Ok(validate::event_list(events, limits)?)
         }
     }
+}
+
+/// Only the first `<ctx>` of an event is read: a second one is refused rather than silently dropped.
+fn check_one_ctx(element: &Element, prefix: &str) -> Result<(), SoapFault> {
+    if element.children.iter().filter(|c| c.name == "ctx").count() > 1 {
+        return Err(SoapFault::client(
+            "invalid_field",
+            format!("invalid field `{prefix}ctx`: the event has more than one <ctx> element"),
+        ));
+    }
+    Ok(())
 }
 
 /// The event elements of a `PushEvents` parameter. Clients wrap them in a collection element
@@ -284,6 +310,21 @@ mod tests {
                 r#"<m><c><e type="T" email="a@b.co"/><e type="T" email="a@b.co"/><e type="T" email="a@b.co"/></c></m>"#,
                 Count::Many,
                 "`events`",
+            ),
+            (
+                r#"<m><domEvent><e type="T" email="a@b.co"/><e type="T" email="a@b.co"/></domEvent></m>"#,
+                Count::One,
+                "`domEvent`",
+            ),
+            (
+                r#"<m><domEvent><e type="T" email="a@b.co"><ctx a="1"/><ctx a="2"/></e></domEvent></m>"#,
+                Count::One,
+                "`ctx`",
+            ),
+            (
+                r#"<m><c><e type="T" email="a@b.co"/><e type="T" email="a@b.co"><ctx/><ctx/></e></c></m>"#,
+                Count::Many,
+                "`events[1].ctx`",
             ),
         ];
         for (xml, count, field) in cases {

@@ -70,6 +70,8 @@ pub enum XmlError {
         "the entity reference `&{0};` is refused: only &lt; &gt; &amp; &quot; &apos; and character references (&#…;) are expanded"
     )]
     Entity(String),
+    #[error("the character U+{code:04X} (at byte {position}) is not allowed in XML 1.0 documents")]
+    ForbiddenChar { position: u64, code: u32 },
     #[error("elements are nested deeper than {MAX_DEPTH} levels")]
     TooDeep,
     #[error("the body has more than {MAX_ELEMENTS} elements")]
@@ -87,6 +89,13 @@ pub enum XmlError {
 /// Parses `body` into its root element, refusing DTDs, unknown entities, excessive nesting and size.
 pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
     let text = std::str::from_utf8(body).map_err(|e| XmlError::NotUtf8(e.valid_up_to()))?;
+    // quick-xml does not check characters: a NUL or an escape byte would reach the event fields.
+    if let Some((at, c)) = text.char_indices().find(|(_, c)| !is_xml_char(*c)) {
+        return Err(XmlError::ForbiddenChar {
+            position: at as u64,
+            code: c as u32,
+        });
+    }
     let mut reader = NsReader::from_str(text);
     let mut open: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
@@ -132,7 +141,13 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
             Event::GeneralRef(reference) => {
                 let name = reference.decode().map_err(|e| malformed(&e))?.into_owned();
                 let character = match reference.resolve_char_ref() {
-                    Ok(Some(c)) => c,
+                    Ok(Some(c)) if is_xml_char(c) => c,
+                    Ok(Some(c)) => {
+                        return Err(XmlError::ForbiddenChar {
+                            position,
+                            code: c as u32,
+                        });
+                    }
                     Ok(None) => predefined_entity(&name).ok_or(XmlError::Entity(name))?,
                     Err(e) => return Err(malformed(&format!("`&{name};`: {e}"))),
                 };
@@ -164,6 +179,11 @@ fn admit_element(elements: &mut usize, depth: usize) -> Result<(), XmlError> {
         return Err(XmlError::TooDeep);
     }
     Ok(())
+}
+
+/// XML 1.0's `Char` production: tab, LF, CR and everything from U+0020 but surrogates, U+FFFE and U+FFFF.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
 }
 
 /// The five entities XML predefines.
@@ -249,6 +269,13 @@ fn element(
             }
             other => malformed(format!("in <{name}>: {other}")),
         })?;
+        // The body's characters are checked already: a forbidden one here came from a reference (`&#1;`).
+        if let Some(c) = value.chars().find(|c| !is_xml_char(*c)) {
+            return Err(XmlError::ForbiddenChar {
+                position,
+                code: c as u32,
+            });
+        }
         attributes.push(Attribute {
             namespace: attribute_namespace,
             name: String::from_utf8_lossy(local.as_ref()).into_owned(),
@@ -320,6 +347,21 @@ mod tests {
         assert!(matches!(parse(b"<a/><b/>"), Err(XmlError::AfterRoot(_))));
         assert!(matches!(parse(b"<p:a/>"), Err(XmlError::Malformed { .. })));
         assert_eq!(parse(&[b'<', 0xff, b'>']), Err(XmlError::NotUtf8(1)));
+        for body in ["<a>\u{1}</a>", "<a>\u{ffff}</a>", "<a b=\"\u{1b}\"/>"] {
+            assert!(
+                matches!(parse(body.as_bytes()), Err(XmlError::ForbiddenChar { .. })),
+                "{body:?}"
+            );
+        }
+        for body in ["<a>&#1;</a>", "<a>&#xFFFE;</a>", "<a b=\"x&#x1B;\"/>"] {
+            assert!(
+                matches!(parse(body.as_bytes()), Err(XmlError::ForbiddenChar { .. })),
+                "{body}"
+            );
+        }
+        let allowed =
+            parse("<a b=\"&#9;&#10;&#13;\">\t\u{7f}\u{85}&#x85;</a>".as_bytes()).expect("allowed");
+        assert_eq!(allowed.attribute("b"), Some("\t\n\r"));
         let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
         assert_eq!(parse(deep.as_bytes()), Err(XmlError::TooDeep));
     }
