@@ -279,13 +279,7 @@ async fn control_instance_end_to_end(backend: Backend) {
         .post_json("/api/v1/events", &json!({ "type": "ORDER" }), &[])
         .await;
     assert_eq!(status, 404, "{}", pretty(&body));
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("control instance")),
-        "{}",
-        pretty(&body)
-    );
+    assert_error_field(&body, "message", |m| m.contains("control instance"));
 
     // ---- publishing ----
     let template = json!({

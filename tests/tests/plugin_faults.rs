@@ -30,6 +30,15 @@ async fn assert_host_unaffected(server: &TestServer) {
     server.assert_keeps_running(HEALTHY, 3, secs(30)).await;
 }
 
+/// Waits until the workflow has counted two errors and its last run ended with `outcome`.
+async fn wait_two_errors(server: &TestServer, name: &str, what: &str, outcome: &str) -> Value {
+    server
+        .wait_workflow(name, secs(30), what, |wf| {
+            num(wf, "errors") >= 2 && last_outcome(wf) == Some(outcome)
+        })
+        .await
+}
+
 /// Waits until the file is listed as refused; returns the error text.
 async fn wait_refused(server: &TestServer, file_name: &str) -> String {
     let entry = server
@@ -126,11 +135,7 @@ async fn a_plugin_file_writable_by_others_or_group_is_refused() {
 async fn a_panicking_run_is_reported_and_the_workflow_keeps_running() {
     let server = start_fault_probe("panicky", "timeout = \"10s\"\nmode = \"panic\"");
 
-    let wf = server
-        .wait_workflow("panicky", secs(30), "two panicking runs", |wf| {
-            num(wf, "errors") >= 2 && last_outcome(wf) == Some("panic")
-        })
-        .await;
+    let wf = wait_two_errors(&server, "panicky", "two panicking runs", "panic").await;
     let context = pretty(&wf);
     assert!(
         text(&wf, "lastError").is_some_and(|e| e.contains("panics on purpose")),
@@ -182,11 +187,7 @@ async fn a_panicking_run_is_reported_and_the_workflow_keeps_running() {
 async fn a_failing_run_is_reported_as_an_error() {
     let server = start_fault_probe("failing", "timeout = \"10s\"\nmode = \"error\"");
 
-    let wf = server
-        .wait_workflow("failing", secs(30), "two failed runs", |wf| {
-            num(wf, "errors") >= 2 && last_outcome(wf) == Some("error")
-        })
-        .await;
+    let wf = wait_two_errors(&server, "failing", "two failed runs", "error").await;
     assert!(
         text(&wf, "lastError").is_some_and(|e| e.contains("fails on purpose")),
         "{}",
@@ -249,12 +250,7 @@ async fn a_removed_plugin_is_unloaded_and_its_workflow_waits() {
             last_outcome(wf) == Some("ok")
         })
         .await;
-    assert_eq!(
-        wf["lastRun"]["report"]["detail"],
-        "fault-probe ok",
-        "{}",
-        pretty(&wf)
-    );
+    assert_eq!(last_detail(&wf), "fault-probe ok", "{}", pretty(&wf));
 
     server.plugin_dir().remove("libfault_probe.so");
     let (status, answer) = server.reload_all().await;

@@ -2,8 +2,24 @@
 //! broken file leaves the old generation running; an unchanged file is left alone.
 
 use message_center_tests::*;
+use serde_json::Value;
 
 const FILE: &str = "libreload_probe.so";
+
+/// Asserts that the workflow's last run succeeded on `generation`, reporting `detail` and `processed`.
+#[track_caller]
+fn assert_last_run_ok(workflow: &Value, generation: u64, detail: &str, processed: u64) {
+    let last = &workflow["lastRun"];
+    assert_eq!(last["outcome"], "ok", "{}", pretty(workflow));
+    assert_eq!(last["generation"], generation, "{}", pretty(workflow));
+    assert_eq!(last["report"]["detail"], detail, "{}", pretty(workflow));
+    assert_eq!(
+        last["report"]["processed"],
+        processed,
+        "{}",
+        pretty(workflow)
+    );
+}
 
 #[tokio::test]
 async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
@@ -24,12 +40,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
             !wf["lastRun"].is_null()
         })
         .await;
-    assert_eq!(
-        first["lastRun"]["report"]["detail"],
-        "reload-probe v1",
-        "{}",
-        pretty(&first)
-    );
+    assert_eq!(last_detail(&first), "reload-probe v1", "{}", pretty(&first));
     let finished = num(&first["lastRun"], "number");
     server
         .wait_workflow("probe", secs(30), "the next run in flight", |wf| {
@@ -74,15 +85,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
         "missed the end of the run in flight: {}",
         pretty(&in_flight)
     );
-    assert_eq!(last["outcome"], "ok", "{}", pretty(&in_flight));
-    assert_eq!(last["generation"], 1, "{}", pretty(&in_flight));
-    assert_eq!(
-        last["report"]["detail"],
-        "reload-probe v1",
-        "{}",
-        pretty(&in_flight)
-    );
-    assert_eq!(last["report"]["processed"], 1, "{}", pretty(&in_flight));
+    assert_last_run_ok(&in_flight, 1, "reload-probe v1", 1);
 
     // The next runs are served by generation 2.
     let next = server
@@ -92,16 +95,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
                 .is_some_and(|n| n > finished + 1)
         })
         .await;
-    let last = &next["lastRun"];
-    assert_eq!(last["outcome"], "ok", "{}", pretty(&next));
-    assert_eq!(last["generation"], 2, "{}", pretty(&next));
-    assert_eq!(
-        last["report"]["detail"],
-        "reload-probe v2",
-        "{}",
-        pretty(&next)
-    );
-    assert_eq!(last["report"]["processed"], 2, "{}", pretty(&next));
+    assert_last_run_ok(&next, 2, "reload-probe v2", 2);
     assert_eq!(num(&next, "errors"), 0, "{}", pretty(&next));
 
     // The plugin listing shows the new generation and, once drained, no retiring one.
@@ -132,20 +126,8 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
         .replace_with_bytes(FILE, &truncated_library("reload-probe-v2", 4096));
     let (status, answer) = server.reload_plugin("reloadProbe").await;
     assert_eq!(status, 422, "{}", pretty(&answer));
-    assert!(
-        answer["error"]["code"]
-            .as_str()
-            .is_some_and(|c| !c.is_empty()),
-        "{}",
-        pretty(&answer)
-    );
-    assert!(
-        answer["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{}",
-        pretty(&answer)
-    );
+    assert_error_field(&answer, "code", |c| !c.is_empty());
+    assert_error_field(&answer, "message", |m| !m.is_empty());
     let result = find_result(&answer, "reloadProbe", Some(FILE))
         .unwrap_or_else(|| panic!("no result for reloadProbe: {}", pretty(&answer)));
     assert_eq!(result["outcome"], "refused", "{}", pretty(&answer));
@@ -179,12 +161,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
         .await;
     assert_eq!(after["lastRun"]["outcome"], "ok", "{}", pretty(&after));
     assert_eq!(after["lastRun"]["generation"], 2, "{}", pretty(&after));
-    assert_eq!(
-        after["lastRun"]["report"]["detail"],
-        "reload-probe v2",
-        "{}",
-        pretty(&after)
-    );
+    assert_eq!(last_detail(&after), "reload-probe v2", "{}", pretty(&after));
 
     // Reloads are counted.
     let metrics = server.metrics().await;
