@@ -111,17 +111,22 @@ impl PrivatePostgres {
         self.dir.path().join("data")
     }
 
+    /// A command running one of the cluster's programs, as `postgres` when we are root.
+    fn command(&self, path: &Path) -> Command {
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
     /// Runs one of the cluster's programs (as `postgres` when we are root), asserting success.
     fn run_ok(&self, program: &str, args: &[&str]) {
         let path = self.bin.join(program);
-        let mut command = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&path);
-            c
-        } else {
-            Command::new(&path)
-        };
-        let output = command
+        let output = self
+            .command(&path)
             .args(args)
             .current_dir(self.dir.path())
             .output()
@@ -134,15 +139,8 @@ impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         let data = self.data_dir();
         if data.join("postmaster.pid").exists() {
-            let path = self.bin.join("pg_ctl");
-            let mut command = if self.as_postgres {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(&path);
-                c
-            } else {
-                Command::new(&path)
-            };
-            let _ = command
+            let _ = self
+                .command(&self.bin.join("pg_ctl"))
                 .arg("-D")
                 .arg(&data)
                 .args(["-m", "immediate", "-w", "stop"])

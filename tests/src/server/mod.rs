@@ -18,7 +18,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::build::server_binary;
-use crate::client::{ApiClient, parse_body, send};
+use crate::client::{ApiClient, Headers, parse_body, send};
 use crate::json::{find_plugin_by_file, find_plugin_by_name, is_final, num, pretty};
 use crate::plugin_dir::PluginDir;
 use crate::process::{NotReady, ServeChild, send_signal, tail_of_file};
@@ -239,12 +239,7 @@ impl TestServer {
     }
 
     /// [`ApiClient::post_json`] on this server's public API.
-    pub async fn post_json(
-        &self,
-        path: &str,
-        body: &Value,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
+    pub async fn post_json(&self, path: &str, body: &Value, headers: Headers<'_>) -> (u16, Value) {
         self.api().post_json(path, body, headers).await
     }
 
@@ -253,7 +248,7 @@ impl TestServer {
         &self,
         path: &str,
         body: impl Into<Vec<u8>>,
-        headers: &[(&str, &str)],
+        headers: Headers<'_>,
     ) -> (u16, Value) {
         self.api().post_raw(path, body, headers).await
     }
@@ -264,7 +259,7 @@ impl TestServer {
     }
 
     /// [`ApiClient::get_json_with`] on this server's public API.
-    pub async fn get_json_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    pub async fn get_json_with(&self, path: &str, headers: Headers<'_>) -> (u16, Value) {
         self.api().get_json_with(path, headers).await
     }
 
@@ -340,11 +335,8 @@ impl TestServer {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        poll_until(timeout, &format!("workflow {name}: {what}"), async || {
-            let wf = self.workflow(name).await;
-            if done(&wf) { Ok(wf) } else { Err(pretty(&wf)) }
-        })
-        .await
+        let what = format!("workflow {name}: {what}");
+        poll_json(timeout, &what, async || self.workflow(name).await, done).await
     }
 
     /// Polls `/admin/plugins` until `done` holds for the entry of file `file_name` (`None` if the file is
@@ -410,15 +402,8 @@ impl TestServer {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        poll_until(timeout, &format!("event {id}: {what}"), async || {
-            let event = self.event(id).await;
-            if done(&event) {
-                Ok(event)
-            } else {
-                Err(pretty(&event))
-            }
-        })
-        .await
+        let what = format!("event {id}: {what}");
+        poll_json(timeout, &what, async || self.event(id).await, done).await
     }
 
     /// Polls until event `id` has a final status; returns it.
@@ -448,4 +433,23 @@ impl Drop for TestServer {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Polls `fetch` until `done` holds for the JSON it returns; returns that JSON. On timeout, panics naming
+/// `what` with the last JSON seen.
+async fn poll_json(
+    timeout: Duration,
+    what: &str,
+    fetch: impl AsyncFn() -> Value,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    poll_until(timeout, what, async || {
+        let value = fetch().await;
+        if done(&value) {
+            Ok(value)
+        } else {
+            Err(pretty(&value))
+        }
+    })
+    .await
 }
