@@ -265,6 +265,11 @@ pub struct Peer<K> {
 }
 
 impl<K: PeerKind> Peer<K> {
+    /// Starts the peer (SMTP server or SMS gateway) on a free port and waits for it to listen.
+    pub fn start() -> Self {
+        Peer::start_with(Vec::new())
+    }
+
     fn start_with(extra_args: Vec<String>) -> Self {
         Peer {
             peer: PeerProcess::start(K::NAME, K::SCRIPT, extra_args),
@@ -311,11 +316,6 @@ impl PeerKind for Smtp {
 }
 
 impl Peer<Smtp> {
-    /// Starts the server on a free port and waits for it to listen.
-    pub fn start() -> SmtpServer {
-        Peer::start_with(Vec::new())
-    }
-
     /// Like [`SmtpServer::start`], but each message's final `250` comes `delay` after its data: slow
     /// enough delivery to interrupt the sender in the middle.
     pub fn start_with_data_delay(delay: Duration) -> SmtpServer {
@@ -386,11 +386,6 @@ impl PeerKind for Sms {
 }
 
 impl Peer<Sms> {
-    /// Starts the gateway on a free port and waits for it to listen.
-    pub fn start() -> SmsGateway {
-        Peer::start_with(Vec::new())
-    }
-
     /// `http://127.0.0.1:<port>/sms`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/sms", self.port())

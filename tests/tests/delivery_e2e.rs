@@ -102,8 +102,11 @@ fn server_options(
 }
 
 /// Runs a scenario (`async fn NAME(env: Env)`) on SQLite and on PostgreSQL, as tests `NAME::sqlite` and
-/// `NAME::postgres`; `$setup` turns a [`Backend`] into the [`Env`].
+/// `NAME::postgres`; `$setup` turns a [`Backend`] into the [`Env`] (by default, the default one).
 macro_rules! on_both_databases {
+    ($scenario:ident) => {
+        on_both_databases!($scenario, |backend| Env::start(backend, |o| o));
+    };
     ($scenario:ident, $setup:expr) => {
         mod $scenario {
             use super::*;
@@ -291,10 +294,7 @@ fn sms_template(event_type: &str) -> Value {
 // Scenarios
 // ---------------------------------------------------------------------------------------------------------
 
-on_both_databases!(personalised_email_arrives, |backend| Env::start(
-    backend,
-    |o| o
-));
+on_both_databases!(personalised_email_arrives);
 
 /// A personalised email: subject, text and HTML rendered from `ctx` with the newest published template
 /// version, HTML escaped, the Message-ID the SMTP server received recorded in the delivery log.
@@ -415,10 +415,7 @@ async fn personalised_email_arrives(env: Env) {
     );
 }
 
-on_both_databases!(sms_through_the_gateway, |backend| Env::start(
-    backend,
-    |o| o
-));
+on_both_databases!(sms_through_the_gateway);
 
 /// An SMS: rendered text, sender and bearer key reach the gateway; its id is the delivery's messageId.
 async fn sms_through_the_gateway(env: Env) {
@@ -479,7 +476,7 @@ async fn sms_through_the_gateway(env: Env) {
     );
 }
 
-on_both_databases!(scheduled_event_waits, |backend| Env::start(backend, |o| o));
+on_both_databases!(scheduled_event_waits);
 
 /// An event scheduled a few seconds ahead stays `pending` (and nothing is sent) until then, then is sent;
 /// an unscheduled event pushed at the same time is sent meanwhile.
@@ -539,10 +536,7 @@ async fn scheduled_event_waits(env: Env) {
     );
 }
 
-on_both_databases!(unlinked_and_expired_events, |backend| Env::start(
-    backend,
-    |o| o
-));
+on_both_databases!(unlinked_and_expired_events);
 
 /// No template for the (type, channel) → `not_taken_into_account`, never reprocessed even once a template
 /// appears; `expiration` in the past → `expired`; neither sends anything.
@@ -612,10 +606,7 @@ async fn unlinked_and_expired_events(env: Env) {
     }
 }
 
-on_both_databases!(rejected_address_is_quarantined, |backend| Env::start(
-    backend,
-    |o| o
-));
+on_both_databases!(rejected_address_is_quarantined);
 
 /// A 550 at RCPT fails the delivery at once (no retry) and quarantines the address: the next event to it is
 /// `ignored` without any SMTP attempt.
@@ -678,10 +669,7 @@ async fn rejected_address_is_quarantined(env: Env) {
     );
 }
 
-on_both_databases!(temporary_failures_exhaust_retries, |backend| Env::start(
-    backend,
-    |o| o
-));
+on_both_databases!(temporary_failures_exhaust_retries);
 
 /// A 451 at RCPT is retried `retries` times; every attempt is in the log, only the last one final.
 async fn temporary_failures_exhaust_retries(env: Env) {
@@ -731,7 +719,7 @@ async fn temporary_failures_exhaust_retries(env: Env) {
     );
 }
 
-on_both_databases!(sms_gateway_errors, |backend| Env::start(backend, |o| o));
+on_both_databases!(sms_gateway_errors);
 
 /// Gateway 400 → failed at once; gateway 500 → retried, then failed.
 async fn sms_gateway_errors(env: Env) {
@@ -851,7 +839,7 @@ async fn smtp_outage_is_ridden_out(mut env: Env) {
     }
 }
 
-on_both_databases!(batch_queue_delivers, |backend| Env::start(backend, |o| o));
+on_both_databases!(batch_queue_delivers);
 
 /// A batch of 50 events: all `sent`, 50 messages.
 async fn batch_queue_delivers(env: Env) {

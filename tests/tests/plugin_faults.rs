@@ -4,6 +4,7 @@
 use mc_plugin_api::abi::ABI_VERSION;
 use message_center_tests::*;
 use serde_json::Value;
+use std::time::Duration;
 
 /// The workflow (plugin rtEventsProcessing) that must keep running whatever the faulty plugin does.
 const HEALTHY: &str = "healthy";
@@ -37,6 +38,15 @@ async fn wait_two_errors(server: &TestServer, name: &str, what: &str, outcome: &
             num(wf, "errors") >= 2 && last_outcome(wf) == Some(outcome)
         })
         .await
+}
+
+/// Waits until workflow `name` is in `state`.
+async fn wait_state(server: &TestServer, name: &str, timeout: Duration, state: &str) {
+    server
+        .wait_workflow(name, timeout, &format!("state {state}"), |wf| {
+            wf["state"] == state
+        })
+        .await;
 }
 
 /// Waits until the file is listed as refused; returns the error text.
@@ -230,11 +240,7 @@ async fn a_run_hanging_past_its_deadline_times_out() {
 async fn a_run_blocking_its_thread_is_stuck_and_others_keep_running() {
     let server = start_fault_probe("blocking", "timeout = \"1s\"\nmode = \"block\"");
 
-    server
-        .wait_workflow("blocking", secs(30), "state stuck", |wf| {
-            wf["state"] == "stuck"
-        })
-        .await;
+    wait_state(&server, "blocking", secs(30), "stuck").await;
     assert_host_unaffected(&server).await;
     // Still stuck (the thread sleeps for an hour): not a transient state.
     let wf = server.workflow("blocking").await;
@@ -267,11 +273,7 @@ async fn a_removed_plugin_is_unloaded_and_its_workflow_waits() {
         .await
         .expect("a removed plugin stays listed");
     assert_eq!(entry["state"], "removed", "{}", pretty(&entry));
-    server
-        .wait_workflow("probe", secs(15), "state waiting_for_plugin", |wf| {
-            wf["state"] == "waiting_for_plugin"
-        })
-        .await;
+    wait_state(&server, "probe", secs(15), "waiting_for_plugin").await;
 
     assert_host_unaffected(&server).await;
     let wf = server.workflow("probe").await;

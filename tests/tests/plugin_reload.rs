@@ -21,6 +21,15 @@ fn assert_last_run_ok(workflow: &Value, generation: u64, detail: &str, processed
     );
 }
 
+/// Waits until workflow `probe` has finished a run numbered above `number`.
+async fn wait_run_after(server: &TestServer, number: u64, what: &str) -> Value {
+    server
+        .wait_workflow("probe", secs(30), what, |wf| {
+            wf["lastRun"]["number"].as_u64().is_some_and(|n| n > number)
+        })
+        .await
+}
+
 #[tokio::test]
 async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
     let plugins = PluginDir::new();
@@ -71,13 +80,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
     );
 
     // ...and it finishes normally, on generation 1.
-    let in_flight = server
-        .wait_workflow("probe", secs(30), "the run in flight to finish", |wf| {
-            wf["lastRun"]["number"]
-                .as_u64()
-                .is_some_and(|n| n > finished)
-        })
-        .await;
+    let in_flight = wait_run_after(&server, finished, "the run in flight to finish").await;
     let last = &in_flight["lastRun"];
     assert_eq!(
         last["number"],
@@ -88,13 +91,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
     assert_last_run_ok(&in_flight, 1, "reload-probe v1", 1);
 
     // The next runs are served by generation 2.
-    let next = server
-        .wait_workflow("probe", secs(30), "a run on generation 2", |wf| {
-            wf["lastRun"]["number"]
-                .as_u64()
-                .is_some_and(|n| n > finished + 1)
-        })
-        .await;
+    let next = wait_run_after(&server, finished + 1, "a run on generation 2").await;
     assert_last_run_ok(&next, 2, "reload-probe v2", 2);
     assert_eq!(num(&next, "errors"), 0, "{}", pretty(&next));
 
@@ -152,13 +149,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
 
     let before = server.workflow("probe").await;
     let last_number = num(&before["lastRun"], "number");
-    let after = server
-        .wait_workflow("probe", secs(30), "a run after the failed reload", |wf| {
-            wf["lastRun"]["number"]
-                .as_u64()
-                .is_some_and(|n| n > last_number)
-        })
-        .await;
+    let after = wait_run_after(&server, last_number, "a run after the failed reload").await;
     assert_eq!(after["lastRun"]["outcome"], "ok", "{}", pretty(&after));
     assert_eq!(after["lastRun"]["generation"], 2, "{}", pretty(&after));
     assert_eq!(last_detail(&after), "reload-probe v2", "{}", pretty(&after));

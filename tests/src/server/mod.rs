@@ -41,6 +41,19 @@ pub struct TestServer {
     work_dir: TempDir,
 }
 
+/// [`ApiClient`] methods that a [`TestServer`] offers on its own public API: each one is the client's
+/// method on [`TestServer::api`].
+macro_rules! api_methods {
+    ($($name:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            #[doc = concat!("[`ApiClient::", stringify!($name), "`] on this server's public API.")]
+            pub async fn $name(&self, $($arg: $ty),*) -> (u16, Value) {
+                self.api().$name($($arg),*).await
+            }
+        )*
+    };
+}
+
 impl TestServer {
     /// Writes the configuration, starts `message-center serve --config <file>` and waits (up to
     /// [`READY_TIMEOUT`](crate::READY_TIMEOUT)) for its `message-center ready api=<addr> admin=<addr>` line.
@@ -238,29 +251,11 @@ impl TestServer {
         ApiClient::new(format!("http://{}", self.api_addr), self.client.clone())
     }
 
-    /// [`ApiClient::post_json`] on this server's public API.
-    pub async fn post_json(&self, path: &str, body: &Value, headers: Headers<'_>) -> (u16, Value) {
-        self.api().post_json(path, body, headers).await
-    }
-
-    /// [`ApiClient::post_raw`] on this server's public API.
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        body: impl Into<Vec<u8>>,
-        headers: Headers<'_>,
-    ) -> (u16, Value) {
-        self.api().post_raw(path, body, headers).await
-    }
-
-    /// [`ApiClient::get_json`] on this server's public API.
-    pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        self.api().get_json(path).await
-    }
-
-    /// [`ApiClient::get_json_with`] on this server's public API.
-    pub async fn get_json_with(&self, path: &str, headers: Headers<'_>) -> (u16, Value) {
-        self.api().get_json_with(path, headers).await
+    api_methods! {
+        post_json(path: &str, body: &Value, headers: Headers<'_>);
+        post_raw(path: &str, body: impl Into<Vec<u8>>, headers: Headers<'_>);
+        get_json(path: &str);
+        get_json_with(path: &str, headers: Headers<'_>);
     }
 
     /// Asserts `GET /healthz` answers 200 `{"status":"ok"}`.
