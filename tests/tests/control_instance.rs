@@ -239,6 +239,17 @@ async fn template_on(server: &TestServer, key: bool, name: &str) -> (u16, Value)
     get(server, key, &format!("/api/v1/templates/{name}")).await
 }
 
+/// Asserts the `instance → status` map of a publish or unpublish answer.
+#[track_caller]
+fn assert_instances(body: &Value, expected: [(&str, &str); 2]) {
+    assert_eq!(
+        status_by_instance(body),
+        BTreeMap::from(expected),
+        "{}",
+        pretty(body)
+    );
+}
+
 /// `instance → status` of a publish or unpublish answer.
 fn status_by_instance(body: &Value) -> BTreeMap<&str, &str> {
     body["instances"]
@@ -291,13 +302,7 @@ async fn control_instance_end_to_end(backend: Backend) {
         .await;
     assert_eq!(status, 200, "publish: {}", pretty(&body));
     assert_eq!(body["failed"], 0, "{}", pretty(&body));
-    let results = status_by_instance(&body);
-    assert_eq!(
-        results,
-        BTreeMap::from([("exec-1", "published"), ("exec-2", "published")]),
-        "{}",
-        pretty(&body)
-    );
+    assert_instances(&body, [("exec-1", "published"), ("exec-2", "published")]);
     assert_eq!(body["template"]["publishedVersion"], 1, "{}", pretty(&body));
     for (server, key) in [(&cluster.exec_1, true), (cluster.exec_2(), false)] {
         let (status, body) = template_on(server, key, "order-confirmed").await;
@@ -581,13 +586,7 @@ async fn control_instance_end_to_end(backend: Backend) {
         )
         .await;
     assert_eq!(status, 502, "exec-2 is down: {}", pretty(&body));
-    let results = status_by_instance(&body);
-    assert_eq!(
-        results,
-        BTreeMap::from([("exec-1", "unpublished"), ("exec-2", "failed")]),
-        "{}",
-        pretty(&body)
-    );
+    assert_instances(&body, [("exec-1", "unpublished"), ("exec-2", "failed")]);
     let id = push(
         &cluster.exec_1,
         true,

@@ -272,6 +272,11 @@ async fn list_statuses(server: &TestServer, wanted: &BTreeSet<&str>) -> BTreeMap
 }
 
 /// An email template for `event_type` rendering `ctx.firstName`.
+/// `PUT`s the `greeting` template for event type `GREETING`.
+async fn put_greeting(server: &TestServer) {
+    put_template(server, "greeting", greeting_template("GREETING")).await;
+}
+
 fn greeting_template(event_type: &str) -> Value {
     json!({
         "eventType": event_type,
@@ -482,7 +487,7 @@ on_both_databases!(scheduled_event_waits);
 /// an unscheduled event pushed at the same time is sent meanwhile.
 async fn scheduled_event_waits(env: Env) {
     let server = &env.server;
-    put_template(server, "greeting", greeting_template("GREETING")).await;
+    put_greeting(server).await;
     let scheduled_at = SystemTime::now() + secs(5);
     let scheduled = rfc3339(scheduled_at);
     let later = "later@example.com";
@@ -612,7 +617,7 @@ on_both_databases!(rejected_address_is_quarantined);
 /// `ignored` without any SMTP attempt.
 async fn rejected_address_is_quarantined(env: Env) {
     let server = &env.server;
-    put_template(server, "greeting", greeting_template("GREETING")).await;
+    put_greeting(server).await;
     let address = "reject-me@example.com";
     let (first_id, first) = greet(server, address, "R").await;
     assert_eq!(
@@ -674,7 +679,7 @@ on_both_databases!(temporary_failures_exhaust_retries);
 /// A 451 at RCPT is retried `retries` times; every attempt is in the log, only the last one final.
 async fn temporary_failures_exhaust_retries(env: Env) {
     let server = &env.server;
-    put_template(server, "greeting", greeting_template("GREETING")).await;
+    put_greeting(server).await;
     let address = "tempfail-1@example.com";
     let (id, event) = greet(server, address, "T").await;
     assert_eq!(
@@ -844,7 +849,7 @@ on_both_databases!(batch_queue_delivers);
 /// A batch of 50 events: all `sent`, 50 messages.
 async fn batch_queue_delivers(env: Env) {
     let server = &env.server;
-    put_template(server, "greeting", greeting_template("GREETING")).await;
+    put_greeting(server).await;
     let events: Vec<Value> = (0..50)
         .map(|n| json!({ "type": "GREETING", "email": format!("batch{n}@example.com"), "ctx": { "firstName": n } }))
         .collect();

@@ -31,13 +31,16 @@ async fn assert_host_unaffected(server: &TestServer) {
     server.assert_keeps_running(HEALTHY, 3, secs(30)).await;
 }
 
-/// Waits until the workflow has counted two errors and its last run ended with `outcome`.
-async fn wait_two_errors(server: &TestServer, name: &str, what: &str, outcome: &str) -> Value {
-    server
+/// Starts fault-probe workflow `name` in `mode` (10 s timeout) and waits until it has counted two errors
+/// and its last run ended with outcome `mode`.
+async fn start_erring(name: &str, mode: &str, what: &str) -> (TestServer, Value) {
+    let server = start_fault_probe(name, &format!("timeout = \"10s\"\nmode = \"{mode}\""));
+    let wf = server
         .wait_workflow(name, secs(30), what, |wf| {
-            num(wf, "errors") >= 2 && last_outcome(wf) == Some(outcome)
+            num(wf, "errors") >= 2 && last_outcome(wf) == Some(mode)
         })
-        .await
+        .await;
+    (server, wf)
 }
 
 /// Waits until workflow `name` is in `state`.
@@ -143,9 +146,7 @@ async fn a_plugin_file_writable_by_others_or_group_is_refused() {
 
 #[tokio::test]
 async fn a_panicking_run_is_reported_and_the_workflow_keeps_running() {
-    let server = start_fault_probe("panicky", "timeout = \"10s\"\nmode = \"panic\"");
-
-    let wf = wait_two_errors(&server, "panicky", "two panicking runs", "panic").await;
+    let (server, wf) = start_erring("panicky", "panic", "two panicking runs").await;
     let context = pretty(&wf);
     assert!(
         text(&wf, "lastError").is_some_and(|e| e.contains("panics on purpose")),
@@ -195,9 +196,7 @@ async fn a_panicking_run_is_reported_and_the_workflow_keeps_running() {
 
 #[tokio::test]
 async fn a_failing_run_is_reported_as_an_error() {
-    let server = start_fault_probe("failing", "timeout = \"10s\"\nmode = \"error\"");
-
-    let wf = wait_two_errors(&server, "failing", "two failed runs", "error").await;
+    let (server, wf) = start_erring("failing", "error", "two failed runs").await;
     assert!(
         text(&wf, "lastError").is_some_and(|e| e.contains("fails on purpose")),
         "{}",

@@ -6,6 +6,17 @@ use serde_json::Value;
 
 const FILE: &str = "libreload_probe.so";
 
+/// The result for reloadProbe's file in a reload answer; panics with the answer if there is none.
+fn probe_result(answer: &Value) -> &Value {
+    find_result(answer, "reloadProbe", Some(FILE))
+        .unwrap_or_else(|| panic!("no result for reloadProbe: {}", pretty(answer)))
+}
+
+/// The `/admin/plugins` entry of reloadProbe; panics with `what` if it is not listed.
+async fn probe_entry(server: &TestServer, what: &str) -> Value {
+    server.plugin_named("reloadProbe").await.expect(what)
+}
+
 /// Asserts that the workflow's last run succeeded on `generation`, reporting `detail` and `processed`.
 #[track_caller]
 fn assert_last_run_ok(workflow: &Value, generation: u64, detail: &str, processed: u64) {
@@ -36,10 +47,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
     plugins.add_as("reload-probe-v1", FILE);
     let server = TestServer::start(ServerOptions::new(plugins).workflows(SLOW_PROBE_WORKFLOW_TOML));
 
-    let entry = server
-        .plugin_named("reloadProbe")
-        .await
-        .expect("reloadProbe listed");
+    let entry = probe_entry(&server, "reloadProbe listed").await;
     assert_eq!(entry["version"], "1.0.0", "{}", pretty(&entry));
     assert_eq!(entry["generation"], 1, "{}", pretty(&entry));
 
@@ -61,8 +69,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
     server.plugin_dir().replace_with(FILE, "reload-probe-v2");
     let (status, answer) = server.reload_plugin("reloadProbe").await;
     assert_eq!(status, 200, "{}", pretty(&answer));
-    let result = find_result(&answer, "reloadProbe", Some(FILE))
-        .unwrap_or_else(|| panic!("no result for reloadProbe: {}", pretty(&answer)));
+    let result = probe_result(&answer);
     assert_eq!(result["outcome"], "reloaded", "{}", pretty(&answer));
     assert_eq!(result["generation"], 2, "{}", pretty(&answer));
     assert_eq!(result["previousGeneration"], 1, "{}", pretty(&answer));
@@ -112,8 +119,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
     // Reloading an unchanged file changes nothing.
     let (status, answer) = server.reload_plugin("reloadProbe").await;
     assert_eq!(status, 200, "{}", pretty(&answer));
-    let result = find_result(&answer, "reloadProbe", Some(FILE))
-        .unwrap_or_else(|| panic!("no result for reloadProbe: {}", pretty(&answer)));
+    let result = probe_result(&answer);
     assert_eq!(result["outcome"], "unchanged", "{}", pretty(&answer));
     assert_eq!(result["generation"], 2, "{}", pretty(&answer));
 
@@ -125,8 +131,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
     assert_eq!(status, 422, "{}", pretty(&answer));
     assert_error_field(&answer, "code", |c| !c.is_empty());
     assert_error_field(&answer, "message", |m| !m.is_empty());
-    let result = find_result(&answer, "reloadProbe", Some(FILE))
-        .unwrap_or_else(|| panic!("no result for reloadProbe: {}", pretty(&answer)));
+    let result = probe_result(&answer);
     assert_eq!(result["outcome"], "refused", "{}", pretty(&answer));
     assert!(
         result["error"].as_str().is_some_and(|e| !e.is_empty()),
@@ -134,10 +139,7 @@ async fn reload_swaps_generations_without_disturbing_the_run_in_flight() {
         pretty(&answer)
     );
 
-    let entry = server
-        .plugin_named("reloadProbe")
-        .await
-        .expect("still listed");
+    let entry = probe_entry(&server, "still listed").await;
     assert_eq!(entry["state"], "loaded", "{}", pretty(&entry));
     assert_eq!(entry["generation"], 2, "{}", pretty(&entry));
     assert_eq!(entry["version"], "2.0.0", "{}", pretty(&entry));
@@ -177,6 +179,6 @@ async fn reloading_an_unknown_plugin_is_not_found() {
 
     let (status, answer) = server.reload_plugin("noSuchPlugin").await;
     assert_eq!(status, 404, "{}", pretty(&answer));
-    let entry = server.plugin_named("reloadProbe").await.expect("listed");
+    let entry = probe_entry(&server, "listed").await;
     assert_eq!(entry["generation"], 1, "{}", pretty(&entry));
 }
