@@ -272,6 +272,12 @@ async fn list_statuses(server: &TestServer, wanted: &BTreeSet<&str>) -> BTreeMap
 }
 
 /// An email template for `event_type` rendering `ctx.firstName`.
+/// Asserts the `status` of event `id`, showing the event if it differs.
+#[track_caller]
+fn assert_status(event: &Value, id: &str, status: &str) {
+    assert_eq!(event["status"], status, "event {id}: {}", pretty(event));
+}
+
 /// `PUT`s the `greeting` template for event type `GREETING`.
 async fn put_greeting(server: &TestServer) {
     put_template(server, "greeting", greeting_template("GREETING")).await;
@@ -349,7 +355,7 @@ async fn personalised_email_arrives(env: Env) {
     )
     .await;
     let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
-    assert_eq!(event["status"], "sent", "event {id}: {}", pretty(&event));
+    assert_status(&event, &id, "sent");
     assert_eq!(
         event["template"],
         json!({ "name": "order-confirmed", "version": 2 }),
@@ -438,7 +444,7 @@ async fn sms_through_the_gateway(env: Env) {
     )
     .await;
     let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
-    assert_eq!(event["status"], "sent", "event {id}: {}", pretty(&event));
+    assert_status(&event, &id, "sent");
     assert_eq!(event["template"]["name"], "otp", "{}", pretty(&event));
     assert_eq!(event["template"]["version"], 1, "{}", pretty(&event));
 
@@ -574,7 +580,7 @@ async fn unlinked_and_expired_events(env: Env) {
         (&expired_id, "expired"),
     ] {
         let event = server.wait_final(id, DELIVERY_TIMEOUT).await;
-        assert_eq!(event["status"], status, "event {id}: {}", pretty(&event));
+        assert_status(&event, id, status);
         assert!(
             deliveries(&event).is_empty(),
             "no delivery for a {status} event: {}",
@@ -620,12 +626,7 @@ async fn rejected_address_is_quarantined(env: Env) {
     put_greeting(server).await;
     let address = "reject-me@example.com";
     let (first_id, first) = greet(server, address, "R").await;
-    assert_eq!(
-        first["status"],
-        "delivery_failed",
-        "event {first_id}: {}",
-        pretty(&first)
-    );
+    assert_status(&first, &first_id, "delivery_failed");
     let entries = deliveries(&first);
     assert_eq!(
         entries.len(),
@@ -682,12 +683,7 @@ async fn temporary_failures_exhaust_retries(env: Env) {
     put_greeting(server).await;
     let address = "tempfail-1@example.com";
     let (id, event) = greet(server, address, "T").await;
-    assert_eq!(
-        event["status"],
-        "delivery_failed",
-        "event {id}: {}",
-        pretty(&event)
-    );
+    assert_status(&event, &id, "delivery_failed");
     let entries = deliveries(&event);
     assert_eq!(
         entries.len(),

@@ -43,13 +43,35 @@ async fn start_erring(name: &str, mode: &str, what: &str) -> (TestServer, Value)
     (server, wf)
 }
 
-/// Waits until workflow `name` is in `state`.
-async fn wait_state(server: &TestServer, name: &str, timeout: Duration, state: &str) {
+/// Waits until the last run of workflow `name` ended with `outcome`.
+async fn wait_outcome(server: &TestServer, name: &str, what: &str, outcome: &str) -> Value {
+    server
+        .wait_workflow(name, secs(30), what, |wf| last_outcome(wf) == Some(outcome))
+        .await
+}
+
+/// Waits until workflow `name` is in `state`, then checks that the host is unaffected and that the
+/// workflow is still in `state`.
+async fn assert_settles_in_state(server: &TestServer, name: &str, timeout: Duration, state: &str) {
     server
         .wait_workflow(name, timeout, &format!("state {state}"), |wf| {
             wf["state"] == state
         })
         .await;
+    assert_host_unaffected(server).await;
+    let wf = server.workflow(name).await;
+    assert_eq!(wf["state"], state, "{}", pretty(&wf));
+}
+
+/// A plugin file `file` holding `bytes` is refused without a panic, and the host is unaffected.
+async fn assert_refused_cleanly(file: &str, bytes: &[u8]) {
+    let plugins = PluginDir::new();
+    plugins.write_file(file, bytes);
+    let server = start_with_healthy(plugins, "");
+
+    let error = wait_refused(&server, file).await;
+    assert!(!error.contains("panicked"), "{error}");
+    assert_host_unaffected(&server).await;
 }
 
 /// Waits until the file is listed as refused; returns the error text.
@@ -101,27 +123,13 @@ async fn wrong_abi_version_is_refused_naming_both_versions() {
 
 #[tokio::test]
 async fn a_file_that_is_not_a_library_is_refused() {
-    let plugins = PluginDir::new();
-    plugins.write_file(
-        "garbage.so",
-        b"this is plain text, not an ELF shared library\n",
-    );
-    let server = start_with_healthy(plugins, "");
-
-    let error = wait_refused(&server, "garbage.so").await;
-    assert!(!error.contains("panicked"), "{error}");
-    assert_host_unaffected(&server).await;
+    let text = b"this is plain text, not an ELF shared library\n";
+    assert_refused_cleanly("garbage.so", text).await;
 }
 
 #[tokio::test]
 async fn a_truncated_library_is_refused() {
-    let plugins = PluginDir::new();
-    plugins.write_file("truncated.so", &truncated_library("fault-probe", 4096));
-    let server = start_with_healthy(plugins, "");
-
-    let error = wait_refused(&server, "truncated.so").await;
-    assert!(!error.contains("panicked"), "{error}");
-    assert_host_unaffected(&server).await;
+    assert_refused_cleanly("truncated.so", &truncated_library("fault-probe", 4096)).await;
 }
 
 #[tokio::test]
@@ -209,11 +217,7 @@ async fn a_failing_run_is_reported_as_an_error() {
 async fn a_run_hanging_past_its_deadline_times_out() {
     let server = start_fault_probe("hanging", "timeout = \"1s\"\nmode = \"hang\"");
 
-    let wf = server
-        .wait_workflow("hanging", secs(30), "a run that timed out", |wf| {
-            last_outcome(wf) == Some("timeout")
-        })
-        .await;
+    let wf = wait_outcome(&server, "hanging", "a run that timed out", "timeout").await;
     let context = pretty(&wf);
     assert!(num(&wf, "errors") >= 1, "{context}");
     assert!(!wf["lastError"].is_null(), "{context}");
@@ -239,22 +243,15 @@ async fn a_run_hanging_past_its_deadline_times_out() {
 async fn a_run_blocking_its_thread_is_stuck_and_others_keep_running() {
     let server = start_fault_probe("blocking", "timeout = \"1s\"\nmode = \"block\"");
 
-    wait_state(&server, "blocking", secs(30), "stuck").await;
-    assert_host_unaffected(&server).await;
-    // Still stuck (the thread sleeps for an hour): not a transient state.
-    let wf = server.workflow("blocking").await;
-    assert_eq!(wf["state"], "stuck", "{}", pretty(&wf));
+    // Still stuck afterwards (the thread sleeps for an hour): not a transient state.
+    assert_settles_in_state(&server, "blocking", secs(30), "stuck").await;
 }
 
 #[tokio::test]
 async fn a_removed_plugin_is_unloaded_and_its_workflow_waits() {
     let server = start_fault_probe("probe", "timeout = \"10s\"\nmode = \"ok\"");
 
-    let wf = server
-        .wait_workflow("probe", secs(30), "a successful run", |wf| {
-            last_outcome(wf) == Some("ok")
-        })
-        .await;
+    let wf = wait_outcome(&server, "probe", "a successful run", "ok").await;
     assert_eq!(last_detail(&wf), "fault-probe ok", "{}", pretty(&wf));
 
     server.plugin_dir().remove("libfault_probe.so");
@@ -272,11 +269,7 @@ async fn a_removed_plugin_is_unloaded_and_its_workflow_waits() {
         .await
         .expect("a removed plugin stays listed");
     assert_eq!(entry["state"], "removed", "{}", pretty(&entry));
-    wait_state(&server, "probe", secs(15), "waiting_for_plugin").await;
-
-    assert_host_unaffected(&server).await;
-    let wf = server.workflow("probe").await;
-    assert_eq!(wf["state"], "waiting_for_plugin", "{}", pretty(&wf));
+    assert_settles_in_state(&server, "probe", secs(15), "waiting_for_plugin").await;
 }
 
 #[tokio::test]
