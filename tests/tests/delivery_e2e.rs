@@ -278,6 +278,23 @@ fn assert_status(event: &Value, id: &str, status: &str) {
     assert_eq!(event["status"], status, "event {id}: {}", pretty(event));
 }
 
+/// Puts the greeting template, greets `address` and asserts that the event's delivery failed after
+/// `attempts` attempts (`why`); the event and its delivery entries.
+async fn greet_failing(
+    server: &TestServer,
+    address: &str,
+    first_name: &str,
+    attempts: usize,
+    why: &str,
+) -> (Value, Vec<Value>) {
+    put_greeting(server).await;
+    let (id, event) = greet(server, address, first_name).await;
+    assert_status(&event, &id, "delivery_failed");
+    let entries = deliveries(&event);
+    assert_eq!(entries.len(), attempts, "{why}: {}", pretty(&event));
+    (event, entries)
+}
+
 /// `PUT`s the `greeting` template for event type `GREETING`.
 async fn put_greeting(server: &TestServer) {
     put_template(server, "greeting", greeting_template("GREETING")).await;
@@ -623,17 +640,9 @@ on_both_databases!(rejected_address_is_quarantined);
 /// `ignored` without any SMTP attempt.
 async fn rejected_address_is_quarantined(env: Env) {
     let server = &env.server;
-    put_greeting(server).await;
     let address = "reject-me@example.com";
-    let (first_id, first) = greet(server, address, "R").await;
-    assert_status(&first, &first_id, "delivery_failed");
-    let entries = deliveries(&first);
-    assert_eq!(
-        entries.len(),
-        1,
-        "a permanent failure is not retried: {}",
-        pretty(&first)
-    );
+    let why = "a permanent failure is not retried";
+    let (_, entries) = greet_failing(server, address, "R", 1, why).await;
     assert_eq!(entries[0]["status"], "failed", "{}", pretty(&entries[0]));
     assert_eq!(entries[0]["final"], true, "{}", pretty(&entries[0]));
     assert!(
@@ -680,17 +689,9 @@ on_both_databases!(temporary_failures_exhaust_retries);
 /// A 451 at RCPT is retried `retries` times; every attempt is in the log, only the last one final.
 async fn temporary_failures_exhaust_retries(env: Env) {
     let server = &env.server;
-    put_greeting(server).await;
     let address = "tempfail-1@example.com";
-    let (id, event) = greet(server, address, "T").await;
-    assert_status(&event, &id, "delivery_failed");
-    let entries = deliveries(&event);
-    assert_eq!(
-        entries.len(),
-        DEFAULT_RETRIES + 1,
-        "retries + 1 attempts: {}",
-        pretty(&event)
-    );
+    let why = "retries + 1 attempts";
+    let (event, entries) = greet_failing(server, address, "T", DEFAULT_RETRIES + 1, why).await;
     for (n, entry) in entries.iter().enumerate() {
         assert_eq!(entry["attempt"], n + 1, "{}", pretty(&event));
         assert_eq!(entry["status"], "failed", "{}", pretty(&event));
