@@ -183,18 +183,16 @@ async fn push_batch(server: &TestServer, events: Vec<Value>) -> Vec<String> {
     ids
 }
 
-/// The `deliveries` of an event, sorted by `attempt`.
 /// Pushes a `GREETING` event to `address` and waits for its final status: its id and the event.
 async fn greet(server: &TestServer, address: &str, first_name: &str) -> (String, Value) {
-    let id = push_event(
+    push_final(
         server,
         json!({ "type": "GREETING", "email": address, "ctx": { "firstName": first_name } }),
     )
-    .await;
-    let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
-    (id, event)
+    .await
 }
 
+/// The `deliveries` of an event, sorted by `attempt`.
 fn deliveries(event: &Value) -> Vec<Value> {
     let mut entries = event["deliveries"]
         .as_array()
@@ -272,10 +270,30 @@ async fn list_statuses(server: &TestServer, wanted: &BTreeSet<&str>) -> BTreeMap
 }
 
 /// An email template for `event_type` rendering `ctx.firstName`.
+/// Pushes the event `body` and waits until it is final; its id and the event.
+async fn push_final(server: &TestServer, body: Value) -> (String, Value) {
+    let id = push_event(server, body).await;
+    let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
+    (id, event)
+}
+
 /// Asserts the `status` of event `id`, showing the event if it differs.
 #[track_caller]
 fn assert_status(event: &Value, id: &str, status: &str) {
     assert_eq!(event["status"], status, "event {id}: {}", pretty(event));
+}
+
+/// Asserts that a delivery entry is a final failure whose error names the `code` (the SMTP code or HTTP
+/// status, `what`); `shown` is what the first two failure messages show.
+#[track_caller]
+fn assert_final_failure(entry: &Value, shown: &Value, code: &str, what: &str) {
+    assert_eq!(entry["status"], "failed", "{}", pretty(shown));
+    assert_eq!(entry["final"], true, "{}", pretty(shown));
+    assert!(
+        str_of(entry, "error").contains(code),
+        "the error names the {what}: {}",
+        pretty(entry)
+    );
 }
 
 /// Puts the greeting template, greets `address` and asserts that the event's delivery failed after
@@ -328,32 +346,26 @@ on_both_databases!(personalised_email_arrives);
 /// version, HTML escaped, the Message-ID the SMTP server received recorded in the delivery log.
 async fn personalised_email_arrives(env: Env) {
     let server = &env.server;
-    let first = put_template(
-        server,
-        "order-confirmed",
-        json!({
+    let order_confirmed = |extra: Value| {
+        let mut body = json!({
             "eventType": "ORDER_CONFIRMED",
             "channel": "email",
             "from": "Shop <shop@example.com>",
-            "subject": "Old subject {{ ctx.firstName }}",
-            "text": "old",
-        }),
-    )
-    .await;
+        });
+        for (key, value) in extra.as_object().expect("object") {
+            body[key] = value.clone();
+        }
+        body
+    };
+    let old = json!({ "subject": "Old subject {{ ctx.firstName }}", "text": "old" });
+    let first = put_template(server, "order-confirmed", order_confirmed(old)).await;
     assert_eq!(first["latestVersion"], 1, "first PUT: {}", pretty(&first));
-    let second = put_template(
-        server,
-        "order-confirmed",
-        json!({
-            "eventType": "ORDER_CONFIRMED",
-            "channel": "email",
-            "from": "Shop <shop@example.com>",
-            "subject": "Hello {{ ctx.firstName }}",
-            "text": "Hello {{ ctx.firstName }}, order {{ ctx.orderId }} is confirmed.",
-            "html": "<p>Hello {{ ctx.firstName }}, order <i>{{ ctx.orderId }}</i> is confirmed.</p>",
-        }),
-    )
-    .await;
+    let new = json!({
+        "subject": "Hello {{ ctx.firstName }}",
+        "text": "Hello {{ ctx.firstName }}, order {{ ctx.orderId }} is confirmed.",
+        "html": "<p>Hello {{ ctx.firstName }}, order <i>{{ ctx.orderId }}</i> is confirmed.</p>",
+    });
+    let second = put_template(server, "order-confirmed", order_confirmed(new)).await;
     assert_eq!(
         second["publishedVersion"],
         2,
@@ -362,7 +374,7 @@ async fn personalised_email_arrives(env: Env) {
     );
 
     let address = "ann@example.com";
-    let id = push_event(
+    let (id, event) = push_final(
         server,
         json!({
             "type": "ORDER_CONFIRMED",
@@ -371,7 +383,6 @@ async fn personalised_email_arrives(env: Env) {
         }),
     )
     .await;
-    let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
     assert_status(&event, &id, "sent");
     assert_eq!(
         event["template"],
@@ -450,7 +461,7 @@ async fn sms_through_the_gateway(env: Env) {
     let server = &env.server;
     put_template(server, "otp", sms_template("OTP")).await;
     let phone = "+33612345678";
-    let id = push_event(
+    let (id, event) = push_final(
         server,
         json!({
             "type": "OTP",
@@ -460,7 +471,6 @@ async fn sms_through_the_gateway(env: Env) {
         }),
     )
     .await;
-    let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
     assert_status(&event, &id, "sent");
     assert_eq!(event["template"]["name"], "otp", "{}", pretty(&event));
     assert_eq!(event["template"]["version"], 1, "{}", pretty(&event));
@@ -643,13 +653,7 @@ async fn rejected_address_is_quarantined(env: Env) {
     let address = "reject-me@example.com";
     let why = "a permanent failure is not retried";
     let (_, entries) = greet_failing(server, address, "R", 1, why).await;
-    assert_eq!(entries[0]["status"], "failed", "{}", pretty(&entries[0]));
-    assert_eq!(entries[0]["final"], true, "{}", pretty(&entries[0]));
-    assert!(
-        str_of(&entries[0], "error").contains("550"),
-        "the error names the SMTP code: {}",
-        pretty(&entries[0])
-    );
+    assert_final_failure(&entries[0], &entries[0], "550", "SMTP code");
     assert_eq!(
         env.smtp.attempts_to(address).len(),
         1,
@@ -744,13 +748,7 @@ async fn sms_gateway_errors(env: Env) {
     assert_eq!(event["status"], "delivery_failed", "{}", pretty(&event));
     let entries = deliveries(&event);
     assert_eq!(entries.len(), 1, "a 400 is not retried: {}", pretty(&event));
-    assert_eq!(entries[0]["status"], "failed", "{}", pretty(&event));
-    assert_eq!(entries[0]["final"], true, "{}", pretty(&event));
-    assert!(
-        str_of(&entries[0], "error").contains("400"),
-        "the error names the HTTP status: {}",
-        pretty(&entries[0])
-    );
+    assert_final_failure(&entries[0], &event, "400", "HTTP status");
     assert_eq!(
         env.sms.attempts_to(invalid).len(),
         1,
@@ -1078,12 +1076,16 @@ async fn smtp_test_server_records_refuses_and_restarts() {
     let first = &messages[0];
     assert_eq!(first["mailFrom"], "shop@example.com");
     assert_eq!(first["rcptTos"], json!(["ann@example.com"]));
-    assert_eq!(first["subject"], "Hello é");
-    assert_eq!(first["messageId"], "<m1@example.com>");
-    assert_eq!(first["text"], "Hi <b>Ann</b> é");
-    assert_eq!(first["html"], "<p>Hi &lt;b&gt;Ann</p>");
-    assert_eq!(first["from"], "Shop <shop@example.com>");
-    assert_eq!(first["to"], "ann@example.com");
+    for (key, value) in [
+        ("subject", "Hello é"),
+        ("messageId", "<m1@example.com>"),
+        ("text", "Hi <b>Ann</b> é"),
+        ("html", "<p>Hi &lt;b&gt;Ann</p>"),
+        ("from", "Shop <shop@example.com>"),
+        ("to", "ann@example.com"),
+    ] {
+        assert_eq!(first[key], value, "{key}");
+    }
     assert!(str_of(first, "receivedAt").ends_with('Z'), "{first}");
     assert_eq!(messages[1]["text"], "only text\n");
     assert_eq!(messages[1]["html"], Value::Null);

@@ -180,20 +180,17 @@ async fn a_panicking_run_is_reported_and_the_workflow_keeps_running() {
     assert_eq!(later["enabled"], true, "{}", pretty(&later));
 
     let metrics = server.metrics().await;
+    let workflow = ("workflow", "panicky");
     let panics = metric_value(
         &metrics,
         "mc_workflow_runs_total",
-        &[("workflow", "panicky"), ("outcome", "panic")],
+        &[workflow, ("outcome", "panic")],
     );
     assert!(
         panics.is_some_and(|n| n >= 2.0),
         "panic runs: {panics:?}\n{metrics}"
     );
-    let errors = metric_value(
-        &metrics,
-        "mc_workflow_errors_total",
-        &[("workflow", "panicky")],
-    );
+    let errors = metric_value(&metrics, "mc_workflow_errors_total", &[workflow]);
     assert!(
         errors.is_some_and(|n| n >= 1.0),
         "errors: {errors:?}\n{metrics}"
