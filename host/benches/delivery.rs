@@ -703,15 +703,16 @@ fn baseline_series(generator: &Runtime, sink: &Sink, concurrency: usize) -> Thro
     let numbers: Vec<usize> = (0..WARM_UP_MESSAGES)
         .map(|n| 900_000 + concurrency * 1000 + n)
         .collect();
-    let mut deliveries = Deliveries::from_now(sink);
-    generator
-        .block_on(lettre_sends(
+    let send = |numbers: &[usize]| {
+        generator.block_on(lettre_sends(
             &transport,
             &from,
-            numbers.clone(),
+            numbers.to_vec(),
             concurrency,
         ))
-        .expect("baseline warm-up");
+    };
+    let mut deliveries = Deliveries::from_now(sink);
+    send(&numbers).expect("baseline warm-up");
     let ids: Vec<u64> = numbers.iter().map(|&n| n as u64).collect();
     deliveries
         .wait_all(sink, &ids, Instant::now() + DELIVERY_DEADLINE)
@@ -722,14 +723,7 @@ fn baseline_series(generator: &Runtime, sink: &Sink, concurrency: usize) -> Thro
     let numbers: Vec<usize> = (0..MESSAGES).map(|n| concurrency * 1_000_000 + n).collect();
     let watch = SeriesCpu::start(None);
     let start = Instant::now();
-    generator
-        .block_on(lettre_sends(
-            &transport,
-            &from,
-            numbers.clone(),
-            concurrency,
-        ))
-        .expect("baseline sends");
+    send(&numbers).expect("baseline sends");
     let ids: Vec<u64> = numbers.iter().map(|&n| n as u64).collect();
     let last = deliveries
         .wait_all(sink, &ids, Instant::now() + DELIVERY_DEADLINE)

@@ -360,11 +360,7 @@ async fn batch_load(addr: SocketAddr, bodies: Arc<Vec<Bytes>>) -> Result<BatchRe
         let (next, bodies) = (Arc::clone(&next), Arc::clone(&bodies));
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= bodies.len() || start.elapsed() >= BATCH_TIME_CAP {
-                    break;
-                }
+            while let Some(index) = take_next(&next, bodies.len(), start) {
                 let sent = Instant::now();
                 let (status, answer) = post(
                     &mut sender,
@@ -385,6 +381,13 @@ async fn batch_load(addr: SocketAddr, bodies: Arc<Vec<Bytes>>) -> Result<BatchRe
     }
     let elapsed = start.elapsed();
     Ok(BatchResult::measured(all, elapsed))
+}
+
+/// The index of the next of `len` items a worker takes, or `None` once all are taken or
+/// [`BATCH_TIME_CAP`] has passed since `start`.
+fn take_next(next: &AtomicUsize, len: usize, start: Instant) -> Option<usize> {
+    let index = next.fetch_add(1, Ordering::Relaxed);
+    (index < len && start.elapsed() < BATCH_TIME_CAP).then_some(index)
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -491,11 +494,7 @@ async fn bulk_insert(
         let (conn, next, batches) = (conn.clone(), Arc::clone(&next), Arc::clone(&batches));
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= batches.len() || start.elapsed() >= BATCH_TIME_CAP {
-                    break;
-                }
+            while let Some(index) = take_next(&next, batches.len(), start) {
                 let sent = Instant::now();
                 insert(&conn, &batches[index]).await?;
                 latencies.push(sent.elapsed());

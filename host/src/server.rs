@@ -281,14 +281,18 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         instances: control.as_ref().map(|c| Arc::clone(&c.instances)),
         adobe: crate::soap::AdobeGateway::new(&config.adobe, config.instance.role),
     };
-    tokio::spawn(http::serve(
-        api_listener,
-        api::LISTENER,
-        api::router(api),
-        listener_limits,
-        shutdown.subscribe(),
-        drain,
-    ));
+    // Both listeners share the connection limits, the shutdown signal and the drain time.
+    let serve = |listener, name, router| {
+        tokio::spawn(http::serve(
+            listener,
+            name,
+            router,
+            listener_limits,
+            shutdown.subscribe(),
+            drain,
+        ))
+    };
+    serve(api_listener, api::LISTENER, api::router(api));
     let admin = AdminContext {
         registry: Arc::clone(&registry),
         workflows: Arc::clone(&workflows),
@@ -298,14 +302,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         admin_token: config.auth.admin_token.clone(),
         archive: control.as_ref().map(|c| Arc::clone(&c.monitor)),
     };
-    tokio::spawn(http::serve(
-        admin_listener,
-        admin::LISTENER,
-        admin::router(admin),
-        listener_limits,
-        shutdown.subscribe(),
-        drain,
-    ));
+    serve(admin_listener, admin::LISTENER, admin::router(admin));
 
     tracing::info!(api = %api_addr, admin = %admin_addr, plugins = %config.plugins.dir.display(), "message-center ready");
     // One machine-readable line on stdout, for supervisors and tests that start the server on port 0.

@@ -2,6 +2,9 @@
 
 use serde_json::Value;
 
+/// Extra request headers, as (name, value) pairs.
+pub type Headers<'a> = &'a [(&'a str, &'a str)];
+
 /// A client of a server's public API listener (`[server] listen`), from [`TestServer::api`](crate::TestServer::api). Every
 /// method returns the status and the body parsed as JSON (a non-JSON body comes back as a JSON string, an
 /// empty one as `null`); it panics only when the request cannot be sent or the answer read.
@@ -28,7 +31,7 @@ impl ApiClient {
         method: reqwest::Method,
         path: &str,
         body: Option<Vec<u8>>,
-        headers: &[(&str, &str)],
+        headers: Headers<'_>,
     ) -> (u16, Value) {
         let url = format!("{}{}", self.base, path);
         let mut request = self.client.request(method.clone(), &url);
@@ -49,12 +52,7 @@ impl ApiClient {
     }
 
     /// POST of `body` serialised as JSON.
-    pub async fn post_json(
-        &self,
-        path: &str,
-        body: &Value,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
+    pub async fn post_json(&self, path: &str, body: &Value, headers: Headers<'_>) -> (u16, Value) {
         self.send_json(reqwest::Method::POST, path, body, headers)
             .await
     }
@@ -64,7 +62,7 @@ impl ApiClient {
         &self,
         path: &str,
         body: impl Into<Vec<u8>>,
-        headers: &[(&str, &str)],
+        headers: Headers<'_>,
     ) -> (u16, Value) {
         self.request(reqwest::Method::POST, path, Some(body.into()), headers)
             .await
@@ -76,18 +74,13 @@ impl ApiClient {
     }
 
     /// GET with extra headers (e.g. an API key).
-    pub async fn get_json_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    pub async fn get_json_with(&self, path: &str, headers: Headers<'_>) -> (u16, Value) {
         self.request(reqwest::Method::GET, path, None, headers)
             .await
     }
 
     /// PUT of `body` serialised as JSON.
-    pub async fn put_json(
-        &self,
-        path: &str,
-        body: &Value,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
+    pub async fn put_json(&self, path: &str, body: &Value, headers: Headers<'_>) -> (u16, Value) {
         self.send_json(reqwest::Method::PUT, path, body, headers)
             .await
     }
@@ -98,7 +91,7 @@ impl ApiClient {
         method: reqwest::Method,
         path: &str,
         body: &Value,
-        headers: &[(&str, &str)],
+        headers: Headers<'_>,
     ) -> (u16, Value) {
         let bytes = serde_json::to_vec(body).expect("a JSON value always serialises");
         self.request(method, path, Some(bytes), headers).await
@@ -109,14 +102,14 @@ impl ApiClient {
         &self,
         path: &str,
         body: impl Into<Vec<u8>>,
-        headers: &[(&str, &str)],
+        headers: Headers<'_>,
     ) -> (u16, Value) {
         self.request(reqwest::Method::PUT, path, Some(body.into()), headers)
             .await
     }
 
     /// DELETE with extra headers.
-    pub async fn delete(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    pub async fn delete(&self, path: &str, headers: Headers<'_>) -> (u16, Value) {
         self.request(reqwest::Method::DELETE, path, None, headers)
             .await
     }

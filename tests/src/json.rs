@@ -5,14 +5,19 @@ use std::path::Path;
 
 use serde_json::Value;
 
-/// The statuses an event never leaves.
-pub const FINAL_STATUSES: &[&str] = &[
+/// Every event status of SPEC.md, the two transient ones first.
+pub const EVENT_STATUSES: [&str; 7] = [
+    "pending",
+    "pending_delivery",
     "sent",
     "ignored",
     "delivery_failed",
     "not_taken_into_account",
     "expired",
 ];
+
+/// The statuses an event never leaves.
+pub const FINAL_STATUSES: &[&str] = EVENT_STATUSES.split_at(2).1;
 
 /// True if the event (a `GET /api/v1/events/{id}` body) has a final status.
 pub fn is_final(event: &Value) -> bool {
@@ -24,6 +29,17 @@ pub fn is_final(event: &Value) -> bool {
 /// Pretty JSON for failure messages.
 pub fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// Asserts that the `error.<key>` string of an error answer (`code` or `message`) passes `check`,
+/// showing the whole answer when it does not.
+#[track_caller]
+pub fn assert_error_field(answer: &Value, key: &str, check: impl FnOnce(&str) -> bool) {
+    assert!(
+        answer["error"][key].as_str().is_some_and(check),
+        "{}",
+        pretty(answer)
+    );
 }
 
 /// A non-negative integer field; panics with the object if it is missing.
@@ -44,6 +60,11 @@ pub fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
 /// `runs` of a workflow.
 pub fn runs(workflow: &Value) -> u64 {
     num(workflow, "runs")
+}
+
+/// `lastRun.report.detail` of a workflow (null if it has not run or reported nothing).
+pub fn last_detail(workflow: &Value) -> &Value {
+    &workflow["lastRun"]["report"]["detail"]
 }
 
 /// `lastRun.outcome` of a workflow, if it has run.

@@ -264,7 +264,33 @@ pub struct Peer<K> {
     kind: PhantomData<K>,
 }
 
+/// The values that `keep` accepts, in their order.
+fn only(values: Vec<Value>, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+    values.into_iter().filter(|v| keep(v)).collect()
+}
+
+/// Declares a peer kind (`$kind`, its process name and script) and its alias `$alias = Peer<$kind>`.
+macro_rules! peer_kind {
+    ($(#[$doc:meta])* $alias:ident = $kind:ident($name:literal, $script:literal)) => {
+        $(#[$doc])*
+        pub type $alias = Peer<$kind>;
+
+        #[doc = concat!("The kind of [`", stringify!($alias), "`].")]
+        pub struct $kind;
+
+        impl PeerKind for $kind {
+            const NAME: &'static str = $name;
+            const SCRIPT: &'static str = $script;
+        }
+    };
+}
+
 impl<K: PeerKind> Peer<K> {
+    /// Starts the peer (SMTP server or SMS gateway) on a free port and waits for it to listen.
+    pub fn start() -> Self {
+        Peer::start_with(Vec::new())
+    }
+
     fn start_with(extra_args: Vec<String>) -> Self {
         Peer {
             peer: PeerProcess::start(K::NAME, K::SCRIPT, extra_args),
@@ -297,25 +323,14 @@ impl<K: PeerKind> Peer<K> {
     }
 }
 
-/// `tests/support/smtp_server.py`, a real SMTP server (aiosmtpd) on a loopback port. Recipients whose local
-/// part starts with `reject` get `550 5.1.1` at RCPT, with `tempfail` `451 4.3.0`; others are accepted.
-/// Dropping it kills the process.
-pub type SmtpServer = Peer<Smtp>;
-
-/// The kind of [`SmtpServer`].
-pub struct Smtp;
-
-impl PeerKind for Smtp {
-    const NAME: &'static str = "smtp-server";
-    const SCRIPT: &'static str = "smtp_server.py";
+peer_kind! {
+    /// `tests/support/smtp_server.py`, a real SMTP server (aiosmtpd) on a loopback port. Recipients whose local
+    /// part starts with `reject` get `550 5.1.1` at RCPT, with `tempfail` `451 4.3.0`; others are accepted.
+    /// Dropping it kills the process.
+    SmtpServer = Smtp("smtp-server", "smtp_server.py")
 }
 
 impl Peer<Smtp> {
-    /// Starts the server on a free port and waits for it to listen.
-    pub fn start() -> SmtpServer {
-        Peer::start_with(Vec::new())
-    }
-
     /// Like [`SmtpServer::start`], but each message's final `250` comes `delay` after its data: slow
     /// enough delivery to interrupt the sender in the middle.
     pub fn start_with_data_delay(delay: Duration) -> SmtpServer {
@@ -333,10 +348,7 @@ impl Peer<Smtp> {
 
     /// The accepted messages whose envelope recipients include `address`.
     pub fn messages_to(&self, address: &str) -> Vec<Value> {
-        self.messages()
-            .into_iter()
-            .filter(|m| message_is_to(m, address))
-            .collect()
+        only(self.messages(), |m| message_is_to(m, address))
     }
 
     /// Every RCPT command so far, accepted or not: `{"mailFrom","rcpt","code","at"}`.
@@ -346,14 +358,11 @@ impl Peer<Smtp> {
 
     /// The RCPT commands naming `address`.
     pub fn attempts_to(&self, address: &str) -> Vec<Value> {
-        self.attempts()
-            .into_iter()
-            .filter(|a| {
-                a["rcpt"]
-                    .as_str()
-                    .is_some_and(|r| r.eq_ignore_ascii_case(address))
-            })
-            .collect()
+        only(self.attempts(), |a| {
+            a["rcpt"]
+                .as_str()
+                .is_some_and(|r| r.eq_ignore_ascii_case(address))
+        })
     }
 
     /// Polls until at least `n` messages have arrived; returns them all.
@@ -373,24 +382,13 @@ impl Peer<Smtp> {
     }
 }
 
-/// `tests/support/sms_gateway.py`, an HTTP SMS gateway on a loopback port: `POST /sms` answers 400 when
-/// `to` ends with `400`, 500 when it ends with `500`, else 200 `{"id"}`. Dropping it kills the process.
-pub type SmsGateway = Peer<Sms>;
-
-/// The kind of [`SmsGateway`].
-pub struct Sms;
-
-impl PeerKind for Sms {
-    const NAME: &'static str = "sms-gateway";
-    const SCRIPT: &'static str = "sms_gateway.py";
+peer_kind! {
+    /// `tests/support/sms_gateway.py`, an HTTP SMS gateway on a loopback port: `POST /sms` answers 400 when
+    /// `to` ends with `400`, 500 when it ends with `500`, else 200 `{"id"}`. Dropping it kills the process.
+    SmsGateway = Sms("sms-gateway", "sms_gateway.py")
 }
 
 impl Peer<Sms> {
-    /// Starts the gateway on a free port and waits for it to listen.
-    pub fn start() -> SmsGateway {
-        Peer::start_with(Vec::new())
-    }
-
     /// `http://127.0.0.1:<port>/sms`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/sms", self.port())
@@ -404,10 +402,7 @@ impl Peer<Sms> {
 
     /// The accepted requests to `to`.
     pub fn requests_to(&self, to: &str) -> Vec<Value> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r["to"] == to)
-            .collect()
+        only(self.requests(), |r| r["to"] == to)
     }
 
     /// Every request so far, whatever the answer: `{"path","to","eventId","status","authorization","at"}`.
@@ -417,10 +412,7 @@ impl Peer<Sms> {
 
     /// The requests (any answer) to `to`.
     pub fn attempts_to(&self, to: &str) -> Vec<Value> {
-        self.attempts()
-            .into_iter()
-            .filter(|r| r["to"] == to)
-            .collect()
+        only(self.attempts(), |r| r["to"] == to)
     }
 
     /// Polls until at least `n` requests were accepted; returns them all.

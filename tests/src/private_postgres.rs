@@ -39,19 +39,7 @@ impl PrivatePostgres {
             port,
             as_postgres,
         };
-        let data = cluster.data_dir();
-        cluster.run_ok(
-            "initdb",
-            &[
-                "-D",
-                data.to_str().expect("utf-8 path"),
-                "-A",
-                "trust",
-                "-U",
-                "postgres",
-                "--no-sync",
-            ],
-        );
+        cluster.run_on_data("initdb", &["-A", "trust", "-U", "postgres", "--no-sync"]);
         cluster.start_again();
         let psql = Command::new(cluster.bin.join("psql"))
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
@@ -69,59 +57,48 @@ impl PrivatePostgres {
 
     /// Stops the cluster (`pg_ctl stop -m fast`: open connections are terminated), waiting until it is down.
     pub fn stop(&self) {
-        let data = self.data_dir();
-        self.run_ok(
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().expect("utf-8 path"),
-                "-m",
-                "fast",
-                "-w",
-                "stop",
-            ],
-        );
+        self.run_on_data("pg_ctl", &["-m", "fast", "-w", "stop"]);
     }
 
     /// Starts the (stopped) cluster again on the same port, waiting until it accepts connections.
     pub fn start_again(&self) {
-        let data = self.data_dir();
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.dir.path().display()
         );
         let log = self.dir.path().join("postgres.log");
-        self.run_ok(
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().expect("utf-8 path"),
-                "-o",
-                &options,
-                "-l",
-                log.to_str().expect("utf-8 path"),
-                "-w",
-                "start",
-            ],
-        );
+        let log = log.to_str().expect("utf-8 path");
+        self.run_on_data("pg_ctl", &["-o", &options, "-l", log, "-w", "start"]);
     }
 
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
 
+    /// A command running one of the cluster's programs, as `postgres` when we are root.
+    fn command(&self, path: &Path) -> Command {
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    /// [`PrivatePostgres::run_ok`] with `-D <data directory>` before `args`.
+    fn run_on_data(&self, program: &str, args: &[&str]) {
+        let data = self.data_dir();
+        let data_args = ["-D", data.to_str().expect("utf-8 path")];
+        self.run_ok(program, &[&data_args[..], args].concat());
+    }
+
     /// Runs one of the cluster's programs (as `postgres` when we are root), asserting success.
     fn run_ok(&self, program: &str, args: &[&str]) {
         let path = self.bin.join(program);
-        let mut command = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&path);
-            c
-        } else {
-            Command::new(&path)
-        };
-        let output = command
+        let output = self
+            .command(&path)
             .args(args)
             .current_dir(self.dir.path())
             .output()
@@ -134,15 +111,8 @@ impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         let data = self.data_dir();
         if data.join("postmaster.pid").exists() {
-            let path = self.bin.join("pg_ctl");
-            let mut command = if self.as_postgres {
-                let mut c = Command::new("runuser");
-                c.args(["-u", "postgres", "--"]).arg(&path);
-                c
-            } else {
-                Command::new(&path)
-            };
-            let _ = command
+            let _ = self
+                .command(&self.bin.join("pg_ctl"))
                 .arg("-D")
                 .arg(&data)
                 .args(["-m", "immediate", "-w", "stop"])

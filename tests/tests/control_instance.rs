@@ -137,6 +137,11 @@ async fn request(
     server.api().request(method, path, body, &headers).await
 }
 
+/// A GET on the public API, with the API key when `key` is set.
+async fn get(server: &TestServer, key: bool, path: &str) -> (u16, Value) {
+    request(server, key, reqwest::Method::GET, path, None).await
+}
+
 async fn push(server: &TestServer, key: bool, event: Value) -> String {
     let (status, body) = request(
         server,
@@ -152,14 +157,7 @@ async fn push(server: &TestServer, key: bool, event: Value) -> String {
 
 async fn wait_final(server: &TestServer, key: bool, id: &str) -> Value {
     wait_for(TIMEOUT, &format!("event {id} to be final"), || async {
-        let (status, body) = request(
-            server,
-            key,
-            reqwest::Method::GET,
-            &format!("/api/v1/events/{id}"),
-            None,
-        )
-        .await;
+        let (status, body) = get(server, key, &format!("/api/v1/events/{id}")).await;
         assert_eq!(status, 200, "GET event {id}: {}", pretty(&body));
         is_final(&body).then_some(body)
     })
@@ -177,14 +175,7 @@ async fn wait_final_or_archived(
     id: &str,
 ) -> Value {
     wait_for(TIMEOUT, &format!("event {id} to be final"), || async {
-        let (status, body) = request(
-            server,
-            key,
-            reqwest::Method::GET,
-            &format!("/api/v1/events/{id}"),
-            None,
-        )
-        .await;
+        let (status, body) = get(server, key, &format!("/api/v1/events/{id}")).await;
         match status {
             200 => is_final(&body).then_some(body),
             404 => archive(control, &format!("&instance={instance}"))
@@ -245,14 +236,18 @@ async fn archive_state(control: &TestServer, instance: &str) -> Value {
 }
 
 async fn template_on(server: &TestServer, key: bool, name: &str) -> (u16, Value) {
-    request(
-        server,
-        key,
-        reqwest::Method::GET,
-        &format!("/api/v1/templates/{name}"),
-        None,
-    )
-    .await
+    get(server, key, &format!("/api/v1/templates/{name}")).await
+}
+
+/// Asserts the `instance → status` map of a publish or unpublish answer.
+#[track_caller]
+fn assert_instances(body: &Value, expected: [(&str, &str); 2]) {
+    assert_eq!(
+        status_by_instance(body),
+        BTreeMap::from(expected),
+        "{}",
+        pretty(body)
+    );
 }
 
 /// `instance → status` of a publish or unpublish answer.
@@ -279,13 +274,7 @@ async fn control_instance_end_to_end(backend: Backend) {
         .post_json("/api/v1/events", &json!({ "type": "ORDER" }), &[])
         .await;
     assert_eq!(status, 404, "{}", pretty(&body));
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("control instance")),
-        "{}",
-        pretty(&body)
-    );
+    assert_error_field(&body, "message", |m| m.contains("control instance"));
 
     // ---- publishing ----
     let template = json!({
@@ -296,14 +285,10 @@ async fn control_instance_end_to_end(backend: Backend) {
         "html": "<p>Hello {{ ctx.firstName }}</p>",
         "publish": false,
     });
-    let (status, body) = request(
-        control,
-        false,
-        reqwest::Method::PUT,
-        "/api/v1/templates/order-confirmed",
-        Some(&template),
-    )
-    .await;
+    let (status, body) = control
+        .api()
+        .put_json("/api/v1/templates/order-confirmed", &template, &[])
+        .await;
     assert_eq!(status, 201, "{}", pretty(&body));
     for (server, key) in [(&cluster.exec_1, true), (cluster.exec_2(), false)] {
         let (status, _) = template_on(server, key, "order-confirmed").await;
@@ -317,13 +302,7 @@ async fn control_instance_end_to_end(backend: Backend) {
         .await;
     assert_eq!(status, 200, "publish: {}", pretty(&body));
     assert_eq!(body["failed"], 0, "{}", pretty(&body));
-    let results = status_by_instance(&body);
-    assert_eq!(
-        results,
-        BTreeMap::from([("exec-1", "published"), ("exec-2", "published")]),
-        "{}",
-        pretty(&body)
-    );
+    assert_instances(&body, [("exec-1", "published"), ("exec-2", "published")]);
     assert_eq!(body["template"]["publishedVersion"], 1, "{}", pretty(&body));
     for (server, key) in [(&cluster.exec_1, true), (cluster.exec_2(), false)] {
         let (status, body) = template_on(server, key, "order-confirmed").await;
@@ -463,25 +442,12 @@ async fn control_instance_end_to_end(backend: Backend) {
     assert!(sent_row["day"].as_str().is_some_and(|d| d.len() == 10));
 
     // Re-reading the feed from the start changes nothing: the archive is upserted.
-    let (status, body) = request(
-        &cluster.exec_1,
-        true,
-        reqwest::Method::GET,
-        "/api/v1/archive/events?after=0.0&limit=1000",
-        None,
-    )
-    .await;
+    let exec_1 = &cluster.exec_1;
+    let (status, body) = get(exec_1, true, "/api/v1/archive/events?after=0.0&limit=1000").await;
     assert_eq!(status, 200, "{}", pretty(&body));
 
     // A cursor past the end of the feed is refused: it would acknowledge events nobody has read.
-    let (status, body) = request(
-        &cluster.exec_1,
-        true,
-        reqwest::Method::GET,
-        "/api/v1/archive/events?after=999999.0",
-        None,
-    )
-    .await;
+    let (status, body) = get(exec_1, true, "/api/v1/archive/events?after=999999.0").await;
     assert_eq!(status, 400, "{}", pretty(&body));
     assert_eq!(body["error"]["field"], "after", "{}", pretty(&body));
 
@@ -489,14 +455,7 @@ async fn control_instance_end_to_end(backend: Backend) {
     // Everything above is archived, so the execution instances purge it (1 s after final).
     for (server, key) in [(&cluster.exec_1, true), (cluster.exec_2(), false)] {
         wait_for(TIMEOUT, "archived events purged", || async {
-            let (status, body) = request(
-                server,
-                key,
-                reqwest::Method::GET,
-                "/api/v1/events?limit=1000",
-                None,
-            )
-            .await;
+            let (status, body) = get(server, key, "/api/v1/events?limit=1000").await;
             assert_eq!(status, 200);
             body["events"]
                 .as_array()
@@ -524,12 +483,10 @@ async fn control_instance_end_to_end(backend: Backend) {
     // Not a timing assertion: the purge must never delete it, however long we wait; 2 s is more than six
     // purge rounds past its one-second retention.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (status, body) = request(
+    let (status, body) = get(
         &cluster.exec_1,
         true,
-        reqwest::Method::GET,
         &format!("/api/v1/events/{unarchived}"),
-        None,
     )
     .await;
     assert_eq!(
@@ -571,10 +528,9 @@ async fn control_instance_end_to_end(backend: Backend) {
         (state["state"] == "failing").then_some(state)
     })
     .await;
+    let last_error = text(&down, "lastError");
     assert!(
-        down["lastError"]
-            .as_str()
-            .is_some_and(|e| e.contains("exec-2") && e.contains("unreachable")),
+        last_error.is_some_and(|e| e.contains("exec-2") && e.contains("unreachable")),
         "{}",
         pretty(&down)
     );
@@ -630,13 +586,7 @@ async fn control_instance_end_to_end(backend: Backend) {
         )
         .await;
     assert_eq!(status, 502, "exec-2 is down: {}", pretty(&body));
-    let results = status_by_instance(&body);
-    assert_eq!(
-        results,
-        BTreeMap::from([("exec-1", "unpublished"), ("exec-2", "failed")]),
-        "{}",
-        pretty(&body)
-    );
+    assert_instances(&body, [("exec-1", "unpublished"), ("exec-2", "failed")]);
     let id = push(
         &cluster.exec_1,
         true,

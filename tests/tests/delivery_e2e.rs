@@ -102,8 +102,11 @@ fn server_options(
 }
 
 /// Runs a scenario (`async fn NAME(env: Env)`) on SQLite and on PostgreSQL, as tests `NAME::sqlite` and
-/// `NAME::postgres`; `$setup` turns a [`Backend`] into the [`Env`].
+/// `NAME::postgres`; `$setup` turns a [`Backend`] into the [`Env`] (by default, the default one).
 macro_rules! on_both_databases {
+    ($scenario:ident) => {
+        on_both_databases!($scenario, |backend| Env::start(backend, |o| o));
+    };
     ($scenario:ident, $setup:expr) => {
         mod $scenario {
             use super::*;
@@ -180,18 +183,16 @@ async fn push_batch(server: &TestServer, events: Vec<Value>) -> Vec<String> {
     ids
 }
 
-/// The `deliveries` of an event, sorted by `attempt`.
 /// Pushes a `GREETING` event to `address` and waits for its final status: its id and the event.
 async fn greet(server: &TestServer, address: &str, first_name: &str) -> (String, Value) {
-    let id = push_event(
+    push_final(
         server,
         json!({ "type": "GREETING", "email": address, "ctx": { "firstName": first_name } }),
     )
-    .await;
-    let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
-    (id, event)
+    .await
 }
 
+/// The `deliveries` of an event, sorted by `attempt`.
 fn deliveries(event: &Value) -> Vec<Value> {
     let mut entries = event["deliveries"]
         .as_array()
@@ -269,6 +270,54 @@ async fn list_statuses(server: &TestServer, wanted: &BTreeSet<&str>) -> BTreeMap
 }
 
 /// An email template for `event_type` rendering `ctx.firstName`.
+/// Pushes the event `body` and waits until it is final; its id and the event.
+async fn push_final(server: &TestServer, body: Value) -> (String, Value) {
+    let id = push_event(server, body).await;
+    let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
+    (id, event)
+}
+
+/// Asserts the `status` of event `id`, showing the event if it differs.
+#[track_caller]
+fn assert_status(event: &Value, id: &str, status: &str) {
+    assert_eq!(event["status"], status, "event {id}: {}", pretty(event));
+}
+
+/// Asserts that a delivery entry is a final failure whose error names the `code` (the SMTP code or HTTP
+/// status, `what`); `shown` is what the first two failure messages show.
+#[track_caller]
+fn assert_final_failure(entry: &Value, shown: &Value, code: &str, what: &str) {
+    assert_eq!(entry["status"], "failed", "{}", pretty(shown));
+    assert_eq!(entry["final"], true, "{}", pretty(shown));
+    assert!(
+        str_of(entry, "error").contains(code),
+        "the error names the {what}: {}",
+        pretty(entry)
+    );
+}
+
+/// Puts the greeting template, greets `address` and asserts that the event's delivery failed after
+/// `attempts` attempts (`why`); the event and its delivery entries.
+async fn greet_failing(
+    server: &TestServer,
+    address: &str,
+    first_name: &str,
+    attempts: usize,
+    why: &str,
+) -> (Value, Vec<Value>) {
+    put_greeting(server).await;
+    let (id, event) = greet(server, address, first_name).await;
+    assert_status(&event, &id, "delivery_failed");
+    let entries = deliveries(&event);
+    assert_eq!(entries.len(), attempts, "{why}: {}", pretty(&event));
+    (event, entries)
+}
+
+/// `PUT`s the `greeting` template for event type `GREETING`.
+async fn put_greeting(server: &TestServer) {
+    put_template(server, "greeting", greeting_template("GREETING")).await;
+}
+
 fn greeting_template(event_type: &str) -> Value {
     json!({
         "eventType": event_type,
@@ -291,41 +340,32 @@ fn sms_template(event_type: &str) -> Value {
 // Scenarios
 // ---------------------------------------------------------------------------------------------------------
 
-on_both_databases!(personalised_email_arrives, |backend| Env::start(
-    backend,
-    |o| o
-));
+on_both_databases!(personalised_email_arrives);
 
 /// A personalised email: subject, text and HTML rendered from `ctx` with the newest published template
 /// version, HTML escaped, the Message-ID the SMTP server received recorded in the delivery log.
 async fn personalised_email_arrives(env: Env) {
     let server = &env.server;
-    let first = put_template(
-        server,
-        "order-confirmed",
-        json!({
+    let order_confirmed = |extra: Value| {
+        let mut body = json!({
             "eventType": "ORDER_CONFIRMED",
             "channel": "email",
             "from": "Shop <shop@example.com>",
-            "subject": "Old subject {{ ctx.firstName }}",
-            "text": "old",
-        }),
-    )
-    .await;
+        });
+        for (key, value) in extra.as_object().expect("object") {
+            body[key] = value.clone();
+        }
+        body
+    };
+    let old = json!({ "subject": "Old subject {{ ctx.firstName }}", "text": "old" });
+    let first = put_template(server, "order-confirmed", order_confirmed(old)).await;
     assert_eq!(first["latestVersion"], 1, "first PUT: {}", pretty(&first));
-    let second = put_template(
-        server,
-        "order-confirmed",
-        json!({
-            "eventType": "ORDER_CONFIRMED",
-            "channel": "email",
-            "from": "Shop <shop@example.com>",
-            "subject": "Hello {{ ctx.firstName }}",
-            "text": "Hello {{ ctx.firstName }}, order {{ ctx.orderId }} is confirmed.",
-            "html": "<p>Hello {{ ctx.firstName }}, order <i>{{ ctx.orderId }}</i> is confirmed.</p>",
-        }),
-    )
-    .await;
+    let new = json!({
+        "subject": "Hello {{ ctx.firstName }}",
+        "text": "Hello {{ ctx.firstName }}, order {{ ctx.orderId }} is confirmed.",
+        "html": "<p>Hello {{ ctx.firstName }}, order <i>{{ ctx.orderId }}</i> is confirmed.</p>",
+    });
+    let second = put_template(server, "order-confirmed", order_confirmed(new)).await;
     assert_eq!(
         second["publishedVersion"],
         2,
@@ -334,7 +374,7 @@ async fn personalised_email_arrives(env: Env) {
     );
 
     let address = "ann@example.com";
-    let id = push_event(
+    let (id, event) = push_final(
         server,
         json!({
             "type": "ORDER_CONFIRMED",
@@ -343,8 +383,7 @@ async fn personalised_email_arrives(env: Env) {
         }),
     )
     .await;
-    let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
-    assert_eq!(event["status"], "sent", "event {id}: {}", pretty(&event));
+    assert_status(&event, &id, "sent");
     assert_eq!(
         event["template"],
         json!({ "name": "order-confirmed", "version": 2 }),
@@ -415,17 +454,14 @@ async fn personalised_email_arrives(env: Env) {
     );
 }
 
-on_both_databases!(sms_through_the_gateway, |backend| Env::start(
-    backend,
-    |o| o
-));
+on_both_databases!(sms_through_the_gateway);
 
 /// An SMS: rendered text, sender and bearer key reach the gateway; its id is the delivery's messageId.
 async fn sms_through_the_gateway(env: Env) {
     let server = &env.server;
     put_template(server, "otp", sms_template("OTP")).await;
     let phone = "+33612345678";
-    let id = push_event(
+    let (id, event) = push_final(
         server,
         json!({
             "type": "OTP",
@@ -435,8 +471,7 @@ async fn sms_through_the_gateway(env: Env) {
         }),
     )
     .await;
-    let event = server.wait_final(&id, DELIVERY_TIMEOUT).await;
-    assert_eq!(event["status"], "sent", "event {id}: {}", pretty(&event));
+    assert_status(&event, &id, "sent");
     assert_eq!(event["template"]["name"], "otp", "{}", pretty(&event));
     assert_eq!(event["template"]["version"], 1, "{}", pretty(&event));
 
@@ -479,13 +514,13 @@ async fn sms_through_the_gateway(env: Env) {
     );
 }
 
-on_both_databases!(scheduled_event_waits, |backend| Env::start(backend, |o| o));
+on_both_databases!(scheduled_event_waits);
 
 /// An event scheduled a few seconds ahead stays `pending` (and nothing is sent) until then, then is sent;
 /// an unscheduled event pushed at the same time is sent meanwhile.
 async fn scheduled_event_waits(env: Env) {
     let server = &env.server;
-    put_template(server, "greeting", greeting_template("GREETING")).await;
+    put_greeting(server).await;
     let scheduled_at = SystemTime::now() + secs(5);
     let scheduled = rfc3339(scheduled_at);
     let later = "later@example.com";
@@ -539,10 +574,7 @@ async fn scheduled_event_waits(env: Env) {
     );
 }
 
-on_both_databases!(unlinked_and_expired_events, |backend| Env::start(
-    backend,
-    |o| o
-));
+on_both_databases!(unlinked_and_expired_events);
 
 /// No template for the (type, channel) → `not_taken_into_account`, never reprocessed even once a template
 /// appears; `expiration` in the past → `expired`; neither sends anything.
@@ -575,7 +607,7 @@ async fn unlinked_and_expired_events(env: Env) {
         (&expired_id, "expired"),
     ] {
         let event = server.wait_final(id, DELIVERY_TIMEOUT).await;
-        assert_eq!(event["status"], status, "event {id}: {}", pretty(&event));
+        assert_status(&event, id, status);
         assert!(
             deliveries(&event).is_empty(),
             "no delivery for a {status} event: {}",
@@ -612,38 +644,16 @@ async fn unlinked_and_expired_events(env: Env) {
     }
 }
 
-on_both_databases!(rejected_address_is_quarantined, |backend| Env::start(
-    backend,
-    |o| o
-));
+on_both_databases!(rejected_address_is_quarantined);
 
 /// A 550 at RCPT fails the delivery at once (no retry) and quarantines the address: the next event to it is
 /// `ignored` without any SMTP attempt.
 async fn rejected_address_is_quarantined(env: Env) {
     let server = &env.server;
-    put_template(server, "greeting", greeting_template("GREETING")).await;
     let address = "reject-me@example.com";
-    let (first_id, first) = greet(server, address, "R").await;
-    assert_eq!(
-        first["status"],
-        "delivery_failed",
-        "event {first_id}: {}",
-        pretty(&first)
-    );
-    let entries = deliveries(&first);
-    assert_eq!(
-        entries.len(),
-        1,
-        "a permanent failure is not retried: {}",
-        pretty(&first)
-    );
-    assert_eq!(entries[0]["status"], "failed", "{}", pretty(&entries[0]));
-    assert_eq!(entries[0]["final"], true, "{}", pretty(&entries[0]));
-    assert!(
-        str_of(&entries[0], "error").contains("550"),
-        "the error names the SMTP code: {}",
-        pretty(&entries[0])
-    );
+    let why = "a permanent failure is not retried";
+    let (_, entries) = greet_failing(server, address, "R", 1, why).await;
+    assert_final_failure(&entries[0], &entries[0], "550", "SMTP code");
     assert_eq!(
         env.smtp.attempts_to(address).len(),
         1,
@@ -678,30 +688,14 @@ async fn rejected_address_is_quarantined(env: Env) {
     );
 }
 
-on_both_databases!(temporary_failures_exhaust_retries, |backend| Env::start(
-    backend,
-    |o| o
-));
+on_both_databases!(temporary_failures_exhaust_retries);
 
 /// A 451 at RCPT is retried `retries` times; every attempt is in the log, only the last one final.
 async fn temporary_failures_exhaust_retries(env: Env) {
     let server = &env.server;
-    put_template(server, "greeting", greeting_template("GREETING")).await;
     let address = "tempfail-1@example.com";
-    let (id, event) = greet(server, address, "T").await;
-    assert_eq!(
-        event["status"],
-        "delivery_failed",
-        "event {id}: {}",
-        pretty(&event)
-    );
-    let entries = deliveries(&event);
-    assert_eq!(
-        entries.len(),
-        DEFAULT_RETRIES + 1,
-        "retries + 1 attempts: {}",
-        pretty(&event)
-    );
+    let why = "retries + 1 attempts";
+    let (event, entries) = greet_failing(server, address, "T", DEFAULT_RETRIES + 1, why).await;
     for (n, entry) in entries.iter().enumerate() {
         assert_eq!(entry["attempt"], n + 1, "{}", pretty(&event));
         assert_eq!(entry["status"], "failed", "{}", pretty(&event));
@@ -731,7 +725,7 @@ async fn temporary_failures_exhaust_retries(env: Env) {
     );
 }
 
-on_both_databases!(sms_gateway_errors, |backend| Env::start(backend, |o| o));
+on_both_databases!(sms_gateway_errors);
 
 /// Gateway 400 → failed at once; gateway 500 → retried, then failed.
 async fn sms_gateway_errors(env: Env) {
@@ -754,13 +748,7 @@ async fn sms_gateway_errors(env: Env) {
     assert_eq!(event["status"], "delivery_failed", "{}", pretty(&event));
     let entries = deliveries(&event);
     assert_eq!(entries.len(), 1, "a 400 is not retried: {}", pretty(&event));
-    assert_eq!(entries[0]["status"], "failed", "{}", pretty(&event));
-    assert_eq!(entries[0]["final"], true, "{}", pretty(&event));
-    assert!(
-        str_of(&entries[0], "error").contains("400"),
-        "the error names the HTTP status: {}",
-        pretty(&entries[0])
-    );
+    assert_final_failure(&entries[0], &event, "400", "HTTP status");
     assert_eq!(
         env.sms.attempts_to(invalid).len(),
         1,
@@ -851,12 +839,12 @@ async fn smtp_outage_is_ridden_out(mut env: Env) {
     }
 }
 
-on_both_databases!(batch_queue_delivers, |backend| Env::start(backend, |o| o));
+on_both_databases!(batch_queue_delivers);
 
 /// A batch of 50 events: all `sent`, 50 messages.
 async fn batch_queue_delivers(env: Env) {
     let server = &env.server;
-    put_template(server, "greeting", greeting_template("GREETING")).await;
+    put_greeting(server).await;
     let events: Vec<Value> = (0..50)
         .map(|n| json!({ "type": "GREETING", "email": format!("batch{n}@example.com"), "ctx": { "firstName": n } }))
         .collect();
@@ -1088,12 +1076,16 @@ async fn smtp_test_server_records_refuses_and_restarts() {
     let first = &messages[0];
     assert_eq!(first["mailFrom"], "shop@example.com");
     assert_eq!(first["rcptTos"], json!(["ann@example.com"]));
-    assert_eq!(first["subject"], "Hello é");
-    assert_eq!(first["messageId"], "<m1@example.com>");
-    assert_eq!(first["text"], "Hi <b>Ann</b> é");
-    assert_eq!(first["html"], "<p>Hi &lt;b&gt;Ann</p>");
-    assert_eq!(first["from"], "Shop <shop@example.com>");
-    assert_eq!(first["to"], "ann@example.com");
+    for (key, value) in [
+        ("subject", "Hello é"),
+        ("messageId", "<m1@example.com>"),
+        ("text", "Hi <b>Ann</b> é"),
+        ("html", "<p>Hi &lt;b&gt;Ann</p>"),
+        ("from", "Shop <shop@example.com>"),
+        ("to", "ann@example.com"),
+    ] {
+        assert_eq!(first[key], value, "{key}");
+    }
     assert!(str_of(first, "receivedAt").ends_with('Z'), "{first}");
     assert_eq!(messages[1]["text"], "only text\n");
     assert_eq!(messages[1]["html"], Value::Null);

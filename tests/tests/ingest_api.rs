@@ -40,17 +40,6 @@ const WITH_KEY: &[(&str, &str)] = &[("authorization", "Bearer k1")];
 /// The main server needs no key.
 const OPEN: &[(&str, &str)] = &[];
 
-/// Every event status of SPEC.md.
-const STATUSES: [&str; 7] = [
-    "pending",
-    "pending_delivery",
-    "sent",
-    "ignored",
-    "delivery_failed",
-    "not_taken_into_account",
-    "expired",
-];
-
 const EVENTS: &str = "/api/v1/events";
 const BATCH: &str = "/api/v1/events/batch";
 const STATS: &str = "/api/v1/stats";
@@ -137,6 +126,18 @@ async fn ingestion_api_on_postgres() {
     run_backend(Databases::postgres()).await;
 }
 
+/// Runs each named scenario function (`async fn(&TestServer)`) with [`run`], under its own name.
+macro_rules! scenarios {
+    ($server:expr, $failures:expr, [$($scenario:ident),* $(,)?]) => {
+        $(
+            run($server, stringify!($scenario), $failures, |s| async move {
+                $scenario(&s).await
+            })
+            .await;
+        )*
+    };
+}
+
 /// Runs every scenario on servers of one backend; panics at the end with the list of failed scenarios.
 async fn run_backend(mut databases: Databases) {
     let backend = databases.name();
@@ -150,62 +151,23 @@ async fn run_backend(mut databases: Databases) {
         |s| async move { stats_of_an_empty_server(&s, OPEN).await },
     )
     .await;
-    run(&main, "valid_event", &mut failures, |s| async move {
-        valid_event(&s).await
-    })
-    .await;
-    run(&main, "wished_channel", &mut failures, |s| async move {
-        wished_channel(&s).await
-    })
-    .await;
-    run(&main, "idempotency", &mut failures, |s| async move {
-        idempotency(&s).await
-    })
-    .await;
-    run(
+    scenarios!(
         &main,
-        "concurrent_idempotency",
         &mut failures,
-        |s| async move { concurrent_idempotency(&s).await },
-    )
-    .await;
-    run(
-        &main,
-        "batch",
-        &mut failures,
-        |s| async move { batch(&s).await },
-    )
-    .await;
-    run(&main, "bad_input_matrix", &mut failures, |s| async move {
-        bad_input_matrix(&s).await
-    })
-    .await;
-    run(&main, "hostile_strings", &mut failures, |s| async move {
-        hostile_strings(&s).await
-    })
-    .await;
-    run(
-        &main,
-        "list",
-        &mut failures,
-        |s| async move { list(&s).await },
-    )
-    .await;
-    run(
-        &main,
-        "stats",
-        &mut failures,
-        |s| async move { stats(&s).await },
-    )
-    .await;
-    run(&main, "concurrent_burst", &mut failures, |s| async move {
-        concurrent_burst(&s).await
-    })
-    .await;
-    run(&main, "still_healthy", &mut failures, |s| async move {
-        still_healthy(&s).await
-    })
-    .await;
+        [
+            valid_event,
+            wished_channel,
+            idempotency,
+            concurrent_idempotency,
+            batch,
+            bad_input_matrix,
+            hostile_strings,
+            list,
+            stats,
+            concurrent_burst,
+            still_healthy,
+        ]
+    );
 
     let restricted = Arc::new(restricted_server(&databases.fresh()));
     run(
@@ -215,14 +177,7 @@ async fn run_backend(mut databases: Databases) {
         |s| async move { stats_of_an_empty_server(&s, WITH_KEY).await },
     )
     .await;
-    run(&restricted, "api_keys", &mut failures, |s| async move {
-        api_keys(&s).await
-    })
-    .await;
-    run(&restricted, "body_limit", &mut failures, |s| async move {
-        body_limit(&s).await
-    })
-    .await;
+    scenarios!(&restricted, &mut failures, [api_keys, body_limit]);
 
     if let Err(failure) = tokio::spawn(durable_across_sigkill(databases.fresh())).await {
         failures.push(format!(
@@ -446,7 +401,7 @@ async fn get_stats(s: &TestServer, auth: &[(&str, &str)]) -> Value {
             "GET {STATS}: queues.{queue}.depth is not a count: {}",
             pretty(&body)
         );
-        for status in STATUSES {
+        for status in EVENT_STATUSES {
             assert!(
                 q["byStatus"][status].is_u64(),
                 "GET {STATS}: queues.{queue}.byStatus.{status} missing or not a count: {}",
@@ -499,7 +454,7 @@ async fn census(s: &TestServer, auth: &[(&str, &str)]) -> Census {
     let mut counts = [0u64; 2];
     for (i, queue) in ["realtime", "batch"].into_iter().enumerate() {
         let by_status = &stats["queues"][queue]["byStatus"];
-        let total: u64 = STATUSES.iter().map(|st| num(by_status, st)).sum();
+        let total: u64 = EVENT_STATUSES.iter().map(|st| num(by_status, st)).sum();
         let listed = list_all(s, &format!("queue={queue}"), auth).await;
         assert!(
             listed.iter().all(|e| e["queue"] == queue),
@@ -775,7 +730,7 @@ async fn stats_of_an_empty_server(s: &TestServer, auth: &[(&str, &str)]) {
         let q = &stats["queues"][queue];
         assert_eq!(q["depth"], 0, "{}", pretty(&stats));
         assert!(q["oldestPendingAgeSeconds"].is_null(), "{}", pretty(&stats));
-        for status in STATUSES {
+        for status in EVENT_STATUSES {
             assert_eq!(q["byStatus"][status], 0, "{status}: {}", pretty(&stats));
         }
     }
@@ -1589,7 +1544,7 @@ async fn list(s: &TestServer) {
         list_all(s, "type=listA&status=pending", OPEN).await.len(),
         8
     );
-    for status in STATUSES.iter().filter(|st| **st != "pending") {
+    for status in EVENT_STATUSES.iter().filter(|st| **st != "pending") {
         let (page, next) = list_page(s, &format!("type=listA&status={status}"), OPEN).await;
         assert!(
             page.is_empty() && next.is_none(),

@@ -4,6 +4,7 @@
 use mc_plugin_api::abi::ABI_VERSION;
 use message_center_tests::*;
 use serde_json::Value;
+use std::time::Duration;
 
 /// The workflow (plugin rtEventsProcessing) that must keep running whatever the faulty plugin does.
 const HEALTHY: &str = "healthy";
@@ -28,6 +29,49 @@ async fn assert_host_unaffected(server: &TestServer) {
         .expect("rtEventsProcessing is listed");
     assert_eq!(rt["state"], "loaded", "{}", pretty(&rt));
     server.assert_keeps_running(HEALTHY, 3, secs(30)).await;
+}
+
+/// Starts fault-probe workflow `name` in `mode` (10 s timeout) and waits until it has counted two errors
+/// and its last run ended with outcome `mode`.
+async fn start_erring(name: &str, mode: &str, what: &str) -> (TestServer, Value) {
+    let server = start_fault_probe(name, &format!("timeout = \"10s\"\nmode = \"{mode}\""));
+    let wf = server
+        .wait_workflow(name, secs(30), what, |wf| {
+            num(wf, "errors") >= 2 && last_outcome(wf) == Some(mode)
+        })
+        .await;
+    (server, wf)
+}
+
+/// Waits until the last run of workflow `name` ended with `outcome`.
+async fn wait_outcome(server: &TestServer, name: &str, what: &str, outcome: &str) -> Value {
+    server
+        .wait_workflow(name, secs(30), what, |wf| last_outcome(wf) == Some(outcome))
+        .await
+}
+
+/// Waits until workflow `name` is in `state`, then checks that the host is unaffected and that the
+/// workflow is still in `state`.
+async fn assert_settles_in_state(server: &TestServer, name: &str, timeout: Duration, state: &str) {
+    server
+        .wait_workflow(name, timeout, &format!("state {state}"), |wf| {
+            wf["state"] == state
+        })
+        .await;
+    assert_host_unaffected(server).await;
+    let wf = server.workflow(name).await;
+    assert_eq!(wf["state"], state, "{}", pretty(&wf));
+}
+
+/// A plugin file `file` holding `bytes` is refused without a panic, and the host is unaffected.
+async fn assert_refused_cleanly(file: &str, bytes: &[u8]) {
+    let plugins = PluginDir::new();
+    plugins.write_file(file, bytes);
+    let server = start_with_healthy(plugins, "");
+
+    let error = wait_refused(&server, file).await;
+    assert!(!error.contains("panicked"), "{error}");
+    assert_host_unaffected(&server).await;
 }
 
 /// Waits until the file is listed as refused; returns the error text.
@@ -79,27 +123,13 @@ async fn wrong_abi_version_is_refused_naming_both_versions() {
 
 #[tokio::test]
 async fn a_file_that_is_not_a_library_is_refused() {
-    let plugins = PluginDir::new();
-    plugins.write_file(
-        "garbage.so",
-        b"this is plain text, not an ELF shared library\n",
-    );
-    let server = start_with_healthy(plugins, "");
-
-    let error = wait_refused(&server, "garbage.so").await;
-    assert!(!error.contains("panicked"), "{error}");
-    assert_host_unaffected(&server).await;
+    let text = b"this is plain text, not an ELF shared library\n";
+    assert_refused_cleanly("garbage.so", text).await;
 }
 
 #[tokio::test]
 async fn a_truncated_library_is_refused() {
-    let plugins = PluginDir::new();
-    plugins.write_file("truncated.so", &truncated_library("fault-probe", 4096));
-    let server = start_with_healthy(plugins, "");
-
-    let error = wait_refused(&server, "truncated.so").await;
-    assert!(!error.contains("panicked"), "{error}");
-    assert_host_unaffected(&server).await;
+    assert_refused_cleanly("truncated.so", &truncated_library("fault-probe", 4096)).await;
 }
 
 #[tokio::test]
@@ -124,13 +154,7 @@ async fn a_plugin_file_writable_by_others_or_group_is_refused() {
 
 #[tokio::test]
 async fn a_panicking_run_is_reported_and_the_workflow_keeps_running() {
-    let server = start_fault_probe("panicky", "timeout = \"10s\"\nmode = \"panic\"");
-
-    let wf = server
-        .wait_workflow("panicky", secs(30), "two panicking runs", |wf| {
-            num(wf, "errors") >= 2 && last_outcome(wf) == Some("panic")
-        })
-        .await;
+    let (server, wf) = start_erring("panicky", "panic", "two panicking runs").await;
     let context = pretty(&wf);
     assert!(
         text(&wf, "lastError").is_some_and(|e| e.contains("panics on purpose")),
@@ -156,20 +180,17 @@ async fn a_panicking_run_is_reported_and_the_workflow_keeps_running() {
     assert_eq!(later["enabled"], true, "{}", pretty(&later));
 
     let metrics = server.metrics().await;
+    let workflow = ("workflow", "panicky");
     let panics = metric_value(
         &metrics,
         "mc_workflow_runs_total",
-        &[("workflow", "panicky"), ("outcome", "panic")],
+        &[workflow, ("outcome", "panic")],
     );
     assert!(
         panics.is_some_and(|n| n >= 2.0),
         "panic runs: {panics:?}\n{metrics}"
     );
-    let errors = metric_value(
-        &metrics,
-        "mc_workflow_errors_total",
-        &[("workflow", "panicky")],
-    );
+    let errors = metric_value(&metrics, "mc_workflow_errors_total", &[workflow]);
     assert!(
         errors.is_some_and(|n| n >= 1.0),
         "errors: {errors:?}\n{metrics}"
@@ -180,13 +201,7 @@ async fn a_panicking_run_is_reported_and_the_workflow_keeps_running() {
 
 #[tokio::test]
 async fn a_failing_run_is_reported_as_an_error() {
-    let server = start_fault_probe("failing", "timeout = \"10s\"\nmode = \"error\"");
-
-    let wf = server
-        .wait_workflow("failing", secs(30), "two failed runs", |wf| {
-            num(wf, "errors") >= 2 && last_outcome(wf) == Some("error")
-        })
-        .await;
+    let (server, wf) = start_erring("failing", "error", "two failed runs").await;
     assert!(
         text(&wf, "lastError").is_some_and(|e| e.contains("fails on purpose")),
         "{}",
@@ -199,11 +214,7 @@ async fn a_failing_run_is_reported_as_an_error() {
 async fn a_run_hanging_past_its_deadline_times_out() {
     let server = start_fault_probe("hanging", "timeout = \"1s\"\nmode = \"hang\"");
 
-    let wf = server
-        .wait_workflow("hanging", secs(30), "a run that timed out", |wf| {
-            last_outcome(wf) == Some("timeout")
-        })
-        .await;
+    let wf = wait_outcome(&server, "hanging", "a run that timed out", "timeout").await;
     let context = pretty(&wf);
     assert!(num(&wf, "errors") >= 1, "{context}");
     assert!(!wf["lastError"].is_null(), "{context}");
@@ -229,32 +240,16 @@ async fn a_run_hanging_past_its_deadline_times_out() {
 async fn a_run_blocking_its_thread_is_stuck_and_others_keep_running() {
     let server = start_fault_probe("blocking", "timeout = \"1s\"\nmode = \"block\"");
 
-    server
-        .wait_workflow("blocking", secs(30), "state stuck", |wf| {
-            wf["state"] == "stuck"
-        })
-        .await;
-    assert_host_unaffected(&server).await;
-    // Still stuck (the thread sleeps for an hour): not a transient state.
-    let wf = server.workflow("blocking").await;
-    assert_eq!(wf["state"], "stuck", "{}", pretty(&wf));
+    // Still stuck afterwards (the thread sleeps for an hour): not a transient state.
+    assert_settles_in_state(&server, "blocking", secs(30), "stuck").await;
 }
 
 #[tokio::test]
 async fn a_removed_plugin_is_unloaded_and_its_workflow_waits() {
     let server = start_fault_probe("probe", "timeout = \"10s\"\nmode = \"ok\"");
 
-    let wf = server
-        .wait_workflow("probe", secs(30), "a successful run", |wf| {
-            last_outcome(wf) == Some("ok")
-        })
-        .await;
-    assert_eq!(
-        wf["lastRun"]["report"]["detail"],
-        "fault-probe ok",
-        "{}",
-        pretty(&wf)
-    );
+    let wf = wait_outcome(&server, "probe", "a successful run", "ok").await;
+    assert_eq!(last_detail(&wf), "fault-probe ok", "{}", pretty(&wf));
 
     server.plugin_dir().remove("libfault_probe.so");
     let (status, answer) = server.reload_all().await;
@@ -271,15 +266,7 @@ async fn a_removed_plugin_is_unloaded_and_its_workflow_waits() {
         .await
         .expect("a removed plugin stays listed");
     assert_eq!(entry["state"], "removed", "{}", pretty(&entry));
-    server
-        .wait_workflow("probe", secs(15), "state waiting_for_plugin", |wf| {
-            wf["state"] == "waiting_for_plugin"
-        })
-        .await;
-
-    assert_host_unaffected(&server).await;
-    let wf = server.workflow("probe").await;
-    assert_eq!(wf["state"], "waiting_for_plugin", "{}", pretty(&wf));
+    assert_settles_in_state(&server, "probe", secs(15), "waiting_for_plugin").await;
 }
 
 #[tokio::test]

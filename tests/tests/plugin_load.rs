@@ -137,6 +137,18 @@ fn combined_output(output: &std::process::Output) -> String {
     )
 }
 
+/// Runs `check-plugin` on `library` (described as `what`), asserts that it exits 1 and returns its output.
+fn check_plugin_refuses(library: &Path, what: &str) -> String {
+    let output = check_plugin(library);
+    let out = combined_output(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "check-plugin accepted {what}:\n{out}"
+    );
+    out
+}
+
 #[test]
 fn check_plugin_prints_a_shipped_declaration() {
     let library = plugin_library("rt-events-processing");
@@ -168,13 +180,7 @@ fn check_plugin_prints_a_shipped_declaration() {
 #[test]
 fn check_plugin_refuses_a_wrong_abi_version_naming_both() {
     let library = plugin_library("wrong-abi");
-    let output = check_plugin(&library);
-    let out = combined_output(&output);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "check-plugin accepted wrong-abi:\n{out}"
-    );
+    let out = check_plugin_refuses(&library, "wrong-abi");
     assert!(
         out.contains("ABI"),
         "the reason does not mention the ABI:\n{out}"
@@ -194,13 +200,7 @@ fn check_plugin_refuses_a_text_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("notes.so");
     std::fs::write(&file, "this is a text file, not a shared library\n").unwrap();
-    let output = check_plugin(&file);
-    let out = combined_output(&output);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "check-plugin accepted a text file:\n{out}"
-    );
+    let out = check_plugin_refuses(&file, "a text file");
     assert!(
         !out.replace(&file.display().to_string(), "")
             .trim()

@@ -164,13 +164,7 @@ async fn a_body_that_never_comes_is_answered_408_naming_the_limit() {
         "{}",
         pretty(&body)
     );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("server.body_read_timeout")),
-        "{}",
-        pretty(&body)
-    );
+    assert_error_field(&body, "message", |m| m.contains("server.body_read_timeout"));
     assert!(started.elapsed() >= BODY_TIMEOUT - Duration::from_millis(200));
     let (_, page) = server.get_json("/api/v1/events?limit=10").await;
     assert_eq!(
@@ -220,13 +214,7 @@ async fn connections_over_the_cap_are_answered_503_at_once_on_both_listeners() {
         let started = Instant::now();
         let (status, body) = read_answer(&mut extra);
         assert_eq!(status, 503, "{}", pretty(&body));
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("server.max_connections")),
-            "{}",
-            pretty(&body)
-        );
+        assert_error_field(&body, "message", |m| m.contains("server.max_connections"));
         assert!(started.elapsed() < Duration::from_secs(1), "refused late");
         assert!(closed_within(&mut extra, Duration::from_secs(5)));
         drop(held);

@@ -1,6 +1,7 @@
 //! Scheduling from outside: the wake-up signal runs a workflow before its next tick; stop and start.
 
 use message_center_tests::*;
+use serde_json::Value;
 
 /// A workflow on rtEventsProcessing whose interval is an hour: after its first tick (at start), any further
 /// run can only come from a wake-up.
@@ -19,20 +20,21 @@ fn server() -> TestServer {
     TestServer::start(ServerOptions::new(plugins).workflows(&workflows))
 }
 
+/// Waits (up to 15 s) until workflow `name` has run at least `n` times; returns it.
+async fn wait_runs(server: &TestServer, name: &str, n: u64, what: &str) -> Value {
+    server
+        .wait_workflow(name, secs(15), what, |wf| runs(wf) >= n)
+        .await
+}
+
 #[tokio::test]
 async fn a_wake_up_runs_the_workflow_before_its_next_tick() {
     let server = server();
-    server
-        .wait_workflow("slow", secs(15), "the first tick's run", |wf| runs(wf) >= 1)
-        .await;
+    wait_runs(&server, "slow", 1, "the first tick's run").await;
     for expected in [2, 3] {
         let (status, body) = server.admin_post("/admin/workflows/slow/run").await;
         assert_eq!(status, 202, "{}", pretty(&body));
-        let wf = server
-            .wait_workflow("slow", secs(15), "a run after the wake-up", |wf| {
-                runs(wf) >= expected
-            })
-            .await;
+        let wf = wait_runs(&server, "slow", expected, "a run after the wake-up").await;
         assert_eq!(last_outcome(&wf), Some("ok"), "{}", pretty(&wf));
     }
     let (status, _) = server.admin_post("/admin/workflows/nope/run").await;
@@ -42,9 +44,7 @@ async fn a_wake_up_runs_the_workflow_before_its_next_tick() {
 #[tokio::test]
 async fn a_stopped_workflow_does_not_run_until_started() {
     let server = server();
-    server
-        .wait_workflow("healthy", secs(15), "first runs", |wf| runs(wf) >= 2)
-        .await;
+    wait_runs(&server, "healthy", 2, "first runs").await;
 
     let (status, body) = server.admin_post("/admin/workflows/healthy/stop").await;
     assert_eq!(status, 200, "{}", pretty(&body));

@@ -11,27 +11,23 @@ use std::time::Duration;
 /// CPU accounting from /proc: the integration-test harness's.
 pub use message_center_tests::cpu::*;
 
+/// The first line of `/proc/<file>` that starts with `prefix`, if the file can be read.
+fn proc_line(file: &str, prefix: &str) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{file}")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .map(str::to_owned)
+}
+
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
+    proc_line("cpuinfo", "model name")
+        .and_then(|l| l.split_once(':').map(|(_, model)| model.trim().to_owned()))
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
 pub fn mem_total() -> String {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
+    proc_line("meminfo", "MemTotal:")
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map(|kib| format!("{:.1} GiB", kib / 1024.0 / 1024.0))
         .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -135,11 +135,7 @@ async fn the_right_token_reaches_the_routes() {
         answer.headers[CONTENT_TYPE],
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
-    assert!(
-        answer.text().contains("mc_http_requests_total"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_text_contains("mc_http_requests_total");
     let answer = call(&admin, Method::POST, "/admin/plugins/reload", Some(TOKEN)).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
 }
@@ -149,21 +145,12 @@ async fn unknown_names_paths_and_methods() {
     let admin = test_admin(Some(TOKEN)).await;
     let answer = call(&admin, Method::GET, "/admin/nothing", Some(TOKEN)).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        answer.error(),
-        (
-            "not_found".to_owned(),
-            "no admin route for /admin/nothing".to_owned()
-        )
-    );
+    answer.assert_error("not_found", "no admin route for /admin/nothing");
     let answer = call(&admin, Method::GET, "/admin/plugins/reload", Some(TOKEN)).await;
     assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(
-        answer.error(),
-        (
-            "method_not_allowed".to_owned(),
-            "method GET is not allowed on /admin/plugins/reload".to_owned()
-        )
+    answer.assert_error(
+        "method_not_allowed",
+        "method GET is not allowed on /admin/plugins/reload",
     );
     let answer = call(
         &admin,

@@ -166,10 +166,7 @@ async fn unknown_ids_and_bad_ids_are_refused() {
     let api = test_api(Options::default()).await;
     let answer = get(&api, "/api/v1/events/12345", &[]).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        answer.error(),
-        ("not_found".to_owned(), "no event 12345".to_owned())
-    );
+    answer.assert_error("not_found", "no event 12345");
     let answer = get(&api, "/api/v1/events/abc", &[]).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.json()["error"]["field"], "id");
@@ -184,13 +181,7 @@ async fn unknown_paths_and_methods_are_404_and_405() {
     let api = test_api(Options::default()).await;
     let answer = get(&api, "/api/v2/nothing", &[]).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        answer.error(),
-        (
-            "not_found".to_owned(),
-            "no route for /api/v2/nothing".to_owned()
-        )
-    );
+    answer.assert_error("not_found", "no route for /api/v2/nothing");
 
     let answer = send(
         &api.router,
@@ -198,12 +189,9 @@ async fn unknown_paths_and_methods_are_404_and_405() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(
-        answer.error(),
-        (
-            "method_not_allowed".to_owned(),
-            "method PUT is not allowed on /api/v1/templates".to_owned()
-        )
+    answer.assert_error(
+        "method_not_allowed",
+        "method PUT is not allowed on /api/v1/templates",
     );
     // `batch` is its own route, not an event id.
     let answer = get(&api, "/api/v1/events/batch", &[]).await;
@@ -236,13 +224,7 @@ async fn api_keys_are_checked_before_anything_else() {
         let answer = get(&api, "/api/v1/stats", headers).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{headers:?}");
         assert_eq!(answer.headers[WWW_AUTHENTICATE], "Bearer");
-        assert_eq!(
-            answer.error(),
-            (
-                "unauthorized".to_owned(),
-                "missing or invalid bearer token".to_owned()
-            )
-        );
+        answer.assert_error("unauthorized", "missing or invalid bearer token");
     }
     for headers in [
         &[("x-api-key", "k2")][..],
@@ -347,12 +329,9 @@ async fn oversize_bodies_are_413_declared_or_not() {
         )
         .await;
         assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE, "{headers:?}");
-        assert_eq!(
-            answer.error(),
-            (
-                "payload_too_large".to_owned(),
-                "the request body is larger than 256 bytes (server.max_body_bytes)".to_owned()
-            )
+        answer.assert_error(
+            "payload_too_large",
+            "the request body is larger than 256 bytes (server.max_body_bytes)",
         );
     }
     let answer = send(

@@ -222,11 +222,16 @@ pub(super) fn deserialize_raw(
 mod tests {
     use super::super::test_support::*;
 
+    /// `toml` with the environment `vars` applied; panics with `what` when it is refused.
+    fn with_env(toml: &str, vars: &[(&str, &str)], what: &str) -> Config {
+        Config::from_toml_str(toml, env(vars)).expect(what)
+    }
+
     #[test]
     fn env_overrides_strings_numbers_and_durations() {
-        let config = Config::from_toml_str(
+        let config = with_env(
             FULL,
-            env(&[
+            &[
                 ("MC_SERVER__LISTEN", "0.0.0.0:7000"),
                 ("MC_SERVER__MAX_BATCH_EVENTS", "75"),
                 ("MC_SERVER__SHUTDOWN_TIMEOUT", "2m"),
@@ -236,9 +241,9 @@ mod tests {
                 ("MC_INSTANCE__ROLE", "control"),
                 ("MC_LOG__FORMAT", "text"),
                 ("MC_PLUGINS__REQUIRE_SAME_RUSTC", "false"),
-            ]),
-        )
-        .expect("valid overrides");
+            ],
+            "valid overrides",
+        );
         assert_eq!(config.server.listen, "0.0.0.0:7000".parse().expect("addr"));
         assert_eq!(config.server.max_batch_events, 75);
         assert_eq!(config.server.shutdown_timeout, Duration::from_secs(120));
@@ -253,14 +258,14 @@ mod tests {
 
     #[test]
     fn env_override_matches_workflow_names_case_insensitively() {
-        let config = Config::from_toml_str(
+        let config = with_env(
             FULL,
-            env(&[
+            &[
                 ("MC_WORKFLOWS__RTEVENTSPROCESSING__ENABLED", "false"),
                 ("MC_WORKFLOWS__ARCHIVING__PAGE_SIZE", "50"),
-            ]),
-        )
-        .expect("valid overrides");
+            ],
+            "valid overrides",
+        );
         assert!(!config.workflows["rtEventsProcessing"].enabled);
         assert_eq!(
             config.workflows["rtEventsProcessing"].settings["enabled"],
@@ -272,14 +277,14 @@ mod tests {
 
     #[test]
     fn env_override_can_add_keys_and_tables() {
-        let config = Config::from_toml_str(
+        let config = with_env(
             "",
-            env(&[
+            &[
                 ("MC_WORKFLOWS__NIGHTLY__INTERVAL", "1d"),
                 ("MC_INSTANCE__NAME", "from-env"),
-            ]),
-        )
-        .expect("valid overrides");
+            ],
+            "valid overrides",
+        );
         let nightly = &config.workflows["nightly"];
         assert_eq!(nightly.interval, Duration::from_secs(86_400));
         assert_eq!(nightly.settings["interval"], "1d");
@@ -288,16 +293,16 @@ mod tests {
 
     #[test]
     fn env_override_arrays_and_typed_values_for_string_keys() {
-        let config = Config::from_toml_str(
+        let config = with_env(
             "",
-            env(&[
+            &[
                 ("MC_AUTH__API_KEYS", r#"["a", "b"]"#),
                 // Valid TOML integers and booleans, but these keys are strings.
                 ("MC_AUTH__ADMIN_TOKEN", "12345"),
                 ("MC_INSTANCE__NAME", "true"),
-            ]),
-        )
-        .expect("valid overrides");
+            ],
+            "valid overrides",
+        );
         assert_eq!(config.auth.api_keys, ["a", "b"]);
         assert_eq!(config.auth.admin_token.as_deref(), Some("12345"));
         assert_eq!(config.instance.name.as_deref(), Some("true"));
@@ -305,45 +310,53 @@ mod tests {
 
     #[test]
     fn env_variables_without_double_underscore_are_ignored() {
-        let config = Config::from_toml_str(
+        let config = with_env(
             "",
-            env(&[
+            &[
                 ("MC_SERVER", "whatever"),
                 ("MC_DEBUG", "1"),
                 ("OTHER__SERVER__LISTEN", "nonsense"),
-            ]),
-        )
-        .expect("ignored variables");
+            ],
+            "ignored variables",
+        );
         assert_eq!(config, Config::default());
     }
 
     #[test]
     fn bad_override_names_key_and_variable() {
-        let (key, message) = invalid("", env(&[("MC_SERVER__LISEN", "127.0.0.1:1")]));
-        assert_eq!(key, "server.lisen");
-        assert!(message.contains("unknown field"), "{message}");
-        assert!(message.contains("MC_SERVER__LISEN"), "{message}");
-
-        let (key, message) = invalid("", env(&[("MC_SERVER__ADMIN_LISTEN", "nowhere")]));
-        assert_eq!(key, "server.admin_listen");
-        assert!(message.contains("invalid socket address"), "{message}");
-        assert!(message.contains("MC_SERVER__ADMIN_LISTEN"), "{message}");
-
-        // The typed error is reported, not the one of the string retry.
-        let (key, message) = invalid("", env(&[("MC_INSTANCE__ID", "300")]));
-        assert_eq!(key, "instance.id");
-        assert!(message.contains("integer `300`"), "{message}");
-        assert!(message.contains("MC_INSTANCE__ID"), "{message}");
-
-        // Validation errors name the variable too.
-        let (key, message) = invalid("", env(&[("MC_DATABASE__URL", "mysql://x")]));
-        assert_eq!(key, "database.url");
-        assert!(message.contains("MC_DATABASE__URL"), "{message}");
-
-        // Going below a non-table.
-        let (key, message) = invalid("", env(&[("MC_LOG__LEVEL__X", "1")]));
-        assert_eq!(key, "log.level");
-        assert!(message.contains("MC_LOG__LEVEL__X"), "{message}");
+        // (variable, value, the key named, what the message says besides the variable)
+        for (variable, value, expected_key, says) in [
+            (
+                "MC_SERVER__LISEN",
+                "127.0.0.1:1",
+                "server.lisen",
+                Some("unknown field"),
+            ),
+            (
+                "MC_SERVER__ADMIN_LISTEN",
+                "nowhere",
+                "server.admin_listen",
+                Some("invalid socket address"),
+            ),
+            // The typed error is reported, not the one of the string retry.
+            (
+                "MC_INSTANCE__ID",
+                "300",
+                "instance.id",
+                Some("integer `300`"),
+            ),
+            // Validation errors name the variable too.
+            ("MC_DATABASE__URL", "mysql://x", "database.url", None),
+            // Going below a non-table.
+            ("MC_LOG__LEVEL__X", "1", "log.level", None),
+        ] {
+            let (key, message) = invalid("", env(&[(variable, value)]));
+            assert_eq!(key, expected_key);
+            if let Some(says) = says {
+                assert!(message.contains(says), "{message}");
+            }
+            assert!(message.contains(variable), "{message}");
+        }
 
         let (_, message) = invalid("", env(&[("MC_SERVER____LISTEN", "x")]));
         assert!(message.contains("empty key segment"), "{message}");

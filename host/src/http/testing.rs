@@ -25,6 +25,18 @@ impl Answer {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
+    /// Asserts that the body contains `needle`, showing the body if not.
+    #[track_caller]
+    pub fn assert_text_contains(&self, needle: &str) {
+        assert!(self.text().contains(needle), "{}", self.text());
+    }
+
+    /// Asserts that [`Answer::error`] is (`code`, `message`).
+    #[track_caller]
+    pub fn assert_error(&self, code: &str, message: &str) {
+        assert_eq!(self.error(), (code.to_owned(), message.to_owned()));
+    }
+
     /// `error.code` and `error.message` of a JSON error body.
     pub fn error(&self) -> (String, String) {
         let body = self.json();

@@ -70,13 +70,7 @@ async fn a_push_with_a_session_token_is_stored() {
     .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     assert_eq!(answer.headers[CONTENT_TYPE], "text/xml; charset=utf-8");
-    assert!(
-        answer
-            .text()
-            .contains("<PushEventResponse xmlns='urn:nms:rtEvent'"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_text_contains("<PushEventResponse xmlns='urn:nms:rtEvent'");
     let events = api
         .store
         .list_events(&EventFilter {
@@ -94,11 +88,7 @@ async fn a_wrong_session_token_is_a_fault() {
     let api = soap_api(Role::Execution).await;
     let answer = post(&api, push_event(&format!("{LOGIN}/wrong"), "x@example.com")).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(
-        answer.text().contains("invalid_credentials"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_text_contains("invalid_credentials");
 }
 
 #[tokio::test]
@@ -112,13 +102,7 @@ async fn other_methods_are_a_405_fault() {
     let answer = send(&api.router, request).await;
     assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(answer.headers[CONTENT_TYPE], "text/xml; charset=utf-8");
-    assert!(
-        answer
-            .text()
-            .contains("method GET is not allowed on /nl/jsp/soaprouter.jsp"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_text_contains("method GET is not allowed on /nl/jsp/soaprouter.jsp");
 }
 
 #[tokio::test]
@@ -126,11 +110,7 @@ async fn a_disabled_endpoint_or_a_control_instance_is_a_404_fault() {
     let api = test_api(Options::default()).await;
     let answer = post(&api, push_event("a/b", "x@example.com")).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert!(
-        answer.text().contains("adobe.enabled = true"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_text_contains("adobe.enabled = true");
 
     let api = soap_api(Role::Control).await;
     let answer = post(
@@ -139,13 +119,7 @@ async fn a_disabled_endpoint_or_a_control_instance_is_a_404_fault() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
-    assert!(
-        answer
-            .text()
-            .contains("push events to an execution instance"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_text_contains("push events to an execution instance");
 }
 
 #[tokio::test]
@@ -167,9 +141,5 @@ async fn oversize_envelopes_are_413_faults() {
         "{}",
         answer.text()
     );
-    assert!(
-        answer.text().contains("SOAP-ENV:Fault"),
-        "{}",
-        answer.text()
-    );
+    answer.assert_text_contains("SOAP-ENV:Fault");
 }

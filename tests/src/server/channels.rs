@@ -32,6 +32,18 @@ impl Default for RetryOptions {
 }
 
 impl RetryOptions {
+    /// Sets `retries` and `retry_backoff`.
+    pub fn set_retries(&mut self, retries: u32, backoff: &str) {
+        self.retries = retries;
+        self.retry_backoff = backoff.to_owned();
+    }
+
+    /// Sets `retry_max_backoff` and `retry_period`.
+    pub fn set_limits(&mut self, max_backoff: &str, period: &str) {
+        self.retry_max_backoff = max_backoff.to_owned();
+        self.retry_period = period.to_owned();
+    }
+
     fn toml(&self) -> String {
         format!(
             "retries = {}\nretry_backoff = {}\nretry_max_backoff = {}\nretry_period = {}\n",

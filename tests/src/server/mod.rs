@@ -18,7 +18,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::build::server_binary;
-use crate::client::{ApiClient, parse_body, send};
+use crate::client::{ApiClient, Headers, parse_body, send};
 use crate::json::{find_plugin_by_file, find_plugin_by_name, is_final, num, pretty};
 use crate::plugin_dir::PluginDir;
 use crate::process::{Exited, NotReady, ServeChild, run_to_exit, send_signal, tail_of_file};
@@ -39,6 +39,19 @@ pub struct TestServer {
     plugins: PluginDir,
     // Dropped last: holds the config, the database and the log.
     work_dir: TempDir,
+}
+
+/// [`ApiClient`] methods that a [`TestServer`] offers on its own public API: each one is the client's
+/// method on [`TestServer::api`].
+macro_rules! api_methods {
+    ($($name:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(
+            #[doc = concat!("[`ApiClient::", stringify!($name), "`] on this server's public API.")]
+            pub async fn $name(&self, $($arg: $ty),*) -> (u16, Value) {
+                self.api().$name($($arg),*).await
+            }
+        )*
+    };
 }
 
 impl TestServer {
@@ -258,34 +271,11 @@ impl TestServer {
         ApiClient::new(format!("http://{}", self.api_addr), self.client.clone())
     }
 
-    /// [`ApiClient::post_json`] on this server's public API.
-    pub async fn post_json(
-        &self,
-        path: &str,
-        body: &Value,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
-        self.api().post_json(path, body, headers).await
-    }
-
-    /// [`ApiClient::post_raw`] on this server's public API.
-    pub async fn post_raw(
-        &self,
-        path: &str,
-        body: impl Into<Vec<u8>>,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value) {
-        self.api().post_raw(path, body, headers).await
-    }
-
-    /// [`ApiClient::get_json`] on this server's public API.
-    pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        self.api().get_json(path).await
-    }
-
-    /// [`ApiClient::get_json_with`] on this server's public API.
-    pub async fn get_json_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
-        self.api().get_json_with(path, headers).await
+    api_methods! {
+        post_json(path: &str, body: &Value, headers: Headers<'_>);
+        post_raw(path: &str, body: impl Into<Vec<u8>>, headers: Headers<'_>);
+        get_json(path: &str);
+        get_json_with(path: &str, headers: Headers<'_>);
     }
 
     /// Asserts `GET /healthz` answers 200 `{"status":"ok"}`.
@@ -360,11 +350,8 @@ impl TestServer {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        poll_until(timeout, &format!("workflow {name}: {what}"), async || {
-            let wf = self.workflow(name).await;
-            if done(&wf) { Ok(wf) } else { Err(pretty(&wf)) }
-        })
-        .await
+        let what = format!("workflow {name}: {what}");
+        poll_json(timeout, &what, async || self.workflow(name).await, done).await
     }
 
     /// Polls `/admin/plugins` until `done` holds for the entry of file `file_name` (`None` if the file is
@@ -430,15 +417,8 @@ impl TestServer {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        poll_until(timeout, &format!("event {id}: {what}"), async || {
-            let event = self.event(id).await;
-            if done(&event) {
-                Ok(event)
-            } else {
-                Err(pretty(&event))
-            }
-        })
-        .await
+        let what = format!("event {id}: {what}");
+        poll_json(timeout, &what, async || self.event(id).await, done).await
     }
 
     /// Polls until event `id` has a final status; returns it.
@@ -468,4 +448,23 @@ impl Drop for TestServer {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Polls `fetch` until `done` holds for the JSON it returns; returns that JSON. On timeout, panics naming
+/// `what` with the last JSON seen.
+async fn poll_json(
+    timeout: Duration,
+    what: &str,
+    fetch: impl AsyncFn() -> Value,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    poll_until(timeout, what, async || {
+        let value = fetch().await;
+        if done(&value) {
+            Ok(value)
+        } else {
+            Err(pretty(&value))
+        }
+    })
+    .await
 }

@@ -185,34 +185,22 @@ impl ServerOptions {
 
     /// The email channel's `retries` and `retry_backoff` (e.g. `10, "200ms"`).
     pub fn email_retries(self, retries: u32, backoff: &str) -> Self {
-        self.with_email_channel(|email| {
-            email.retry.retries = retries;
-            email.retry.retry_backoff = backoff.to_owned();
-        })
+        self.with_email_channel(|email| email.retry.set_retries(retries, backoff))
     }
 
     /// The email channel's `retry_max_backoff` and `retry_period`.
     pub fn email_retry_limits(self, max_backoff: &str, period: &str) -> Self {
-        self.with_email_channel(|email| {
-            email.retry.retry_max_backoff = max_backoff.to_owned();
-            email.retry.retry_period = period.to_owned();
-        })
+        self.with_email_channel(|email| email.retry.set_limits(max_backoff, period))
     }
 
     /// The SMS channel's `retries` and `retry_backoff`.
     pub fn sms_retries(self, retries: u32, backoff: &str) -> Self {
-        self.with_sms_channel(|sms| {
-            sms.retry.retries = retries;
-            sms.retry.retry_backoff = backoff.to_owned();
-        })
+        self.with_sms_channel(|sms| sms.retry.set_retries(retries, backoff))
     }
 
     /// The SMS channel's `retry_max_backoff` and `retry_period`.
     pub fn sms_retry_limits(self, max_backoff: &str, period: &str) -> Self {
-        self.with_sms_channel(|sms| {
-            sms.retry.retry_max_backoff = max_backoff.to_owned();
-            sms.retry.retry_period = period.to_owned();
-        })
+        self.with_sms_channel(|sms| sms.retry.set_limits(max_backoff, period))
     }
 
     /// The `[channels.*]` tables configured so far (empty if none).

@@ -50,6 +50,18 @@ fn string_setting<'a>(settings: &'a Value, key: &str) -> Result<Option<&'a str>,
     }
 }
 
+/// A non-negative integer setting, `default` when absent or null.
+fn u64_setting(settings: &Value, key: &str, default: u64) -> Result<u64, WorkflowError> {
+    match settings.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(value) => value.as_u64().ok_or_else(|| {
+            WorkflowError::new(format!(
+                "fault-probe: setting `{key}` must be a non-negative integer, got {value}"
+            ))
+        }),
+    }
+}
+
 impl Workflow for FaultProbe {
     fn create(settings: &Value) -> Result<Self, WorkflowError> {
         match string_setting(settings, "create")? {
@@ -76,27 +88,13 @@ impl Workflow for FaultProbe {
                 )));
             }
         };
-        let block_secs = match settings.get("block_secs") {
-            None | Some(Value::Null) => 3600,
-            Some(value) => value.as_u64().ok_or_else(|| {
-                WorkflowError::new(format!(
-                    "fault-probe: setting `block_secs` must be a non-negative integer, got {value}"
-                ))
-            })?,
-        };
+        let block_secs = u64_setting(settings, "block_secs", 3600)?;
         let batch_size = settings
             .get("batch_size")
             .and_then(Value::as_u64)
             .and_then(|n| u32::try_from(n).ok())
             .unwrap_or(10);
-        let fail_first_runs = match settings.get("fail_first_runs") {
-            None | Some(Value::Null) => 0,
-            Some(value) => value.as_u64().ok_or_else(|| {
-                WorkflowError::new(format!(
-                    "fault-probe: setting `fail_first_runs` must be a non-negative integer, got {value}"
-                ))
-            })?,
-        };
+        let fail_first_runs = u64_setting(settings, "fail_first_runs", 0)?;
         Ok(FaultProbe {
             fail_first_runs,
             mode,
