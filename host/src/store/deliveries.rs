@@ -1,6 +1,7 @@
 //! Delivery-log queries: handing events to delivery, claiming due attempts, recording their outcomes,
 //! quarantine, and copying final outcomes back onto events.
 
+use super::claims::{unclaimed_deliveries, unclaimed_events};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -52,21 +53,13 @@ impl Store {
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let mut linked = Vec::new();
         for ((name, version), keys) in by_template {
-            let updated = event::Entity::update_many()
+            let updated = unclaimed_events()
                 .col_expr(
                     event::Column::Status,
                     Expr::value(EventStatus::PendingDelivery.as_str()),
                 )
                 .col_expr(event::Column::TemplateName, Expr::value(name))
                 .col_expr(event::Column::TemplateVersion, Expr::value(version))
-                .col_expr(
-                    event::Column::ClaimedBy,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    event::Column::ClaimExpiresAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
                 .col_expr(event::Column::UpdatedAt, Expr::value(now))
                 .filter(event::Column::Id.is_in(keys))
                 .filter(event::Column::ClaimedBy.eq(claimer))
@@ -158,15 +151,7 @@ impl Store {
         let _turn = self.write_turn().await;
         let mut released = 0;
         for chunk in ids.chunks(500) {
-            released += delivery_log::Entity::update_many()
-                .col_expr(
-                    delivery_log::Column::ClaimedBy,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    delivery_log::Column::ClaimExpiresAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
+            released += unclaimed_deliveries()
                 .filter(delivery_log::Column::Id.is_in(chunk.iter().copied()))
                 .filter(delivery_log::Column::ClaimedBy.eq(claimer))
                 .exec(&self.db)
@@ -250,7 +235,7 @@ impl Store {
             let Some(entry) = claimed.get(&result.log_id) else {
                 continue;
             };
-            let changed = delivery_log::Entity::update_many()
+            let changed = unclaimed_deliveries()
                 .col_expr(
                     delivery_log::Column::Status,
                     Expr::value(result.status.as_str()),
@@ -263,14 +248,6 @@ impl Store {
                 .col_expr(
                     delivery_log::Column::Error,
                     Expr::value(result.error.clone()),
-                )
-                .col_expr(
-                    delivery_log::Column::ClaimedBy,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    delivery_log::Column::ClaimExpiresAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
                 )
                 .col_expr(delivery_log::Column::UpdatedAt, Expr::value(now))
                 .filter(delivery_log::Column::Id.eq(result.log_id))
@@ -433,29 +410,13 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(|e| self.error(e))?;
-        let events = event::Entity::update_many()
-            .col_expr(
-                event::Column::ClaimedBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                event::Column::ClaimExpiresAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
+        let events = unclaimed_events()
             .filter(event::Column::ClaimedBy.is_in(stale(event_claimers)))
             .exec(&self.db)
             .await
             .map_err(|e| self.error(e))?
             .rows_affected;
-        let deliveries = delivery_log::Entity::update_many()
-            .col_expr(
-                delivery_log::Column::ClaimedBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                delivery_log::Column::ClaimExpiresAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
+        let deliveries = unclaimed_deliveries()
             .filter(delivery_log::Column::ClaimedBy.is_in(stale(delivery_claimers)))
             .exec(&self.db)
             .await

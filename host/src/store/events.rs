@@ -1,5 +1,6 @@
 //! Queries on the `events` table.
 
+use super::claims::unclaimed_events;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -303,15 +304,7 @@ impl Store {
     /// settling them), so they are claimable at once. Returns how many were released.
     pub async fn release_event_claims(&self, claimers: &[String]) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await;
-        let released = event::Entity::update_many()
-            .col_expr(
-                event::Column::ClaimedBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                event::Column::ClaimExpiresAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
+        let released = unclaimed_events()
             .filter(event::Column::ClaimedBy.is_in(claimers.iter().map(String::as_str)))
             .exec(&self.db)
             .await
@@ -333,16 +326,8 @@ impl Store {
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let mut changed = 0;
         for update in updates {
-            let mut query = event::Entity::update_many()
+            let mut query = unclaimed_events()
                 .col_expr(event::Column::Status, Expr::value(update.status.as_str()))
-                .col_expr(
-                    event::Column::ClaimedBy,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    event::Column::ClaimExpiresAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
                 .col_expr(event::Column::UpdatedAt, Expr::value(now));
             if update.status.is_final() {
                 query = query.col_expr(event::Column::FinishedAt, Expr::value(now));

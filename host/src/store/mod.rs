@@ -5,6 +5,7 @@
 //! (`events.rs`, later templates and delivery logs).
 
 mod archive;
+mod claims;
 mod deliveries;
 mod event_read;
 mod event_row;

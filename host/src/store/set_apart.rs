@@ -7,6 +7,7 @@
 //! already copied to the event (so `updateEventsStatus` leaves it alone). It enters the archive feed like
 //! any finished event, and `GET /api/v1/events/{id}` shows it with that entry.
 
+use super::claims::unclaimed_events;
 use chrono::{DateTime, Utc};
 use mc_plugin_api::{DeliveryStatus, EventStatus, Queue};
 use sea_orm::sea_query::Expr;
@@ -35,18 +36,10 @@ impl Store {
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let mut set_apart = Vec::with_capacity(items.len());
         for item in items {
-            let changed = event::Entity::update_many()
+            let changed = unclaimed_events()
                 .col_expr(
                     event::Column::Status,
                     Expr::value(EventStatus::DeliveryFailed.as_str()),
-                )
-                .col_expr(
-                    event::Column::ClaimedBy,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    event::Column::ClaimExpiresAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
                 )
                 .col_expr(event::Column::UpdatedAt, Expr::value(now))
                 .col_expr(event::Column::FinishedAt, Expr::value(now))
