@@ -34,6 +34,17 @@ async fn put_template(server: &TestServer, name: &str, body: &Value) -> (u16, Va
     .unwrap_or_else(|_| panic!("PUT {path} not answered within {ANSWER_TIMEOUT:?}"))
 }
 
+/// PUTs template `event_type` (lowercased as its name), subject "s", with `body` as its `part`.
+async fn put_one_part(
+    server: &TestServer,
+    event_type: &str,
+    part: &str,
+    body: &str,
+) -> (u16, Value) {
+    let template = json!({ "eventType": event_type, "subject": "s", part: body });
+    put_template(server, &event_type.to_lowercase(), &template).await
+}
+
 /// Asserts a 400 `template_error` naming `field` whose message contains `limit`.
 fn assert_refused(status: u16, answer: &Value, field: &str, limit: &str) {
     assert_eq!(status, 400, "{}", pretty(answer));
@@ -80,29 +91,32 @@ async fn the_limits_are_configurable() {
         ServerOptions::new(PluginDir::new())
             .extra_toml("[templates]\nmax_output_bytes = 100\nmax_render_fuel = 5000\n"),
     );
-    let big = json!({
-        "eventType": "BIG",
-        "subject": "s",
-        "html": "{% for i in range(101) %}x{% endfor %}",
-    });
-    let (status, answer) = put_template(&server, "big", &big).await;
+    let (status, answer) = put_one_part(
+        &server,
+        "BIG",
+        "html",
+        "{% for i in range(101) %}x{% endfor %}",
+    )
+    .await;
     assert_refused(status, &answer, "html", "max_output_bytes");
     assert_refused(status, &answer, "html", "100 bytes");
 
-    let long = json!({
-        "eventType": "LONG",
-        "subject": "s",
-        "text": "{% for i in range(10000) %}{% endfor %}",
-    });
-    let (status, answer) = put_template(&server, "long", &long).await;
+    let (status, answer) = put_one_part(
+        &server,
+        "LONG",
+        "text",
+        "{% for i in range(10000) %}{% endfor %}",
+    )
+    .await;
     assert_refused(status, &answer, "text", "5000 steps");
 
-    let fits = json!({
-        "eventType": "FITS",
-        "subject": "s",
-        "text": "{% for i in range(100) %}x{% endfor %}",
-    });
-    let (status, answer) = put_template(&server, "fits", &fits).await;
+    let (status, answer) = put_one_part(
+        &server,
+        "FITS",
+        "text",
+        "{% for i in range(100) %}x{% endfor %}",
+    )
+    .await;
     assert_eq!(status, 201, "{}", pretty(&answer));
 }
 

@@ -78,7 +78,14 @@ pub fn base_event() -> Vec<(&'static str, String)> {
 
 /// An event object with `set` replacing or adding fields.
 pub fn event_with(set: &[(&'static str, String)]) -> String {
-    let mut fields = base_event();
+    json_object_with(base_event(), set)
+}
+
+/// A JSON object of `fields` with `set` replacing or adding fields, each value raw JSON.
+fn json_object_with(
+    mut fields: Vec<(&'static str, String)>,
+    set: &[(&'static str, String)],
+) -> String {
     for (name, value) in set {
         match fields.iter_mut().find(|(n, _)| n == name) {
             Some(field) => field.1 = value.clone(),
@@ -91,6 +98,18 @@ pub fn event_with(set: &[(&'static str, String)]) -> String {
 
 pub fn batch_of(events: &[String]) -> String {
     format!("{{\"events\":[{}]}}", events.join(","))
+}
+
+/// One valid body for each JSON endpoint: an event, a batch of two, a template.
+pub fn valid_json_bodies() -> [(Endpoint, String); 3] {
+    [
+        (Endpoint::Event, event_with(&[])),
+        (
+            Endpoint::Batch,
+            batch_of(&[event_with(&[]), event_with(&[])]),
+        ),
+        (Endpoint::Template(String::new()), template_with(&[])),
+    ]
 }
 
 pub fn base_template() -> Vec<(&'static str, String)> {
@@ -108,15 +127,7 @@ pub fn base_template() -> Vec<(&'static str, String)> {
 }
 
 pub fn template_with(set: &[(&'static str, String)]) -> String {
-    let mut fields = base_template();
-    for (name, value) in set {
-        match fields.iter_mut().find(|(n, _)| n == name) {
-            Some(field) => field.1 = value.clone(),
-            None => fields.push((name, value.clone())),
-        }
-    }
-    let inner: Vec<String> = fields.iter().map(|(n, v)| format!("\"{n}\":{v}")).collect();
-    format!("{{{}}}", inner.join(","))
+    json_object_with(base_template(), set)
 }
 
 /// The attributes of the SOAP event element, each its escaped XML text.

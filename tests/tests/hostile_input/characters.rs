@@ -286,22 +286,12 @@ pub fn invalid_utf8(corpus: &mut Corpus) {
         b"\xf4\x90\x80\x80",
         b"\xe2\x82",
     ];
-    let json = [
-        (Endpoint::Event, event_with(&[])),
-        (
-            Endpoint::Batch,
-            batch_of(&[event_with(&[]), event_with(&[])]),
-        ),
-        (Endpoint::Template(String::new()), template_with(&[])),
-    ];
-    for (endpoint, body) in json {
+    for (endpoint, body) in valid_json_bodies() {
         // Inside every string value: after each opening quote of a value.
         let positions: Vec<usize> = body.match_indices(":\"").map(|(i, _)| i + 2).collect();
         for at in positions {
             for sequence in sequences {
-                let mut bytes = body.as_bytes()[..at].to_vec();
-                bytes.extend_from_slice(sequence);
-                bytes.extend_from_slice(&body.as_bytes()[at..]);
+                let bytes = spliced(&body, at, sequence);
                 let endpoint = match endpoint {
                     Endpoint::Template(_) => corpus.template(),
                     ref other => other.clone(),
@@ -319,9 +309,7 @@ pub fn invalid_utf8(corpus: &mut Corpus) {
     let positions: Vec<usize> = body.match_indices("=\"").map(|(i, _)| i + 2).collect();
     for at in positions {
         for sequence in sequences {
-            let mut bytes = body.as_bytes()[..at].to_vec();
-            bytes.extend_from_slice(sequence);
-            bytes.extend_from_slice(&body.as_bytes()[at..]);
+            let bytes = spliced(&body, at, sequence);
             corpus.add(
                 format!("SOAP invalid UTF-8 {sequence:x?} at {at}"),
                 PUSH_EVENT,
@@ -365,4 +353,12 @@ pub fn invalid_utf8(corpus: &mut Corpus) {
             Expect::Body("malformed_json"),
         );
     }
+}
+
+/// `body`'s bytes with `sequence` inserted at byte `at`.
+fn spliced(body: &str, at: usize, sequence: &[u8]) -> Vec<u8> {
+    let mut bytes = body.as_bytes()[..at].to_vec();
+    bytes.extend_from_slice(sequence);
+    bytes.extend_from_slice(&body.as_bytes()[at..]);
+    bytes
 }

@@ -42,15 +42,7 @@ pub fn valid_bodies(corpus: &mut Corpus) {
 
 /// Every prefix of a valid body: malformed (or, cut inside a multi-byte character, not UTF-8).
 pub fn truncations(corpus: &mut Corpus) {
-    let json = [
-        (Endpoint::Event, event_with(&[])),
-        (
-            Endpoint::Batch,
-            batch_of(&[event_with(&[]), event_with(&[])]),
-        ),
-        (Endpoint::Template(String::new()), template_with(&[])),
-    ];
-    for (endpoint, body) in json {
+    for (endpoint, body) in valid_json_bodies() {
         for cut in 0..body.len() {
             let prefix = &body.as_bytes()[..cut];
             let expect = if std::str::from_utf8(prefix).is_ok() {
