@@ -321,18 +321,14 @@ pub fn invalid_utf8(corpus: &mut Corpus) {
     // Escapes that are valid JSON syntax but no character: lone surrogates.
     for escape in ["\\ud800", "\\udfff", "\\ud800\\u0041", "\\udc00\\ud800"] {
         let value = format!("\"a{escape}b\"");
-        corpus.add(
-            format!("lone surrogate {escape} in type"),
-            Endpoint::Event,
-            event_with(&[("type", value.clone())]),
-            field("type"),
-        );
-        corpus.add(
-            format!("lone surrogate {escape} in email"),
-            Endpoint::Event,
-            event_with(&[("email", value.clone())]),
-            field("email"),
-        );
+        for name in ["type", "email"] {
+            corpus.add(
+                format!("lone surrogate {escape} in {name}"),
+                Endpoint::Event,
+                event_with(&[(name, value.clone())]),
+                field(name),
+            );
+        }
         corpus.add(
             format!("lone surrogate {escape} in ctx"),
             Endpoint::Event,

@@ -191,18 +191,14 @@ pub fn huge_numbers(corpus: &mut Corpus) {
         "1E2",
         "0e0",
     ] {
-        corpus.add(
-            format!("wishedChannel {number}"),
-            Endpoint::Event,
-            event_with(&[("wishedChannel", number.to_owned())]),
-            field("wishedChannel"),
-        );
-        corpus.add(
-            format!("type {number}"),
-            Endpoint::Event,
-            event_with(&[("type", number.to_owned())]),
-            field("type"),
-        );
+        for name in ["wishedChannel", "type"] {
+            corpus.add(
+                format!("{name} {number}"),
+                Endpoint::Event,
+                event_with(&[(name, number.to_owned())]),
+                field(name),
+            );
+        }
         let endpoint = corpus.template();
         corpus.add(
             format!("template publish {number}"),
