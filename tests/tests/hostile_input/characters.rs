@@ -87,11 +87,10 @@ pub fn event_control_characters(corpus: &mut Corpus) {
         "ann@exa\rmple.com",
         "ann@example.com\u{0}eve@example.com",
     ] {
-        corpus.add(
+        corpus.refuse_event_field(
             format!("email injection {email:?}"),
-            Endpoint::Event,
-            event_with(&[("email", json_string(email, false))]),
-            field("email"),
+            "email",
+            json_string(email, false),
         );
     }
     for phone in [
@@ -322,24 +321,21 @@ pub fn invalid_utf8(corpus: &mut Corpus) {
     for escape in ["\\ud800", "\\udfff", "\\ud800\\u0041", "\\udc00\\ud800"] {
         let value = format!("\"a{escape}b\"");
         for name in ["type", "email"] {
-            corpus.add(
+            corpus.refuse_event_field(
                 format!("lone surrogate {escape} in {name}"),
-                Endpoint::Event,
-                event_with(&[(name, value.clone())]),
-                field(name),
+                name,
+                value.clone(),
             );
         }
-        corpus.add(
+        corpus.refuse_event_field(
             format!("lone surrogate {escape} in ctx"),
-            Endpoint::Event,
-            event_with(&[("ctx", format!("{{\"name\":{value}}}"))]),
-            field("ctx"),
+            "ctx",
+            format!("{{\"name\":{value}}}"),
         );
-        corpus.add(
+        corpus.refuse_event_field(
             format!("lone surrogate {escape} in a ctx key"),
-            Endpoint::Event,
-            event_with(&[("ctx", format!("{{{value}:1}}"))]),
-            field("ctx"),
+            "ctx",
+            format!("{{{value}:1}}"),
         );
         let endpoint = corpus.template();
         corpus.add(

@@ -127,12 +127,7 @@ pub fn duplicated_keys(corpus: &mut Corpus) {
         r#"{"a":[{"k":1,"k":1}]}"#,
         r#"{"Zo\u00e9":1,"Zoé":2}"#,
     ] {
-        corpus.add(
-            format!("duplicated ctx key {ctx}"),
-            Endpoint::Event,
-            event_with(&[("ctx", ctx.to_owned())]),
-            field("ctx"),
-        );
+        corpus.refuse_event_field(format!("duplicated ctx key {ctx}"), "ctx", ctx.to_owned());
     }
     corpus.add(
         "duplicated events",
@@ -192,12 +187,7 @@ pub fn huge_numbers(corpus: &mut Corpus) {
         "0e0",
     ] {
         for name in ["wishedChannel", "type"] {
-            corpus.add(
-                format!("{name} {number}"),
-                Endpoint::Event,
-                event_with(&[(name, number.to_owned())]),
-                field(name),
-            );
+            corpus.refuse_event_field(format!("{name} {number}"), name, number.to_owned());
         }
         let endpoint = corpus.template();
         corpus.add(
@@ -275,18 +265,12 @@ pub fn huge_numbers(corpus: &mut Corpus) {
 pub fn deep_nesting(corpus: &mut Corpus) {
     let arrays = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
     let objects = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
-    corpus.add(
+    corpus.refuse_event_field(
         "deep ctx arrays 8000",
-        Endpoint::Event,
-        event_with(&[("ctx", format!("{{\"a\":{}}}", arrays(8000)))]),
-        field("ctx"),
+        "ctx",
+        format!("{{\"a\":{}}}", arrays(8000)),
     );
-    corpus.add(
-        "deep ctx objects 8000",
-        Endpoint::Event,
-        event_with(&[("ctx", objects(2000))]),
-        field("ctx"),
-    );
+    corpus.refuse_event_field("deep ctx objects 8000", "ctx", objects(2000));
     corpus.add(
         "deep body 8000",
         Endpoint::Event,
@@ -360,11 +344,10 @@ pub fn oversize(corpus: &mut Corpus) {
         Expect::SoapBody("payload_too_large"),
     );
     let over_ctx = "y".repeat(MAX_CTX);
-    corpus.add(
+    corpus.refuse_event_field(
         "ctx over max_ctx_bytes",
-        Endpoint::Event,
-        event_with(&[("ctx", format!("{{\"pad\":\"{over_ctx}\"}}"))]),
-        field("ctx"),
+        "ctx",
+        format!("{{\"pad\":\"{over_ctx}\"}}"),
     );
     corpus.add(
         "SOAP ctx over max_ctx_bytes",
@@ -389,18 +372,8 @@ pub fn oversize(corpus: &mut Corpus) {
     }
     let long_local = format!("\"{}@example.com\"", "a".repeat(65));
     let long_email = format!("\"a@{}.com\"", "b".repeat(260));
-    corpus.add(
-        "email local part of 65",
-        Endpoint::Event,
-        event_with(&[("email", long_local)]),
-        field("email"),
-    );
-    corpus.add(
-        "email of 266",
-        Endpoint::Event,
-        event_with(&[("email", long_email)]),
-        field("email"),
-    );
+    corpus.refuse_event_field("email local part of 65", "email", long_local);
+    corpus.refuse_event_field("email of 266", "email", long_email);
     corpus.add(
         "phone of 21 digits",
         Endpoint::Event,
