@@ -81,18 +81,26 @@ pub fn event_with(set: &[(&'static str, String)]) -> String {
     json_object_with(base_event(), set)
 }
 
-/// A JSON object of `fields` with `set` replacing or adding fields, each value raw JSON.
-fn json_object_with(
+/// `fields` with `set` replacing a field of the same name in place or, if none, added at the end.
+fn fields_with(
     mut fields: Vec<(&'static str, String)>,
     set: &[(&'static str, String)],
-) -> String {
+) -> Vec<(&'static str, String)> {
     for (name, value) in set {
         match fields.iter_mut().find(|(n, _)| n == name) {
             Some(field) => field.1 = value.clone(),
             None => fields.push((name, value.clone())),
         }
     }
-    let inner: Vec<String> = fields.iter().map(|(n, v)| format!("\"{n}\":{v}")).collect();
+    fields
+}
+
+/// A JSON object of `fields` with `set` replacing or adding fields, each value raw JSON.
+fn json_object_with(fields: Vec<(&'static str, String)>, set: &[(&'static str, String)]) -> String {
+    let inner: Vec<String> = fields_with(fields, set)
+        .iter()
+        .map(|(n, v)| format!("\"{n}\":{v}"))
+        .collect();
     format!("{{{}}}", inner.join(","))
 }
 
@@ -144,14 +152,7 @@ pub fn base_soap_attributes() -> Vec<(&'static str, String)> {
 
 /// An `<rtEvent>` with `set` replacing or adding attributes and `ctx` as the content of its `<ctx>`.
 pub fn soap_event(set: &[(&'static str, String)], ctx: &str) -> String {
-    let mut attributes = base_soap_attributes();
-    for (name, value) in set {
-        match attributes.iter_mut().find(|(n, _)| n == name) {
-            Some(attribute) => attribute.1 = value.clone(),
-            None => attributes.push((name, value.clone())),
-        }
-    }
-    let attributes: String = attributes
+    let attributes: String = fields_with(base_soap_attributes(), set)
         .iter()
         .map(|(n, v)| format!(" {n}=\"{v}\""))
         .collect();

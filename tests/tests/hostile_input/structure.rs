@@ -414,6 +414,7 @@ pub fn entity_tricks(corpus: &mut Corpus) {
         laughs.push_str(&format!("<!ENTITY lol{level} \"{refs}\">"));
     }
     let with_ctx = |text: &str| push_event(&soap_event(&[], &format!("<ctx><x>{text}</x></ctx>")));
+    let with_type = |text: &str| push_event(&soap_event(&[("type", text.to_owned())], SOAP_CTX));
     let refused = [
         (
             "billion laughs",
@@ -437,10 +438,7 @@ pub fn entity_tricks(corpus: &mut Corpus) {
             ),
         ),
         ("undeclared entity", with_ctx("&xxe;")),
-        (
-            "entity in attribute",
-            push_event(&soap_event(&[("type", "&xxe;".to_owned())], SOAP_CTX)),
-        ),
+        ("entity in attribute", with_type("&xxe;")),
         ("char ref NUL", with_ctx("&#0;")),
         ("char ref x1", with_ctx("&#x1;")),
         ("char ref surrogate", with_ctx("&#xD800;")),
@@ -449,10 +447,7 @@ pub fn entity_tricks(corpus: &mut Corpus) {
         ("char ref empty", with_ctx("&#;")),
         ("char ref hex empty", with_ctx("&#x;")),
         ("char ref unterminated", with_ctx("&#65")),
-        (
-            "char ref NUL in attribute",
-            push_event(&soap_event(&[("type", "A&#0;".to_owned())], SOAP_CTX)),
-        ),
+        ("char ref NUL in attribute", with_type("A&#0;")),
         ("char ref FFFE", with_ctx("&#xFFFE;")),
         ("raw FFFF", with_ctx("\u{ffff}")),
         ("CDATA unterminated", with_ctx("<![CDATA[abc")),
