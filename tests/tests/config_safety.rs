@@ -30,10 +30,17 @@ fn exposed_admin_with(token: &str) -> ServerOptions {
         .admin_token(Some(token))
 }
 
+/// Starts with an exposed admin listener guarded by `token`, which must refuse to start naming
+/// `auth.admin_token`: what it printed.
+fn refused_admin_token(token: &str) -> Exited {
+    let (exited, config) = TestServer::start_expecting_failure(exposed_admin_with(token));
+    assert_refused_naming(&exited, &config, "auth.admin_token");
+    exited
+}
+
 #[test]
 fn an_exposed_admin_listener_refuses_the_sample_token() {
-    let (exited, config) = TestServer::start_expecting_failure(exposed_admin_with(SAMPLE_TOKEN));
-    assert_refused_naming(&exited, &config, "auth.admin_token");
+    let exited = refused_admin_token(SAMPLE_TOKEN);
     assert!(
         exited.stderr.contains("sample token"),
         "the reason is given: {}",
@@ -43,9 +50,7 @@ fn an_exposed_admin_listener_refuses_the_sample_token() {
 
 #[test]
 fn an_exposed_admin_listener_refuses_a_short_token() {
-    let (exited, config) =
-        TestServer::start_expecting_failure(exposed_admin_with("0123456789abcdef0123456789abcde"));
-    assert_refused_naming(&exited, &config, "auth.admin_token");
+    let exited = refused_admin_token("0123456789abcdef0123456789abcde");
     assert!(exited.stderr.contains("31 characters"), "{}", exited.stderr);
 }
 
