@@ -66,15 +66,22 @@ pub fn xml_text(s: &str, raw: bool) -> String {
 
 /// The JSON event's fields, each its JSON text, in order.
 pub fn base_event() -> Vec<(&'static str, String)> {
-    vec![
-        ("type", "\"ORDER\"".to_owned()),
-        ("email", "\"ann@example.com\"".to_owned()),
-        ("externalId", "\"x-1\"".to_owned()),
-        ("language", "\"fr\"".to_owned()),
-        ("scheduled", "\"2026-11-22T10:00:00Z\"".to_owned()),
-        ("ctx", r#"{"name":"Zoé","n":1}"#.to_owned()),
-    ]
+    let mut fields: Vec<(&'static str, String)> = EVENT_LABELS
+        .iter()
+        .map(|(name, value)| (*name, format!("\"{value}\"")))
+        .collect();
+    fields.push(("scheduled", "\"2026-11-22T10:00:00Z\"".to_owned()));
+    fields.push(("ctx", r#"{"name":"Zoé","n":1}"#.to_owned()));
+    fields
 }
+
+/// The labels the JSON event and the SOAP event share, as plain text (no character to escape).
+const EVENT_LABELS: [(&str, &str); 4] = [
+    ("type", "ORDER"),
+    ("email", "ann@example.com"),
+    ("externalId", "x-1"),
+    ("language", "fr"),
+];
 
 /// An event object with `set` replacing or adding fields.
 pub fn event_with(set: &[(&'static str, String)]) -> String {
@@ -140,14 +147,13 @@ pub fn template_with(set: &[(&'static str, String)]) -> String {
 
 /// The attributes of the SOAP event element, each its escaped XML text.
 pub fn base_soap_attributes() -> Vec<(&'static str, String)> {
-    vec![
-        ("type", "ORDER".to_owned()),
-        ("email", "ann@example.com".to_owned()),
-        ("externalId", "x-1".to_owned()),
-        ("language", "fr".to_owned()),
-        ("wishedChannel", "0".to_owned()),
-        ("scheduled", "2026-11-22 10:00:00.000Z".to_owned()),
-    ]
+    let mut attributes: Vec<(&'static str, String)> = EVENT_LABELS
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .collect();
+    attributes.push(("wishedChannel", "0".to_owned()));
+    attributes.push(("scheduled", "2026-11-22 10:00:00.000Z".to_owned()));
+    attributes
 }
 
 /// An `<rtEvent>` with `set` replacing or adding attributes and `ctx` as the content of its `<ctx>`.
