@@ -47,16 +47,7 @@ impl ServeChild {
     ) -> Result<ServeChild, NotReady> {
         let log_file = fs::File::create(log)
             .unwrap_or_else(|e| panic!("create server log {}: {e}", log.display()));
-        let mut command = Command::new(binary);
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .current_dir(work_dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file));
-        scrub_env(&mut command);
+        let mut command = serve_command(binary, config, work_dir, Stdio::piped(), log_file.into());
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
@@ -117,6 +108,28 @@ pub struct Exited {
     pub stderr: String,
 }
 
+/// `binary serve --config <config>` in `work_dir`, stdin closed, without the caller's `MC_*`
+/// variables: the one command line both a server that must start and one that must fail run.
+fn serve_command(
+    binary: &Path,
+    config: &Path,
+    work_dir: &Path,
+    stdout: Stdio,
+    stderr: Stdio,
+) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .current_dir(work_dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+    scrub_env(&mut command);
+    command
+}
+
 /// Runs `binary serve --config <config>` in `work_dir` (without the caller's `MC_*` variables) and
 /// waits up to `timeout` for it to exit, for tests of a start that must fail; a server still running
 /// then is killed. Its stdout and stderr go to `<work_dir>/exit-stdout.log` and `exit-stderr.log`.
@@ -126,16 +139,13 @@ pub fn run_to_exit(binary: &Path, config: &Path, work_dir: &Path, timeout: Durat
     let create = |path: &Path| {
         fs::File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()))
     };
-    let mut command = Command::new(binary);
-    command
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .current_dir(work_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(create(&stdout_path)))
-        .stderr(Stdio::from(create(&stderr_path)));
-    scrub_env(&mut command);
+    let mut command = serve_command(
+        binary,
+        config,
+        work_dir,
+        create(&stdout_path).into(),
+        create(&stderr_path).into(),
+    );
     let mut child = command
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));

@@ -23,14 +23,24 @@ fn assert_refused_naming(exited: &Exited, config: &str, key: &str) {
     );
 }
 
+/// Options for an admin listener on every interface, guarded by `token`.
+fn exposed_admin_with(token: &str) -> ServerOptions {
+    ServerOptions::new(PluginDir::new())
+        .admin_listen("0.0.0.0:0")
+        .admin_token(Some(token))
+}
+
+/// Starts with an exposed admin listener guarded by `token`, which must refuse to start naming
+/// `auth.admin_token`: what it printed.
+fn refused_admin_token(token: &str) -> Exited {
+    let (exited, config) = TestServer::start_expecting_failure(exposed_admin_with(token));
+    assert_refused_naming(&exited, &config, "auth.admin_token");
+    exited
+}
+
 #[test]
 fn an_exposed_admin_listener_refuses_the_sample_token() {
-    let (exited, config) = TestServer::start_expecting_failure(
-        ServerOptions::new(PluginDir::new())
-            .admin_listen("0.0.0.0:0")
-            .admin_token(Some(SAMPLE_TOKEN)),
-    );
-    assert_refused_naming(&exited, &config, "auth.admin_token");
+    let exited = refused_admin_token(SAMPLE_TOKEN);
     assert!(
         exited.stderr.contains("sample token"),
         "the reason is given: {}",
@@ -40,22 +50,13 @@ fn an_exposed_admin_listener_refuses_the_sample_token() {
 
 #[test]
 fn an_exposed_admin_listener_refuses_a_short_token() {
-    let (exited, config) = TestServer::start_expecting_failure(
-        ServerOptions::new(PluginDir::new())
-            .admin_listen("0.0.0.0:0")
-            .admin_token(Some("0123456789abcdef0123456789abcde")),
-    );
-    assert_refused_naming(&exited, &config, "auth.admin_token");
+    let exited = refused_admin_token("0123456789abcdef0123456789abcde");
     assert!(exited.stderr.contains("31 characters"), "{}", exited.stderr);
 }
 
 #[tokio::test]
 async fn an_exposed_admin_listener_starts_with_a_strong_token() {
-    let server = TestServer::start(
-        ServerOptions::new(PluginDir::new())
-            .admin_listen("0.0.0.0:0")
-            .admin_token(Some("0123456789abcdef0123456789abcdef")),
-    );
+    let server = TestServer::start(exposed_admin_with("0123456789abcdef0123456789abcdef"));
     assert!(server.admin_addr().ip().is_unspecified());
     server.plugins().await;
 }

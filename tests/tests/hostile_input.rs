@@ -111,6 +111,12 @@ impl Corpus {
         });
     }
 
+    /// An event whose field `field` is `value` (raw JSON), refused naming that field.
+    fn refuse_event_field(&mut self, name: impl Into<String>, field: &'static str, value: String) {
+        let body = bodies::event_with(&[(field, value)]);
+        self.add(name, Endpoint::Event, body, bodies::field(field));
+    }
+
     /// A template endpoint with a name no other case uses (so that a valid body answers 201).
     fn template(&mut self) -> Endpoint {
         self.templates += 1;

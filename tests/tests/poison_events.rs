@@ -58,6 +58,19 @@ async fn post_soap(server: &TestServer, body: String) -> (u16, String) {
     }
 }
 
+/// POSTs `body` (JSON text, valid or not) to `path`: status and answer.
+async fn post_json_text(server: &TestServer, path: &str, body: String) -> (u16, Value) {
+    server
+        .post_raw(path, body, &[("content-type", "application/json")])
+        .await
+}
+
+/// Asserts a 400 whose error names `field`.
+fn assert_refused_field(status: u16, answer: &Value, field: &str) {
+    assert_eq!(status, 400, "{}", pretty(answer));
+    assert_eq!(answer["error"]["field"], field, "{}", pretty(answer));
+}
+
 async fn event_count(server: &TestServer) -> usize {
     let (status, page) = server.get_json("/api/v1/events?limit=1000").await;
     assert_eq!(status, 200, "{}", pretty(&page));
@@ -73,15 +86,8 @@ async fn deep_ctx_is_refused(database_url: Option<&str>) {
     let event =
         |ctx: &str| format!(r#"{{"type":"{EVENT_TYPE}","email":"a@example.com","ctx":{ctx}}}"#);
 
-    let (status, answer) = server
-        .post_raw(
-            "/api/v1/events",
-            event(&deep),
-            &[("content-type", "application/json")],
-        )
-        .await;
-    assert_eq!(status, 400, "{}", pretty(&answer));
-    assert_eq!(answer["error"]["field"], "ctx", "{}", pretty(&answer));
+    let (status, answer) = post_json_text(&server, "/api/v1/events", event(&deep)).await;
+    assert_refused_field(status, &answer, "ctx");
     assert_eq!(
         answer["error"]["code"],
         "invalid_field",
@@ -92,29 +98,11 @@ async fn deep_ctx_is_refused(database_url: Option<&str>) {
     assert!(message.contains("32 levels"), "{message}");
 
     let batch = format!(r#"{{"events":[{},{}]}}"#, event("{}"), event(&deep));
-    let (status, answer) = server
-        .post_raw(
-            "/api/v1/events/batch",
-            batch,
-            &[("content-type", "application/json")],
-        )
-        .await;
-    assert_eq!(status, 400, "{}", pretty(&answer));
-    assert_eq!(
-        answer["error"]["field"],
-        "events[1].ctx",
-        "{}",
-        pretty(&answer)
-    );
+    let (status, answer) = post_json_text(&server, "/api/v1/events/batch", batch).await;
+    assert_refused_field(status, &answer, "events[1].ctx");
 
     // 32 levels are accepted: the limit is where it says.
-    let (status, answer) = server
-        .post_raw(
-            "/api/v1/events",
-            event(&nested_json(32)),
-            &[("content-type", "application/json")],
-        )
-        .await;
+    let (status, answer) = post_json_text(&server, "/api/v1/events", event(&nested_json(32))).await;
     assert_eq!(status, 201, "{}", pretty(&answer));
 
     // SOAP answers refusals as Adobe does, HTTP 500 with a `SOAP-ENV:Client` fault whose faultstring

@@ -20,6 +20,15 @@ const NESTED_LOOP: &str =
 /// Loops once per level for an event without `n` (what `PUT` checks), `n`² times for the others.
 const LOOP_BY_CTX: &str = "{% for i in range(ctx.n | default(1)) %}{% for j in range(ctx.n | default(1)) %}x{% endfor %}{% endfor %}";
 
+/// 101 bytes of output: one past `max_output_bytes = 100`.
+const OUTPUT_101: &str = "{% for i in range(101) %}x{% endfor %}";
+
+/// 10 000 loop steps: past `max_render_fuel = 5000`.
+const STEPS_10000: &str = "{% for i in range(10000) %}{% endfor %}";
+
+/// 100 bytes of output in 100 steps: within both limits.
+const OUTPUT_100: &str = "{% for i in range(100) %}x{% endfor %}";
+
 /// `PUT /api/v1/templates/{name}` with `body`, answered within [`ANSWER_TIMEOUT`]: status and body.
 async fn put_template(server: &TestServer, name: &str, body: &Value) -> (u16, Value) {
     let path = format!("/api/v1/templates/{name}");
@@ -32,6 +41,17 @@ async fn put_template(server: &TestServer, name: &str, body: &Value) -> (u16, Va
     )
     .await
     .unwrap_or_else(|_| panic!("PUT {path} not answered within {ANSWER_TIMEOUT:?}"))
+}
+
+/// PUTs template `event_type` (lowercased as its name), subject "s", with `body` as its `part`.
+async fn put_one_part(
+    server: &TestServer,
+    event_type: &str,
+    part: &str,
+    body: &str,
+) -> (u16, Value) {
+    let template = json!({ "eventType": event_type, "subject": "s", part: body });
+    put_template(server, &event_type.to_lowercase(), &template).await
 }
 
 /// Asserts a 400 `template_error` naming `field` whose message contains `limit`.
@@ -80,29 +100,14 @@ async fn the_limits_are_configurable() {
         ServerOptions::new(PluginDir::new())
             .extra_toml("[templates]\nmax_output_bytes = 100\nmax_render_fuel = 5000\n"),
     );
-    let big = json!({
-        "eventType": "BIG",
-        "subject": "s",
-        "html": "{% for i in range(101) %}x{% endfor %}",
-    });
-    let (status, answer) = put_template(&server, "big", &big).await;
+    let (status, answer) = put_one_part(&server, "BIG", "html", OUTPUT_101).await;
     assert_refused(status, &answer, "html", "max_output_bytes");
     assert_refused(status, &answer, "html", "100 bytes");
 
-    let long = json!({
-        "eventType": "LONG",
-        "subject": "s",
-        "text": "{% for i in range(10000) %}{% endfor %}",
-    });
-    let (status, answer) = put_template(&server, "long", &long).await;
+    let (status, answer) = put_one_part(&server, "LONG", "text", STEPS_10000).await;
     assert_refused(status, &answer, "text", "5000 steps");
 
-    let fits = json!({
-        "eventType": "FITS",
-        "subject": "s",
-        "text": "{% for i in range(100) %}x{% endfor %}",
-    });
-    let (status, answer) = put_template(&server, "fits", &fits).await;
+    let (status, answer) = put_one_part(&server, "FITS", "text", OUTPUT_100).await;
     assert_eq!(status, 201, "{}", pretty(&answer));
 }
 

@@ -94,19 +94,24 @@ mod tests {
     use crate::store::testing::{pg_pair, push, sqlite_store};
     use crate::store::{FeedCursor, Store};
 
+    /// The store's first ten events, as the listing serves them.
+    async fn first_ten_events(store: &Store) -> Vec<crate::db::entities::event::Model> {
+        store
+            .list_events(&crate::store::EventFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
     /// One event's `ctx` made unreadable behind the store's back: the claim still takes the others, the
     /// event is set apart with its reason, and every read of it works.
     async fn an_unreadable_ctx_is_set_apart(store: Store) {
         push(&store, Queue::Realtime, 3).await;
         let deep = format!("{}1{}", "{\"a\":".repeat(8_000), "}".repeat(8_000));
         let backend = store.connection().get_database_backend();
-        let page = store
-            .list_events(&crate::store::EventFilter {
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let page = first_ten_events(&store).await;
         let poison_key = page[1].id;
         let sql = match backend {
             sea_orm::DbBackend::Postgres => {
@@ -168,13 +173,7 @@ mod tests {
             "{entry:?}"
         );
         // The listing and the archive feed serve it (ctx null) instead of failing on it.
-        let page = store
-            .list_events(&crate::store::EventFilter {
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let page = first_ten_events(&store).await;
         assert_eq!(page.len(), 3);
         assert_eq!(page[1].ctx, serde_json::Value::Null);
         let page = store

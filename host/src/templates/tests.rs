@@ -36,6 +36,12 @@ fn render(content: &TemplateContent, ctx: &serde_json::Value) -> Result<Rendered
     TemplateCache::new(10).render("t", 1, content, &input(ctx))
 }
 
+/// Asserts how many compilations `cache` has made and how many templates it holds.
+fn assert_cached(cache: &TemplateCache, compilations: u64, len: usize) {
+    assert_eq!(cache.compilations(), compilations, "compilations");
+    assert_eq!(cache.len(), len, "cached templates");
+}
+
 #[test]
 fn cache_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
@@ -209,8 +215,7 @@ fn cache_compiles_each_version_once() {
     let second = cache.render("welcome", 1, &content, &input(&ctx)).unwrap();
     assert_eq!(first, second);
     assert_eq!(first.subject.as_deref(), Some("Hi Ann"));
-    assert_eq!(cache.compilations(), 1);
-    assert_eq!(cache.len(), 1);
+    assert_cached(&cache, 1, 1);
 
     // Another version, another template: compiled once each.
     let v2 = email_content("Hello {{ ctx.name }}", "t", "h");
@@ -219,20 +224,19 @@ fn cache_compiles_each_version_once() {
     cache.render("other", 1, &content, &input(&ctx)).unwrap();
     cache.render("welcome", 2, &v2, &input(&ctx)).unwrap();
     cache.render("welcome", 1, &content, &input(&ctx)).unwrap();
-    assert_eq!(cache.compilations(), 3);
-    assert_eq!(cache.len(), 3);
+    assert_cached(&cache, 3, 3);
 }
 
 #[test]
 fn a_broken_version_is_compiled_once_too() {
     let cache = TemplateCache::new(10);
     let content = email_content("{% if %}", "t", "h");
-    let first = cache
-        .render("bad", 1, &content, &input(&json!({})))
-        .unwrap_err();
-    let second = cache
-        .render("bad", 1, &content, &input(&json!({})))
-        .unwrap_err();
+    let refusal = || {
+        cache
+            .render("bad", 1, &content, &input(&json!({})))
+            .unwrap_err()
+    };
+    let (first, second) = (refusal(), refusal());
     assert_eq!(first, second);
     assert_eq!(first.field, "subject");
     assert_eq!(cache.compilations(), 1);
@@ -244,32 +248,11 @@ fn reused_name_and_version_with_other_content_is_compiled_again() {
     let ctx = json!({});
     let old = email_content("old", "t", "h");
     let new = email_content("new", "t", "h");
-    assert_eq!(
-        cache
-            .render("t", 1, &old, &input(&ctx))
-            .unwrap()
-            .subject
-            .as_deref(),
-        Some("old")
-    );
-    assert_eq!(
-        cache
-            .render("t", 1, &new, &input(&ctx))
-            .unwrap()
-            .subject
-            .as_deref(),
-        Some("new")
-    );
-    assert_eq!(
-        cache
-            .render("t", 1, &new, &input(&ctx))
-            .unwrap()
-            .subject
-            .as_deref(),
-        Some("new")
-    );
-    assert_eq!(cache.compilations(), 2);
-    assert_eq!(cache.len(), 1);
+    let subject = |content| cache.render("t", 1, content, &input(&ctx)).unwrap().subject;
+    assert_eq!(subject(&old).as_deref(), Some("old"));
+    assert_eq!(subject(&new).as_deref(), Some("new"));
+    assert_eq!(subject(&new).as_deref(), Some("new"));
+    assert_cached(&cache, 2, 1);
 }
 
 #[test]
@@ -280,14 +263,12 @@ fn cache_is_bounded() {
     for version in 1..=5 {
         cache.render("t", version, &content, &input(&ctx)).unwrap();
     }
-    assert_eq!(cache.len(), 3);
-    assert_eq!(cache.compilations(), 5);
+    assert_cached(&cache, 5, 3);
     // The newest are kept, the oldest were dropped.
     cache.render("t", 5, &content, &input(&ctx)).unwrap();
     assert_eq!(cache.compilations(), 5);
     cache.render("t", 1, &content, &input(&ctx)).unwrap();
-    assert_eq!(cache.compilations(), 6);
-    assert_eq!(cache.len(), 3);
+    assert_cached(&cache, 6, 3);
 }
 
 #[test]

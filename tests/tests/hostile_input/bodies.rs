@@ -66,31 +66,65 @@ pub fn xml_text(s: &str, raw: bool) -> String {
 
 /// The JSON event's fields, each its JSON text, in order.
 pub fn base_event() -> Vec<(&'static str, String)> {
-    vec![
-        ("type", "\"ORDER\"".to_owned()),
-        ("email", "\"ann@example.com\"".to_owned()),
-        ("externalId", "\"x-1\"".to_owned()),
-        ("language", "\"fr\"".to_owned()),
-        ("scheduled", "\"2026-11-22T10:00:00Z\"".to_owned()),
-        ("ctx", r#"{"name":"Zoé","n":1}"#.to_owned()),
-    ]
+    let mut fields: Vec<(&'static str, String)> = EVENT_LABELS
+        .iter()
+        .map(|(name, value)| (*name, format!("\"{value}\"")))
+        .collect();
+    fields.push(("scheduled", "\"2026-11-22T10:00:00Z\"".to_owned()));
+    fields.push(("ctx", r#"{"name":"Zoé","n":1}"#.to_owned()));
+    fields
 }
+
+/// The labels the JSON event and the SOAP event share, as plain text (no character to escape).
+const EVENT_LABELS: [(&str, &str); 4] = [
+    ("type", "ORDER"),
+    ("email", "ann@example.com"),
+    ("externalId", "x-1"),
+    ("language", "fr"),
+];
 
 /// An event object with `set` replacing or adding fields.
 pub fn event_with(set: &[(&'static str, String)]) -> String {
-    let mut fields = base_event();
+    json_object_with(base_event(), set)
+}
+
+/// `fields` with `set` replacing a field of the same name in place or, if none, added at the end.
+fn fields_with(
+    mut fields: Vec<(&'static str, String)>,
+    set: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
     for (name, value) in set {
         match fields.iter_mut().find(|(n, _)| n == name) {
             Some(field) => field.1 = value.clone(),
             None => fields.push((name, value.clone())),
         }
     }
-    let inner: Vec<String> = fields.iter().map(|(n, v)| format!("\"{n}\":{v}")).collect();
+    fields
+}
+
+/// A JSON object of `fields` with `set` replacing or adding fields, each value raw JSON.
+fn json_object_with(fields: Vec<(&'static str, String)>, set: &[(&'static str, String)]) -> String {
+    let inner: Vec<String> = fields_with(fields, set)
+        .iter()
+        .map(|(n, v)| format!("\"{n}\":{v}"))
+        .collect();
     format!("{{{}}}", inner.join(","))
 }
 
 pub fn batch_of(events: &[String]) -> String {
     format!("{{\"events\":[{}]}}", events.join(","))
+}
+
+/// One valid body for each JSON endpoint: an event, a batch of two, a template.
+pub fn valid_json_bodies() -> [(Endpoint, String); 3] {
+    [
+        (Endpoint::Event, event_with(&[])),
+        (
+            Endpoint::Batch,
+            batch_of(&[event_with(&[]), event_with(&[])]),
+        ),
+        (Endpoint::Template(String::new()), template_with(&[])),
+    ]
 }
 
 pub fn base_template() -> Vec<(&'static str, String)> {
@@ -108,39 +142,23 @@ pub fn base_template() -> Vec<(&'static str, String)> {
 }
 
 pub fn template_with(set: &[(&'static str, String)]) -> String {
-    let mut fields = base_template();
-    for (name, value) in set {
-        match fields.iter_mut().find(|(n, _)| n == name) {
-            Some(field) => field.1 = value.clone(),
-            None => fields.push((name, value.clone())),
-        }
-    }
-    let inner: Vec<String> = fields.iter().map(|(n, v)| format!("\"{n}\":{v}")).collect();
-    format!("{{{}}}", inner.join(","))
+    json_object_with(base_template(), set)
 }
 
 /// The attributes of the SOAP event element, each its escaped XML text.
 pub fn base_soap_attributes() -> Vec<(&'static str, String)> {
-    vec![
-        ("type", "ORDER".to_owned()),
-        ("email", "ann@example.com".to_owned()),
-        ("externalId", "x-1".to_owned()),
-        ("language", "fr".to_owned()),
-        ("wishedChannel", "0".to_owned()),
-        ("scheduled", "2026-11-22 10:00:00.000Z".to_owned()),
-    ]
+    let mut attributes: Vec<(&'static str, String)> = EVENT_LABELS
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .collect();
+    attributes.push(("wishedChannel", "0".to_owned()));
+    attributes.push(("scheduled", "2026-11-22 10:00:00.000Z".to_owned()));
+    attributes
 }
 
 /// An `<rtEvent>` with `set` replacing or adding attributes and `ctx` as the content of its `<ctx>`.
 pub fn soap_event(set: &[(&'static str, String)], ctx: &str) -> String {
-    let mut attributes = base_soap_attributes();
-    for (name, value) in set {
-        match attributes.iter_mut().find(|(n, _)| n == name) {
-            Some(attribute) => attribute.1 = value.clone(),
-            None => attributes.push((name, value.clone())),
-        }
-    }
-    let attributes: String = attributes
+    let attributes: String = fields_with(base_soap_attributes(), set)
         .iter()
         .map(|(n, v)| format!(" {n}=\"{v}\""))
         .collect();

@@ -87,11 +87,10 @@ pub fn event_control_characters(corpus: &mut Corpus) {
         "ann@exa\rmple.com",
         "ann@example.com\u{0}eve@example.com",
     ] {
-        corpus.add(
+        corpus.refuse_event_field(
             format!("email injection {email:?}"),
-            Endpoint::Event,
-            event_with(&[("email", json_string(email, false))]),
-            field("email"),
+            "email",
+            json_string(email, false),
         );
     }
     for phone in [
@@ -286,22 +285,12 @@ pub fn invalid_utf8(corpus: &mut Corpus) {
         b"\xf4\x90\x80\x80",
         b"\xe2\x82",
     ];
-    let json = [
-        (Endpoint::Event, event_with(&[])),
-        (
-            Endpoint::Batch,
-            batch_of(&[event_with(&[]), event_with(&[])]),
-        ),
-        (Endpoint::Template(String::new()), template_with(&[])),
-    ];
-    for (endpoint, body) in json {
+    for (endpoint, body) in valid_json_bodies() {
         // Inside every string value: after each opening quote of a value.
         let positions: Vec<usize> = body.match_indices(":\"").map(|(i, _)| i + 2).collect();
         for at in positions {
             for sequence in sequences {
-                let mut bytes = body.as_bytes()[..at].to_vec();
-                bytes.extend_from_slice(sequence);
-                bytes.extend_from_slice(&body.as_bytes()[at..]);
+                let bytes = spliced(&body, at, sequence);
                 let endpoint = match endpoint {
                     Endpoint::Template(_) => corpus.template(),
                     ref other => other.clone(),
@@ -319,9 +308,7 @@ pub fn invalid_utf8(corpus: &mut Corpus) {
     let positions: Vec<usize> = body.match_indices("=\"").map(|(i, _)| i + 2).collect();
     for at in positions {
         for sequence in sequences {
-            let mut bytes = body.as_bytes()[..at].to_vec();
-            bytes.extend_from_slice(sequence);
-            bytes.extend_from_slice(&body.as_bytes()[at..]);
+            let bytes = spliced(&body, at, sequence);
             corpus.add(
                 format!("SOAP invalid UTF-8 {sequence:x?} at {at}"),
                 PUSH_EVENT,
@@ -333,29 +320,22 @@ pub fn invalid_utf8(corpus: &mut Corpus) {
     // Escapes that are valid JSON syntax but no character: lone surrogates.
     for escape in ["\\ud800", "\\udfff", "\\ud800\\u0041", "\\udc00\\ud800"] {
         let value = format!("\"a{escape}b\"");
-        corpus.add(
-            format!("lone surrogate {escape} in type"),
-            Endpoint::Event,
-            event_with(&[("type", value.clone())]),
-            field("type"),
-        );
-        corpus.add(
-            format!("lone surrogate {escape} in email"),
-            Endpoint::Event,
-            event_with(&[("email", value.clone())]),
-            field("email"),
-        );
-        corpus.add(
+        for name in ["type", "email"] {
+            corpus.refuse_event_field(
+                format!("lone surrogate {escape} in {name}"),
+                name,
+                value.clone(),
+            );
+        }
+        corpus.refuse_event_field(
             format!("lone surrogate {escape} in ctx"),
-            Endpoint::Event,
-            event_with(&[("ctx", format!("{{\"name\":{value}}}"))]),
-            field("ctx"),
+            "ctx",
+            format!("{{\"name\":{value}}}"),
         );
-        corpus.add(
+        corpus.refuse_event_field(
             format!("lone surrogate {escape} in a ctx key"),
-            Endpoint::Event,
-            event_with(&[("ctx", format!("{{{value}:1}}"))]),
-            field("ctx"),
+            "ctx",
+            format!("{{{value}:1}}"),
         );
         let endpoint = corpus.template();
         corpus.add(
@@ -365,4 +345,12 @@ pub fn invalid_utf8(corpus: &mut Corpus) {
             Expect::Body("malformed_json"),
         );
     }
+}
+
+/// `body`'s bytes with `sequence` inserted at byte `at`.
+fn spliced(body: &str, at: usize, sequence: &[u8]) -> Vec<u8> {
+    let mut bytes = body.as_bytes()[..at].to_vec();
+    bytes.extend_from_slice(sequence);
+    bytes.extend_from_slice(&body.as_bytes()[at..]);
+    bytes
 }

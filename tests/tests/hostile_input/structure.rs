@@ -42,15 +42,7 @@ pub fn valid_bodies(corpus: &mut Corpus) {
 
 /// Every prefix of a valid body: malformed (or, cut inside a multi-byte character, not UTF-8).
 pub fn truncations(corpus: &mut Corpus) {
-    let json = [
-        (Endpoint::Event, event_with(&[])),
-        (
-            Endpoint::Batch,
-            batch_of(&[event_with(&[]), event_with(&[])]),
-        ),
-        (Endpoint::Template(String::new()), template_with(&[])),
-    ];
-    for (endpoint, body) in json {
+    for (endpoint, body) in valid_json_bodies() {
         for cut in 0..body.len() {
             let prefix = &body.as_bytes()[..cut];
             let expect = if std::str::from_utf8(prefix).is_ok() {
@@ -135,12 +127,7 @@ pub fn duplicated_keys(corpus: &mut Corpus) {
         r#"{"a":[{"k":1,"k":1}]}"#,
         r#"{"Zo\u00e9":1,"Zoé":2}"#,
     ] {
-        corpus.add(
-            format!("duplicated ctx key {ctx}"),
-            Endpoint::Event,
-            event_with(&[("ctx", ctx.to_owned())]),
-            field("ctx"),
-        );
+        corpus.refuse_event_field(format!("duplicated ctx key {ctx}"), "ctx", ctx.to_owned());
     }
     corpus.add(
         "duplicated events",
@@ -199,18 +186,9 @@ pub fn huge_numbers(corpus: &mut Corpus) {
         "1E2",
         "0e0",
     ] {
-        corpus.add(
-            format!("wishedChannel {number}"),
-            Endpoint::Event,
-            event_with(&[("wishedChannel", number.to_owned())]),
-            field("wishedChannel"),
-        );
-        corpus.add(
-            format!("type {number}"),
-            Endpoint::Event,
-            event_with(&[("type", number.to_owned())]),
-            field("type"),
-        );
+        for name in ["wishedChannel", "type"] {
+            corpus.refuse_event_field(format!("{name} {number}"), name, number.to_owned());
+        }
         let endpoint = corpus.template();
         corpus.add(
             format!("template publish {number}"),
@@ -287,18 +265,12 @@ pub fn huge_numbers(corpus: &mut Corpus) {
 pub fn deep_nesting(corpus: &mut Corpus) {
     let arrays = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
     let objects = |n: usize| format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n));
-    corpus.add(
+    corpus.refuse_event_field(
         "deep ctx arrays 8000",
-        Endpoint::Event,
-        event_with(&[("ctx", format!("{{\"a\":{}}}", arrays(8000)))]),
-        field("ctx"),
+        "ctx",
+        format!("{{\"a\":{}}}", arrays(8000)),
     );
-    corpus.add(
-        "deep ctx objects 8000",
-        Endpoint::Event,
-        event_with(&[("ctx", objects(2000))]),
-        field("ctx"),
-    );
+    corpus.refuse_event_field("deep ctx objects 8000", "ctx", objects(2000));
     corpus.add(
         "deep body 8000",
         Endpoint::Event,
@@ -372,11 +344,10 @@ pub fn oversize(corpus: &mut Corpus) {
         Expect::SoapBody("payload_too_large"),
     );
     let over_ctx = "y".repeat(MAX_CTX);
-    corpus.add(
+    corpus.refuse_event_field(
         "ctx over max_ctx_bytes",
-        Endpoint::Event,
-        event_with(&[("ctx", format!("{{\"pad\":\"{over_ctx}\"}}"))]),
-        field("ctx"),
+        "ctx",
+        format!("{{\"pad\":\"{over_ctx}\"}}"),
     );
     corpus.add(
         "SOAP ctx over max_ctx_bytes",
@@ -401,18 +372,8 @@ pub fn oversize(corpus: &mut Corpus) {
     }
     let long_local = format!("\"{}@example.com\"", "a".repeat(65));
     let long_email = format!("\"a@{}.com\"", "b".repeat(260));
-    corpus.add(
-        "email local part of 65",
-        Endpoint::Event,
-        event_with(&[("email", long_local)]),
-        field("email"),
-    );
-    corpus.add(
-        "email of 266",
-        Endpoint::Event,
-        event_with(&[("email", long_email)]),
-        field("email"),
-    );
+    corpus.refuse_event_field("email local part of 65", "email", long_local);
+    corpus.refuse_event_field("email of 266", "email", long_email);
     corpus.add(
         "phone of 21 digits",
         Endpoint::Event,
@@ -453,6 +414,7 @@ pub fn entity_tricks(corpus: &mut Corpus) {
         laughs.push_str(&format!("<!ENTITY lol{level} \"{refs}\">"));
     }
     let with_ctx = |text: &str| push_event(&soap_event(&[], &format!("<ctx><x>{text}</x></ctx>")));
+    let with_type = |text: &str| push_event(&soap_event(&[("type", text.to_owned())], SOAP_CTX));
     let refused = [
         (
             "billion laughs",
@@ -476,10 +438,7 @@ pub fn entity_tricks(corpus: &mut Corpus) {
             ),
         ),
         ("undeclared entity", with_ctx("&xxe;")),
-        (
-            "entity in attribute",
-            push_event(&soap_event(&[("type", "&xxe;".to_owned())], SOAP_CTX)),
-        ),
+        ("entity in attribute", with_type("&xxe;")),
         ("char ref NUL", with_ctx("&#0;")),
         ("char ref x1", with_ctx("&#x1;")),
         ("char ref surrogate", with_ctx("&#xD800;")),
@@ -488,10 +447,7 @@ pub fn entity_tricks(corpus: &mut Corpus) {
         ("char ref empty", with_ctx("&#;")),
         ("char ref hex empty", with_ctx("&#x;")),
         ("char ref unterminated", with_ctx("&#65")),
-        (
-            "char ref NUL in attribute",
-            push_event(&soap_event(&[("type", "A&#0;".to_owned())], SOAP_CTX)),
-        ),
+        ("char ref NUL in attribute", with_type("A&#0;")),
         ("char ref FFFE", with_ctx("&#xFFFE;")),
         ("raw FFFF", with_ctx("\u{ffff}")),
         ("CDATA unterminated", with_ctx("<![CDATA[abc")),
