@@ -188,15 +188,7 @@ async fn put_template(server: &TestServer) {
         "subject": "Outage {{ ctx.n }}",
         "text": "Pusher {{ ctx.pusher }}, event {{ ctx.n }}",
     });
-    let (status, answer) = server
-        .api()
-        .put_json("/api/v1/templates/outage", &body, &[])
-        .await;
-    assert!(
-        status == 200 || status == 201,
-        "{status}: {}",
-        pretty(&answer)
-    );
+    server.put_template("outage", &body).await;
 }
 
 /// Polls until every one of `ids` is final; their statuses.

@@ -132,18 +132,7 @@ macro_rules! on_both_databases {
 
 /// `PUT /api/v1/templates/{name}`, asserting 201 (first version) or 200 (later one); the answer.
 async fn put_template(server: &TestServer, name: &str, body: Value) -> Value {
-    let path = format!("/api/v1/templates/{name}");
-    let bytes = serde_json::to_vec(&body).expect("JSON");
-    let (status, answer) = server
-        .api()
-        .request(reqwest::Method::PUT, &path, Some(bytes), &[])
-        .await;
-    assert!(
-        status == 200 || status == 201,
-        "PUT {path} {body}\nexpected 200 or 201, got {status}: {}",
-        pretty(&answer)
-    );
-    answer
+    server.put_template(name, &body).await
 }
 
 /// `POST /api/v1/events`, asserting 201 `pending`; the event id.

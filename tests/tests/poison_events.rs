@@ -181,15 +181,7 @@ async fn poison_event_is_set_apart(database: Option<&PostgresDatabase>) {
         "subject": "Hello {{ ctx.name }}",
         "text": "Hello {{ ctx.name }}",
     });
-    let (status, answer) = server
-        .api()
-        .put_json("/api/v1/templates/poison-test", &template, &[])
-        .await;
-    assert!(
-        status == 200 || status == 201,
-        "{status} {}",
-        pretty(&answer)
-    );
+    server.put_template("poison-test", &template).await;
 
     // All due at the same moment, a few seconds ahead: time to poison the first one before any run
     // claims it, and then one run claims all 21 (batch_size 100).

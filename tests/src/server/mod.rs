@@ -55,6 +55,19 @@ macro_rules! api_methods {
 }
 
 impl TestServer {
+    /// `PUT /api/v1/templates/{name}` of `body`, asserting 201 (first version) or 200 (a later one); the
+    /// answer.
+    pub async fn put_template(&self, name: &str, body: &Value) -> Value {
+        let path = format!("/api/v1/templates/{name}");
+        let (status, answer) = self.api().put_json(&path, body, &[]).await;
+        assert!(
+            status == 200 || status == 201,
+            "PUT {path} {body}\nexpected 200 or 201, got {status}: {}",
+            pretty(&answer)
+        );
+        answer
+    }
+
     /// Writes the configuration, starts `message-center serve --config <file>` and waits (up to
     /// [`READY_TIMEOUT`](crate::READY_TIMEOUT)) for its `message-center ready api=<addr> admin=<addr>` line.
     pub fn start(options: ServerOptions) -> TestServer {
