@@ -335,6 +335,14 @@ mod tests {
     #[test]
     fn control_characters_are_refused_where_they_do_not_belong() {
         let base = r#""eventType":"E","from":"a@b.co","subject":"S","text":"T","html":"H""#;
+        // The base body with `name` set to `value` (its first occurrence renamed away, so it appears once).
+        let with = |name: &str, value: &str| {
+            format!(r#"{{{base},"{name}":"{value}"}}"#).replacen(
+                &format!(r#""{name}":"#),
+                r#""x":"#,
+                1,
+            )
+        };
         for (name, value) in [
             ("from", r"a@b.co\r\nBcc: x@y.z"),
             ("subject", r"Hi\nBcc: x@y.z"),
@@ -343,11 +351,7 @@ mod tests {
             ("html", r"H\u001b[31m"),
             ("eventType", r"E\u0000"),
         ] {
-            let body = format!(r#"{{{base},"{name}":"{value}"}}"#).replacen(
-                &format!(r#""{name}":"#),
-                r#""x":"#,
-                1,
-            );
+            let body = with(name, value);
             assert_eq!(refused_field(&body).as_deref(), Some(name), "{body}");
         }
         for (name, value) in [
@@ -355,11 +359,7 @@ mod tests {
             ("subject", r"a\tb"),
             ("eventType", r"E\u0001"),
         ] {
-            let body = format!(r#"{{{base},"{name}":"{value}"}}"#).replacen(
-                &format!(r#""{name}":"#),
-                r#""x":"#,
-                1,
-            );
+            let body = with(name, value);
             assert!(parse_version(body.as_bytes()).is_ok(), "{body}");
         }
     }
