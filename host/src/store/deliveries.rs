@@ -1,7 +1,6 @@
 //! Delivery-log queries: handing events to delivery, claiming due attempts, recording their outcomes,
 //! quarantine, and copying final outcomes back onto events.
 
-use super::claims::{unclaimed_deliveries, unclaimed_events};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -12,6 +11,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, TransactionTrait,
 };
 
+use super::claims::{unclaimed_deliveries, unclaimed_events};
 use super::{Store, StoreError};
 use crate::db::entities::event;
 use crate::db::entities::{delivery_log, quarantine, template_version};

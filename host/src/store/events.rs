@@ -1,6 +1,5 @@
 //! Queries on the `events` table.
 
-use super::claims::unclaimed_events;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
+use super::claims::unclaimed_events;
 use super::{Store, StoreError, event_read};
 use crate::db::entities::delivery_log;
 use crate::db::entities::event;

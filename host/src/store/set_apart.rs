@@ -7,12 +7,12 @@
 //! already copied to the event (so `updateEventsStatus` leaves it alone). It enters the archive feed like
 //! any finished event, and `GET /api/v1/events/{id}` shows it with that entry.
 
-use super::claims::unclaimed_events;
 use chrono::{DateTime, Utc};
 use mc_plugin_api::{DeliveryStatus, EventStatus, Queue};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
+use super::claims::unclaimed_events;
 use super::deliveries::address_of;
 use super::{Store, StoreError, Unreadable};
 use crate::db::entities::{delivery_log, event};
