@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod bounces;
 pub mod config;
 pub mod control;
 pub mod db;

@@ -19,8 +19,11 @@ pub async fn run(
     store: Store,
     retention: Option<RetentionConfig>,
     metrics: Metrics,
+    quarantine_expiry: Option<Duration>,
     mut shutdown: Shutdown,
 ) {
+    let mut quarantine = tokio::time::interval(QUARANTINE_GAUGE_PERIOD);
+    quarantine.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut keys = tokio::time::interval(KEY_PURGE_PERIOD);
     keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let purge_period = retention
@@ -33,12 +36,30 @@ pub async fn run(
             biased;
             _ = shutdown.recv() => return,
             _ = keys.tick() => purge_idempotency_keys(&store).await,
+            _ = quarantine.tick() => count_quarantine(&store, &metrics, quarantine_expiry).await,
             _ = events.tick(), if retention.is_some() => {
                 if let Some(retention) = &retention {
                     purge_finished_events(&store, retention, &metrics, &mut shutdown).await;
                 }
             }
         }
+    }
+}
+
+/// How often `mc_quarantine_entries` is recounted.
+const QUARANTINE_GAUGE_PERIOD: Duration = Duration::from_secs(15);
+
+/// Sets `mc_quarantine_entries{reason}` from the entries in force.
+async fn count_quarantine(store: &Store, metrics: &Metrics, expire_after: Option<Duration>) {
+    match store.quarantine_counts(expire_after).await {
+        Ok(counts) => {
+            let reasons: Vec<&str> = crate::store::QuarantineReason::ALL
+                .iter()
+                .map(|r| r.as_str())
+                .collect();
+            metrics.set_quarantine_entries(&reasons, &counts);
+        }
+        Err(e) => tracing::debug!(error = %e, "could not count the quarantine"),
     }
 }
 

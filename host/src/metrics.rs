@@ -86,6 +86,10 @@ struct Inner {
     archive_last_error: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     archive_delay: Family<Labels, Histogram, fn() -> Histogram>,
     events_purged: Counter,
+    bounces: Family<Labels, Counter>,
+    bounce_refusals: Family<Labels, Counter>,
+    quarantine_added: Family<Labels, Counter>,
+    quarantine_entries: Family<Labels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -265,6 +269,33 @@ impl Metrics {
             "Finished events deleted by the retention purge",
             events_purged.clone(),
         );
+        let bounces = Family::<Labels, Counter>::default();
+        registry.register(
+            "bounces",
+            "Bounces received, by source (smtp, http) and outcome (bounced, complaint, soft_recorded, \
+             duplicate, in_flight, unknown, forged_token, no_token, not_a_bounce)",
+            bounces.clone(),
+        );
+        let bounce_refusals = Family::<Labels, Counter>::default();
+        registry.register(
+            "bounce_listener_refusals",
+            "What the bounce SMTP listener refused, by reason (other_domain, oversized, \
+             too_many_recipients, command_timeout, data_timeout, too_many_connections, bad_command, \
+             line_too_long)",
+            bounce_refusals.clone(),
+        );
+        let quarantine_added = Family::<Labels, Counter>::default();
+        registry.register(
+            "quarantine_added",
+            "Addresses and domains quarantined, by reason",
+            quarantine_added.clone(),
+        );
+        let quarantine_entries = Family::<Labels, Gauge>::default();
+        registry.register(
+            "quarantine_entries",
+            "Quarantine entries in force, by reason",
+            quarantine_entries.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -294,6 +325,10 @@ impl Metrics {
                 archive_last_error,
                 archive_delay,
                 events_purged,
+                bounces,
+                bounce_refusals,
+                quarantine_added,
+                quarantine_entries,
             }),
         }
     }
@@ -329,6 +364,46 @@ impl Metrics {
             .archive_lag
             .get_or_create(&vec![("instance", instance.to_owned())])
             .set(seconds);
+    }
+
+    /// A bounce from `source` (`smtp`, `http`) ended in `outcome`.
+    pub fn record_bounce(&self, source: &str, outcome: &str) {
+        self.inner
+            .bounces
+            .get_or_create(&vec![
+                ("source", source.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// The bounce listener refused something, for `reason`.
+    pub fn record_bounce_refusal(&self, reason: &str) {
+        self.inner
+            .bounce_refusals
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    pub fn record_quarantine_added(&self, reason: &str) {
+        self.inner
+            .quarantine_added
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc();
+    }
+
+    /// The entries in force by reason (every reason of `all` is set, 0 when absent).
+    pub fn set_quarantine_entries(&self, all: &[&str], counts: &[(String, i64)]) {
+        for reason in all {
+            let n = counts
+                .iter()
+                .find(|(r, _)| r == reason)
+                .map_or(0, |(_, n)| *n);
+            self.inner
+                .quarantine_entries
+                .get_or_create(&vec![("reason", (*reason).to_owned())])
+                .set(n);
+        }
     }
 
     pub fn record_events_purged(&self, events: u64) {

@@ -151,13 +151,27 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         }
     }
 
+    // Bounces: VERP senders for the engine, the bounce listener, and POST /api/v1/bounces. The signing
+    // key is read (or generated) now, so the listener can check tokens from its first connection.
+    let bounces = crate::bounces::Bounces::new(&config.bounces, store.clone(), metrics.clone());
+    if config.bounces.return_path_domain.is_some()
+        && db_ready.load(Ordering::SeqCst)
+        && let Err(e) = bounces.signer().await
+    {
+        tracing::error!(error = %e, "cannot read the bounce signing key");
+    }
+
     // Delivery: the engine sends what the processing workflows hand over; final outcomes wake
     // updateEventsStatus so statuses are copied at once. A control-only instance delivers nothing.
     let delivery = if config.instance.role.executes() {
         let workflows = Arc::clone(&workflows);
         Some(crate::delivery::start(
             &config.channels,
-            (&config.templates).into(),
+            crate::delivery::DeliverySetup {
+                limits: (&config.templates).into(),
+                bounces: bounces.clone(),
+                quarantine_expiry: config.quarantine.expire_after,
+            },
             store.clone(),
             claimer.clone(),
             metrics.clone(),
@@ -217,6 +231,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             .executes()
             .then(|| config.retention.clone()),
         metrics.clone(),
+        config.quarantine.expire_after,
         shutdown.subscribe(),
     ));
 
@@ -280,6 +295,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         role: config.instance.role,
         instances: control.as_ref().map(|c| Arc::clone(&c.instances)),
         adobe: crate::soap::AdobeGateway::new(&config.adobe, config.instance.role),
+        bounces: bounces.clone(),
+        quarantine_expiry: config.quarantine.expire_after,
     };
     // Both listeners share the connection limits, the shutdown signal and the drain time.
     let serve = |listener, name, router| {
@@ -303,13 +320,27 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         archive: control.as_ref().map(|c| Arc::clone(&c.monitor)),
     };
     serve(admin_listener, admin::LISTENER, admin::router(admin));
+    let bounce_addr = if config.instance.role.executes() {
+        crate::bounces::listener::start(&config.bounces, bounces.clone(), shutdown.subscribe())
+            .await
+            .map_err(|(addr, source)| ServerError::Bind {
+                what: "bounces",
+                addr,
+                source,
+            })?
+    } else {
+        None
+    };
+    let bounce_field = bounce_addr
+        .map(|addr| format!(" bounces={addr}"))
+        .unwrap_or_default();
 
     tracing::info!(api = %api_addr, admin = %admin_addr, plugins = %config.plugins.dir.display(), "message-center ready");
     // One machine-readable line on stdout, for supervisors and tests that start the server on port 0.
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(
         stdout,
-        "message-center ready api={api_addr} admin={admin_addr}"
+        "message-center ready api={api_addr} admin={admin_addr}{bounce_field}"
     );
     let _ = stdout.flush();
     drop(stdout);

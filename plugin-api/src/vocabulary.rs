@@ -176,6 +176,11 @@ vocabulary! {
         Failed = "failed",
         /// Not attempted: the address is quarantined or invalid.
         Ignored = "ignored",
+        /// Accepted by the relay, then bounced for good (a permanent DSN, a complaint, or a hard bounce
+        /// reported over `POST /api/v1/bounces`): the entry was `sent` and the host requalified it, with
+        /// its event (`delivery_failed`). Added in plugin-api 0.1.1; the host marks such entries copied
+        /// onto their events itself, so `updateEventsStatus` never has to read one.
+        Bounced = "bounced",
     }
 }
 
@@ -186,7 +191,9 @@ impl DeliveryStatus {
         match self {
             DeliveryStatus::Sent => EventStatus::Sent,
             DeliveryStatus::Ignored => EventStatus::Ignored,
-            DeliveryStatus::Pending | DeliveryStatus::Failed => EventStatus::DeliveryFailed,
+            DeliveryStatus::Pending | DeliveryStatus::Failed | DeliveryStatus::Bounced => {
+                EventStatus::DeliveryFailed
+            }
         }
     }
 }
@@ -259,7 +266,7 @@ mod tests {
         assert_eq!(EventStatus::NAMES[2..], FINAL_NAMES);
         assert_eq!(
             DeliveryStatus::NAMES,
-            ["pending", "sent", "failed", "ignored"]
+            ["pending", "sent", "failed", "ignored", "bounced"]
         );
         assert_eq!(Channel::NAMES, ["email", "sms"]);
         assert_eq!(Queue::NAMES, ["realtime", "batch"]);

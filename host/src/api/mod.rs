@@ -5,8 +5,10 @@
 
 mod archive;
 mod auth;
+mod bounces;
 mod events;
 mod publish;
+mod quarantine;
 pub(crate) mod query;
 pub(crate) mod stats;
 mod templates;
@@ -72,6 +74,10 @@ pub struct ApiContext {
     pub instances: Option<std::sync::Arc<ExecutionInstances>>,
     /// The Adobe Campaign SOAP endpoint (`[adobe]`).
     pub adobe: crate::soap::AdobeGateway,
+    /// Bounces reported over HTTP (`POST /api/v1/bounces`).
+    pub bounces: crate::bounces::Bounces,
+    /// `[quarantine] expire_after`.
+    pub quarantine_expiry: Option<std::time::Duration>,
 }
 
 impl ApiContext {
@@ -127,6 +133,12 @@ pub fn router(context: ApiContext) -> Router {
         .route("/api/v1/events/batch", execution(post(events::push_batch)))
         .route("/api/v1/events/{id}", execution(get(events::get)))
         .route("/api/v1/stats", execution(get(stats::get)))
+        .route("/api/v1/bounces", execution(post(bounces::report)))
+        .route("/api/v1/quarantine", execution(get(quarantine::list)))
+        .route(
+            "/api/v1/quarantine/{address}",
+            execution(put(quarantine::put).delete(quarantine::release)),
+        )
         .route("/api/v1/templates", get(templates::list))
         .route(
             "/api/v1/templates/{name}",

@@ -72,6 +72,12 @@ pub(crate) async fn test_api(options: Options) -> TestApi {
         role: options.role,
         instances: None,
         adobe: crate::soap::AdobeGateway::new(&options.adobe, options.role),
+        bounces: crate::bounces::Bounces::new(
+            &crate::config::BouncesConfig::default(),
+            store.clone(),
+            metrics.clone(),
+        ),
+        quarantine_expiry: None,
     });
     TestApi {
         router,

@@ -16,6 +16,7 @@
 //! own settings (see `schema`). Durations are parsed by `duration`.
 
 mod adobe;
+mod bounces;
 mod build;
 mod channels;
 mod control;
@@ -32,6 +33,7 @@ use std::path::Path;
 use crate::urls::Scheme;
 
 pub use adobe::{AdobeAccount, AdobeConfig};
+pub use bounces::{BouncesConfig, QuarantineConfig};
 pub use channels::{
     ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig, TemplatesConfig,
 };

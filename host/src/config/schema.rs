@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use super::duration::deserialize_duration;
 use super::{
-    AdobeConfig, ChannelsConfig, ExecutionInstanceConfig, RetentionConfig, TemplatesConfig,
+    AdobeConfig, BouncesConfig, ChannelsConfig, ExecutionInstanceConfig, QuarantineConfig,
+    RetentionConfig, TemplatesConfig,
 };
 
 /// The whole configuration of one host process.
@@ -46,6 +47,10 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The Adobe Campaign compatible SOAP endpoint.
     pub adobe: AdobeConfig,
+    /// The envelope sender of outgoing mail and the bounce listener.
+    pub bounces: BouncesConfig,
+    /// How long quarantine entries last.
+    pub quarantine: QuarantineConfig,
 }
 
 /// `[instance]`.
@@ -327,6 +332,8 @@ pub(super) struct RawConfig {
     pub(super) execution_instances: Vec<ExecutionInstanceConfig>,
     pub(super) retention: RetentionConfig,
     pub(super) adobe: AdobeConfig,
+    pub(super) bounces: BouncesConfig,
+    pub(super) quarantine: QuarantineConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys

@@ -32,6 +32,8 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
             "must be at least 1",
         ));
     }
+    config.bounces.validate()?;
+    config.quarantine.validate()?;
     let templates = &config.templates;
     for (key, zero) in [
         ("max_render_fuel", templates.max_render_fuel == 0),

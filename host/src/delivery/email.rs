@@ -4,14 +4,20 @@
 //! `smtp_url` decides the security: `smtp://` plain (for a local relay), `smtp://…?tls=required` STARTTLS
 //! or fail, `smtp://…?tls=opportunistic` STARTTLS when offered, `smtps://` TLS from the first byte;
 //! `user:password@` in the URL enables AUTH.
+//!
+//! With `[bounces] return_path_domain`, the envelope sender (`MAIL FROM`) of each message is its VERP
+//! address `bounces+<token>@<domain>` (see `crate::bounces::token`) on both paths; the `From` header is
+//! the template's or the channel's, as without.
 
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::address::Envelope;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::outcome::SendOutcome;
 use super::smtp_pool::{SmtpPool, parse_smtp_url};
+use crate::bounces::Bounces;
 use crate::config::EmailChannelConfig;
 use crate::templates::Rendered;
 
@@ -26,6 +32,8 @@ pub struct EmailChannel {
     default_from: Mailbox,
     /// Domain of the Message-IDs this instance generates.
     id_domain: String,
+    /// VERP envelope senders, when `[bounces] return_path_domain` is set.
+    bounces: Option<Bounces>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +63,31 @@ impl EmailChannel {
             sender,
             default_from,
             id_domain,
+            bounces: None,
         })
+    }
+
+    /// Sends with VERP envelope senders made by `bounces` (when it has a return-path domain).
+    pub fn with_bounces(mut self, bounces: Bounces) -> Self {
+        self.bounces = bounces.domain().is_some().then_some(bounces);
+        self
+    }
+
+    /// The envelope of `message`, its sender replaced by the VERP address of entry `log_id`.
+    async fn envelope(&self, message: &Message, event_id: u64, log_id: i64) -> Envelope {
+        let envelope = message.envelope().clone();
+        let Some(bounces) = &self.bounces else {
+            return envelope;
+        };
+        let Some(sender) = bounces.envelope_sender(event_id, log_id).await else {
+            return envelope;
+        };
+        match sender.parse::<Address>() {
+            Ok(sender) => {
+                Envelope::new(Some(sender), envelope.to().to_vec()).unwrap_or(envelope)
+            }
+            Err(_) => envelope,
+        }
     }
 
     /// lettre's pooled transport, for the URLs our pool does not take (`smtps://`).
@@ -75,14 +107,15 @@ impl EmailChannel {
         )
     }
 
-    /// Sends one rendered message to `to`; the Message-ID names the event, so a message found in a
-    /// mailbox leads back to it.
+    /// Sends one rendered message to `to` for delivery-log entry `log_id`; the Message-ID names the
+    /// event, so a message found in a mailbox leads back to it.
     pub async fn send(
         &self,
         to: &str,
         rendered: &Rendered,
         event_id: u64,
         attempt: i32,
+        log_id: i64,
     ) -> SendOutcome {
         let to: Mailbox = match to.parse() {
             Ok(to) => to,
@@ -128,13 +161,14 @@ impl EmailChannel {
                 return SendOutcome::Permanent(format!("the message could not be built: {e}"));
             }
         };
+        let envelope = self.envelope(&message, event_id, log_id).await;
         let permanent = match &self.sender {
             Sender::Pool(pool) => pool
-                .send(message.envelope(), &message.formatted())
+                .send(&envelope, &message.formatted())
                 .await
                 .map_err(|e| (e.is_permanent(), e.to_string())),
             Sender::Lettre(transport) => transport
-                .send(message)
+                .send_raw(&envelope, &message.formatted())
                 .await
                 .map(|_| ())
                 .map_err(|e| (e.is_permanent(), e.to_string())),

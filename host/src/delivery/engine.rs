@@ -53,6 +53,8 @@ pub struct Engine {
     pub sms: Option<Channel<SmsChannel>>,
     pub templates: Arc<TemplateCache>,
     pub metrics: Metrics,
+    /// `[quarantine] expire_after`: older entries no longer stop a send.
+    pub quarantine_expiry: Option<Duration>,
     pub wake: Arc<Notify>,
     /// Called after a batch that produced final outcomes (wakes `updateEventsStatus`).
     pub on_final: Box<dyn Fn() + Send + Sync>,
@@ -137,7 +139,10 @@ impl Engine {
             .iter()
             .filter_map(|d| d.address.as_deref())
             .collect();
-        let quarantined = self.store.quarantined(&addresses).await?;
+        let quarantined = self
+            .store
+            .quarantined(&addresses, self.quarantine_expiry)
+            .await?;
 
         let context = RoundContext {
             events,
@@ -267,7 +272,7 @@ impl Engine {
             (
                 email
                     .sender
-                    .send(address, &rendered, event_id, entry.attempt)
+                    .send(address, &rendered, event_id, entry.attempt, entry.id)
                     .await,
                 &email.retry,
             )

@@ -16,6 +16,7 @@ pub use engine::{Channel, Engine};
 pub use outcome::SendOutcome;
 pub use sms::SmsChannel;
 
+use crate::bounces::Bounces;
 use crate::config::ChannelsConfig;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -45,10 +46,19 @@ impl DeliveryHandle {
     }
 }
 
-/// Builds the channels and starts the engine, rendering under `limits`.
+/// What the engine needs beside the channels' configuration.
+pub struct DeliverySetup {
+    pub limits: RenderLimits,
+    /// VERP envelope senders (`[bounces]`).
+    pub bounces: Bounces,
+    /// `[quarantine] expire_after`.
+    pub quarantine_expiry: Option<std::time::Duration>,
+}
+
+/// Builds the channels and starts the engine, rendering under `setup.limits`.
 pub fn start(
     channels: &ChannelsConfig,
-    limits: RenderLimits,
+    setup: DeliverySetup,
     store: Store,
     claimer: String,
     metrics: Metrics,
@@ -57,7 +67,7 @@ pub fn start(
 ) -> Result<DeliveryHandle, DeliveryError> {
     let email = match &channels.email {
         Some(config) => Some(Channel {
-            sender: EmailChannel::new(config)?,
+            sender: EmailChannel::new(config)?.with_bounces(setup.bounces.clone()),
             retry: config.retry.clone(),
             permits: Arc::new(Semaphore::new(config.pool_size.max(1) as usize)),
         }),
@@ -82,8 +92,12 @@ pub fn start(
         claimer,
         email,
         sms,
-        templates: Arc::new(TemplateCache::with_limits(TEMPLATE_CACHE_CAPACITY, limits)),
+        templates: Arc::new(TemplateCache::with_limits(
+            TEMPLATE_CACHE_CAPACITY,
+            setup.limits,
+        )),
         metrics,
+        quarantine_expiry: setup.quarantine_expiry,
         wake: Arc::clone(&wake),
         on_final: Box::new(on_final),
     };

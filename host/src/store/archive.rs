@@ -184,6 +184,25 @@ impl Store {
         Ok(())
     }
 
+    /// Moves an event that was already in the feed (and may have been archived) to the feed's end,
+    /// after a change to its final status (a bounce turned it `delivery_failed`): the control instance
+    /// reads it again past its cursor and replaces its archived copy, and the purge waits for that
+    /// acknowledgement again. Like [`Self::enter_archive_feed`], the last statement before the commit.
+    pub(super) async fn reenter_archive_feed(
+        &self,
+        txn: &DatabaseTransaction,
+        row_key: i64,
+    ) -> Result<(), StoreError> {
+        let seq = self.next_archive_seq(txn).await?;
+        event::Entity::update_many()
+            .col_expr(event::Column::ArchiveSeq, Expr::value(seq))
+            .filter(event::Column::Id.eq(row_key))
+            .exec(txn)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
     /// The last place handed out in the feed (0 before the first finished event).
     pub async fn archive_feed_end(&self) -> Result<i64, StoreError> {
         Ok(archive_feed::Entity::find_by_id(FEED_ROW)
@@ -380,18 +399,42 @@ impl Store {
         let mut rows = rows.into_iter().peekable();
         while rows.peek().is_some() {
             let chunk: Vec<archive_event::ActiveModel> = rows.by_ref().take(200).collect();
-            inserted += archive_event::Entity::insert_many(chunk)
+            // An event already archived is in the feed again because its final status changed (a
+            // bounce turned it `delivery_failed`): its copy is replaced, and it is not counted again.
+            let ids: Vec<i64> = chunk
+                .iter()
+                .filter_map(|row| row.event_id.try_as_ref().copied())
+                .collect();
+            let known = archive_event::Entity::find()
+                .select_only()
+                .column(archive_event::Column::EventId)
+                .filter(archive_event::Column::InstanceName.eq(instance))
+                .filter(archive_event::Column::EventId.is_in(ids))
+                .into_tuple::<i64>()
+                .all(&txn)
+                .await
+                .map_err(|e| self.error(e))?
+                .len() as u64;
+            let rows_in_chunk = chunk.len() as u64;
+            archive_event::Entity::insert_many(chunk)
                 .on_conflict(
                     OnConflict::columns([
                         archive_event::Column::InstanceName,
                         archive_event::Column::EventId,
                     ])
-                    .do_nothing()
+                    .update_columns([
+                        archive_event::Column::Status,
+                        archive_event::Column::DeliveryLogs,
+                        archive_event::Column::FinishedAt,
+                        archive_event::Column::FinishedDay,
+                        archive_event::Column::ArchivedAt,
+                    ])
                     .to_owned(),
                 )
                 .exec_without_returning(&txn)
                 .await
                 .map_err(|e| self.error(e))?;
+            inserted += rows_in_chunk.saturating_sub(known);
         }
         let archived_total = current.as_ref().map_or(0, |c| c.archived_events)
             + i64::try_from(inserted).unwrap_or(i64::MAX);

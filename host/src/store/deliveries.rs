@@ -1,20 +1,21 @@
 //! Delivery-log queries: handing events to delivery, claiming due attempts, recording their outcomes,
-//! quarantine, and copying final outcomes back onto events.
+//! quarantining refused addresses, and copying final outcomes back onto events.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::claims::{unclaimed_deliveries, unclaimed_events};
+use super::quarantine::{NewQuarantine, QuarantineReason};
 use super::{Store, StoreError};
 use crate::db::entities::event;
-use crate::db::entities::{delivery_log, quarantine, template_version};
+use crate::db::entities::{delivery_log, template_version};
 use mc_plugin_api::{Channel, DeliveryStatus, EventStatus, Queue};
 
 /// What became of one attempt, to record.
@@ -203,21 +204,6 @@ impl Store {
             .collect())
     }
 
-    /// Which of `addresses` are quarantined.
-    pub async fn quarantined(&self, addresses: &[&str]) -> Result<HashSet<String>, StoreError> {
-        if addresses.is_empty() {
-            return Ok(HashSet::new());
-        }
-        Ok(quarantine::Entity::find()
-            .filter(quarantine::Column::Address.is_in(addresses.iter().copied()))
-            .all(&self.db)
-            .await
-            .map_err(|e| self.error(e))?
-            .into_iter()
-            .map(|q| q.address)
-            .collect())
-    }
-
     /// Records a claimed batch of attempts in one transaction: each entry's outcome (only while
     /// `claimer` still holds it), the next attempts of transient failures, and quarantined addresses.
     pub async fn record_attempts(
@@ -280,11 +266,11 @@ impl Store {
                 });
             }
             if let (Some(reason), Some(address)) = (&result.quarantine, &entry.address) {
-                quarantined.push(quarantine::ActiveModel {
-                    address: Set(address.clone()),
-                    channel: Set(entry.channel.clone()),
-                    reason: Set(reason.clone()),
-                    created_at: Set(now),
+                quarantined.push(NewQuarantine {
+                    address: address.clone(),
+                    channel: entry.channel.clone(),
+                    reason: QuarantineReason::DeliveryFailure,
+                    diagnostic: Some(reason.clone()),
                 });
             }
         }
@@ -294,16 +280,8 @@ impl Store {
                 .await
                 .map_err(|e| self.error(e))?;
         }
-        for row in quarantined {
-            quarantine::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::column(quarantine::Column::Address)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await
-                .map_err(|e| self.error(e))?;
+        for entry in &quarantined {
+            self.put_quarantine_in(&txn, entry).await?;
         }
         txn.commit().await.map_err(|e| self.error(e))
     }

@@ -5,12 +5,15 @@
 //! (`events.rs`, later templates and delivery logs).
 
 mod archive;
+mod bounces;
 mod claims;
 mod deliveries;
 mod event_read;
 mod event_row;
 mod events;
 mod ingest;
+mod quarantine;
+mod secrets;
 mod set_apart;
 mod sqlite_ingest;
 mod templates;
@@ -20,7 +23,9 @@ pub(crate) mod testing;
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
 pub use archive::{ArchiveFilter, ArchiveStoreError, FeedCursor, FeedEntry, ReportRow, StoredPage};
+pub use bounces::{BounceKind, BounceOutcome, BounceReport, BounceTarget};
 pub use deliveries::AttemptResult;
+pub use quarantine::{NewQuarantine, QuarantineFilter, QuarantineReason, quarantine_key};
 pub use events::{Claim, EventFilter, EventUpdate, QueueStats, Unreadable, queue_named};
 pub use ingest::{
     EventRows, IdempotencyClaim, NewEvent, Submission, SubmissionOutcome, one_statement_fits,

@@ -6,6 +6,7 @@ pub mod archive_event;
 pub mod archive_feed;
 pub mod delivery_log;
 pub mod event;
+pub mod host_secret;
 pub mod idempotency_key;
 pub mod quarantine;
 pub mod template;
