@@ -147,6 +147,16 @@ impl TestServer {
         self.admin_addr
     }
 
+    /// The bounce SMTP listener's address (`bounces=` in the ready line), when `[bounces] smtp_listen`
+    /// is configured.
+    pub fn bounce_addr(&self) -> Option<SocketAddr> {
+        self.stdout_lines().iter().find_map(|line| {
+            line.strip_prefix("message-center ready ")?
+                .split_whitespace()
+                .find_map(|part| part.strip_prefix("bounces=")?.parse().ok())
+        })
+    }
+
     pub fn plugin_dir(&self) -> &PluginDir {
         &self.plugins
     }
