@@ -139,7 +139,8 @@ impl PostfixRelay {
 /// Debian's master.cf, every service unchrooted (the throwaway queue has no chroot tree) and the SMTP
 /// listener moved to `127.0.0.1:port`.
 fn master_cf(port: u16) -> String {
-    let debian = fs::read_to_string(DEBIAN_MASTER_CF).expect("read Debian's /etc/postfix/master.cf");
+    let debian =
+        fs::read_to_string(DEBIAN_MASTER_CF).expect("read Debian's /etc/postfix/master.cf");
     let mut out = String::new();
     for line in debian.lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();

@@ -190,7 +190,11 @@ Content-Type: multipart/report; report-type=delivery-status; boundary=\"BOUNDARY
 Final-Recipient: rfc822; {recipient}\nAction: {action}\nStatus: {status}\n\
 Diagnostic-Code: smtp; {code} {status} mailbox unavailable\n\n\
 --BOUNDARY\nContent-Type: text/rfc822-headers\n\nSubject: Hello\n\n--BOUNDARY--\n",
-        code = if status.starts_with('5') { "550" } else { "451" },
+        code = if status.starts_with('5') {
+            "550"
+        } else {
+            "451"
+        },
     )
 }
 
@@ -267,7 +271,12 @@ async fn a_dsn_fails_the_sent_event_and_quarantines_until_released(backend: Back
         .iter()
         .filter(|e| e["id"] == id.as_str())
         .collect();
-    assert_eq!(again.len(), 1, "the bounced event is in the feed again: {}", pretty(&feed));
+    assert_eq!(
+        again.len(),
+        1,
+        "the bounced event is in the feed again: {}",
+        pretty(&feed)
+    );
     assert_eq!(again[0]["status"], "delivery_failed");
 
     // Quarantined with the diagnostic.
@@ -281,8 +290,11 @@ async fn a_dsn_fails_the_sent_event_and_quarantines_until_released(backend: Back
     assert_eq!(entries[0]["reason"], "hard_bounce");
     assert!(entries[0]["diagnostic"].as_str().unwrap().contains("5.1.1"));
     assert_eq!(
-        env.metric("mc_bounces_total", &[("source", "smtp"), ("outcome", "bounced")])
-            .await,
+        env.metric(
+            "mc_bounces_total",
+            &[("source", "smtp"), ("outcome", "bounced")]
+        )
+        .await,
         1.0
     );
 
@@ -294,7 +306,8 @@ async fn a_dsn_fails_the_sent_event_and_quarantines_until_released(backend: Back
     );
     assert!(reply.starts_with("250"), "{reply}");
     assert_eq!(
-        env.metric("mc_bounces_total", &[("outcome", "duplicate")]).await,
+        env.metric("mc_bounces_total", &[("outcome", "duplicate")])
+            .await,
         1.0
     );
 
@@ -314,12 +327,7 @@ async fn a_dsn_fails_the_sent_event_and_quarantines_until_released(backend: Back
     assert_eq!(last["status"], "sent", "{}", pretty(&last));
 
     // A temporary failure (4.x.x) is recorded on the entry, nothing else.
-    let sender = env
-        .smtp
-        .wait_for_messages(2, TIMEOUT)
-        .await
-        .last()
-        .unwrap()["mailFrom"]
+    let sender = env.smtp.wait_for_messages(2, TIMEOUT).await.last().unwrap()["mailFrom"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -353,7 +361,10 @@ async fn bad_input_on_the_listener_changes_nothing(backend: Backend) {
     let (local, _) = sender.split_once('@').unwrap();
 
     // A forged token: another entry's id under this one's MAC.
-    let (event_part, rest) = local.trim_start_matches("bounces+").split_once('.').unwrap();
+    let (event_part, rest) = local
+        .trim_start_matches("bounces+")
+        .split_once('.')
+        .unwrap();
     let (_, mac) = rest.split_once('.').unwrap();
     let forged = format!("bounces+{event_part}.999999.{mac}@{DOMAIN}");
     let reply = send_bounce(addr, &forged, &dsn(&forged, address, "failed", "5.1.1"));
@@ -401,7 +412,9 @@ async fn bad_input_on_the_listener_changes_nothing(backend: Backend) {
     smtp.send("MAIL FROM:<>");
     smtp.send(&format!("RCPT TO:<{sender}>"));
     assert!(smtp.send("DATA").starts_with("354"));
-    smtp.writer.write_all(b"Subject: never ends\r\n\r\nand on").unwrap();
+    smtp.writer
+        .write_all(b"Subject: never ends\r\n\r\nand on")
+        .unwrap();
     let reply = smtp.reply();
     assert!(reply.starts_with("421"), "unfinished DATA: {reply:?}");
 
@@ -415,7 +428,12 @@ async fn bad_input_on_the_listener_changes_nothing(backend: Backend) {
     assert_eq!(event["status"], "sent", "{}", pretty(&event));
     assert_eq!(deliveries(&event)[0]["status"], "sent");
     let (_, list) = env.server.get_json("/api/v1/quarantine").await;
-    assert_eq!(list["entries"].as_array().unwrap().len(), 0, "{}", pretty(&list));
+    assert_eq!(
+        list["entries"].as_array().unwrap().len(),
+        0,
+        "{}",
+        pretty(&list)
+    );
     let (mut smtp, greeting) = Smtp::connect(addr);
     assert!(greeting.starts_with("220"), "{greeting}");
     assert!(smtp.send("EHLO relay.test").starts_with("250"));
@@ -424,19 +442,33 @@ async fn bad_input_on_the_listener_changes_nothing(backend: Backend) {
     for (name, labels) in [
         ("mc_bounces_total", vec![("outcome", "forged_token")]),
         ("mc_bounces_total", vec![("outcome", "not_a_bounce")]),
-        ("mc_bounce_listener_refusals_total", vec![("reason", "other_domain")]),
-        ("mc_bounce_listener_refusals_total", vec![("reason", "oversized")]),
-        ("mc_bounce_listener_refusals_total", vec![("reason", "data_timeout")]),
-        ("mc_bounce_listener_refusals_total", vec![("reason", "line_too_long")]),
+        (
+            "mc_bounce_listener_refusals_total",
+            vec![("reason", "other_domain")],
+        ),
+        (
+            "mc_bounce_listener_refusals_total",
+            vec![("reason", "oversized")],
+        ),
+        (
+            "mc_bounce_listener_refusals_total",
+            vec![("reason", "data_timeout")],
+        ),
+        (
+            "mc_bounce_listener_refusals_total",
+            vec![("reason", "line_too_long")],
+        ),
     ] {
         assert!(env.metric(name, &labels).await >= 1.0, "{name} {labels:?}");
     }
     assert_eq!(
-        env.metric("mc_bounces_total", &[("outcome", "forged_token")]).await,
+        env.metric("mc_bounces_total", &[("outcome", "forged_token")])
+            .await,
         2.0
     );
     assert_eq!(
-        env.metric("mc_bounces_total", &[("outcome", "not_a_bounce")]).await,
+        env.metric("mc_bounces_total", &[("outcome", "not_a_bounce")])
+            .await,
         2.0
     );
 }
@@ -454,13 +486,25 @@ async fn bounces_reported_over_http(backend: Backend) {
     let api = env.server.api();
     for (body, field) in [
         (json!({ "type": "hard" }), "messageId"),
-        (json!({ "eventId": by_event, "messageId": message_id, "type": "hard" }), "messageId"),
+        (
+            json!({ "eventId": by_event, "messageId": message_id, "type": "hard" }),
+            "messageId",
+        ),
         (json!({ "eventId": "abc", "type": "hard" }), "eventId"),
         (json!({ "eventId": by_event }), "type"),
         (json!({ "eventId": by_event, "type": "bounce" }), "type"),
-        (json!({ "eventId": by_event, "type": "hard", "address": "not an address" }), "address"),
-        (json!({ "eventId": by_event, "type": "hard", "diagnostic": "x".repeat(1001) }), "diagnostic"),
-        (json!({ "eventId": by_event, "type": "hard", "diagnostic": 5 }), "diagnostic"),
+        (
+            json!({ "eventId": by_event, "type": "hard", "address": "not an address" }),
+            "address",
+        ),
+        (
+            json!({ "eventId": by_event, "type": "hard", "diagnostic": "x".repeat(1001) }),
+            "diagnostic",
+        ),
+        (
+            json!({ "eventId": by_event, "type": "hard", "diagnostic": 5 }),
+            "diagnostic",
+        ),
     ] {
         let (status, answer) = api.post_json("/api/v1/bounces", &body, &[]).await;
         assert_eq!(status, 400, "{body}: {}", pretty(&answer));
@@ -476,7 +520,11 @@ async fn bounces_reported_over_http(backend: Backend) {
         .await;
     assert_eq!(status, 404);
     let (status, _) = api
-        .post_json("/api/v1/bounces", &json!({ "eventId": "12345", "type": "hard" }), &[])
+        .post_json(
+            "/api/v1/bounces",
+            &json!({ "eventId": "12345", "type": "hard" }),
+            &[],
+        )
         .await;
     assert_eq!(status, 404);
     assert_eq!(env.server.event(&by_event).await["status"], "sent");
@@ -503,7 +551,10 @@ async fn bounces_reported_over_http(backend: Backend) {
     assert_eq!(answer["outcome"], "complaint");
     let id = by_message["id"].as_str().unwrap();
     env.wait_status(id, "delivery_failed").await;
-    let (_, list) = env.server.get_json("/api/v1/quarantine?reason=complaint").await;
+    let (_, list) = env
+        .server
+        .get_json("/api/v1/quarantine?reason=complaint")
+        .await;
     let entries = list["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{}", pretty(&list));
     assert_eq!(entries[0]["address"], "two@example.com");
@@ -527,12 +578,18 @@ async fn the_quarantine_api(backend: Backend) {
     assert_eq!(entry["reason"], "manual");
     assert!(entry["expiresAt"].is_string());
     // A whole domain, written either way.
-    let (status, domain) = api.put_json("/api/v1/quarantine/blocked.test", &json!({}), &[]).await;
+    let (status, domain) = api
+        .put_json("/api/v1/quarantine/blocked.test", &json!({}), &[])
+        .await;
     assert_eq!(status, 200, "{}", pretty(&domain));
     assert_eq!(domain["address"], "@blocked.test");
     assert_eq!(domain["domain"], true);
     let (status, _) = api
-        .put_json("/api/v1/quarantine/@other.test", &json!({ "reason": "complaint" }), &[])
+        .put_json(
+            "/api/v1/quarantine/@other.test",
+            &json!({ "reason": "complaint" }),
+            &[],
+        )
         .await;
     assert_eq!(status, 200);
     for (path, field) in [
@@ -544,15 +601,28 @@ async fn the_quarantine_api(backend: Backend) {
         assert_error_field(&answer, "field", |f| f == field);
     }
     let (status, answer) = api
-        .put_json("/api/v1/quarantine/x@example.net", &json!({ "reason": "nope" }), &[])
+        .put_json(
+            "/api/v1/quarantine/x@example.net",
+            &json!({ "reason": "nope" }),
+            &[],
+        )
         .await;
     assert_eq!(status, 400);
     assert_error_field(&answer, "field", |f| f == "reason");
 
     // Filters.
     let all = env.server.get_json("/api/v1/quarantine").await.1;
-    assert_eq!(all["entries"].as_array().unwrap().len(), 3, "{}", pretty(&all));
-    let manual = env.server.get_json("/api/v1/quarantine?reason=manual").await.1;
+    assert_eq!(
+        all["entries"].as_array().unwrap().len(),
+        3,
+        "{}",
+        pretty(&all)
+    );
+    let manual = env
+        .server
+        .get_json("/api/v1/quarantine?reason=manual")
+        .await
+        .1;
     assert_eq!(manual["entries"].as_array().unwrap().len(), 2);
     let one = env
         .server
@@ -564,7 +634,10 @@ async fn the_quarantine_api(backend: Backend) {
     assert_eq!(limited["entries"].as_array().unwrap().len(), 1);
     let after = env
         .server
-        .get_json(&format!("/api/v1/quarantine?after={}", rfc3339_in(Duration::from_secs(60))))
+        .get_json(&format!(
+            "/api/v1/quarantine?after={}",
+            rfc3339_in(Duration::from_secs(60))
+        ))
         .await
         .1;
     assert_eq!(after["entries"].as_array().unwrap().len(), 0);
@@ -575,13 +648,22 @@ async fn the_quarantine_api(backend: Backend) {
         .1;
     assert_eq!(since["entries"].as_array().unwrap().len(), 3);
     for query in ["reason=bad", "after=yesterday", "limit=0"] {
-        let (status, _) = env.server.get_json(&format!("/api/v1/quarantine?{query}")).await;
+        let (status, _) = env
+            .server
+            .get_json(&format!("/api/v1/quarantine?{query}"))
+            .await;
         assert_eq!(status, 400, "{query}");
     }
 
     // The engine honours addresses and domains.
-    assert_eq!(env.greet("someone@example.net").await.1["status"], "ignored");
-    assert_eq!(env.greet("anyone@blocked.test").await.1["status"], "ignored");
+    assert_eq!(
+        env.greet("someone@example.net").await.1["status"],
+        "ignored"
+    );
+    assert_eq!(
+        env.greet("anyone@blocked.test").await.1["status"],
+        "ignored"
+    );
     assert_eq!(env.greet("fine@example.net").await.1["status"], "sent");
 
     // Release; a second release is 404.
@@ -592,14 +674,20 @@ async fn the_quarantine_api(backend: Backend) {
     assert_eq!(env.greet("anyone@blocked.test").await.1["status"], "sent");
 
     // Expiry (10 s): the entries stop counting by themselves.
-    poll_until(Duration::from_secs(60), "the quarantine entries to expire", async || {
-        let list = env.server.get_json("/api/v1/quarantine").await.1;
-        let n = list["entries"].as_array().map_or(0, Vec::len);
-        if n == 0 { Ok(()) } else { Err(pretty(&list)) }
-    })
+    poll_until(
+        Duration::from_secs(60),
+        "the quarantine entries to expire",
+        async || {
+            let list = env.server.get_json("/api/v1/quarantine").await.1;
+            let n = list["entries"].as_array().map_or(0, Vec::len);
+            if n == 0 { Ok(()) } else { Err(pretty(&list)) }
+        },
+    )
     .await;
     assert_eq!(env.greet("someone@example.net").await.1["status"], "sent");
     assert!(
-        env.metric("mc_quarantine_added_total", &[("reason", "manual")]).await >= 2.0
+        env.metric("mc_quarantine_added_total", &[("reason", "manual")])
+            .await
+            >= 2.0
     );
 }

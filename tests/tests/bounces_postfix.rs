@@ -85,7 +85,12 @@ async fn postfix_bounces_the_message(database: Option<PostgresDatabase>) {
     let (_, list) = server
         .get_json(&format!("/api/v1/quarantine?address={address}"))
         .await;
-    assert_eq!(list["entries"][0]["reason"], "hard_bounce", "{}", pretty(&list));
+    assert_eq!(
+        list["entries"][0]["reason"],
+        "hard_bounce",
+        "{}",
+        pretty(&list)
+    );
 
     let next = push(address).await;
     let next = server.wait_final(&next, TIMEOUT).await;

@@ -26,10 +26,9 @@ const MAX_DIAGNOSTIC: usize = 1000;
 fn parse_address(raw: &str) -> Result<(String, Channel), ApiError> {
     let raw = raw.trim();
     let bad = |why: &str| ApiError::bad_request("address", format!("`{raw}` {why}"));
-    if let Some(domain) = raw.strip_prefix('@').or((!raw.contains('@')
-        && !raw.starts_with('+')
-        && raw.contains('.'))
-    .then_some(raw))
+    if let Some(domain) = raw
+        .strip_prefix('@')
+        .or((!raw.contains('@') && !raw.starts_with('+') && raw.contains('.')).then_some(raw))
     {
         let valid = !domain.is_empty()
             && domain.len() <= 253
@@ -42,7 +41,9 @@ fn parse_address(raw: &str) -> Result<(String, Channel), ApiError> {
                         .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
         if !valid {
-            return Err(bad("is not a domain (write `@example.com` or `example.com`)"));
+            return Err(bad(
+                "is not a domain (write `@example.com` or `example.com`)",
+            ));
         }
         return Ok((format!("@{}", domain.to_ascii_lowercase()), Channel::Email));
     }
@@ -105,7 +106,10 @@ pub async fn list(
         .iter()
         .map(|e| entry_view(e, ctx.quarantine_expiry))
         .collect();
-    Ok(json_response(StatusCode::OK, &json!({ "entries": entries })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "entries": entries }),
+    ))
 }
 
 pub async fn put(

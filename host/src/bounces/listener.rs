@@ -65,7 +65,9 @@ async fn serve(
             _ = shutdown.recv() => return,
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            bounces.metrics().record_bounce_refusal("too_many_connections");
+            bounces
+                .metrics()
+                .record_bounce_refusal("too_many_connections");
             tracing::warn!(%peer, "bounce listener: too many connections ([bounces] max_connections)");
             tokio::spawn(async move {
                 let _ = tokio::time::timeout(

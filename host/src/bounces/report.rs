@@ -133,12 +133,8 @@ fn delivery_status(text: &str) -> Result<Bounce, NotABounce> {
     let mut delayed = None;
     for block in recipients {
         let action = field(block, "action").unwrap_or("").to_ascii_lowercase();
-        let status = field(block, "status").map(|s| {
-            s.split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_owned()
-        });
+        let status =
+            field(block, "status").map(|s| s.split_whitespace().next().unwrap_or("").to_owned());
         let kind = match (action.as_str(), status.as_deref()) {
             ("failed", Some(s)) if s.starts_with('4') => BounceKind::Soft,
             ("failed", _) => BounceKind::Hard,
@@ -234,21 +230,23 @@ fn plain_report(message: &Message<'_>, null_sender: bool) -> Result<Bounce, NotA
 
 /// The first `4.x.y` / `5.x.y` (RFC 3463) standing alone in `line`.
 fn enhanced_status(line: &str) -> Option<String> {
-    line.split(|c: char| c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | ',' | ';' | '<' | '>'))
-        .find(|word| {
-            let mut parts = word.split('.');
-            let (Some(class), Some(subject), Some(detail), None) =
-                (parts.next(), parts.next(), parts.next(), parts.next())
-            else {
-                return false;
-            };
-            matches!(class, "4" | "5")
-                && (1..=3).contains(&subject.len())
-                && (1..=3).contains(&detail.len())
-                && subject.bytes().all(|b| b.is_ascii_digit())
-                && detail.bytes().all(|b| b.is_ascii_digit())
-        })
-        .map(str::to_owned)
+    line.split(|c: char| {
+        c.is_whitespace() || matches!(c, '(' | ')' | '[' | ']' | ',' | ';' | '<' | '>')
+    })
+    .find(|word| {
+        let mut parts = word.split('.');
+        let (Some(class), Some(subject), Some(detail), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        matches!(class, "4" | "5")
+            && (1..=3).contains(&subject.len())
+            && (1..=3).contains(&detail.len())
+            && subject.bytes().all(|b| b.is_ascii_digit())
+            && detail.bytes().all(|b| b.is_ascii_digit())
+    })
+    .map(str::to_owned)
 }
 
 /// A line that starts with (or says after `said:`) a 5xx SMTP reply code.
@@ -319,13 +317,18 @@ Sorry, we were unable to deliver your message.\r\n<x@example.com>: host mx said:
         assert_eq!(bounce.kind, BounceKind::Hard);
         assert_eq!(bounce.status.as_deref(), Some("5.7.1"));
         let old = "From: postmaster@mx.example\r\nSubject: failure\r\n\r\nremote said: 554 no such user\r\n";
-        assert_eq!(classify(old.as_bytes(), false).unwrap().kind, BounceKind::Hard);
-        let hello = "From: someone@example.com\r\nSubject: hi\r\n\r\nSee section 5.1.1 of the manual\r\n";
+        assert_eq!(
+            classify(old.as_bytes(), false).unwrap().kind,
+            BounceKind::Hard
+        );
+        let hello =
+            "From: someone@example.com\r\nSubject: hi\r\n\r\nSee section 5.1.1 of the manual\r\n";
         assert_eq!(
             classify(hello.as_bytes(), false),
             Err(NotABounce::NoFailureStatus)
         );
-        let vacation = "From: someone@example.com\r\nSubject: Out of office\r\n\r\nBack on Monday.\r\n";
+        let vacation =
+            "From: someone@example.com\r\nSubject: Out of office\r\n\r\nBack on Monday.\r\n";
         assert_eq!(
             classify(vacation.as_bytes(), true),
             Err(NotABounce::NoFailureStatus)

@@ -92,7 +92,10 @@ impl Session {
     pub async fn run(mut self, stream: TcpStream, mut shutdown: Shutdown) {
         let (read, mut write) = stream.into_split();
         let mut reader = BufReader::new(read);
-        let greeting = format!("220 {} ESMTP message-center bounces\r\n", self.limits.hostname);
+        let greeting = format!(
+            "220 {} ESMTP message-center bounces\r\n",
+            self.limits.hostname
+        );
         if write.write_all(greeting.as_bytes()).await.is_err() {
             return;
         }
@@ -203,9 +206,7 @@ impl Session {
             }
             "MAIL" => self.mail(rest),
             "RCPT" => self.rcpt(rest),
-            "DATA" if self.rcpts.is_empty() => {
-                Step::Bad("503 5.5.1 RCPT first".to_owned())
-            }
+            "DATA" if self.rcpts.is_empty() => Step::Bad("503 5.5.1 RCPT first".to_owned()),
             "DATA" => Step::Data,
             "RSET" => {
                 self.reset();
@@ -333,7 +334,11 @@ impl Session {
                 log_id: target.log_id,
                 event_row_key: split_public_id(target.event_id as i64).1,
             };
-            match self.bounces.apply(BounceSource::Smtp, &entry, &report).await {
+            match self
+                .bounces
+                .apply(BounceSource::Smtp, &entry, &report)
+                .await
+            {
                 Ok(BounceOutcome::InFlight { .. }) => retry = true,
                 Ok(_) => {}
                 Err(error) => {

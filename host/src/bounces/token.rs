@@ -75,10 +75,7 @@ impl TokenSigner {
 
     /// The envelope sender for entry `log_id` of event `event_id`.
     pub fn address(&self, event_id: u64, log_id: i64, domain: &str) -> String {
-        format!(
-            "{LOCAL_PREFIX}+{}@{domain}",
-            self.token(event_id, log_id)
-        )
+        format!("{LOCAL_PREFIX}+{}@{domain}", self.token(event_id, log_id))
     }
 
     /// Checks a token (the part after `bounces+`), in constant time over the MAC.
@@ -156,7 +153,11 @@ mod tests {
         let address = signer.address(7, 42, "bounce.example.com");
         let local = address.split_once('@').unwrap().0;
         assert!(local.len() <= 64, "{local} fits a local part");
-        assert!(signer.verify_local_part(&local.to_ascii_uppercase()).is_ok());
+        assert!(
+            signer
+                .verify_local_part(&local.to_ascii_uppercase())
+                .is_ok()
+        );
         // Another entry with the same MAC, another key, a truncated or garbled MAC.
         let mac = token.rsplit_once('.').unwrap().1;
         assert_eq!(
@@ -173,7 +174,10 @@ mod tests {
             signer.verify("1.2.zzzzzzzzzzzzzzzzzzzz"),
             Err(TokenError::Malformed)
         );
-        assert_eq!(signer.verify_local_part("postmaster"), Err(TokenError::NotVerp));
+        assert_eq!(
+            signer.verify_local_part("postmaster"),
+            Err(TokenError::NotVerp)
+        );
         assert_eq!(
             signer.verify_local_part("other+1.2.3"),
             Err(TokenError::NotVerp)
@@ -182,7 +186,8 @@ mod tests {
 
     #[test]
     fn tokens_are_found_in_text() {
-        let text = "X-Postfix-Sender: rfc822; Bounces+1.2.ab@Bounce.Example.com\nbounces+3.4.cd@other.org";
+        let text =
+            "X-Postfix-Sender: rfc822; Bounces+1.2.ab@Bounce.Example.com\nbounces+3.4.cd@other.org";
         assert_eq!(find_tokens(text, "bounce.example.com"), vec!["1.2.ab"]);
     }
 }

@@ -61,7 +61,10 @@ impl fmt::Debug for BouncesConfig {
         f.debug_struct("BouncesConfig")
             .field("return_path_domain", &self.return_path_domain)
             .field("smtp_listen", &self.smtp_listen)
-            .field("signing_key", &self.signing_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "signing_key",
+                &self.signing_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("hostname", &self.hostname)
             .field("max_message_bytes", &self.max_message_bytes)
             .field("command_timeout", &self.command_timeout)

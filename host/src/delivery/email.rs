@@ -9,10 +9,10 @@
 //! address `bounces+<token>@<domain>` (see `crate::bounces::token`) on both paths; the `From` header is
 //! the template's or the channel's, as without.
 
+use lettre::address::Envelope;
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
-use lettre::address::Envelope;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::outcome::SendOutcome;
@@ -83,9 +83,7 @@ impl EmailChannel {
             return envelope;
         };
         match sender.parse::<Address>() {
-            Ok(sender) => {
-                Envelope::new(Some(sender), envelope.to().to_vec()).unwrap_or(envelope)
-            }
+            Ok(sender) => Envelope::new(Some(sender), envelope.to().to_vec()).unwrap_or(envelope),
             Err(_) => envelope,
         }
     }

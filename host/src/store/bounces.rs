@@ -118,7 +118,9 @@ impl Store {
             Some(DeliveryStatus::Bounced) => {
                 return Ok(BounceOutcome::AlreadyBounced { entry: entry.id });
             }
-            Some(DeliveryStatus::Pending) => return Ok(BounceOutcome::InFlight { entry: entry.id }),
+            Some(DeliveryStatus::Pending) => {
+                return Ok(BounceOutcome::InFlight { entry: entry.id });
+            }
             Some(DeliveryStatus::Sent) => {}
             _ => return Ok(BounceOutcome::Unknown),
         }
@@ -232,10 +234,6 @@ impl Store {
                 ]))
                 .order_by_desc(delivery_log::Column::Attempt),
         };
-        query
-            .limit(1)
-            .one(txn)
-            .await
-            .map_err(|e| self.error(e))
+        query.limit(1).one(txn).await.map_err(|e| self.error(e))
     }
 }

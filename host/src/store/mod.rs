@@ -25,11 +25,11 @@ use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 pub use archive::{ArchiveFilter, ArchiveStoreError, FeedCursor, FeedEntry, ReportRow, StoredPage};
 pub use bounces::{BounceKind, BounceOutcome, BounceReport, BounceTarget};
 pub use deliveries::AttemptResult;
-pub use quarantine::{NewQuarantine, QuarantineFilter, QuarantineReason, quarantine_key};
 pub use events::{Claim, EventFilter, EventUpdate, QueueStats, Unreadable, queue_named};
 pub use ingest::{
     EventRows, IdempotencyClaim, NewEvent, Submission, SubmissionOutcome, one_statement_fits,
 };
+pub use quarantine::{NewQuarantine, QuarantineFilter, QuarantineReason, quarantine_key};
 pub use sqlite_ingest::SqliteIngest;
 
 use crate::db;

@@ -112,7 +112,8 @@ pub struct NewQuarantine {
 
 /// The oldest `created_at` still in force under `expire_after`.
 fn in_force_since(expire_after: Option<Duration>) -> Option<DateTime<Utc>> {
-    expire_after.map(|d| Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
+    expire_after
+        .map(|d| Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
 }
 
 impl Store {
