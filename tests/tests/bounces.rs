@@ -691,3 +691,21 @@ async fn the_quarantine_api(backend: Backend) {
             >= 2.0
     );
 }
+
+/// On SIGTERM an open bounce session is told `421` and the server exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_shuts_down_with_the_server() {
+    let mut env = Env::start(Backend::Sqlite, "");
+    let (mut smtp, greeting) = Smtp::connect(env.bounce_addr());
+    assert!(greeting.starts_with("220"), "{greeting}");
+    assert!(smtp.send("EHLO relay.test").starts_with("250"));
+    env.server.sigterm();
+    let reply = smtp.reply();
+    assert!(reply.starts_with("421"), "an open session on shutdown: {reply:?}");
+    let status = env
+        .server
+        .wait_exit(Duration::from_secs(30))
+        .await
+        .expect("the server exits");
+    assert!(status.success(), "{status:?}");
+}

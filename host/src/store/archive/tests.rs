@@ -268,6 +268,34 @@ async fn pages_are_upserted(store: Store) {
         "an error keeps the cursor"
     );
     assert_eq!(cursors[0].archived_events, 3);
+
+    // An event back in the feed after a bounce replaces its archived copy, and is not counted again.
+    let bounced = store
+        .store_archive_page(
+            "exec-1",
+            Some("5.3"),
+            vec![archived("exec-1", 2, "delivery_failed", Some("welcome"))],
+            "9.2",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        bounced,
+        StoredPage {
+            inserted: 0,
+            archived_total: 3
+        }
+    );
+    let row = store
+        .query_archive(&ArchiveFilter {
+            status: Some("delivery_failed".to_owned()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(row.len(), 1);
+    assert_eq!((row[0].event_id, row[0].instance_name.as_str()), (2, "exec-1"));
 }
 
 #[tokio::test]
