@@ -701,7 +701,10 @@ async fn the_listener_shuts_down_with_the_server() {
     assert!(smtp.send("EHLO relay.test").starts_with("250"));
     env.server.sigterm();
     let reply = smtp.reply();
-    assert!(reply.starts_with("421"), "an open session on shutdown: {reply:?}");
+    assert!(
+        reply.starts_with("421"),
+        "an open session on shutdown: {reply:?}"
+    );
     let status = env
         .server
         .wait_exit(Duration::from_secs(30))

@@ -295,7 +295,10 @@ async fn pages_are_upserted(store: Store) {
         .await
         .unwrap();
     assert_eq!(row.len(), 1);
-    assert_eq!((row[0].event_id, row[0].instance_name.as_str()), (2, "exec-1"));
+    assert_eq!(
+        (row[0].event_id, row[0].instance_name.as_str()),
+        (2, "exec-1")
+    );
 }
 
 #[tokio::test]
