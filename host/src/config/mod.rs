@@ -19,12 +19,14 @@ mod adobe;
 mod build;
 mod channels;
 mod control;
+mod dkim;
 mod duration;
 mod env;
 mod error;
 mod schema;
 #[cfg(test)]
 mod test_support;
+mod throttle;
 mod validate;
 
 use std::path::Path;
@@ -36,9 +38,11 @@ pub use channels::{
     ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig, TemplatesConfig,
 };
 pub use control::{ExecutionInstanceConfig, RetentionConfig};
+pub use dkim::DkimKeyConfig;
 pub(crate) use duration::deserialize_duration;
 pub use duration::parse_duration;
 pub use error::ConfigError;
+pub use throttle::DomainLimits;
 pub use schema::{
     AuthConfig, Config, DatabaseConfig, InstanceConfig, LogConfig, LogFormat, PluginsConfig, Role,
     ServerConfig, WorkflowConfig,

@@ -8,8 +8,10 @@
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use super::dkim::{DkimKeyError, DkimSigners};
 use super::outcome::SendOutcome;
 use super::smtp_pool::{SmtpPool, parse_smtp_url};
 use crate::config::EmailChannelConfig;
@@ -26,6 +28,8 @@ pub struct EmailChannel {
     default_from: Mailbox,
     /// Domain of the Message-IDs this instance generates.
     id_domain: String,
+    /// `[[channels.email.dkim]]`.
+    dkim: DkimSigners,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,17 +38,30 @@ pub enum EmailConfigError {
     Url(String),
     #[error("channels.email.from: `{0}` is not a mailbox (\"Name <address>\" or an address)")]
     From(String),
+    #[error("channels.email.tls_ca_file `{file}`: {reason}")]
+    TlsCa { file: String, reason: String },
+    #[error(transparent)]
+    Dkim(#[from] DkimKeyError),
 }
 
 impl EmailChannel {
     pub fn new(config: &EmailChannelConfig) -> Result<Self, EmailConfigError> {
+        let dkim = DkimSigners::load(&config.dkim)?;
+        let ca = match &config.tls_ca_file {
+            Some(file) => Some(read_ca(file)?),
+            None => None,
+        };
         let sender = match parse_smtp_url(&config.smtp_url).map_err(EmailConfigError::Url)? {
-            Some(target) => Sender::Pool(SmtpPool::new(
-                target,
-                config.timeout,
-                config.pool_size.max(1) as usize,
-            )),
-            None => Sender::Lettre(Self::lettre_transport(config)?),
+            Some(target) => {
+                let tls = tls_parameters(&target.host, ca.as_ref())?;
+                Sender::Pool(SmtpPool::new(
+                    target,
+                    tls,
+                    config.timeout,
+                    config.pool_size.max(1) as usize,
+                ))
+            }
+            None => Sender::Lettre(Self::lettre_transport(config, ca.as_ref())?),
         };
         let default_from: Mailbox = config
             .from
@@ -55,24 +72,33 @@ impl EmailChannel {
             sender,
             default_from,
             id_domain,
+            dkim,
         })
     }
 
     /// lettre's pooled transport, for the URLs our pool does not take (`smtps://`).
     fn lettre_transport(
         config: &EmailChannelConfig,
+        ca: Option<&Certificate>,
     ) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailConfigError> {
-        Ok(
-            AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
-                .map_err(|e| EmailConfigError::Url(e.to_string()))?
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
+            .map_err(|e| EmailConfigError::Url(e.to_string()))?;
+        if let Some(ca) = ca {
+            // `smtps://` is TLS from the first byte: the same, with the extra CA trusted.
+            let host = url::Url::parse(&config.smtp_url)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()))
+                .ok_or_else(|| EmailConfigError::Url("the URL has no host".to_owned()))?;
+            builder = builder.tls(Tls::Wrapper(tls_parameters(&host, Some(ca))?));
+        }
+        Ok(builder
                 // Room for twice the concurrent sends: lettre hands a used connection back to its pool from
                 // another task, and a send that starts before it is back would otherwise open a new
                 // connection and make the pool close the returning one (hundreds of reconnections per
                 // thousand messages, measured).
-                .pool_config(PoolConfig::new().max_size(config.pool_size.max(1) * 2))
-                .timeout(Some(config.timeout))
-                .build(),
-        )
+            .pool_config(PoolConfig::new().max_size(config.pool_size.max(1) * 2))
+            .timeout(Some(config.timeout))
+            .build())
     }
 
     /// Sends one rendered message to `to`; the Message-ID names the event, so a message found in a
@@ -100,6 +126,7 @@ impl EmailChannel {
             None => self.default_from.clone(),
         };
         let message_id = format!("<mc.{event_id}.{attempt}.{}@{}>", nonce(), self.id_domain);
+        let from_domain = from.email.domain().to_owned();
         let builder = Message::builder()
             .from(from)
             .to(to)
@@ -122,12 +149,13 @@ impl EmailChannel {
                     .body(text.unwrap_or_default()),
             ),
         };
-        let message = match message {
+        let mut message = match message {
             Ok(message) => message,
             Err(e) => {
                 return SendOutcome::Permanent(format!("the message could not be built: {e}"));
             }
         };
+        self.dkim.sign(&mut message, &from_domain);
         let permanent = match &self.sender {
             Sender::Pool(pool) => pool
                 .send(message.envelope(), &message.formatted())
@@ -147,6 +175,33 @@ impl EmailChannel {
             Err((false, e)) => SendOutcome::Transient(format!("SMTP: {e}")),
         }
     }
+}
+
+/// The CA certificates of `[channels.email] tls_ca_file`.
+fn read_ca(file: &std::path::Path) -> Result<Certificate, EmailConfigError> {
+    let error = |reason: String| EmailConfigError::TlsCa {
+        file: file.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(file).map_err(|e| error(format!("cannot read it: {e}")))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(error("no PEM certificate in it".to_owned()));
+    }
+    Certificate::from_pem(&pem).map_err(|e| error(e.to_string()))
+}
+
+/// TLS towards `host` (STARTTLS or `smtps://`), trusting the web PKI roots and `ca` when given.
+fn tls_parameters(
+    host: &str,
+    ca: Option<&Certificate>,
+) -> Result<TlsParameters, EmailConfigError> {
+    let mut builder = TlsParameters::builder(host.to_owned());
+    if let Some(ca) = ca {
+        builder = builder.add_root_certificate(ca.clone());
+    }
+    builder
+        .build_rustls()
+        .map_err(|e| EmailConfigError::Url(format!("TLS towards `{host}`: {e}")))
 }
 
 /// A short random token, so Message-IDs stay unique across retries and instances.

@@ -1,6 +1,7 @@
 //! Delivery: the host sends what the processing workflows hand over, through the channels it owns
 //! (SMTP, the SMS gateway), and records every attempt in the delivery log.
 
+mod dkim;
 mod email;
 mod engine;
 mod outcome;

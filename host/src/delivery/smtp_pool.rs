@@ -57,6 +57,8 @@ impl PoolError {
 
 pub struct SmtpPool {
     target: SmtpTarget,
+    /// For STARTTLS.
+    tls: TlsParameters,
     timeout: Duration,
     hello: ClientId,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
@@ -64,9 +66,10 @@ pub struct SmtpPool {
 }
 
 impl SmtpPool {
-    pub fn new(target: SmtpTarget, timeout: Duration, max_idle: usize) -> Self {
+    pub fn new(target: SmtpTarget, tls: TlsParameters, timeout: Duration, max_idle: usize) -> Self {
         SmtpPool {
             target,
+            tls,
             timeout,
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
@@ -156,8 +159,7 @@ impl SmtpPool {
             StartTls::Never => false,
         };
         if upgrade {
-            let parameters = TlsParameters::new(target.host.clone())?;
-            connection.starttls(parameters, &self.hello).await?;
+            connection.starttls(self.tls.clone(), &self.hello).await?;
         }
         if let Some((user, password)) = &target.credentials {
             let credentials = Credentials::new(user.clone(), password.clone());
