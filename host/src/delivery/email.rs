@@ -5,8 +5,7 @@
 //! or fail, `smtp://…?tls=opportunistic` STARTTLS when offered, `smtps://` TLS from the first byte;
 //! `user:password@` in the URL enables AUTH.
 
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::Mailbox;
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -132,23 +131,7 @@ impl EmailChannel {
             .to(to)
             .subject(rendered.subject.clone().unwrap_or_default())
             .message_id(Some(message_id.clone()));
-        let text = rendered.text.clone();
-        let html = rendered.html.clone();
-        let message = match (text, html) {
-            (Some(text), Some(html)) => {
-                builder.multipart(MultiPart::alternative_plain_html(text, html))
-            }
-            (None, Some(html)) => builder.singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_HTML)
-                    .body(html),
-            ),
-            (text, None) => builder.singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(text.unwrap_or_default()),
-            ),
-        };
+        let message = super::mime::build(builder, rendered);
         let mut message = match message {
             Ok(message) => message,
             Err(e) => {

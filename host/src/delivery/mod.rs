@@ -4,6 +4,7 @@
 mod dkim;
 mod email;
 mod engine;
+mod mime;
 mod outcome;
 mod sms;
 mod smtp_pool;
