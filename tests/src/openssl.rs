@@ -27,8 +27,11 @@ fn path_str(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 temporary path")
 }
 
-/// A self-signed certificate for `127.0.0.1` and `localhost` (it is its own CA) and its key.
+/// A throwaway CA and a server certificate it signed for `127.0.0.1` and `localhost`, with its key.
 pub struct TestCert {
+    /// The CA's certificate: what a client must trust (`tls_ca_file`).
+    pub ca: PathBuf,
+    /// The server's certificate.
     pub cert: PathBuf,
     pub key: PathBuf,
     _dir: TempDir,
@@ -40,28 +43,34 @@ impl TestCert {
             .prefix("mc-cert-")
             .tempdir()
             .expect("create certificate directory");
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
+        let file = |name: &str| dir.path().join(name);
+        let (ca, ca_key) = (file("ca.pem"), file("ca-key.pem"));
+        let (cert, key, csr, ext) = (
+            file("cert.pem"),
+            file("key.pem"),
+            file("cert.csr"),
+            file("ext.cnf"),
+        );
         openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-keyout",
-            path_str(&key),
-            "-out",
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=Message Center test CA", "-keyout", path_str(&ca_key), "-out", path_str(&ca),
+        ]);
+        openssl(&[
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout",
+            path_str(&key), "-out", path_str(&csr),
+        ]);
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write the extensions");
+        openssl(&[
+            "x509", "-req", "-in", path_str(&csr), "-CA", path_str(&ca), "-CAkey",
+            path_str(&ca_key), "-CAcreateserial", "-days", "2", "-extfile", path_str(&ext), "-out",
             path_str(&cert),
         ]);
         TestCert {
+            ca,
             cert,
             key,
             _dir: dir,

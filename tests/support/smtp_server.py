@@ -142,7 +142,8 @@ class Handler:
                 "to": header(message, "To"),
                 "receivedAt": now_rfc3339(),
                 "raw": raw.decode("utf-8", "replace"),
-                "tls": session.ssl is not None,
+                "tls": session.ssl is not None
+                or server.transport.get_extra_info("ssl_object") is not None,
                 "auth": session.auth_data if session.authenticated else None,
             }
         )
@@ -159,7 +160,7 @@ def authenticator_for(credentials):
             and auth_data.login.decode() == user
             and auth_data.password.decode() == password
         )
-        return AuthResult(success=ok, auth_data=user if ok else None)
+        return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
 
     return authenticate
 
@@ -187,8 +188,9 @@ async def main():
         auth = dict(
             authenticator=authenticator_for(args.auth),
             auth_required=True,
-            # Over TLS only when there is TLS; the plain-SMTP AUTH test sends credentials in clear.
-            auth_require_tls=bool(args.starttls or args.smtps),
+            # After STARTTLS when it is offered; with --smtps the whole session is TLS already (aiosmtpd
+            # does not count implicit TLS as such).
+            auth_require_tls=bool(args.starttls),
         )
 
     handler = Handler(JsonLines(args.out), JsonLines(args.attempts), args.data_delay_ms / 1000.0)

@@ -7,7 +7,7 @@
 //! body: the bytes on the wire are the same, and every header is signable.
 
 use lettre::Message;
-use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::header::{ContentTransferEncoding, ContentType, MIME_VERSION_1_0};
 use lettre::message::{Body, MessageBuilder, MultiPart, SinglePart};
 
 use crate::templates::Rendered;
@@ -37,6 +37,8 @@ fn with_part(mut builder: MessageBuilder, part: &[u8]) -> Result<Message, String
     let head = std::str::from_utf8(&part[..split]).map_err(|e| format!("MIME headers: {e}"))?;
     let body = part[split + 4..].to_vec();
     let mut encoding = ContentTransferEncoding::SevenBit;
+    // lettre adds it for MIME bodies only, which this one no longer is for lettre.
+    builder = builder.header(MIME_VERSION_1_0);
     for (name, value) in unfold(head) {
         if name.eq_ignore_ascii_case("Content-Type") {
             let content_type = ContentType::parse(&value)
@@ -96,6 +98,7 @@ mod tests {
         let both = message(&rendered(Some("plain é"), Some("<p>html</p>")));
         let (head, body) = both.split_once("\r\n\r\n").unwrap();
         assert!(head.contains("Content-Type: multipart/alternative;"), "{head}");
+        assert!(head.contains("MIME-Version: 1.0"), "{head}");
         assert!(body.contains("Content-Type: text/plain; charset=utf-8"), "{body}");
         assert!(body.contains("<p>html</p>"), "{body}");
         let text = message(&rendered(Some("plain é"), None));

@@ -158,14 +158,25 @@ impl SmtpPool {
             StartTls::Opportunistic => connection.can_starttls(),
             StartTls::Never => false,
         };
+        // Each step under the timeout: a relay that never answers STARTTLS or AUTH would otherwise hold
+        // the attempt (and its claim) forever.
+        let late = |step: &str| PoolError::Network(format!("the relay did not answer {step} in time"));
         if upgrade {
-            connection.starttls(self.tls.clone(), &self.hello).await?;
+            tokio::time::timeout(
+                self.timeout,
+                connection.starttls(self.tls.clone(), &self.hello),
+            )
+            .await
+            .map_err(|_| late("STARTTLS"))??;
         }
         if let Some((user, password)) = &target.credentials {
             let credentials = Credentials::new(user.clone(), password.clone());
-            connection
-                .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                .await?;
+            tokio::time::timeout(
+                self.timeout,
+                connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials),
+            )
+            .await
+            .map_err(|_| late("AUTH"))??;
         }
         Ok(connection)
     }
