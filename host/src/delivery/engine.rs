@@ -196,6 +196,9 @@ impl Engine {
         let Some(event) = context.events.get(&entry.event_id) else {
             return fail(entry, "the event no longer exists".to_owned());
         };
+        if let Some(at) = expired(event) {
+            return expire(entry, at);
+        }
         let Some(address) = entry.address.as_deref() else {
             return ignore(
                 entry,
@@ -295,6 +298,7 @@ impl Engine {
                     error: None,
                     retry_at: None,
                     quarantine: None,
+                    expire_event: false,
                 }
             }
             SendOutcome::Permanent(reason) => AttemptResult {
@@ -303,6 +307,7 @@ impl Engine {
                 is_final: true,
                 message_id: None,
                 quarantine: Some(reason.clone()),
+                expire_event: false,
                 error: Some(reason),
                 retry_at: None,
             },
@@ -329,6 +334,7 @@ impl Engine {
                         )),
                         retry_at: Some(next),
                         quarantine: None,
+                        expire_event: false,
                     }
                 } else {
                     AttemptResult {
@@ -342,6 +348,7 @@ impl Engine {
                         )),
                         retry_at: None,
                         quarantine: None,
+                        expire_event: false,
                     }
                 }
             }
@@ -381,6 +388,27 @@ fn ignore(entry: &delivery_log::Model, reason: String) -> AttemptResult {
         error: Some(reason),
         retry_at: None,
         quarantine: None,
+        expire_event: false,
+    }
+}
+
+/// When `event`'s `expiration` has passed, that time: it is then not sent, not even on a retry.
+fn expired(event: &event::Model) -> Option<chrono::DateTime<Utc>> {
+    event.expires_at.filter(|at| *at <= Utc::now())
+}
+
+/// The attempt is not made: the event turns `expired`, the entry says why.
+fn expire(entry: &delivery_log::Model, at: chrono::DateTime<Utc>) -> AttemptResult {
+    AttemptResult {
+        expire_event: true,
+        ..fail(
+            entry,
+            format!(
+                "not sent: the event expired at {} before attempt {}",
+                at.to_rfc3339(),
+                entry.attempt
+            ),
+        )
     }
 }
 
@@ -393,5 +421,6 @@ fn fail(entry: &delivery_log::Model, reason: String) -> AttemptResult {
         error: Some(reason),
         retry_at: None,
         quarantine: None,
+        expire_event: false,
     }
 }

@@ -30,6 +30,9 @@ pub struct AttemptResult {
     pub retry_at: Option<DateTime<Utc>>,
     /// Quarantine the entry's address, with this reason.
     pub quarantine: Option<String>,
+    /// The event's `expiration` passed before this attempt: the event turns `expired` (from
+    /// `pending_delivery` only), in the same transaction as the entry.
+    pub expire_event: bool,
 }
 
 impl Store {
@@ -231,6 +234,7 @@ impl Store {
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let mut retries = Vec::new();
         let mut quarantined = Vec::new();
+        let mut expired = Vec::new();
         for result in results {
             let Some(entry) = claimed.get(&result.log_id) else {
                 continue;
@@ -279,6 +283,9 @@ impl Store {
                     ..Default::default()
                 });
             }
+            if result.expire_event {
+                expired.push(entry.event_id);
+            }
             if let (Some(reason), Some(address)) = (&result.quarantine, &entry.address) {
                 quarantined.push(quarantine::ActiveModel {
                     address: Set(address.clone()),
@@ -291,6 +298,22 @@ impl Store {
         if !retries.is_empty() {
             delivery_log::Entity::insert_many(retries)
                 .exec_without_returning(&txn)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        if !expired.is_empty() {
+            // The entry is final and will be copied by updateEventsStatus like any other, but the
+            // event is no longer `pending_delivery` then, so `expired` stays.
+            event::Entity::update_many()
+                .col_expr(
+                    event::Column::Status,
+                    Expr::value(EventStatus::Expired.as_str()),
+                )
+                .col_expr(event::Column::FinishedAt, Expr::value(now))
+                .col_expr(event::Column::UpdatedAt, Expr::value(now))
+                .filter(event::Column::Id.is_in(expired))
+                .filter(event::Column::Status.eq(EventStatus::PendingDelivery.as_str()))
+                .exec(&txn)
                 .await
                 .map_err(|e| self.error(e))?;
         }
