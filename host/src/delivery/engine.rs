@@ -19,6 +19,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::email::EmailChannel;
 use super::outcome::SendOutcome;
 use super::sms::SmsChannel;
+use super::throttle::{Admission, Throttle};
 use crate::config::RetryConfig;
 use crate::db::entities::{delivery_log, event, template_version};
 use crate::ingest::validate::{check_email, check_phone};
@@ -51,6 +52,8 @@ pub struct Engine {
     pub claimer: String,
     pub email: Option<Channel<EmailChannel>>,
     pub sms: Option<Channel<SmsChannel>>,
+    /// Per recipient domain limits of the email channel.
+    pub throttle: Throttle,
     pub templates: Arc<TemplateCache>,
     pub metrics: Metrics,
     pub wake: Arc<Notify>,
@@ -144,6 +147,11 @@ impl Engine {
             versions,
             quarantined,
         };
+        let claimed = self.hold_back_throttled(claimed, &context).await?;
+        if claimed.is_empty() {
+            unsettled.clear();
+            return Ok(1);
+        }
         // All at once (each channel's semaphore bounds how many really send concurrently), recording
         // outcomes as they come in, a few at a time: after a crash, only the sends of the last unrecorded
         // group (at most RECORD_EVERY) plus those in flight are repeated.
@@ -171,6 +179,42 @@ impl Engine {
         }
         unsettled.clear();
         Ok(claimed.len())
+    }
+
+    /// Hands back the email attempts over a per-domain limit, each due at its slot (no retry used, not
+    /// failed); returns the others. Expired events are not held back: they are concluded at once.
+    async fn hold_back_throttled(
+        &self,
+        claimed: Vec<delivery_log::Model>,
+        context: &RoundContext,
+    ) -> Result<Vec<delivery_log::Model>, StoreError> {
+        if self.throttle.is_empty() {
+            return Ok(claimed);
+        }
+        let limited: Vec<(i64, &str)> = claimed
+            .iter()
+            .filter(|d| channel_of(d) == mc_plugin_api::Channel::Email)
+            .filter(|d| {
+                context
+                    .events
+                    .get(&d.event_id)
+                    .is_some_and(|e| expired(e).is_none())
+            })
+            .filter_map(|d| d.address.as_deref().map(|a| (d.id, a)))
+            .collect();
+        let mut deferred = Vec::new();
+        for ((id, _), admission) in limited.iter().zip(self.throttle.admit(&limited)) {
+            if let Admission::WaitUntil(at) = admission {
+                deferred.push((*id, at));
+            }
+        }
+        if deferred.is_empty() {
+            return Ok(claimed);
+        }
+        let held = self.store.defer_deliveries(&self.claimer, &deferred).await?;
+        tracing::debug!(held, "attempts held back by per-domain limits");
+        let ids: std::collections::HashSet<i64> = deferred.iter().map(|(id, _)| *id).collect();
+        Ok(claimed.into_iter().filter(|d| !ids.contains(&d.id)).collect())
     }
 
     /// Decides and, when there is something to send, sends one attempt.
@@ -265,6 +309,11 @@ impl Engine {
                     entry,
                     "the email channel is not configured ([channels.email])".to_owned(),
                 );
+            };
+            let domain_limit = self.throttle.connections(address);
+            let _domain_permit = match &domain_limit {
+                Some(limit) => Some(limit.acquire().await),
+                None => None,
             };
             let _permit = email.permits.acquire().await;
             (

@@ -8,6 +8,7 @@ mod mime;
 mod outcome;
 mod sms;
 mod smtp_pool;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -65,6 +66,11 @@ pub fn start(
         }),
         None => None,
     };
+    let throttle = channels
+        .email
+        .as_ref()
+        .map(|config| throttle::Throttle::new(&config.domains))
+        .unwrap_or_default();
     let sms = match &channels.sms {
         Some(config) => Some(Channel {
             sender: SmsChannel::new(config)?,
@@ -84,6 +90,7 @@ pub fn start(
         claimer,
         email,
         sms,
+        throttle,
         templates: Arc::new(TemplateCache::with_limits(TEMPLATE_CACHE_CAPACITY, limits)),
         metrics,
         wake: Arc::clone(&wake),

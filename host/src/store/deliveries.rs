@@ -165,6 +165,33 @@ impl Store {
         Ok(released)
     }
 
+    /// Hands back attempts that `claimer` holds but must not send yet (a per-domain limit), each due
+    /// again at its time: their status, attempt number and retries are untouched. Returns how many.
+    pub async fn defer_deliveries(
+        &self,
+        claimer: &str,
+        deferred: &[(i64, DateTime<Utc>)],
+    ) -> Result<u64, StoreError> {
+        if deferred.is_empty() {
+            return Ok(0);
+        }
+        let _turn = self.write_turn().await;
+        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
+        let mut changed = 0;
+        for (id, at) in deferred {
+            changed += unclaimed_deliveries()
+                .col_expr(delivery_log::Column::NextAttemptAt, Expr::value(*at))
+                .filter(delivery_log::Column::Id.eq(*id))
+                .filter(delivery_log::Column::ClaimedBy.eq(claimer))
+                .exec(&txn)
+                .await
+                .map_err(|e| self.error(e))?
+                .rows_affected;
+        }
+        txn.commit().await.map_err(|e| self.error(e))?;
+        Ok(changed)
+    }
+
     /// The events with these row keys.
     pub async fn events_by_row_keys(
         &self,
