@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, Semaphore};
 
+pub use dkim::{DkimKeyError, DkimSigners};
 pub use email::EmailChannel;
 pub use engine::{Channel, Engine};
 pub use outcome::SendOutcome;
