@@ -52,12 +52,31 @@ impl TestCert {
             file("ext.cnf"),
         );
         openssl(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-            "/CN=Message Center test CA", "-keyout", path_str(&ca_key), "-out", path_str(&ca),
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Message Center test CA",
+            "-keyout",
+            path_str(&ca_key),
+            "-out",
+            path_str(&ca),
         ]);
         openssl(&[
-            "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout",
-            path_str(&key), "-out", path_str(&csr),
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            path_str(&key),
+            "-out",
+            path_str(&csr),
         ]);
         std::fs::write(
             &ext,
@@ -65,8 +84,20 @@ impl TestCert {
         )
         .expect("write the extensions");
         openssl(&[
-            "x509", "-req", "-in", path_str(&csr), "-CA", path_str(&ca), "-CAkey",
-            path_str(&ca_key), "-CAcreateserial", "-days", "2", "-extfile", path_str(&ext), "-out",
+            "x509",
+            "-req",
+            "-in",
+            path_str(&csr),
+            "-CA",
+            path_str(&ca),
+            "-CAkey",
+            path_str(&ca_key),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            path_str(&ext),
+            "-out",
             path_str(&cert),
         ]);
         TestCert {

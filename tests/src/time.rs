@@ -61,7 +61,11 @@ pub fn rfc3339_millis(text: &str) -> i64 {
             .collect()
     };
     let (d, t) = (numbers(date, '-'), numbers(time, ':'));
-    let (y, m) = if d[1] <= 2.0 { (d[0] - 1.0, d[1] + 9.0) } else { (d[0], d[1] - 3.0) };
+    let (y, m) = if d[1] <= 2.0 {
+        (d[0] - 1.0, d[1] + 9.0)
+    } else {
+        (d[0], d[1] - 3.0)
+    };
     // Howard Hinnant's days_from_civil.
     let (y, m, day) = (y as i64, m as i64, d[2] as i64);
     let era = y.div_euclid(400);

@@ -36,7 +36,11 @@ async fn a_retry_after_the_expiration_expires_the_event(database: Option<Postgre
     let event = server.wait_final(&id, TIMEOUT).await;
     assert_eq!(event["status"], "expired", "{}", pretty(&event));
     let entries = event["deliveries"].as_array().expect("deliveries");
-    assert!(entries.len() >= 2, "it was tried, then retried: {}", pretty(&event));
+    assert!(
+        entries.len() >= 2,
+        "it was tried, then retried: {}",
+        pretty(&event)
+    );
     let last = entries
         .iter()
         .max_by_key(|d| d["attempt"].as_u64())

@@ -99,13 +99,24 @@ async fn signs_verifiably(algorithm: DkimAlgorithm, tag: &str) {
     let message = send(&server, &smtp, "WELCOME", "ada@dest.test").await;
     let raw = message["raw"].as_str().expect("the raw message");
     let verdict = dkimpy_verify(raw, &key.dns_txt);
-    assert_eq!(verdict["ok"], true, "dkimpy: {verdict}\n--- message ---\n{raw}");
+    assert_eq!(
+        verdict["ok"], true,
+        "dkimpy: {verdict}\n--- message ---\n{raw}"
+    );
     assert_eq!(verdict["d"], DOMAIN, "{verdict}");
     assert_eq!(verdict["s"], SELECTOR, "{verdict}");
     assert_eq!(verdict["a"], tag, "{verdict}");
     assert_eq!(verdict["c"], "relaxed/relaxed", "{verdict}");
     let signed: Vec<&str> = verdict["h"].as_str().unwrap_or("").split(':').collect();
-    for header in ["from", "to", "subject", "date", "message-id", "mime-version", "content-type"] {
+    for header in [
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+    ] {
         assert!(signed.contains(&header), "h= lacks {header}: {verdict}");
     }
     // The verifier really checks: a changed subject fails.

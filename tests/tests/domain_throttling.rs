@@ -48,7 +48,8 @@ async fn the_throttled_domain_is_paced_and_the_other_is_not(database: Option<Pos
     let events: Vec<Value> = (0..FAST)
         .flat_map(|i| {
             let fast = json!({ "type": "HELLO", "email": format!("f{i}@fast.test") });
-            let slow = (i < SLOW).then(|| json!({ "type": "HELLO", "email": format!("s{i}@SLOW.test") }));
+            let slow =
+                (i < SLOW).then(|| json!({ "type": "HELLO", "email": format!("s{i}@SLOW.test") }));
             std::iter::once(fast).chain(slow)
         })
         .collect();
@@ -64,13 +65,20 @@ async fn the_throttled_domain_is_paced_and_the_other_is_not(database: Option<Pos
         .collect();
 
     let domain_of = |m: &Value| -> String {
-        m["rcptTos"][0].as_str().unwrap_or("").rsplit('@').next().unwrap_or("").to_ascii_lowercase()
+        m["rcptTos"][0]
+            .as_str()
+            .unwrap_or("")
+            .rsplit('@')
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase()
     };
     // The other domain's all arrive while the throttled one is still at the start of its pace.
     let fast = wait_for(TIMEOUT, "every fast.test message", async || {
         let messages = smtp.messages();
-        let (fast, slow): (Vec<Value>, Vec<Value>) =
-            messages.into_iter().partition(|m| domain_of(m) == "fast.test");
+        let (fast, slow): (Vec<Value>, Vec<Value>) = messages
+            .into_iter()
+            .partition(|m| domain_of(m) == "fast.test");
         (fast.len() >= FAST).then_some((fast, slow.len()))
     })
     .await;
@@ -81,7 +89,11 @@ async fn the_throttled_domain_is_paced_and_the_other_is_not(database: Option<Pos
     );
 
     let all = smtp.wait_for_messages(FAST + SLOW, TIMEOUT).await;
-    let slow: Vec<Value> = all.iter().filter(|m| domain_of(m) == "slow.test").cloned().collect();
+    let slow: Vec<Value> = all
+        .iter()
+        .filter(|m| domain_of(m) == "slow.test")
+        .cloned()
+        .collect();
     assert_eq!(slow.len(), SLOW, "each slow.test event sent once");
     let times = received_millis(&slow);
     // At most 60 (+1 for the first, +1 for timing jitter) in any 60 s window ...
@@ -98,7 +110,11 @@ async fn the_throttled_domain_is_paced_and_the_other_is_not(database: Option<Pos
     // ... and evenly spaced: at most 12 in any 10 s window.
     for (i, start) in times.iter().enumerate() {
         if let Some(end) = times.get(i + 12) {
-            assert!(end - start >= 10_000, "13 messages within {} ms from #{i}", end - start);
+            assert!(
+                end - start >= 10_000,
+                "13 messages within {} ms from #{i}",
+                end - start
+            );
         }
     }
 

@@ -63,7 +63,9 @@ async fn sends_securely(url: impl Fn(u16) -> String, mode: SmtpTlsMode, auth: Op
     let server = server_on(url(smtp.port()), &smtp, Some(&cert)).await;
     let event = deliver(&server, "ada@dest.test").await;
     assert_eq!(event["status"], "sent", "{}", pretty(&event));
-    let message = smtp.wait_for_message_to("ada@dest.test", DELIVERY_TIMEOUT).await;
+    let message = smtp
+        .wait_for_message_to("ada@dest.test", DELIVERY_TIMEOUT)
+        .await;
     assert_eq!(message["tls"], true, "received over TLS: {message}");
     let user = auth.map(|a| a.split_once(':').expect("user:password").0);
     assert_eq!(message["auth"], json!(user), "{message}");
@@ -113,7 +115,10 @@ async fn auth_over_smtps() {
 async fn a_wrong_password_fails_the_delivery_with_a_clear_error() {
     let cert = TestCert::generate();
     let smtp = SmtpServer::start_secured(Some((&cert, SmtpTlsMode::StartTls)), Some(CREDENTIALS));
-    let url = format!("smtp://mc-user:wrong@127.0.0.1:{}?tls=required", smtp.port());
+    let url = format!(
+        "smtp://mc-user:wrong@127.0.0.1:{}?tls=required",
+        smtp.port()
+    );
     let server = server_on(url, &smtp, Some(&cert)).await;
     let event = deliver(&server, "ada@dest.test").await;
     assert_eq!(event["status"], "delivery_failed", "{}", pretty(&event));
@@ -123,6 +128,18 @@ async fn a_wrong_password_fails_the_delivery_with_a_clear_error() {
         "the error says the relay refused the credentials: {errors}"
     );
     assert!(smtp.messages().is_empty(), "nothing was accepted");
+    // The relay refused our credentials, which says nothing of the recipient: retried, not quarantined.
+    assert!(
+        event["deliveries"].as_array().is_some_and(|d| d.len() == 2),
+        "one retry: {}",
+        pretty(&event)
+    );
+    let again = deliver(&server, "ada@dest.test").await;
+    assert!(
+        !errors(&again).contains("quarantined"),
+        "the recipient is not quarantined: {}",
+        pretty(&again)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

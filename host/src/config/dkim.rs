@@ -35,10 +35,7 @@ pub(super) fn check(entries: &[DkimKeyConfig]) -> Result<(), (Vec<String>, Strin
         };
         let domain = entry.domain.trim();
         if domain.is_empty() || domain.contains(['@', ' ', '/']) {
-            return Err((
-                at("domain"),
-                format!("`{}` is not a domain", entry.domain),
-            ));
+            return Err((at("domain"), format!("`{}` is not a domain", entry.domain)));
         }
         if !seen.insert(domain.to_ascii_lowercase()) {
             return Err((
@@ -58,4 +55,57 @@ pub(super) fn check(entries: &[DkimKeyConfig]) -> Result<(), (Vec<String>, Strin
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+
+    const EMAIL: &str = "[channels.email]\nsmtp_url = \"smtp://127.0.0.1:25\"\n";
+
+    #[test]
+    fn dkim_entries_are_read_and_checked() {
+        let text = format!(
+            "{EMAIL}[[channels.email.dkim]]\ndomain = \"example.com\"\nselector = \"s1\"\nprivate_key_file = \"/k.pem\"\n"
+        );
+        let config = Config::from_toml_str(&text, no_env()).expect("valid");
+        let email = config.channels.email.expect("email");
+        assert_eq!(email.dkim.len(), 1);
+        assert_eq!(email.dkim[0].selector, "s1");
+
+        let twice = format!(
+            "{text}[[channels.email.dkim]]\ndomain = \"EXAMPLE.com\"\nselector = \"s2\"\nprivate_key_file = \"/k2.pem\"\n"
+        );
+        let (key, message) = invalid(&twice, no_env());
+        assert_eq!(key, "channels.email.dkim[1].domain");
+        assert!(message.contains("two entries"), "{message}");
+
+        let no_selector = format!(
+            "{EMAIL}[[channels.email.dkim]]\ndomain = \"example.com\"\nselector = \"\"\nprivate_key_file = \"/k.pem\"\n"
+        );
+        assert_eq!(
+            invalid(&no_selector, no_env()).0,
+            "channels.email.dkim[0].selector"
+        );
+    }
+
+    #[test]
+    fn domain_limits_are_read_and_checked() {
+        let text = format!(
+            "{EMAIL}tls_ca_file = \"/ca.pem\"\n[channels.email.domains.\"gmail.com\"]\nmax_per_minute = 60\n"
+        );
+        let config = Config::from_toml_str(&text, no_env()).expect("valid");
+        let email = config.channels.email.expect("email");
+        assert_eq!(email.domains["gmail.com"].max_per_minute, Some(60));
+        assert_eq!(email.domains["gmail.com"].max_connections, None);
+        assert_eq!(
+            email.tls_ca_file.as_deref(),
+            Some(std::path::Path::new("/ca.pem"))
+        );
+
+        let zero = format!("{EMAIL}[channels.email.domains.\"gmail.com\"]\nmax_connections = 0\n");
+        let (key, message) = invalid(&zero, no_env());
+        assert_eq!(key, "channels.email.domains.gmail.com.max_connections");
+        assert!(message.contains("at least 1"), "{message}");
+    }
 }

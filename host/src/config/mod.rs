@@ -42,11 +42,11 @@ pub use dkim::DkimKeyConfig;
 pub(crate) use duration::deserialize_duration;
 pub use duration::parse_duration;
 pub use error::ConfigError;
-pub use throttle::DomainLimits;
 pub use schema::{
     AuthConfig, Config, DatabaseConfig, InstanceConfig, LogConfig, LogFormat, PluginsConfig, Role,
     ServerConfig, WorkflowConfig,
 };
+pub use throttle::DomainLimits;
 
 impl Config {
     /// Reads `path`, applies the `MC_*` variables of the process environment, and validates.

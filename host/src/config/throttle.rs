@@ -17,9 +17,7 @@ pub struct DomainLimits {
 }
 
 /// `(path, message)` of the first bad entry: an empty domain or a limit of 0.
-pub(super) fn check(
-    domains: &BTreeMap<String, DomainLimits>,
-) -> Result<(), (Vec<String>, String)> {
+pub(super) fn check(domains: &BTreeMap<String, DomainLimits>) -> Result<(), (Vec<String>, String)> {
     let mut seen = std::collections::BTreeSet::new();
     for (domain, limits) in domains {
         let at = |key: &str| {

@@ -117,16 +117,17 @@ fn signing_key(pem: &str) -> Result<DkimSigningKey, String> {
         "PRIVATE KEY" => match RsaPrivateKey::from_pkcs8_pem(pem) {
             Ok(key) => key,
             Err(_) => {
-                let ed = ed25519_dalek::SigningKey::from_pkcs8_pem(pem).map_err(|e| {
-                    format!("a PKCS#8 key that is neither RSA nor Ed25519 ({e})")
-                })?;
+                let ed = ed25519_dalek::SigningKey::from_pkcs8_pem(pem)
+                    .map_err(|e| format!("a PKCS#8 key that is neither RSA nor Ed25519 ({e})"))?;
                 let seed = base64::engine::general_purpose::STANDARD.encode(ed.to_bytes());
                 return DkimSigningKey::new(&seed, DkimSigningAlgorithm::Ed25519)
                     .map_err(|e| format!("lettre refused the Ed25519 key: {e}"));
             }
         },
         "ENCRYPTED PRIVATE KEY" => {
-            return Err("an encrypted key: store it unencrypted (readable only by the server)".to_owned());
+            return Err(
+                "an encrypted key: store it unencrypted (readable only by the server)".to_owned(),
+            );
         }
         other => {
             return Err(format!(

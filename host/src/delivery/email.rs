@@ -11,7 +11,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::dkim::{DkimKeyError, DkimSigners};
-use super::outcome::SendOutcome;
+use super::outcome::{SendOutcome, is_permanent_for_recipient};
 use super::smtp_pool::{SmtpPool, parse_smtp_url};
 use crate::config::EmailChannelConfig;
 use crate::templates::Rendered;
@@ -91,10 +91,10 @@ impl EmailChannel {
             builder = builder.tls(Tls::Wrapper(tls_parameters(&host, Some(ca))?));
         }
         Ok(builder
-                // Room for twice the concurrent sends: lettre hands a used connection back to its pool from
-                // another task, and a send that starts before it is back would otherwise open a new
-                // connection and make the pool close the returning one (hundreds of reconnections per
-                // thousand messages, measured).
+            // Room for twice the concurrent sends: lettre hands a used connection back to its pool from
+            // another task, and a send that starts before it is back would otherwise open a new
+            // connection and make the pool close the returning one (hundreds of reconnections per
+            // thousand messages, measured).
             .pool_config(PoolConfig::new().max_size(config.pool_size.max(1) * 2))
             .timeout(Some(config.timeout))
             .build())
@@ -148,7 +148,7 @@ impl EmailChannel {
                 .send(message)
                 .await
                 .map(|_| ())
-                .map_err(|e| (e.is_permanent(), e.to_string())),
+                .map_err(|e| (is_permanent_for_recipient(&e), e.to_string())),
         };
         match permanent {
             Ok(()) => SendOutcome::Sent {
@@ -174,10 +174,7 @@ fn read_ca(file: &std::path::Path) -> Result<Certificate, EmailConfigError> {
 }
 
 /// TLS towards `host` (STARTTLS or `smtps://`), trusting the web PKI roots and `ca` when given.
-fn tls_parameters(
-    host: &str,
-    ca: Option<&Certificate>,
-) -> Result<TlsParameters, EmailConfigError> {
+fn tls_parameters(host: &str, ca: Option<&Certificate>) -> Result<TlsParameters, EmailConfigError> {
     let mut builder = TlsParameters::builder(host.to_owned());
     if let Some(ca) = ca {
         builder = builder.add_root_certificate(ca.clone());

@@ -211,10 +211,16 @@ impl Engine {
         if deferred.is_empty() {
             return Ok(claimed);
         }
-        let held = self.store.defer_deliveries(&self.claimer, &deferred).await?;
+        let held = self
+            .store
+            .defer_deliveries(&self.claimer, &deferred)
+            .await?;
         tracing::debug!(held, "attempts held back by per-domain limits");
         let ids: std::collections::HashSet<i64> = deferred.iter().map(|(id, _)| *id).collect();
-        Ok(claimed.into_iter().filter(|d| !ids.contains(&d.id)).collect())
+        Ok(claimed
+            .into_iter()
+            .filter(|d| !ids.contains(&d.id))
+            .collect())
     }
 
     /// Decides and, when there is something to send, sends one attempt.

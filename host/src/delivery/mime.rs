@@ -41,8 +41,8 @@ fn with_part(mut builder: MessageBuilder, part: &[u8]) -> Result<Message, String
     builder = builder.header(MIME_VERSION_1_0);
     for (name, value) in unfold(head) {
         if name.eq_ignore_ascii_case("Content-Type") {
-            let content_type = ContentType::parse(&value)
-                .map_err(|e| format!("Content-Type `{value}`: {e}"))?;
+            let content_type =
+                ContentType::parse(&value).map_err(|e| format!("Content-Type `{value}`: {e}"))?;
             builder = builder.header(content_type);
         } else if name.eq_ignore_ascii_case("Content-Transfer-Encoding") {
             encoding = value
@@ -97,16 +97,28 @@ mod tests {
     fn mime_headers_are_message_headers_and_the_body_is_unchanged() {
         let both = message(&rendered(Some("plain é"), Some("<p>html</p>")));
         let (head, body) = both.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains("Content-Type: multipart/alternative;"), "{head}");
+        assert!(
+            head.contains("Content-Type: multipart/alternative;"),
+            "{head}"
+        );
         assert!(head.contains("MIME-Version: 1.0"), "{head}");
-        assert!(body.contains("Content-Type: text/plain; charset=utf-8"), "{body}");
+        assert!(
+            body.contains("Content-Type: text/plain; charset=utf-8"),
+            "{body}"
+        );
         assert!(body.contains("<p>html</p>"), "{body}");
         let text = message(&rendered(Some("plain é"), None));
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(head.contains("Content-Type: text/plain; charset=utf-8"), "{head}");
+        assert!(
+            head.contains("Content-Type: text/plain; charset=utf-8"),
+            "{head}"
+        );
         assert!(head.contains("Content-Transfer-Encoding: "), "{head}");
         assert!(!body.contains("Content-Type"), "{body}");
         let html = message(&rendered(None, Some("<b>x</b>")));
-        assert!(html.contains("Content-Type: text/html; charset=utf-8"), "{html}");
+        assert!(
+            html.contains("Content-Type: text/html; charset=utf-8"),
+            "{html}"
+        );
     }
 }

@@ -49,9 +49,9 @@ pub enum PoolError {
 }
 
 impl PoolError {
-    /// A 5xx answer: retrying will not help.
+    /// A 5xx answer about the message or recipient: retrying will not help.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, PoolError::Smtp(e) if e.is_permanent())
+        matches!(self, PoolError::Smtp(e) if super::outcome::is_permanent_for_recipient(e))
     }
 }
 
@@ -160,7 +160,8 @@ impl SmtpPool {
         };
         // Each step under the timeout: a relay that never answers STARTTLS or AUTH would otherwise hold
         // the attempt (and its claim) forever.
-        let late = |step: &str| PoolError::Network(format!("the relay did not answer {step} in time"));
+        let late =
+            |step: &str| PoolError::Network(format!("the relay did not answer {step} in time"));
         if upgrade {
             tokio::time::timeout(
                 self.timeout,

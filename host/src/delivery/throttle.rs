@@ -177,9 +177,17 @@ mod tests {
         let (Admission::WaitUntil(s3), Admission::WaitUntil(s4)) = (first[2], first[3]) else {
             panic!("over the pace: {first:?}");
         };
-        assert!((s4 - s3 - chrono::Duration::seconds(1)).num_milliseconds().abs() < 5);
+        assert!(
+            (s4 - s3 - chrono::Duration::seconds(1))
+                .num_milliseconds()
+                .abs()
+                < 5
+        );
         // Coming back before its slot, a message keeps it (it is not pushed to the end).
-        assert_eq!(t.admit(&[(3, "c@slow.example")]), vec![Admission::WaitUntil(s3)]);
+        assert_eq!(
+            t.admit(&[(3, "c@slow.example")]),
+            vec![Admission::WaitUntil(s3)]
+        );
         // A new message queues after the reserved ones.
         let Admission::WaitUntil(s5) = t.admit(&[(5, "e@slow.example")])[0] else {
             panic!("paced");
