@@ -122,10 +122,10 @@ async fn a_wrong_password_fails_the_delivery_with_a_clear_error() {
     let server = server_on(url, &smtp, Some(&cert)).await;
     let event = deliver(&server, "ada@dest.test").await;
     assert_eq!(event["status"], "delivery_failed", "{}", pretty(&event));
-    let errors = errors(&event);
+    let said = errors(&event);
     assert!(
-        errors.contains("535") && errors.to_ascii_lowercase().contains("authentication"),
-        "the error says the relay refused the credentials: {errors}"
+        said.contains("535") && said.to_ascii_lowercase().contains("authentication"),
+        "the error says the relay refused the credentials: {said}"
     );
     assert!(smtp.messages().is_empty(), "nothing was accepted");
     // The relay refused our credentials, which says nothing of the recipient: retried, not quarantined.
