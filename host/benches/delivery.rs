@@ -15,6 +15,10 @@
 //!
 //!    each from the first send / push to the 5000th message accepted by the sink, plus (server) how
 //!    long until `GET /api/v1/stats` counts the 5000 events `sent`.
+//!    The batch series runs again with DKIM on (`[[channels.email.dkim]]` for the From domain, an
+//!    RSA-2048 and an Ed25519 key made by `openssl` for the run), and the in-process signing cost per
+//!    message is measured with the host's signer (`delivery::DkimSigners`) on the baseline's messages:
+//!    DKIM on against off in the same run.
 //! 2. Latency at a steady 1000 events/s: single real-time events pushed open-loop (a 1 ms tokio
 //!    interval, each push its own task, up to 64 connections) for 2 s of warm-up and 10 s measured; an
 //!    event's latency is the sink's accept instant minus the instant its POST was sent, matched by the
@@ -54,7 +58,11 @@ mod http;
 mod server;
 use common::*;
 use http::{Answer, Sender, call, open_connection};
-use message_center_tests::{build_release, plugin_library_in, server_binary_in, toml_string};
+use message_center::config::DkimKeyConfig;
+use message_center::delivery::DkimSigners;
+use message_center_tests::{
+    DkimAlgorithm, DkimTestKey, build_release, plugin_library_in, server_binary_in, toml_string,
+};
 use server::ServerProcess;
 
 /// Messages of each throughput series.
@@ -548,7 +556,8 @@ fn event_body(n: usize) -> Bytes {
 
 /// The release server, a child process with its own configuration, plugin directory, database and log.
 /// Starts the server with the three execution plugins, its email channel on the sink at `smtp`.
-fn start_server(artifacts: &Artifacts, smtp: SocketAddr) -> ServerProcess {
+/// `extra_email` is appended to `[channels.email]` (the DKIM series' `[[channels.email.dkim]]`).
+fn start_server(artifacts: &Artifacts, smtp: SocketAddr, extra_email: &str) -> ServerProcess {
     let dir = ServerProcess::new_dir();
     for plugin in &artifacts.plugins {
         ServerProcess::add_plugin(&dir, plugin);
@@ -562,7 +571,7 @@ fn start_server(artifacts: &Artifacts, smtp: SocketAddr) -> ServerProcess {
          [server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
          [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
          [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n\n\
-         [channels.email]\nsmtp_url = {}\nfrom = {}\npool_size = {SMTP_POOL}\ntimeout = \"10s\"\n\n\
+         [channels.email]\nsmtp_url = {}\nfrom = {}\npool_size = {SMTP_POOL}\ntimeout = \"10s\"\n{extra_email}\n\
          [workflows.rtEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 200\n\n\
          [workflows.batchEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 1000\n\n\
          [workflows.updateEventsStatus]\ninterval = \"100ms\"\nbatch_size = 1000\n",
@@ -581,8 +590,9 @@ fn ready_server(
     generator: &Runtime,
     sink: &Sink,
     first_number: usize,
+    extra_email: &str,
 ) -> ServerProcess {
-    let mut server = start_server(artifacts, sink.service.addr);
+    let mut server = start_server(artifacts, sink.service.addr, extra_email);
     let api = server.api;
     let put = generator.block_on(async {
         let mut sender = open_connection(api).await?;
@@ -790,12 +800,15 @@ fn server_series(
     generator: &Runtime,
     sink: &Sink,
     push: Push,
+    dkim: Option<&DkimSeries>,
 ) -> Throughput {
-    let first = match push {
-        Push::Batch => 1_000_000,
-        Push::RealTime => 2_000_000,
+    let first = match (push, dkim) {
+        (Push::Batch, None) => 1_000_000,
+        (Push::RealTime, _) => 2_000_000,
+        (Push::Batch, Some(d)) => d.first_number,
     };
-    let mut server = ready_server(artifacts, generator, sink, first);
+    let extra = dkim.map_or(String::new(), DkimSeries::toml);
+    let mut server = ready_server(artifacts, generator, sink, first, &extra);
     let api = server.api;
     let numbers = first + WARM_UP_MESSAGES..first + WARM_UP_MESSAGES + MESSAGES;
     let (queue, expected_sent) = match push {
@@ -877,8 +890,9 @@ fn server_series(
     Throughput {
         name: match push {
             Push::Batch => format!(
-                "message-center, batch queue: {} × POST /events/batch of {BATCH_SIZE}",
-                MESSAGES / BATCH_SIZE
+                "message-center, batch queue: {} × POST /events/batch of {BATCH_SIZE}{}",
+                MESSAGES / BATCH_SIZE,
+                dkim.map_or(String::new(), |d| format!(", DKIM {}", d.name))
             ),
             Push::RealTime => format!(
                 "message-center, real-time queue: {MESSAGES} × POST /events on {RT_CONNECTIONS} connections"
@@ -954,7 +968,7 @@ impl ConnectionPool {
 
 fn latency_series(artifacts: &Artifacts, generator: &Runtime, sink: &Sink) -> LatencyResult {
     let first = 3_000_000;
-    let mut server = ready_server(artifacts, generator, sink, first);
+    let mut server = ready_server(artifacts, generator, sink, first, "");
     let api = server.api;
     let total = ((LATENCY_WARM_UP + LATENCY_MEASURE).as_nanos() / RATE_PERIOD.as_nanos()) as usize;
     let warm_up = (LATENCY_WARM_UP.as_nanos() / RATE_PERIOD.as_nanos()) as usize;
@@ -1076,6 +1090,66 @@ fn cpu_cell(cpu: &CpuUse) -> String {
     format!("{:.2} / {:.2} / {:.2}", cpu.server, cpu.own, cpu.others)
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// DKIM: the signing cost per message, in process and through the server
+// ---------------------------------------------------------------------------------------------------------
+
+/// Messages signed per in-process signing series.
+const DKIM_MESSAGES: usize = 2000;
+
+/// A DKIM key for `example.com` (the bench's From domain), made by `openssl` for this run.
+struct DkimSeries {
+    name: &'static str,
+    key: DkimTestKey,
+    first_number: usize,
+}
+
+impl DkimSeries {
+    fn new(name: &'static str, algorithm: DkimAlgorithm, first_number: usize) -> Self {
+        DkimSeries {
+            name,
+            key: DkimTestKey::generate(algorithm),
+            first_number,
+        }
+    }
+
+    fn config(&self) -> DkimKeyConfig {
+        DkimKeyConfig {
+            domain: "example.com".to_owned(),
+            selector: "bench".to_owned(),
+            private_key_file: self.key.private_key_file.clone(),
+        }
+    }
+
+    /// The `[[channels.email.dkim]]` table.
+    fn toml(&self) -> String {
+        format!(
+            "\n[[channels.email.dkim]]\ndomain = \"example.com\"\nselector = \"bench\"\nprivate_key_file = {}\n",
+            toml_string(&self.key.private_key_file.display().to_string())
+        )
+    }
+}
+
+/// Per message: building and formatting the baseline's message, unsigned (`None`) or signed with
+/// the host's signer (`delivery::DkimSigners`, the code the server runs); the mean of
+/// [`DKIM_MESSAGES`].
+fn signing_cost(dkim: Option<&DkimSeries>) -> Duration {
+    let signers = match dkim {
+        Some(d) => DkimSigners::load(&[d.config()]).expect("the bench's DKIM key"),
+        None => DkimSigners::default(),
+    };
+    let from: Mailbox = FROM.parse().expect("from");
+    let start = Instant::now();
+    let mut bytes = 0;
+    for n in 0..DKIM_MESSAGES {
+        let mut message = baseline_message(n, &from);
+        signers.sign(&mut message, "example.com");
+        bytes += message.formatted().len();
+    }
+    assert!(bytes > 0);
+    start.elapsed() / DKIM_MESSAGES as u32
+}
+
 fn main() {
     let artifacts = build();
     let started = Instant::now();
@@ -1087,8 +1161,18 @@ fn main() {
         .iter()
         .map(|&concurrency| baseline_series(&generator, &sink, concurrency))
         .collect();
-    let batch = server_series(&artifacts, &generator, &sink, Push::Batch);
-    let realtime = server_series(&artifacts, &generator, &sink, Push::RealTime);
+    let batch = server_series(&artifacts, &generator, &sink, Push::Batch, None);
+    let dkim_keys = [
+        DkimSeries::new("RSA-2048", DkimAlgorithm::Rsa(2048), 3_000_000),
+        DkimSeries::new("Ed25519", DkimAlgorithm::Ed25519, 4_000_000),
+    ];
+    let dkim_batches: Vec<Throughput> = dkim_keys
+        .iter()
+        .map(|d| server_series(&artifacts, &generator, &sink, Push::Batch, Some(d)))
+        .collect();
+    let unsigned_cost = signing_cost(None);
+    let signed_costs: Vec<Duration> = dkim_keys.iter().map(|d| signing_cost(Some(d))).collect();
+    let realtime = server_series(&artifacts, &generator, &sink, Push::RealTime, None);
     let latency = latency_series(&artifacts, &generator, &sink);
     let sink_errors = sink.errors();
     let elapsed = started.elapsed();
@@ -1122,7 +1206,12 @@ fn main() {
     );
     let secs =
         |d: Option<Duration>| d.map_or("–".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
-    for series in baselines.iter().chain([&batch, &realtime]) {
+    for series in baselines
+        .iter()
+        .chain([&batch])
+        .chain(&dkim_batches)
+        .chain([&realtime])
+    {
         let is_baseline = series.pushed.is_none();
         let ratios: Vec<String> = baselines
             .iter()
@@ -1150,6 +1239,29 @@ fn main() {
             ms(series.data_spans.percentile(0.99), 1),
             series.duplicates,
             cpu_cell(&series.cpu),
+        );
+    }
+    println!();
+
+    println!("### DKIM: the signing cost per message (same run)");
+    println!();
+    println!(
+        "| key | build + format one message, in process (mean of {DKIM_MESSAGES}) | signing cost per message | server batch series: messages/s | vs DKIM off |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| off | {:.1} µs | – | {:.0} | 100 % |",
+        unsigned_cost.as_secs_f64() * 1e6,
+        batch.per_second()
+    );
+    for ((key, cost), series) in dkim_keys.iter().zip(&signed_costs).zip(&dkim_batches) {
+        println!(
+            "| {} | {:.1} µs | {:.1} µs | {:.0} | {:.1} % |",
+            key.name,
+            cost.as_secs_f64() * 1e6,
+            (cost.saturating_sub(unsigned_cost)).as_secs_f64() * 1e6,
+            series.per_second(),
+            series.per_second() / batch.per_second() * 100.0
         );
     }
     println!();
@@ -1204,6 +1316,9 @@ fn main() {
     println!();
     println!("Server logs (level warn):");
     print_log("batch series", &batch.log);
+    for series in &dkim_batches {
+        print_log(&series.name, &series.log);
+    }
     print_log("real-time series", &realtime.log);
     print_log("latency series", &latency.log);
     println!(

@@ -330,7 +330,40 @@ peer_kind! {
     SmtpServer = Smtp("smtp-server", "smtp_server.py")
 }
 
+/// How [`SmtpServer::start_secured`] speaks TLS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTlsMode {
+    /// Offers STARTTLS and refuses MAIL before it.
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Smtps,
+}
+
 impl Peer<Smtp> {
+    /// Like [`SmtpServer::start`], with TLS (`mode`, the certificate of `cert`) and/or AUTH required with
+    /// `credentials` (`"user:password"`).
+    pub fn start_secured(
+        tls: Option<(&crate::TestCert, SmtpTlsMode)>,
+        credentials: Option<&str>,
+    ) -> SmtpServer {
+        let mut args = Vec::new();
+        if let Some((cert, mode)) = tls {
+            args.push("--tls-cert".to_owned());
+            args.push(cert.cert.display().to_string());
+            args.push("--tls-key".to_owned());
+            args.push(cert.key.display().to_string());
+            args.push(match mode {
+                SmtpTlsMode::StartTls => "--starttls".to_owned(),
+                SmtpTlsMode::Smtps => "--smtps".to_owned(),
+            });
+        }
+        if let Some(credentials) = credentials {
+            args.push("--auth".to_owned());
+            args.push(credentials.to_owned());
+        }
+        Peer::start_with(args)
+    }
+
     /// Like [`SmtpServer::start`], but each message's final `250` comes `delay` after its data: slow
     /// enough delivery to interrupt the sender in the middle.
     pub fn start_with_data_delay(delay: Duration) -> SmtpServer {
@@ -341,7 +374,7 @@ impl Peer<Smtp> {
     }
 
     /// Every accepted message so far, in arrival order: `{"mailFrom","rcptTos","subject","messageId","text",
-    /// "html","from","to","receivedAt"}`.
+    /// "html","from","to","receivedAt","raw","tls","auth"}` (`raw`: the message as received).
     pub fn messages(&self) -> Vec<Value> {
         read_json_lines(&self.peer.out)
     }

@@ -46,6 +46,36 @@ pub fn rfc3339_ago(offset: Duration) -> String {
     rfc3339(std::time::SystemTime::now() - offset)
 }
 
+/// Milliseconds since 1970 of an RFC 3339 UTC time as [`rfc3339`] writes it (`…T08:33:35.747Z`).
+pub fn rfc3339_millis(text: &str) -> i64 {
+    fn bad(text: &str) -> ! {
+        panic!("`{text}` is not an RFC 3339 UTC time")
+    }
+    let (date, time) = text
+        .trim_end_matches('Z')
+        .split_once('T')
+        .unwrap_or_else(|| bad(text));
+    let numbers = |s: &str, sep: char| -> Vec<f64> {
+        s.split(sep)
+            .map(|n| n.parse().unwrap_or_else(|_| bad(text)))
+            .collect()
+    };
+    let (d, t) = (numbers(date, '-'), numbers(time, ':'));
+    let (y, m) = if d[1] <= 2.0 {
+        (d[0] - 1.0, d[1] + 9.0)
+    } else {
+        (d[0], d[1] - 3.0)
+    };
+    // Howard Hinnant's days_from_civil.
+    let (y, m, day) = (y as i64, m as i64, d[2] as i64);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400_000 + ((t[0] * 3600.0 + t[1] * 60.0 + t[2]) * 1000.0).round() as i64
+}
+
 /// Polls `done` every [`POLL_INTERVAL`] until it returns true; panics naming `what` after `timeout`.
 pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -108,5 +138,9 @@ mod tests {
         assert_eq!(at(951_782_400, 5), "2000-02-29T00:00:00.005Z");
         assert_eq!(at(1_767_225_599, 999), "2025-12-31T23:59:59.999Z");
         assert_eq!(at(4_107_542_400, 0), "2100-03-01T00:00:00.000Z");
+        for millis in [0, 951_782_400_005, 1_767_225_599_999, 4_107_542_400_000] {
+            let text = rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(millis));
+            assert_eq!(rfc3339_millis(&text), millis as i64, "{text}");
+        }
     }
 }

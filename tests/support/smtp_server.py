@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""A real SMTP server for the Message Center end-to-end tests (aiosmtpd, plain SMTP, no STARTTLS).
+"""A real SMTP server for the Message Center end-to-end tests (aiosmtpd).
 
     python3 tests/support/smtp_server.py --port P --out FILE [--attempts FILE] [--data-delay-ms MS]
+        [--tls-cert PEM --tls-key PEM (--starttls | --smtps)] [--auth USER:PASSWORD]
 
 Port 0 picks a free port. Once listening it prints exactly one line on stdout:
 
@@ -13,8 +14,14 @@ Behaviour by the local part of each recipient (RCPT TO):
   * anything else            -> accepted
 
 Every accepted message appends ONE JSON line to ``--out`` (flushed at once):
-``{"mailFrom","rcptTos","subject","messageId","text","html","from","to","receivedAt"}``, where ``text`` and
-``html`` are the decoded text/plain and text/html parts (null when absent), with CRLF turned into LF.
+``{"mailFrom","rcptTos","subject","messageId","text","html","from","to","receivedAt","raw","tls","auth"}``,
+where ``text`` and ``html`` are the decoded text/plain and text/html parts (null when absent), with CRLF
+turned into LF, ``raw`` the message exactly as received (for DKIM verification), ``tls`` whether the session
+was encrypted and ``auth`` the user it authenticated as (null when none).
+
+``--starttls`` offers STARTTLS and refuses MAIL before it; ``--smtps`` speaks TLS from the first byte (both
+with ``--tls-cert``/``--tls-key``); ``--auth USER:PASSWORD`` requires AUTH (PLAIN or LOGIN) with those
+credentials before MAIL (``535`` for others).
 
 ``--attempts`` (optional) gets one JSON line per RCPT command, accepted or not:
 ``{"mailFrom","rcpt","code","at"}``: how a test counts delivery attempts to refused addresses.
@@ -32,9 +39,10 @@ import email
 import email.policy
 import json
 import signal
+import ssl
 import sys
 
-from aiosmtpd.smtp import SMTP
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 def now_rfc3339():
@@ -133,9 +141,28 @@ class Handler:
                 "from": header(message, "From"),
                 "to": header(message, "To"),
                 "receivedAt": now_rfc3339(),
+                "raw": raw.decode("utf-8", "replace"),
+                "tls": session.ssl is not None
+                or server.transport.get_extra_info("ssl_object") is not None,
+                "auth": session.auth_data if session.authenticated else None,
             }
         )
         return "250 2.0.0 OK: queued"
+
+
+def authenticator_for(credentials):
+    """An aiosmtpd authenticator accepting exactly ``USER:PASSWORD``."""
+    user, _, password = credentials.partition(":")
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == user
+            and auth_data.password.decode() == password
+        )
+        return AuthResult(success=ok, handled=False, auth_data=user if ok else None)
+
+    return authenticate
 
 
 async def main():
@@ -145,7 +172,26 @@ async def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--attempts")
     parser.add_argument("--data-delay-ms", type=int, default=0)
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--starttls", action="store_true")
+    parser.add_argument("--smtps", action="store_true")
+    parser.add_argument("--auth")
     args = parser.parse_args()
+
+    context = None
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    auth = {}
+    if args.auth:
+        auth = dict(
+            authenticator=authenticator_for(args.auth),
+            auth_required=True,
+            # After STARTTLS when it is offered; with --smtps the whole session is TLS already (aiosmtpd
+            # does not count implicit TLS as such).
+            auth_require_tls=bool(args.starttls),
+        )
 
     handler = Handler(JsonLines(args.out), JsonLines(args.attempts), args.data_delay_ms / 1000.0)
     loop = asyncio.get_running_loop()
@@ -157,10 +203,19 @@ async def main():
             enable_SMTPUTF8=True,
             decode_data=False,
             ident="message-center test SMTP server",
+            tls_context=context if args.starttls else None,
+            require_starttls=args.starttls,
+            **auth,
         )
 
     try:
-        server = await loop.create_server(factory, host=args.host, port=args.port, reuse_address=True)
+        server = await loop.create_server(
+            factory,
+            host=args.host,
+            port=args.port,
+            reuse_address=True,
+            ssl=context if args.smtps else None,
+        )
     except OSError as error:
         print(f"smtp-server cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -1,11 +1,15 @@
 //! `[channels.email]` and `[channels.sms]`: where messages go, and how failed sends are retried.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::deserialize_duration;
+use super::dkim::DkimKeyConfig;
+use super::throttle::DomainLimits;
 
 /// `[channels]`. A channel that is not configured makes its events fail delivery with that reason.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
@@ -31,6 +35,13 @@ pub struct EmailChannelConfig {
     pub timeout: Duration,
     #[serde(flatten)]
     pub retry: RetryConfig,
+    /// A PEM file of CA certificates trusted for the relay's TLS (STARTTLS and `smtps://`) besides the
+    /// built-in web PKI roots: for a relay with a private CA.
+    pub tls_ca_file: Option<PathBuf>,
+    /// `[[channels.email.dkim]]`: signing keys by `From` domain.
+    pub dkim: Vec<DkimKeyConfig>,
+    /// `[channels.email.domains."<domain>"]`: limits by recipient domain.
+    pub domains: BTreeMap<String, DomainLimits>,
 }
 
 impl Default for EmailChannelConfig {
@@ -41,6 +52,9 @@ impl Default for EmailChannelConfig {
             pool_size: 8,
             timeout: Duration::from_secs(30),
             retry: RetryConfig::default(),
+            tls_ca_file: None,
+            dkim: Vec::new(),
+            domains: BTreeMap::new(),
         }
     }
 }
@@ -54,6 +68,9 @@ impl fmt::Debug for EmailChannelConfig {
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("dkim", &self.dkim)
+            .field("domains", &self.domains)
             .finish()
     }
 }

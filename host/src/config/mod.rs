@@ -20,12 +20,14 @@ mod bounces;
 mod build;
 mod channels;
 mod control;
+mod dkim;
 mod duration;
 mod env;
 mod error;
 mod schema;
 #[cfg(test)]
 mod test_support;
+mod throttle;
 mod validate;
 
 use std::path::Path;
@@ -38,6 +40,7 @@ pub use channels::{
     ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig, TemplatesConfig,
 };
 pub use control::{ExecutionInstanceConfig, RetentionConfig};
+pub use dkim::DkimKeyConfig;
 pub(crate) use duration::deserialize_duration;
 pub use duration::parse_duration;
 pub use error::ConfigError;
@@ -45,6 +48,7 @@ pub use schema::{
     AuthConfig, Config, DatabaseConfig, InstanceConfig, LogConfig, LogFormat, PluginsConfig, Role,
     ServerConfig, WorkflowConfig,
 };
+pub use throttle::DomainLimits;
 
 impl Config {
     /// Reads `path`, applies the `MC_*` variables of the process environment, and validates.

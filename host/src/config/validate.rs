@@ -138,6 +138,13 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
     if let Err((path, message)) = config.adobe.check() {
         return Err(Problem { path, message });
     }
+    if let Some(email) = &config.channels.email {
+        let checked =
+            super::dkim::check(&email.dkim).and_then(|()| super::throttle::check(&email.domains));
+        if let Err((path, message)) = checked {
+            return Err(Problem { path, message });
+        }
+    }
 
     if let Err(err) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
         return Err(Problem::new(

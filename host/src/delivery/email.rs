@@ -10,12 +10,13 @@
 //! the template's or the channel's, as without.
 
 use lettre::address::Envelope;
-use lettre::message::header::ContentType;
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::Mailbox;
 use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::outcome::SendOutcome;
+use super::dkim::{DkimKeyError, DkimSigners};
+use super::outcome::{SendOutcome, is_permanent_for_recipient};
 use super::smtp_pool::{SmtpPool, parse_smtp_url};
 use crate::bounces::Bounces;
 use crate::config::EmailChannelConfig;
@@ -34,6 +35,8 @@ pub struct EmailChannel {
     id_domain: String,
     /// VERP envelope senders, when `[bounces] return_path_domain` is set.
     bounces: Option<Bounces>,
+    /// `[[channels.email.dkim]]`.
+    dkim: DkimSigners,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,17 +45,30 @@ pub enum EmailConfigError {
     Url(String),
     #[error("channels.email.from: `{0}` is not a mailbox (\"Name <address>\" or an address)")]
     From(String),
+    #[error("channels.email.tls_ca_file `{file}`: {reason}")]
+    TlsCa { file: String, reason: String },
+    #[error(transparent)]
+    Dkim(#[from] DkimKeyError),
 }
 
 impl EmailChannel {
     pub fn new(config: &EmailChannelConfig) -> Result<Self, EmailConfigError> {
+        let dkim = DkimSigners::load(&config.dkim)?;
+        let ca = match &config.tls_ca_file {
+            Some(file) => Some(read_ca(file)?),
+            None => None,
+        };
         let sender = match parse_smtp_url(&config.smtp_url).map_err(EmailConfigError::Url)? {
-            Some(target) => Sender::Pool(SmtpPool::new(
-                target,
-                config.timeout,
-                config.pool_size.max(1) as usize,
-            )),
-            None => Sender::Lettre(Self::lettre_transport(config)?),
+            Some(target) => {
+                let tls = tls_parameters(&target.host, ca.as_ref())?;
+                Sender::Pool(SmtpPool::new(
+                    target,
+                    tls,
+                    config.timeout,
+                    config.pool_size.max(1) as usize,
+                ))
+            }
+            None => Sender::Lettre(Self::lettre_transport(config, ca.as_ref())?),
         };
         let default_from: Mailbox = config
             .from
@@ -64,6 +80,7 @@ impl EmailChannel {
             default_from,
             id_domain,
             bounces: None,
+            dkim,
         })
     }
 
@@ -91,18 +108,26 @@ impl EmailChannel {
     /// lettre's pooled transport, for the URLs our pool does not take (`smtps://`).
     fn lettre_transport(
         config: &EmailChannelConfig,
+        ca: Option<&Certificate>,
     ) -> Result<AsyncSmtpTransport<Tokio1Executor>, EmailConfigError> {
-        Ok(
-            AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
-                .map_err(|e| EmailConfigError::Url(e.to_string()))?
-                // Room for twice the concurrent sends: lettre hands a used connection back to its pool from
-                // another task, and a send that starts before it is back would otherwise open a new
-                // connection and make the pool close the returning one (hundreds of reconnections per
-                // thousand messages, measured).
-                .pool_config(PoolConfig::new().max_size(config.pool_size.max(1) * 2))
-                .timeout(Some(config.timeout))
-                .build(),
-        )
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)
+            .map_err(|e| EmailConfigError::Url(e.to_string()))?;
+        if let Some(ca) = ca {
+            // `smtps://` is TLS from the first byte: the same, with the extra CA trusted.
+            let host = url::Url::parse(&config.smtp_url)
+                .ok()
+                .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()))
+                .ok_or_else(|| EmailConfigError::Url("the URL has no host".to_owned()))?;
+            builder = builder.tls(Tls::Wrapper(tls_parameters(&host, Some(ca))?));
+        }
+        Ok(builder
+            // Room for twice the concurrent sends: lettre hands a used connection back to its pool from
+            // another task, and a send that starts before it is back would otherwise open a new
+            // connection and make the pool close the returning one (hundreds of reconnections per
+            // thousand messages, measured).
+            .pool_config(PoolConfig::new().max_size(config.pool_size.max(1) * 2))
+            .timeout(Some(config.timeout))
+            .build())
     }
 
     /// Sends one rendered message to `to` for delivery-log entry `log_id`; the Message-ID names the
@@ -131,34 +156,20 @@ impl EmailChannel {
             None => self.default_from.clone(),
         };
         let message_id = format!("<mc.{event_id}.{attempt}.{}@{}>", nonce(), self.id_domain);
+        let from_domain = from.email.domain().to_owned();
         let builder = Message::builder()
             .from(from)
             .to(to)
             .subject(rendered.subject.clone().unwrap_or_default())
             .message_id(Some(message_id.clone()));
-        let text = rendered.text.clone();
-        let html = rendered.html.clone();
-        let message = match (text, html) {
-            (Some(text), Some(html)) => {
-                builder.multipart(MultiPart::alternative_plain_html(text, html))
-            }
-            (None, Some(html)) => builder.singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_HTML)
-                    .body(html),
-            ),
-            (text, None) => builder.singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(text.unwrap_or_default()),
-            ),
-        };
-        let message = match message {
+        let message = super::mime::build(builder, rendered);
+        let mut message = match message {
             Ok(message) => message,
             Err(e) => {
                 return SendOutcome::Permanent(format!("the message could not be built: {e}"));
             }
         };
+        self.dkim.sign(&mut message, &from_domain);
         let envelope = self.envelope(&message, event_id, log_id).await;
         let permanent = match &self.sender {
             Sender::Pool(pool) => pool
@@ -169,7 +180,7 @@ impl EmailChannel {
                 .send_raw(&envelope, &message.formatted())
                 .await
                 .map(|_| ())
-                .map_err(|e| (e.is_permanent(), e.to_string())),
+                .map_err(|e| (is_permanent_for_recipient(&e), e.to_string())),
         };
         match permanent {
             Ok(()) => SendOutcome::Sent {
@@ -179,6 +190,30 @@ impl EmailChannel {
             Err((false, e)) => SendOutcome::Transient(format!("SMTP: {e}")),
         }
     }
+}
+
+/// The CA certificates of `[channels.email] tls_ca_file`.
+fn read_ca(file: &std::path::Path) -> Result<Certificate, EmailConfigError> {
+    let error = |reason: String| EmailConfigError::TlsCa {
+        file: file.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(file).map_err(|e| error(format!("cannot read it: {e}")))?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(error("no PEM certificate in it".to_owned()));
+    }
+    Certificate::from_pem(&pem).map_err(|e| error(e.to_string()))
+}
+
+/// TLS towards `host` (STARTTLS or `smtps://`), trusting the web PKI roots and `ca` when given.
+fn tls_parameters(host: &str, ca: Option<&Certificate>) -> Result<TlsParameters, EmailConfigError> {
+    let mut builder = TlsParameters::builder(host.to_owned());
+    if let Some(ca) = ca {
+        builder = builder.add_root_certificate(ca.clone());
+    }
+    builder
+        .build_rustls()
+        .map_err(|e| EmailConfigError::Url(format!("TLS towards `{host}`: {e}")))
 }
 
 /// A short random token, so Message-IDs stay unique across retries and instances.

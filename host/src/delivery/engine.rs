@@ -19,6 +19,7 @@ use tokio::sync::{Notify, Semaphore};
 use super::email::EmailChannel;
 use super::outcome::SendOutcome;
 use super::sms::SmsChannel;
+use super::throttle::{Admission, Throttle};
 use crate::config::RetryConfig;
 use crate::db::entities::{delivery_log, event, template_version};
 use crate::ingest::validate::{check_email, check_phone};
@@ -51,6 +52,8 @@ pub struct Engine {
     pub claimer: String,
     pub email: Option<Channel<EmailChannel>>,
     pub sms: Option<Channel<SmsChannel>>,
+    /// Per recipient domain limits of the email channel.
+    pub throttle: Throttle,
     pub templates: Arc<TemplateCache>,
     pub metrics: Metrics,
     /// `[quarantine] expire_after`: older entries no longer stop a send.
@@ -149,6 +152,11 @@ impl Engine {
             versions,
             quarantined,
         };
+        let claimed = self.hold_back_throttled(claimed, &context).await?;
+        if claimed.is_empty() {
+            unsettled.clear();
+            return Ok(1);
+        }
         // All at once (each channel's semaphore bounds how many really send concurrently), recording
         // outcomes as they come in, a few at a time: after a crash, only the sends of the last unrecorded
         // group (at most RECORD_EVERY) plus those in flight are repeated.
@@ -178,6 +186,48 @@ impl Engine {
         Ok(claimed.len())
     }
 
+    /// Hands back the email attempts over a per-domain limit, each due at its slot (no retry used, not
+    /// failed); returns the others. Expired events are not held back: they are concluded at once.
+    async fn hold_back_throttled(
+        &self,
+        claimed: Vec<delivery_log::Model>,
+        context: &RoundContext,
+    ) -> Result<Vec<delivery_log::Model>, StoreError> {
+        if self.throttle.is_empty() {
+            return Ok(claimed);
+        }
+        let limited: Vec<(i64, &str)> = claimed
+            .iter()
+            .filter(|d| channel_of(d) == mc_plugin_api::Channel::Email)
+            .filter(|d| {
+                context
+                    .events
+                    .get(&d.event_id)
+                    .is_some_and(|e| expired(e).is_none())
+            })
+            .filter_map(|d| d.address.as_deref().map(|a| (d.id, a)))
+            .collect();
+        let mut deferred = Vec::new();
+        for ((id, _), admission) in limited.iter().zip(self.throttle.admit(&limited)) {
+            if let Admission::WaitUntil(at) = admission {
+                deferred.push((*id, at));
+            }
+        }
+        if deferred.is_empty() {
+            return Ok(claimed);
+        }
+        let held = self
+            .store
+            .defer_deliveries(&self.claimer, &deferred)
+            .await?;
+        tracing::debug!(held, "attempts held back by per-domain limits");
+        let ids: std::collections::HashSet<i64> = deferred.iter().map(|(id, _)| *id).collect();
+        Ok(claimed
+            .into_iter()
+            .filter(|d| !ids.contains(&d.id))
+            .collect())
+    }
+
     /// Decides and, when there is something to send, sends one attempt.
     async fn attempt(&self, entry: &delivery_log::Model, context: &RoundContext) -> AttemptResult {
         let channel = channel_of(entry);
@@ -201,6 +251,9 @@ impl Engine {
         let Some(event) = context.events.get(&entry.event_id) else {
             return fail(entry, "the event no longer exists".to_owned());
         };
+        if let Some(at) = expired(event) {
+            return expire(entry, at);
+        }
         let Some(address) = entry.address.as_deref() else {
             return ignore(
                 entry,
@@ -268,6 +321,11 @@ impl Engine {
                     "the email channel is not configured ([channels.email])".to_owned(),
                 );
             };
+            let domain_limit = self.throttle.connections(address);
+            let _domain_permit = match &domain_limit {
+                Some(limit) => Some(limit.acquire().await),
+                None => None,
+            };
             let _permit = email.permits.acquire().await;
             (
                 email
@@ -300,6 +358,7 @@ impl Engine {
                     error: None,
                     retry_at: None,
                     quarantine: None,
+                    expire_event: false,
                 }
             }
             SendOutcome::Permanent(reason) => AttemptResult {
@@ -308,6 +367,7 @@ impl Engine {
                 is_final: true,
                 message_id: None,
                 quarantine: Some(reason.clone()),
+                expire_event: false,
                 error: Some(reason),
                 retry_at: None,
             },
@@ -334,6 +394,7 @@ impl Engine {
                         )),
                         retry_at: Some(next),
                         quarantine: None,
+                        expire_event: false,
                     }
                 } else {
                     AttemptResult {
@@ -347,6 +408,7 @@ impl Engine {
                         )),
                         retry_at: None,
                         quarantine: None,
+                        expire_event: false,
                     }
                 }
             }
@@ -386,6 +448,27 @@ fn ignore(entry: &delivery_log::Model, reason: String) -> AttemptResult {
         error: Some(reason),
         retry_at: None,
         quarantine: None,
+        expire_event: false,
+    }
+}
+
+/// When `event`'s `expiration` has passed, that time: it is then not sent, not even on a retry.
+fn expired(event: &event::Model) -> Option<chrono::DateTime<Utc>> {
+    event.expires_at.filter(|at| *at <= Utc::now())
+}
+
+/// The attempt is not made: the event turns `expired`, the entry says why.
+fn expire(entry: &delivery_log::Model, at: chrono::DateTime<Utc>) -> AttemptResult {
+    AttemptResult {
+        expire_event: true,
+        ..fail(
+            entry,
+            format!(
+                "not sent: the event expired at {} before attempt {}",
+                at.to_rfc3339(),
+                entry.attempt
+            ),
+        )
     }
 }
 
@@ -398,5 +481,6 @@ fn fail(entry: &delivery_log::Model, reason: String) -> AttemptResult {
         error: Some(reason),
         retry_at: None,
         quarantine: None,
+        expire_event: false,
     }
 }

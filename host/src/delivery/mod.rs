@@ -1,16 +1,20 @@
 //! Delivery: the host sends what the processing workflows hand over, through the channels it owns
 //! (SMTP, the SMS gateway), and records every attempt in the delivery log.
 
+mod dkim;
 mod email;
 mod engine;
+mod mime;
 mod outcome;
 mod sms;
 mod smtp_pool;
+mod throttle;
 
 use std::sync::Arc;
 
 use tokio::sync::{Notify, Semaphore};
 
+pub use dkim::{DkimKeyError, DkimSigners};
 pub use email::EmailChannel;
 pub use engine::{Channel, Engine};
 pub use outcome::SendOutcome;
@@ -73,6 +77,11 @@ pub fn start(
         }),
         None => None,
     };
+    let throttle = channels
+        .email
+        .as_ref()
+        .map(|config| throttle::Throttle::new(&config.domains))
+        .unwrap_or_default();
     let sms = match &channels.sms {
         Some(config) => Some(Channel {
             sender: SmsChannel::new(config)?,
@@ -92,6 +101,7 @@ pub fn start(
         claimer,
         email,
         sms,
+        throttle,
         templates: Arc::new(TemplateCache::with_limits(
             TEMPLATE_CACHE_CAPACITY,
             setup.limits,

@@ -21,3 +21,14 @@ impl SendOutcome {
         }
     }
 }
+
+/// Whether an SMTP error is a verdict on the message or its recipient (a 5xx), so that retrying will
+/// not help and the address may be quarantined. A 53x (authentication required or refused, RFC 4954) is
+/// not: the relay refuses our credentials, which says nothing of the recipient, so it is retried like a
+/// transient failure and then fails with the relay's answer, quarantining no one.
+pub fn is_permanent_for_recipient(e: &lettre::transport::smtp::Error) -> bool {
+    e.is_permanent()
+        && !e
+            .status()
+            .is_some_and(|code| code.to_string().starts_with("53"))
+}

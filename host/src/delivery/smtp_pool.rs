@@ -49,14 +49,16 @@ pub enum PoolError {
 }
 
 impl PoolError {
-    /// A 5xx answer: retrying will not help.
+    /// A 5xx answer about the message or recipient: retrying will not help.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, PoolError::Smtp(e) if e.is_permanent())
+        matches!(self, PoolError::Smtp(e) if super::outcome::is_permanent_for_recipient(e))
     }
 }
 
 pub struct SmtpPool {
     target: SmtpTarget,
+    /// For STARTTLS.
+    tls: TlsParameters,
     timeout: Duration,
     hello: ClientId,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
@@ -64,9 +66,10 @@ pub struct SmtpPool {
 }
 
 impl SmtpPool {
-    pub fn new(target: SmtpTarget, timeout: Duration, max_idle: usize) -> Self {
+    pub fn new(target: SmtpTarget, tls: TlsParameters, timeout: Duration, max_idle: usize) -> Self {
         SmtpPool {
             target,
+            tls,
             timeout,
             hello: ClientId::default(),
             idle: Mutex::new(Vec::new()),
@@ -155,15 +158,26 @@ impl SmtpPool {
             StartTls::Opportunistic => connection.can_starttls(),
             StartTls::Never => false,
         };
+        // Each step under the timeout: a relay that never answers STARTTLS or AUTH would otherwise hold
+        // the attempt (and its claim) forever.
+        let late =
+            |step: &str| PoolError::Network(format!("the relay did not answer {step} in time"));
         if upgrade {
-            let parameters = TlsParameters::new(target.host.clone())?;
-            connection.starttls(parameters, &self.hello).await?;
+            tokio::time::timeout(
+                self.timeout,
+                connection.starttls(self.tls.clone(), &self.hello),
+            )
+            .await
+            .map_err(|_| late("STARTTLS"))??;
         }
         if let Some((user, password)) = &target.credentials {
             let credentials = Credentials::new(user.clone(), password.clone());
-            connection
-                .auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                .await?;
+            tokio::time::timeout(
+                self.timeout,
+                connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials),
+            )
+            .await
+            .map_err(|_| late("AUTH"))??;
         }
         Ok(connection)
     }

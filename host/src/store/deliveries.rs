@@ -31,6 +31,9 @@ pub struct AttemptResult {
     pub retry_at: Option<DateTime<Utc>>,
     /// Quarantine the entry's address, with this reason.
     pub quarantine: Option<String>,
+    /// The event's `expiration` passed before this attempt: the event turns `expired` (from
+    /// `pending_delivery` only), in the same transaction as the entry.
+    pub expire_event: bool,
 }
 
 impl Store {
@@ -163,6 +166,33 @@ impl Store {
         Ok(released)
     }
 
+    /// Hands back attempts that `claimer` holds but must not send yet (a per-domain limit), each due
+    /// again at its time: their status, attempt number and retries are untouched. Returns how many.
+    pub async fn defer_deliveries(
+        &self,
+        claimer: &str,
+        deferred: &[(i64, DateTime<Utc>)],
+    ) -> Result<u64, StoreError> {
+        if deferred.is_empty() {
+            return Ok(0);
+        }
+        let _turn = self.write_turn().await;
+        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
+        let mut changed = 0;
+        for (id, at) in deferred {
+            changed += unclaimed_deliveries()
+                .col_expr(delivery_log::Column::NextAttemptAt, Expr::value(*at))
+                .filter(delivery_log::Column::Id.eq(*id))
+                .filter(delivery_log::Column::ClaimedBy.eq(claimer))
+                .exec(&txn)
+                .await
+                .map_err(|e| self.error(e))?
+                .rows_affected;
+        }
+        txn.commit().await.map_err(|e| self.error(e))?;
+        Ok(changed)
+    }
+
     /// The events with these row keys.
     pub async fn events_by_row_keys(
         &self,
@@ -217,6 +247,7 @@ impl Store {
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let mut retries = Vec::new();
         let mut quarantined = Vec::new();
+        let mut expired = Vec::new();
         for result in results {
             let Some(entry) = claimed.get(&result.log_id) else {
                 continue;
@@ -265,6 +296,9 @@ impl Store {
                     ..Default::default()
                 });
             }
+            if result.expire_event {
+                expired.push(entry.event_id);
+            }
             if let (Some(reason), Some(address)) = (&result.quarantine, &entry.address) {
                 quarantined.push(NewQuarantine {
                     address: address.clone(),
@@ -277,6 +311,22 @@ impl Store {
         if !retries.is_empty() {
             delivery_log::Entity::insert_many(retries)
                 .exec_without_returning(&txn)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        if !expired.is_empty() {
+            // The entry is final and will be copied by updateEventsStatus like any other, but the
+            // event is no longer `pending_delivery` then, so `expired` stays.
+            event::Entity::update_many()
+                .col_expr(
+                    event::Column::Status,
+                    Expr::value(EventStatus::Expired.as_str()),
+                )
+                .col_expr(event::Column::FinishedAt, Expr::value(now))
+                .col_expr(event::Column::UpdatedAt, Expr::value(now))
+                .filter(event::Column::Id.is_in(expired))
+                .filter(event::Column::Status.eq(EventStatus::PendingDelivery.as_str()))
+                .exec(&txn)
                 .await
                 .map_err(|e| self.error(e))?;
         }

@@ -63,6 +63,10 @@ pub struct EmailChannelOptions {
     pub pool_size: u32,
     pub timeout: String,
     pub retry: RetryOptions,
+    /// Replaces `smtp://127.0.0.1:<smtp_port>` (TLS, AUTH).
+    pub smtp_url: Option<String>,
+    /// More TOML after the table's keys: `tls_ca_file = ...`, `[[channels.email.dkim]]` tables, ...
+    pub extra_toml: String,
 }
 
 impl EmailChannelOptions {
@@ -73,18 +77,25 @@ impl EmailChannelOptions {
             pool_size: 4,
             timeout: "5s".to_owned(),
             retry: RetryOptions::default(),
+            smtp_url: None,
+            extra_toml: String::new(),
         }
     }
 
-    /// The `[channels.email]` table.
+    /// The `[channels.email]` table (and the tables of [`EmailChannelOptions::extra_toml`]).
     pub fn toml(&self) -> String {
+        let url = self
+            .smtp_url
+            .clone()
+            .unwrap_or_else(|| format!("smtp://127.0.0.1:{}", self.smtp_port));
         format!(
-            "[channels.email]\nsmtp_url = {}\nfrom = {}\npool_size = {}\ntimeout = {}\n{}",
-            toml_string(&format!("smtp://127.0.0.1:{}", self.smtp_port)),
+            "[channels.email]\nsmtp_url = {}\nfrom = {}\npool_size = {}\ntimeout = {}\n{}{}\n",
+            toml_string(&url),
             toml_string(&self.from),
             self.pool_size,
             toml_string(&self.timeout),
-            self.retry.toml()
+            self.retry.toml(),
+            self.extra_toml
         )
     }
 }
