@@ -54,6 +54,7 @@ pub(super) fn build(raw: RawConfig, table: &toml::Table) -> Result<Config, Probl
         execution_instances: raw.execution_instances,
         retention: raw.retention,
         adobe: raw.adobe,
+        monitoring: raw.monitoring,
     })
 }
 

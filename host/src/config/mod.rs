@@ -22,6 +22,7 @@ mod control;
 mod duration;
 mod env;
 mod error;
+mod monitoring;
 mod schema;
 #[cfg(test)]
 mod test_support;
@@ -37,7 +38,9 @@ pub use channels::{
 };
 pub use control::{ExecutionInstanceConfig, RetentionConfig};
 pub(crate) use duration::deserialize_duration;
+pub(crate) use duration::format_duration;
 pub use duration::parse_duration;
+pub use monitoring::{MonitoringConfig, ThresholdsConfig};
 pub use error::ConfigError;
 pub use schema::{
     AuthConfig, Config, DatabaseConfig, InstanceConfig, LogConfig, LogFormat, PluginsConfig, Role,

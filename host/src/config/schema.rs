@@ -15,7 +15,8 @@ use serde::Deserialize;
 
 use super::duration::deserialize_duration;
 use super::{
-    AdobeConfig, ChannelsConfig, ExecutionInstanceConfig, RetentionConfig, TemplatesConfig,
+    AdobeConfig, ChannelsConfig, ExecutionInstanceConfig, MonitoringConfig, RetentionConfig,
+    TemplatesConfig,
 };
 
 /// The whole configuration of one host process.
@@ -46,6 +47,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// The Adobe Campaign compatible SOAP endpoint.
     pub adobe: AdobeConfig,
+    /// Adobe's monitoring indicators: window, refresh and thresholds.
+    pub monitoring: MonitoringConfig,
 }
 
 /// `[instance]`.
@@ -327,6 +330,7 @@ pub(super) struct RawConfig {
     pub(super) execution_instances: Vec<ExecutionInstanceConfig>,
     pub(super) retention: RetentionConfig,
     pub(super) adobe: AdobeConfig,
+    pub(super) monitoring: MonitoringConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys

@@ -11,6 +11,7 @@ mod event_read;
 mod event_row;
 mod events;
 mod ingest;
+mod monitoring;
 mod set_apart;
 mod sqlite_ingest;
 mod templates;
@@ -25,6 +26,7 @@ pub use events::{Claim, EventFilter, EventUpdate, QueueStats, Unreadable, queue_
 pub use ingest::{
     EventRows, IdempotencyClaim, NewEvent, Submission, SubmissionOutcome, one_statement_fits,
 };
+pub use monitoring::MinuteTotals;
 pub use sqlite_ingest::SqliteIngest;
 
 use crate::db;

@@ -13,6 +13,7 @@ mod m20261122_000002_delivery_schema;
 mod m20261122_000003_delivery_claims;
 mod m20261122_000004_archive_feed;
 mod m20261122_000005_events_ingest_cost;
+mod m20261202_000301_monitoring_timeline;
 
 /// Every migration of the host schema, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_delivery_claims::Migration),
             Box::new(m20261122_000004_archive_feed::Migration),
             Box::new(m20261122_000005_events_ingest_cost::Migration),
+            Box::new(m20261202_000301_monitoring_timeline::Migration),
         ]
     }
 }
