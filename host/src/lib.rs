@@ -16,6 +16,7 @@ pub mod http;
 pub mod ingest;
 pub mod maintenance;
 pub mod metrics;
+pub mod monitoring;
 pub mod open_files;
 pub mod plugins;
 pub mod server;

@@ -85,6 +85,8 @@ struct Inner {
     archive_up: Family<Labels, Gauge>,
     archive_last_error: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     archive_delay: Family<Labels, Histogram, fn() -> Histogram>,
+    monitoring_value: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    monitoring_state: Family<Labels, Gauge>,
     events_purged: Counter,
     bounces: Family<Labels, Counter>,
     bounce_refusals: Family<Labels, Counter>,
@@ -263,6 +265,19 @@ impl Metrics {
             "Time from an event's final status on its execution instance to its archiving",
             archive_delay.clone(),
         );
+        let monitoring_value =
+            Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "monitoring_value",
+            "Adobe's Message Center indicators (GET /admin/monitoring), by queue and indicator; absent while there is nothing to measure",
+            monitoring_value.clone(),
+        );
+        let monitoring_state = Family::<Labels, Gauge>::default();
+        registry.register(
+            "monitoring_state",
+            "State of each monitoring indicator against its thresholds: 0 ok, 1 warning, 2 alert",
+            monitoring_state.clone(),
+        );
         let events_purged = Counter::default();
         registry.register(
             "events_purged",
@@ -324,6 +339,8 @@ impl Metrics {
                 archive_up,
                 archive_last_error,
                 archive_delay,
+                monitoring_value,
+                monitoring_state,
                 events_purged,
                 bounces,
                 bounce_refusals,
@@ -404,6 +421,23 @@ impl Metrics {
                 .get_or_create(&vec![("reason", (*reason).to_owned())])
                 .set(n);
         }
+    }
+
+    /// One monitoring indicator's value (`None`: nothing to measure, the series is withdrawn) and state.
+    pub fn set_monitoring(&self, queue: Queue, indicator: &str, value: Option<f64>, state: i64) {
+        let labels = vec![
+            ("queue", queue.as_str().to_owned()),
+            ("indicator", indicator.to_owned()),
+        ];
+        match value {
+            Some(value) => {
+                self.inner.monitoring_value.get_or_create(&labels).set(value);
+            }
+            None => {
+                self.inner.monitoring_value.remove(&labels);
+            }
+        }
+        self.inner.monitoring_state.get_or_create(&labels).set(state);
     }
 
     pub fn record_events_purged(&self, events: u64) {

@@ -235,6 +235,14 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         shutdown.subscribe(),
     ));
 
+    // Monitoring: one task refreshes the indicators; the admin API and the console read its snapshot.
+    let monitor = crate::monitoring::Monitor::new(
+        config.monitoring.clone(),
+        store.clone(),
+        metrics.clone(),
+    );
+    tokio::spawn(Arc::clone(&monitor).run(shutdown.subscribe()));
+
     // Ingestion: one group-commit writer, on a connection of its own: it never waits for one the workflows
     // hold, and on SQLite its page cache stays warm instead of being re-read after every other
     // connection's write (BENCHMARKS.md). On an SQLite file that connection is a synchronous one driven by
@@ -318,6 +326,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         db_ready: Arc::clone(&db_ready),
         admin_token: config.auth.admin_token.clone(),
         archive: control.as_ref().map(|c| Arc::clone(&c.monitor)),
+        monitor,
     };
     serve(admin_listener, admin::LISTENER, admin::router(admin));
     let bounce_addr = if config.instance.role.executes() {

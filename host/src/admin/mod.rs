@@ -7,6 +7,7 @@ mod auth;
 
 pub use auth::constant_time_eq;
 mod health;
+mod monitoring;
 mod plugins;
 #[cfg(test)]
 mod tests;
@@ -43,6 +44,8 @@ pub struct AdminContext {
     pub admin_token: Option<String>,
     /// A control instance's view of its execution instances' archives.
     pub archive: Option<Arc<crate::control::ArchiveMonitor>>,
+    /// The monitoring indicators, refreshed in the background.
+    pub monitor: Arc<crate::monitoring::Monitor>,
 }
 
 /// The state of the admin routes.
@@ -60,6 +63,7 @@ pub fn router(context: AdminContext) -> Router {
         .route("/admin/plugins", get(plugins::list))
         .route("/admin/plugins/reload", post(plugins::reload_all))
         .route("/admin/plugins/{name}/reload", post(plugins::reload_one))
+        .route("/admin/monitoring", get(monitoring::snapshot))
         .route("/admin/workflows", get(workflows::list))
         .route("/admin/workflows/{name}/start", post(workflows::start))
         .route("/admin/workflows/{name}/stop", post(workflows::stop))

@@ -42,6 +42,11 @@ async fn test_admin(admin_token: Option<&str>) -> TestAdmin {
     let router = router(AdminContext {
         registry: Arc::new(registry),
         workflows: Arc::new(WorkflowSet::new([])),
+        monitor: crate::monitoring::Monitor::new(
+            Default::default(),
+            store.clone(),
+            metrics.clone(),
+        ),
         store,
         metrics,
         db_ready: Arc::clone(&db_ready),
@@ -88,6 +93,7 @@ async fn without_a_configured_token_everything_else_is_403() {
     for (method, uri) in [
         (Method::GET, "/admin/plugins"),
         (Method::GET, "/admin/workflows"),
+        (Method::GET, "/admin/monitoring"),
         (Method::POST, "/admin/plugins/reload"),
         (Method::GET, "/metrics"),
         (Method::GET, "/admin/nothing"),

@@ -56,6 +56,7 @@ pub(super) fn build(raw: RawConfig, table: &toml::Table) -> Result<Config, Probl
         adobe: raw.adobe,
         bounces: raw.bounces,
         quarantine: raw.quarantine,
+        monitoring: raw.monitoring,
     })
 }
 

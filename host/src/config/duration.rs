@@ -38,7 +38,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// The shortest exact rendering of `d` in the syntax [`parse_duration`] accepts, for defaults in
 /// workflow settings.
-pub(super) fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     for (unit, size) in [
         ("d", 86_400_000),

@@ -24,6 +24,7 @@ mod dkim;
 mod duration;
 mod env;
 mod error;
+mod monitoring;
 mod schema;
 #[cfg(test)]
 mod test_support;
@@ -42,7 +43,9 @@ pub use channels::{
 pub use control::{ExecutionInstanceConfig, RetentionConfig};
 pub use dkim::DkimKeyConfig;
 pub(crate) use duration::deserialize_duration;
+pub(crate) use duration::format_duration;
 pub use duration::parse_duration;
+pub use monitoring::{MonitoringConfig, ThresholdsConfig};
 pub use error::ConfigError;
 pub use schema::{
     AuthConfig, Config, DatabaseConfig, InstanceConfig, LogConfig, LogFormat, PluginsConfig, Role,

@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use super::duration::deserialize_duration;
 use super::{
-    AdobeConfig, BouncesConfig, ChannelsConfig, ExecutionInstanceConfig, QuarantineConfig,
-    RetentionConfig, TemplatesConfig,
+    AdobeConfig, BouncesConfig, ChannelsConfig, ExecutionInstanceConfig, MonitoringConfig,
+    QuarantineConfig, RetentionConfig, TemplatesConfig,
 };
 
 /// The whole configuration of one host process.
@@ -51,6 +51,8 @@ pub struct Config {
     pub bounces: BouncesConfig,
     /// How long quarantine entries last.
     pub quarantine: QuarantineConfig,
+    /// Adobe's monitoring indicators: window, refresh and thresholds.
+    pub monitoring: MonitoringConfig,
 }
 
 /// `[instance]`.
@@ -334,6 +336,7 @@ pub(super) struct RawConfig {
     pub(super) adobe: AdobeConfig,
     pub(super) bounces: BouncesConfig,
     pub(super) quarantine: QuarantineConfig,
+    pub(super) monitoring: MonitoringConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys

@@ -145,6 +145,19 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
             return Err(Problem { path, message });
         }
     }
+    if config.monitoring.window < std::time::Duration::from_secs(60) {
+        // The window slides by whole minutes (monitoring/window.rs).
+        return Err(Problem::new(
+            &["monitoring", "window"],
+            "must be at least 1m",
+        ));
+    }
+    if config.monitoring.refresh.is_zero() {
+        return Err(Problem::new(
+            &["monitoring", "refresh"],
+            "must be greater than 0",
+        ));
+    }
 
     if let Err(err) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
         return Err(Problem::new(

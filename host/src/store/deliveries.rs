@@ -64,6 +64,7 @@ impl Store {
                 )
                 .col_expr(event::Column::TemplateName, Expr::value(name))
                 .col_expr(event::Column::TemplateVersion, Expr::value(version))
+                .col_expr(event::Column::LinkedAt, Expr::value(now))
                 .col_expr(event::Column::UpdatedAt, Expr::value(now))
                 .filter(event::Column::Id.is_in(keys))
                 .filter(event::Column::ClaimedBy.eq(claimer))
@@ -252,7 +253,12 @@ impl Store {
             let Some(entry) = claimed.get(&result.log_id) else {
                 continue;
             };
-            let changed = unclaimed_deliveries()
+            let mut update = unclaimed_deliveries();
+            if result.status == DeliveryStatus::Sent {
+                // Monitoring's timeline, in the statement that records the outcome.
+                update = update.col_expr(delivery_log::Column::AcceptedAt, Expr::value(now));
+            }
+            let changed = update
                 .col_expr(
                     delivery_log::Column::Status,
                     Expr::value(result.status.as_str()),

@@ -40,6 +40,7 @@ struct StoredRow {
     claim_expires_at: Option<DateTime<Utc>>,
     template_name: Option<String>,
     template_version: Option<i32>,
+    linked_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
     archive_seq: Option<i64>,
 }
@@ -136,6 +137,7 @@ impl StoredRow {
                 claim_expires_at: self.claim_expires_at,
                 template_name: self.template_name,
                 template_version: self.template_version,
+                linked_at: self.linked_at,
                 finished_at: self.finished_at,
                 archive_seq: self.archive_seq,
             },

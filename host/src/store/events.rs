@@ -335,7 +335,8 @@ impl Store {
             if let Some((name, version)) = &update.template {
                 query = query
                     .col_expr(event::Column::TemplateName, Expr::value(name.as_str()))
-                    .col_expr(event::Column::TemplateVersion, Expr::value(*version));
+                    .col_expr(event::Column::TemplateVersion, Expr::value(*version))
+                    .col_expr(event::Column::LinkedAt, Expr::value(now));
             }
             changed += query
                 .filter(event::Column::Id.eq(update.row_key))

@@ -12,6 +12,7 @@ mod event_read;
 mod event_row;
 mod events;
 mod ingest;
+mod monitoring;
 mod quarantine;
 mod secrets;
 mod set_apart;
@@ -29,6 +30,7 @@ pub use events::{Claim, EventFilter, EventUpdate, QueueStats, Unreadable, queue_
 pub use ingest::{
     EventRows, IdempotencyClaim, NewEvent, Submission, SubmissionOutcome, one_statement_fits,
 };
+pub use monitoring::MinuteTotals;
 pub use quarantine::{NewQuarantine, QuarantineFilter, QuarantineReason, quarantine_key};
 pub use sqlite_ingest::SqliteIngest;
 

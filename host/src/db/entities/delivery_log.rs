@@ -42,6 +42,9 @@ pub struct Model {
     pub priority: i32,
     /// When the event's first attempt was made; the retry period counts from it.
     pub first_attempt_at: Option<DateTimeUtc>,
+    /// When the relay / gateway accepted this attempt (it turned `sent`); monitoring's delivery and
+    /// processing times end here.
+    pub accepted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -56,6 +56,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub template_name: Option<String>,
     pub template_version: Option<i32>,
+    /// When it was linked to that template version (monitoring's queue time ends here).
+    pub linked_at: Option<DateTimeUtc>,
     /// When the event reached a final status.
     pub finished_at: Option<DateTimeUtc>,
     /// Its place in the archive feed, given in commit order when it became final (see the

@@ -14,6 +14,7 @@ mod m20261122_000003_delivery_claims;
 mod m20261122_000004_archive_feed;
 mod m20261122_000005_events_ingest_cost;
 mod m20261202_0002_bounces;
+mod m20261202_000301_monitoring_timeline;
 
 /// Every migration of the host schema, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_archive_feed::Migration),
             Box::new(m20261122_000005_events_ingest_cost::Migration),
             Box::new(m20261202_0002_bounces::Migration),
+            Box::new(m20261202_000301_monitoring_timeline::Migration),
         ]
     }
 }

@@ -1,0 +1,199 @@
+//! The queries behind the monitoring indicators (SPEC "Monitoring"): the pending count per queue, and
+//! per queue and minute of finishing, how many events finished, how many were sent, and the sums of
+//! their three times.
+//!
+//! The timeline is read from rows the pipeline writes anyway, so monitoring adds nothing to the hot path:
+//! push is the event's `created_at`, linked the `created_at` of its first delivery-log entry (written when
+//! a template is linked), accepted the `updated_at` of its final `sent` entry (written with the relay's
+//! answer). The per-minute sums are computed by the database over the `idx_events_finished` index, for
+//! the minutes asked only, so a refresh reads the last few minutes' rows, not the whole window's.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DbBackend, FromQueryResult, Statement};
+
+use mc_plugin_api::{EventStatus, Queue};
+
+use super::events::queue_named;
+use super::{Store, StoreError};
+
+/// What one queue's events that finished in one minute add to the window.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MinuteTotals {
+    /// Events that reached a final status.
+    pub finished: u64,
+    /// Of those, the ones `sent`.
+    pub sent: u64,
+    /// Events with a first delivery-log entry, and the sum of their push → linked seconds.
+    pub linked: u64,
+    pub queue_seconds: f64,
+    /// Events accepted by the relay or gateway, and the sums of their linked → accepted and
+    /// push → accepted seconds.
+    pub accepted: u64,
+    pub delivery_seconds: f64,
+    pub processing_seconds: f64,
+}
+
+impl MinuteTotals {
+    /// Adds another minute's totals to these.
+    pub fn add(&mut self, other: &MinuteTotals) {
+        self.finished += other.finished;
+        self.sent += other.sent;
+        self.linked += other.linked;
+        self.queue_seconds += other.queue_seconds;
+        self.accepted += other.accepted;
+        self.delivery_seconds += other.delivery_seconds;
+        self.processing_seconds += other.processing_seconds;
+    }
+}
+
+/// One row of [`Store::finished_minutes`].
+#[derive(Debug, FromQueryResult)]
+struct MinuteRow {
+    queue: String,
+    minute: i64,
+    finished: i64,
+    sent: Option<i64>,
+    linked: i64,
+    queue_seconds: Option<f64>,
+    accepted: i64,
+    delivery_seconds: Option<f64>,
+    processing_seconds: Option<f64>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct PendingRow {
+    queue: String,
+    count: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct MaxId {
+    max_id: Option<i64>,
+}
+
+/// Seconds between two timestamp columns, and the minute (Unix seconds / 60) of one, in each dialect.
+/// SQLite keeps timestamps as RFC 3339 text, which `julianday` and `strftime` read.
+fn dialect(backend: DbBackend) -> (fn(&str, &str) -> String, fn(&str) -> String) {
+    match backend {
+        DbBackend::Postgres => (
+            |later, earlier| format!("EXTRACT(EPOCH FROM ({later} - {earlier}))::float8"),
+            |column| format!("FLOOR(EXTRACT(EPOCH FROM {column}) / 60)::int8"),
+        ),
+        _ => (
+            |later, earlier| format!("((julianday({later}) - julianday({earlier})) * 86400.0)"),
+            |column| format!("(CAST(strftime('%s', {column}) AS INTEGER) / 60)"),
+        ),
+    }
+}
+
+impl Store {
+    /// Per queue and minute, the totals of the events that finished at or after `since`.
+    pub async fn finished_minutes(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(Queue, i64, MinuteTotals)>, StoreError> {
+        let backend = self.db.get_database_backend();
+        let (seconds, minute) = dialect(backend);
+        let placeholder = if backend == DbBackend::Postgres {
+            "$1"
+        } else {
+            "?"
+        };
+        let sql = format!(
+            "SELECT e.queue AS queue, {minute} AS minute, COUNT(*) AS finished, \
+             SUM(CASE WHEN e.status = '{sent}' THEN 1 ELSE 0 END) AS sent, \
+             COUNT(f.id) AS linked, SUM({queue_time}) AS queue_seconds, \
+             COUNT(s.id) AS accepted, SUM({delivery_time}) AS delivery_seconds, \
+             SUM({processing_time}) AS processing_seconds \
+             FROM events e \
+             LEFT JOIN delivery_logs f ON f.event_id = e.id AND f.attempt = 1 \
+             LEFT JOIN delivery_logs s ON s.event_id = e.id AND s.is_final = {yes} AND s.status = '{sent}' \
+             WHERE e.finished_at >= {placeholder} \
+             GROUP BY e.queue, {minute}",
+            minute = minute("e.finished_at"),
+            sent = EventStatus::Sent.as_str(),
+            queue_time = seconds("f.created_at", "e.created_at"),
+            delivery_time = seconds("s.updated_at", "f.created_at"),
+            processing_time = seconds("s.updated_at", "e.created_at"),
+            yes = if backend == DbBackend::Postgres {
+                "TRUE"
+            } else {
+                "1"
+            },
+        );
+        let rows = MinuteRow::find_by_statement(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [since.into()],
+        ))
+        .all(&self.db)
+        .await
+        .map_err(|e| self.error(e))?;
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let queue = queue_named(&row.queue)?;
+                Some((
+                    queue,
+                    row.minute,
+                    MinuteTotals {
+                        finished: count(row.finished),
+                        sent: count(row.sent.unwrap_or(0)),
+                        linked: count(row.linked),
+                        queue_seconds: row.queue_seconds.unwrap_or(0.0),
+                        accepted: count(row.accepted),
+                        delivery_seconds: row.delivery_seconds.unwrap_or(0.0),
+                        processing_seconds: row.processing_seconds.unwrap_or(0.0),
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    /// Events `pending` now, per queue (over the `idx_events_claim` index).
+    pub async fn pending_by_queue(&self) -> Result<Vec<(Queue, u64)>, StoreError> {
+        let backend = self.db.get_database_backend();
+        let sql = format!(
+            "SELECT queue, COUNT(*) AS count FROM events WHERE status = '{}' GROUP BY queue",
+            EventStatus::Pending.as_str()
+        );
+        let rows = PendingRow::find_by_statement(Statement::from_string(backend, sql))
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| Some((queue_named(&r.queue)?, u64::try_from(r.count).unwrap_or(0))))
+            .collect())
+    }
+
+    /// The highest event row key: the count of events ever accepted, give or take the keys of rolled
+    /// back transactions (the console's "events in" chart is the difference between two readings).
+    pub async fn max_event_key(&self) -> Result<i64, StoreError> {
+        let backend = self.db.get_database_backend();
+        let row = MaxId::find_by_statement(Statement::from_string(
+            backend,
+            "SELECT MAX(id) AS max_id FROM events".to_owned(),
+        ))
+        .one(&self.db)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(row.and_then(|r| r.max_id).unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use super::*;
+
+    #[tokio::test]
+    async fn an_empty_store_has_no_minutes_and_nothing_pending() {
+        let (_dir, store) = testing::sqlite_store().await;
+        let since = Utc::now() - chrono::Duration::hours(1);
+        assert!(store.finished_minutes(since).await.expect("query").is_empty());
+        assert!(store.pending_by_queue().await.expect("query").is_empty());
+        assert_eq!(store.max_event_key().await.expect("query"), 0);
+    }
+}
