@@ -431,13 +431,19 @@ impl Metrics {
         ];
         match value {
             Some(value) => {
-                self.inner.monitoring_value.get_or_create(&labels).set(value);
+                self.inner
+                    .monitoring_value
+                    .get_or_create(&labels)
+                    .set(value);
             }
             None => {
                 self.inner.monitoring_value.remove(&labels);
             }
         }
-        self.inner.monitoring_state.get_or_create(&labels).set(state);
+        self.inner
+            .monitoring_state
+            .get_or_create(&labels)
+            .set(state);
     }
 
     pub fn record_events_purged(&self, events: u64) {

@@ -236,11 +236,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     ));
 
     // Monitoring: one task refreshes the indicators; the admin API and the console read its snapshot.
-    let monitor = crate::monitoring::Monitor::new(
-        config.monitoring.clone(),
-        store.clone(),
-        metrics.clone(),
-    );
+    let monitor =
+        crate::monitoring::Monitor::new(config.monitoring.clone(), store.clone(), metrics.clone());
     tokio::spawn(Arc::clone(&monitor).run(shutdown.subscribe()));
 
     // Ingestion: one group-commit writer, on a connection of its own: it never waits for one the workflows

@@ -45,8 +45,8 @@ pub use dkim::DkimKeyConfig;
 pub(crate) use duration::deserialize_duration;
 pub(crate) use duration::format_duration;
 pub use duration::parse_duration;
-pub use monitoring::{MonitoringConfig, ThresholdsConfig};
 pub use error::ConfigError;
+pub use monitoring::{MonitoringConfig, ThresholdsConfig};
 pub use schema::{
     AuthConfig, Config, DatabaseConfig, InstanceConfig, LogConfig, LogFormat, PluginsConfig, Role,
     ServerConfig, WorkflowConfig,

@@ -83,7 +83,10 @@ fn parse_thresholds(table: &toml::Table) -> Result<ThresholdsConfig, String> {
             for (name, value) in sub {
                 let path = format!("{key}.{name}");
                 let indicator = Indicator::from_name(name).ok_or_else(|| {
-                    format!("`{path}`: unknown indicator `{name}` ({})", Indicator::names())
+                    format!(
+                        "`{path}`: unknown indicator `{name}` ({})",
+                        Indicator::names()
+                    )
                 })?;
                 let pair = value
                     .as_table()
@@ -116,9 +119,7 @@ fn parse_pair(path: &str, indicator: Indicator, table: &toml::Table) -> Result<T
             "warning" => warning = Some(number),
             "alert" => alert = Some(number),
             other => {
-                return Err(format!(
-                    "`{path}.{other}`: unknown key (warning, alert)"
-                ));
+                return Err(format!("`{path}.{other}`: unknown key (warning, alert)"));
             }
         }
     }
@@ -177,11 +178,15 @@ mod tests {
         )
         .expect("valid");
         let t = &config.monitoring.thresholds;
-        let rt = t.for_indicator(Queue::Realtime, Indicator::QueueSize).unwrap();
+        let rt = t
+            .for_indicator(Queue::Realtime, Indicator::QueueSize)
+            .unwrap();
         let batch = t.for_indicator(Queue::Batch, Indicator::QueueSize).unwrap();
         assert_eq!((rt.warning, rt.alert), (10.0, 20.0));
         assert_eq!((batch.warning, batch.alert), (1000.0, 5000.0));
-        let tp = t.for_indicator(Queue::Batch, Indicator::Throughput).unwrap();
+        let tp = t
+            .for_indicator(Queue::Batch, Indicator::Throughput)
+            .unwrap();
         assert_eq!((tp.warning, tp.alert), (100.0, 10.0));
     }
 
@@ -204,7 +209,10 @@ mod tests {
                 "[monitoring.thresholds.throughput]\nwarning = 5\nalert = 10\n",
                 "must be below warning",
             ),
-            ("[monitoring.thresholds.error_rate]\nwarning = 5\n", "needs both"),
+            (
+                "[monitoring.thresholds.error_rate]\nwarning = 5\n",
+                "needs both",
+            ),
             (
                 "[monitoring.thresholds.error_rate]\nwarning = \"x\"\nalert = 1\n",
                 "error_rate.warning",

@@ -60,13 +60,7 @@ pub struct History {
 
 impl History {
     /// Records the state at a refresh of minute `minute` (Unix minutes), with the highest event key now.
-    pub fn record(
-        &mut self,
-        minute: i64,
-        max_key: i64,
-        realtime: QueueSample,
-        batch: QueueSample,
-    ) {
+    pub fn record(&mut self, minute: i64, max_key: i64, realtime: QueueSample, batch: QueueSample) {
         let at = DateTime::from_timestamp(minute * 60, 0).unwrap_or_default();
         let same_minute = self.samples.back().is_some_and(|s| s.minute == at);
         if !same_minute {
@@ -120,7 +114,10 @@ mod tests {
         h.record(101, 40, q(3), q(0));
         let samples = h.last(10);
         assert_eq!(samples.len(), 2);
-        assert_eq!(samples[0].realtime.queue_size, 2, "replaced within its minute");
+        assert_eq!(
+            samples[0].realtime.queue_size, 2,
+            "replaced within its minute"
+        );
         assert_eq!(samples[0].events_in, 5);
         assert_eq!(samples[1].events_in, 25);
         assert_eq!(h.last(1).len(), 1);

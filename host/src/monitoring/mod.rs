@@ -164,12 +164,8 @@ impl Monitor {
                 .collect::<Vec<_>>()
         };
         for i in &indicators {
-            self.metrics.set_monitoring(
-                i.queue,
-                i.indicator.as_str(),
-                i.value,
-                i.state.level(),
-            );
+            self.metrics
+                .set_monitoring(i.queue, i.indicator.as_str(), i.value, i.state.level());
         }
         let snapshot = Snapshot {
             window: crate::config::format_duration(self.config.window),

@@ -11,7 +11,10 @@ async fn check(store: Store) {
     assert_eq!(finalised.len(), 3);
 
     let monitor = Monitor::new(MonitoringConfig::default(), store, Metrics::new());
-    assert!(monitor.snapshot().indicators.is_empty(), "nothing before the first refresh");
+    assert!(
+        monitor.snapshot().indicators.is_empty(),
+        "nothing before the first refresh"
+    );
     monitor.refresh(Utc::now()).await.expect("refresh");
     let snapshot = monitor.snapshot();
     assert_eq!(snapshot.window, "1h");
@@ -20,24 +23,46 @@ async fn check(store: Store) {
 
     let batch_size = value(Queue::Batch, Indicator::QueueSize);
     assert_eq!(batch_size.value, Some(2.0));
-    assert_eq!((batch_size.warning, batch_size.alert), (Some(100.0), Some(400.0)));
+    assert_eq!(
+        (batch_size.warning, batch_size.alert),
+        (Some(100.0), Some(400.0))
+    );
     assert_eq!(batch_size.state, State::Ok);
-    assert_eq!(value(Queue::Realtime, Indicator::QueueSize).value, Some(0.0));
+    assert_eq!(
+        value(Queue::Realtime, Indicator::QueueSize).value,
+        Some(0.0)
+    );
 
     // Three real-time events finished, none sent: 100 % errors, an alert.
     let errors = value(Queue::Realtime, Indicator::ErrorRate);
     assert_eq!(errors.value, Some(100.0));
     assert_eq!(errors.state, State::Alert);
-    assert_eq!(value(Queue::Batch, Indicator::ErrorRate).value, None, "nothing finished");
+    assert_eq!(
+        value(Queue::Batch, Indicator::ErrorRate).value,
+        None,
+        "nothing finished"
+    );
     let throughput = value(Queue::Realtime, Indicator::Throughput);
     assert_eq!(throughput.value, Some(0.0));
-    assert_eq!((throughput.warning, throughput.state), (None, State::Ok), "off unless set");
-    assert_eq!(value(Queue::Realtime, Indicator::AvgQueueTime).value, None, "never linked");
+    assert_eq!(
+        (throughput.warning, throughput.state),
+        (None, State::Ok),
+        "off unless set"
+    );
+    assert_eq!(
+        value(Queue::Realtime, Indicator::AvgQueueTime).value,
+        None,
+        "never linked"
+    );
 
     // A second refresh reads only the recent minutes and finds the same.
     monitor.refresh(Utc::now()).await.expect("refresh");
     assert_eq!(
-        monitor.snapshot().get(Queue::Realtime, Indicator::ErrorRate).unwrap().value,
+        monitor
+            .snapshot()
+            .get(Queue::Realtime, Indicator::ErrorRate)
+            .unwrap()
+            .value,
         Some(100.0)
     );
     let history = monitor.history(60);

@@ -56,7 +56,10 @@ impl Window {
             .retain(|&(_, minute), _| minute >= oldest && minute < from);
         for (queue, minute, totals) in rows {
             if minute >= oldest {
-                self.buckets.entry((queue, minute)).or_default().add(&totals);
+                self.buckets
+                    .entry((queue, minute))
+                    .or_default()
+                    .add(&totals);
             }
         }
     }

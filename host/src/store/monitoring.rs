@@ -73,7 +73,12 @@ struct MaxId {
 
 /// Seconds between two timestamp columns, and the minute (Unix seconds / 60) of one, in each dialect.
 /// SQLite keeps timestamps as RFC 3339 text, which `julianday` and `strftime` read.
-fn dialect(backend: DbBackend) -> (fn(&str, &str) -> String, fn(&str) -> String) {
+/// The SQL of the seconds from one column to another.
+type SecondsBetween = fn(&str, &str) -> String;
+/// The SQL of a column's Unix minute.
+type MinuteOf = fn(&str) -> String;
+
+fn dialect(backend: DbBackend) -> (SecondsBetween, MinuteOf) {
     match backend {
         DbBackend::Postgres => (
             |later, earlier| format!("EXTRACT(EPOCH FROM ({later} - {earlier}))::float8"),
@@ -192,7 +197,13 @@ mod tests {
     async fn an_empty_store_has_no_minutes_and_nothing_pending() {
         let (_dir, store) = testing::sqlite_store().await;
         let since = Utc::now() - chrono::Duration::hours(1);
-        assert!(store.finished_minutes(since).await.expect("query").is_empty());
+        assert!(
+            store
+                .finished_minutes(since)
+                .await
+                .expect("query")
+                .is_empty()
+        );
         assert!(store.pending_by_queue().await.expect("query").is_empty());
         assert_eq!(store.max_event_key().await.expect("query"), 0);
     }
