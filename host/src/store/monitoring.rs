@@ -2,10 +2,10 @@
 //! per queue and minute of finishing, how many events finished, how many were sent, and the sums of
 //! their three times.
 //!
-//! The timeline is read from rows the pipeline writes anyway, so monitoring adds nothing to the hot path:
-//! push is the event's `created_at`, linked the `created_at` of its first delivery-log entry (written when
-//! a template is linked), accepted the `updated_at` of its final `sent` entry (written with the relay's
-//! answer). The per-minute sums are computed by the database over the `idx_events_finished` index, for
+//! The timeline is written by the statements that change those rows anyway (migration
+//! `m20261202_000301_monitoring_timeline`): push is the event's `created_at`, linked its `linked_at` (set
+//! by the statement that links a template), accepted the `accepted_at` of its final `sent` entry (set by
+//! the statement that records the relay's answer). The per-minute sums are computed by the database over the `idx_events_finished` index, for
 //! the minutes asked only, so a refresh reads the last few minutes' rows, not the whole window's.
 
 use chrono::{DateTime, Utc};
@@ -107,19 +107,18 @@ impl Store {
         let sql = format!(
             "SELECT e.queue AS queue, {minute} AS minute, COUNT(*) AS finished, \
              SUM(CASE WHEN e.status = '{sent}' THEN 1 ELSE 0 END) AS sent, \
-             COUNT(f.id) AS linked, SUM({queue_time}) AS queue_seconds, \
+             COUNT(e.linked_at) AS linked, SUM({queue_time}) AS queue_seconds, \
              COUNT(s.id) AS accepted, SUM({delivery_time}) AS delivery_seconds, \
              SUM({processing_time}) AS processing_seconds \
              FROM events e \
-             LEFT JOIN delivery_logs f ON f.event_id = e.id AND f.attempt = 1 \
              LEFT JOIN delivery_logs s ON s.event_id = e.id AND s.is_final = {yes} AND s.status = '{sent}' \
              WHERE e.finished_at >= {placeholder} \
              GROUP BY e.queue, {minute}",
             minute = minute("e.finished_at"),
             sent = EventStatus::Sent.as_str(),
-            queue_time = seconds("f.created_at", "e.created_at"),
-            delivery_time = seconds("s.updated_at", "f.created_at"),
-            processing_time = seconds("s.updated_at", "e.created_at"),
+            queue_time = seconds("e.linked_at", "e.created_at"),
+            delivery_time = seconds("s.accepted_at", "e.linked_at"),
+            processing_time = seconds("s.accepted_at", "e.created_at"),
             yes = if backend == DbBackend::Postgres {
                 "TRUE"
             } else {
