@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api;
 pub mod bounces;
 pub mod config;
+pub mod console;
 pub mod control;
 pub mod db;
 pub mod delivery;

@@ -1,4 +1,4 @@
-//! The `message-center` binary: `serve`, `check-plugin`, `migrate`.
+//! The `message-center` binary: `serve`, `check-plugin`, `migrate`, `hash-password`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +47,10 @@ enum Command {
         #[arg(long, short, default_value = "config/message-center.toml")]
         config: PathBuf,
     },
+    /// Read a password from standard input (one line) and print its argon2id PHC string, for
+    /// `[[console.users]] password_hash`. Never from the command line, where `ps` and shell history
+    /// would show it.
+    HashPassword,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         } => check_plugin(&file, require_same_rustc),
         Command::Serve { config } => report(serve(&config)),
         Command::Migrate { config } => report(migrate(&config)),
+        Command::HashPassword => report(hash_password()),
     }
 }
 
@@ -110,6 +115,23 @@ fn migrate(path: &std::path::Path) -> anyhow::Result<()> {
         );
         anyhow::Ok(())
     })
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprintln!("password (input is shown; pipe it in to hide it): ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "the password is empty");
+    let hash = message_center::console::hash_password(password).map_err(anyhow::Error::msg)?;
+    println!("{hash}");
+    Ok(())
 }
 
 fn check_plugin(file: &std::path::Path, require_same_rustc: bool) -> ExitCode {

@@ -323,9 +323,26 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         db_ready: Arc::clone(&db_ready),
         admin_token: config.auth.admin_token.clone(),
         archive: control.as_ref().map(|c| Arc::clone(&c.monitor)),
-        monitor,
+        monitor: Arc::clone(&monitor),
+        console: Some(crate::console::ConsoleContext {
+            store: store.clone(),
+            monitor,
+            workflows: Arc::clone(&workflows),
+            registry: Arc::clone(&registry),
+            archive: control.as_ref().map(|c| Arc::clone(&c.monitor)),
+            config: config.console.clone(),
+            role: config.instance.role,
+            templates: crate::console::ConsoleContext::template_cache((&config.templates).into()),
+        }),
     };
     serve(admin_listener, admin::LISTENER, admin::router(admin));
+    if db_ready.load(Ordering::SeqCst) {
+        let announced =
+            crate::console::announce_first_run(&store, &config.console, admin_addr).await;
+        if let Err(error) = announced {
+            tracing::warn!(%error, "cannot prepare the console's first-run link");
+        }
+    }
     let bounce_addr = if config.instance.role.executes() {
         crate::bounces::listener::start(&config.bounces, bounces.clone(), shutdown.subscribe())
             .await

@@ -227,6 +227,13 @@ fn hex_value(digit: u8) -> Option<u8> {
         .and_then(|d| u8::try_from(d).ok())
 }
 
+/// The query string of `pairs`, `application/x-www-form-urlencoded` (the inverse of [`query_pairs`]).
+pub fn encode_query(pairs: &[(String, String)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
 /// The decoded `(name, value)` pairs of an `application/x-www-form-urlencoded` query string, in
 /// order: `+` is a space, empty pairs are skipped, a pair without `=` has an empty value.
 pub fn query_pairs(query: &str) -> Vec<(String, String)> {

@@ -1,7 +1,7 @@
 //! The admin listener (`[server] admin_listen`, loopback by default): plugins, workflows, health and
 //! metrics. Everything but the two probes needs `Authorization: Bearer <admin_token>`; with no token
 //! configured, the admin API refuses every call rather than being open. Every route is declared once, in
-//! [`router`].
+//! [`router`]; the operator console (`crate::console`, its own sign-in) is merged in under `/console/`.
 
 mod auth;
 
@@ -46,6 +46,9 @@ pub struct AdminContext {
     pub archive: Option<Arc<crate::control::ArchiveMonitor>>,
     /// The monitoring indicators, refreshed in the background.
     pub monitor: Arc<crate::monitoring::Monitor>,
+    /// The operator console, served under `/console/` with its own sign-in; `None` in tests of the
+    /// admin API alone.
+    pub console: Option<crate::console::ConsoleContext>,
 }
 
 /// The state of the admin routes.
@@ -55,8 +58,9 @@ type Admin = Arc<AdminContext>;
 ///
 /// The token is checked before anything else, unknown paths and wrong methods included, so a caller
 /// without it learns nothing about the routes; the probes need none, so that orchestrators can call them.
-pub fn router(context: AdminContext) -> Router {
+pub fn router(mut context: AdminContext) -> Router {
     let token = AdminToken(context.admin_token.as_deref().map(Arc::from));
+    let console = context.console.take();
     let ctx = Arc::new(context);
     let guarded = Router::new()
         .route("/metrics", get(health::metrics))
@@ -72,9 +76,12 @@ pub fn router(context: AdminContext) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(no_admin_route)
         .layer(Guard(token));
+    // The console checks its own sessions, not the bearer token, so it sits outside the guard.
+    let console = console.map_or_else(Router::new, crate::console::router);
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(console)
         .method_not_allowed_fallback(method_not_allowed)
         .merge(guarded)
         .layer(Observe::new(LISTENER, ctx.metrics.clone()))

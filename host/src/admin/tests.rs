@@ -52,6 +52,7 @@ async fn test_admin(admin_token: Option<&str>) -> TestAdmin {
         db_ready: Arc::clone(&db_ready),
         admin_token: admin_token.map(str::to_owned),
         archive: None,
+        console: None,
     });
     TestAdmin {
         router,

@@ -101,6 +101,16 @@ pub async fn list(
                 filter.after_row_key = Some(split_public_id(id).1);
             }
             "limit" => filter.limit = query::page_limit(&value, MAX_PAGE)?,
+            "id" => {
+                filter.id = Some(view::parse_id(&value).ok_or_else(|| {
+                    ApiError::bad_request("id", format!("`{value}` is not an event id"))
+                })?);
+            }
+            "externalId" => filter.external_id = Some(value),
+            "email" => filter.email = Some(value),
+            "mobilePhone" => filter.mobile_phone = Some(value),
+            "from" => filter.from = Some(query::time("from", &value)?),
+            "to" => filter.to = Some(query::time("to", &value)?),
             _ => {}
         }
     }

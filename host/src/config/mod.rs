@@ -19,6 +19,7 @@ mod adobe;
 mod bounces;
 mod build;
 mod channels;
+mod console;
 mod control;
 mod dkim;
 mod duration;
@@ -40,6 +41,7 @@ pub use bounces::{BouncesConfig, QuarantineConfig};
 pub use channels::{
     ChannelsConfig, EmailChannelConfig, RetryConfig, SmsChannelConfig, TemplatesConfig,
 };
+pub use console::{ConsoleConfig, ConsoleRole, ConsoleUserConfig, is_argon2id_phc};
 pub use control::{ExecutionInstanceConfig, RetentionConfig};
 pub use dkim::DkimKeyConfig;
 pub(crate) use duration::deserialize_duration;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::duration::deserialize_duration;
 use super::{
-    AdobeConfig, BouncesConfig, ChannelsConfig, ExecutionInstanceConfig, MonitoringConfig,
+    AdobeConfig, BouncesConfig, ChannelsConfig, ConsoleConfig, ExecutionInstanceConfig, MonitoringConfig,
     QuarantineConfig, RetentionConfig, TemplatesConfig,
 };
 
@@ -53,6 +53,8 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
     /// Adobe's monitoring indicators: window, refresh and thresholds.
     pub monitoring: MonitoringConfig,
+    /// The operator console: session lifetime and users.
+    pub console: ConsoleConfig,
 }
 
 /// `[instance]`.
@@ -337,6 +339,7 @@ pub(super) struct RawConfig {
     pub(super) bounces: BouncesConfig,
     pub(super) quarantine: QuarantineConfig,
     pub(super) monitoring: MonitoringConfig,
+    pub(super) console: ConsoleConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys

@@ -33,6 +33,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
         ));
     }
     config.bounces.validate()?;
+    config.console.validate()?;
     config.quarantine.validate()?;
     let templates = &config.templates;
     for (key, zero) in [

@@ -7,4 +7,4 @@ pub mod instances;
 pub mod monitor;
 
 pub use instances::{ExecutionInstances, InstanceError, InstanceResponse};
-pub use monitor::ArchiveMonitor;
+pub use monitor::{ArchiveInstanceView, ArchiveMonitor, ArchiveState};

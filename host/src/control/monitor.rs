@@ -26,6 +26,42 @@ struct InstanceState {
     failing: bool,
 }
 
+/// How an execution instance's archiving stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArchiveState {
+    /// No pull has succeeded yet.
+    NotStarted,
+    /// The last pull succeeded.
+    Ok,
+    /// The last pull failed.
+    Failing,
+}
+
+impl ArchiveState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ArchiveState::NotStarted => "not_started",
+            ArchiveState::Ok => "ok",
+            ArchiveState::Failing => "failing",
+        }
+    }
+}
+
+/// One execution instance's archive, as the admin API and the console show it.
+#[derive(Clone, Debug)]
+pub struct ArchiveInstanceView {
+    pub instance: String,
+    pub state: ArchiveState,
+    pub cursor: Option<String>,
+    pub archived_events: i64,
+    /// Seconds since the archive was last complete (since start when never).
+    pub lag_seconds: f64,
+    pub caught_up_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
 pub struct ArchiveMonitor {
     instances: Mutex<BTreeMap<String, InstanceState>>,
     /// Lag is counted from here for an instance never caught up.
@@ -121,26 +157,51 @@ impl ArchiveMonitor {
         }
     }
 
-    /// The `archive` part of `GET /admin/workflows`.
-    pub fn snapshot(&self) -> Value {
+    /// Each execution instance's archive, typed (the console renders it).
+    pub fn instances(&self) -> Vec<ArchiveInstanceView> {
         let now = Utc::now();
         let instances = self
             .instances
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let list: Vec<Value> = instances
+        instances
             .iter()
-            .map(|(name, state)| {
+            .map(|(name, state)| ArchiveInstanceView {
+                instance: name.clone(),
+                state: if state.failing {
+                    ArchiveState::Failing
+                } else if state.last_success_at.is_some() {
+                    ArchiveState::Ok
+                } else {
+                    ArchiveState::NotStarted
+                },
+                cursor: state.cursor.clone(),
+                archived_events: state.archived_events,
+                lag_seconds: self.lag(state, now),
+                caught_up_at: state.caught_up_at,
+                last_success_at: state.last_success_at,
+                last_error: state.last_error.clone(),
+                last_error_at: state.last_error_at,
+            })
+            .collect()
+    }
+
+    /// The `archive` part of `GET /admin/workflows`.
+    pub fn snapshot(&self) -> Value {
+        let list: Vec<Value> = self
+            .instances()
+            .into_iter()
+            .map(|i| {
                 json!({
-                    "instance": name,
-                    "state": if state.failing { "failing" } else if state.last_success_at.is_some() { "ok" } else { "not_started" },
-                    "cursor": state.cursor,
-                    "archivedEvents": state.archived_events,
-                    "lagSeconds": self.lag(state, now),
-                    "caughtUpAt": state.caught_up_at.map(|t| t.to_rfc3339()),
-                    "lastSuccessAt": state.last_success_at.map(|t| t.to_rfc3339()),
-                    "lastError": state.last_error,
-                    "lastErrorAt": state.last_error_at.map(|t| t.to_rfc3339()),
+                    "instance": i.instance,
+                    "state": i.state.as_str(),
+                    "cursor": i.cursor,
+                    "archivedEvents": i.archived_events,
+                    "lagSeconds": i.lag_seconds,
+                    "caughtUpAt": i.caught_up_at.map(|t| t.to_rfc3339()),
+                    "lastSuccessAt": i.last_success_at.map(|t| t.to_rfc3339()),
+                    "lastError": i.last_error,
+                    "lastErrorAt": i.last_error_at.map(|t| t.to_rfc3339()),
                 })
             })
             .collect();

@@ -70,8 +70,12 @@ pub async fn serve(
         let watch = Watch::new();
         let on_request = Arc::clone(&watch);
         // A router is always ready (`poll_ready` is a no-op), so each request calls a clone directly.
-        let service = service_fn(move |request: Request<Incoming>| {
+        let service = service_fn(move |mut request: Request<Incoming>| {
             on_request.busy();
+            // The peer, for handlers that key on it (the console's sign-in back-off).
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
             let answer = router.clone().call(request);
             let on_answer = Arc::clone(&on_request);
             async move {

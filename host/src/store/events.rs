@@ -23,6 +23,15 @@ pub struct EventFilter {
     pub status: Option<EventStatus>,
     pub event_type: Option<String>,
     pub queue: Option<Queue>,
+    /// One event by public id (instance byte and row key).
+    pub id: Option<i64>,
+    pub external_id: Option<String>,
+    pub email: Option<String>,
+    pub mobile_phone: Option<String>,
+    /// Created at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub to: Option<DateTime<Utc>>,
     /// Only events whose row key is greater (the page after).
     pub after_row_key: Option<i64>,
     pub limit: u64,
@@ -168,6 +177,27 @@ impl Store {
         }
         if let Some(after) = filter.after_row_key {
             query = query.filter(event::Column::Id.gt(after));
+        }
+        if let Some(id) = filter.id {
+            let (instance, row_key) = event::split_public_id(id);
+            query = query
+                .filter(event::Column::Id.eq(row_key))
+                .filter(event::Column::InstanceId.eq(i32::from(instance)));
+        }
+        for (column, value) in [
+            (event::Column::ExternalId, &filter.external_id),
+            (event::Column::Email, &filter.email),
+            (event::Column::MobilePhone, &filter.mobile_phone),
+        ] {
+            if let Some(value) = value {
+                query = query.filter(column.eq(value.as_str()));
+            }
+        }
+        if let Some(from) = filter.from {
+            query = query.filter(event::Column::CreatedAt.gte(from));
+        }
+        if let Some(to) = filter.to {
+            query = query.filter(event::Column::CreatedAt.lt(to));
         }
         Ok(event_read::all(query.limit(filter.limit), &self.db)
             .await

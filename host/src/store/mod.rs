@@ -7,6 +7,7 @@
 mod archive;
 mod bounces;
 mod claims;
+mod console;
 mod deliveries;
 mod event_read;
 mod event_row;
@@ -25,6 +26,7 @@ use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
 pub use archive::{ArchiveFilter, ArchiveStoreError, FeedCursor, FeedEntry, ReportRow, StoredPage};
 pub use bounces::{BounceKind, BounceOutcome, BounceReport, BounceTarget};
+pub use console::ConsoleSessionRow;
 pub use deliveries::AttemptResult;
 pub use events::{Claim, EventFilter, EventUpdate, QueueStats, Unreadable, queue_named};
 pub use ingest::{

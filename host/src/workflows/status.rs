@@ -18,6 +18,19 @@ pub enum WorkflowState {
     WaitingForPlugin,
 }
 
+impl WorkflowState {
+    /// The name in `GET /admin/workflows` and the console.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WorkflowState::Idle => "idle",
+            WorkflowState::Running => "running",
+            WorkflowState::Stopped => "stopped",
+            WorkflowState::Stuck => "stuck",
+            WorkflowState::WaitingForPlugin => "waiting_for_plugin",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LastRun {

@@ -4,6 +4,9 @@
 pub mod archive_cursor;
 pub mod archive_event;
 pub mod archive_feed;
+pub mod console_first_run;
+pub mod console_session;
+pub mod console_user;
 pub mod delivery_log;
 pub mod event;
 pub mod host_secret;

@@ -1,0 +1,359 @@
+//! The monitoring page's charts, drawn on the server as SVG polylines from [`Monitor::history`]: no
+//! chart script, nothing for the CSP to allow, and the figures are the ones the indicators use.
+//!
+//! [`Monitor::history`]: crate::monitoring::Monitor::history
+
+use chrono::{DateTime, Utc};
+use mc_plugin_api::Queue;
+use serde::Serialize;
+
+use super::view::number;
+use crate::monitoring::{QueueSample, Sample};
+
+/// The plot area inside the SVG's `viewBox="0 0 WIDTH HEIGHT"`.
+const WIDTH: f64 = 360.0;
+const HEIGHT: f64 = 140.0;
+const LEFT: f64 = 44.0;
+const RIGHT: f64 = 352.0;
+const TOP: f64 = 10.0;
+const BOTTOM: f64 = 118.0;
+
+/// Which span the charts cover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Range {
+    Hour,
+    Day,
+}
+
+impl Range {
+    pub fn from_name(name: Option<&str>) -> Range {
+        match name {
+            Some("day") => Range::Day,
+            _ => Range::Hour,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Range::Hour => "hour",
+            Range::Day => "day",
+        }
+    }
+
+    /// Minutes of history, and minutes per plotted point (a day is drawn in 5-minute buckets).
+    const fn minutes(self) -> (usize, usize) {
+        match self {
+            Range::Hour => (60, 1),
+            Range::Day => (24 * 60, 5),
+        }
+    }
+}
+
+/// One line of a chart.
+#[derive(Serialize)]
+pub struct Series {
+    pub name: &'static str,
+    /// CSS class giving its colour.
+    pub class: &'static str,
+    /// `x,y x,y …` in the viewBox.
+    pub points: String,
+    /// The points again, as dots (a lone minute shows too).
+    pub dots: Vec<(String, String)>,
+    /// The last value, as shown in the legend.
+    pub last: String,
+}
+
+/// One chart.
+#[derive(Serialize)]
+pub struct Chart {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub unit: &'static str,
+    pub series: Vec<Series>,
+    /// The top of the y axis.
+    pub y_max: String,
+    /// First and last time on the x axis (`HH:MM` UTC).
+    pub x_from: String,
+    pub x_to: String,
+    pub empty: bool,
+    pub width: f64,
+    pub height: f64,
+    pub left: f64,
+    pub right: f64,
+    pub top: f64,
+    pub bottom: f64,
+}
+
+/// One plotted point: its time and, per series, a value (absent minutes leave a gap in averages).
+struct Bucket {
+    at: DateTime<Utc>,
+    sample: Vec<Sample>,
+}
+
+/// What a chart plots for one sample.
+type Pick = fn(&Sample) -> Option<f64>;
+
+/// How a bucket's samples combine: counts add up, sizes take the largest, times average.
+#[derive(Clone, Copy)]
+enum Combine {
+    Sum,
+    Max,
+    Mean,
+}
+
+fn combine(values: impl Iterator<Item = Option<f64>>, how: Combine) -> Option<f64> {
+    let present: Vec<f64> = values.flatten().collect();
+    if present.is_empty() {
+        return None;
+    }
+    Some(match how {
+        Combine::Sum => present.iter().sum(),
+        Combine::Max => present.iter().copied().fold(f64::MIN, f64::max),
+        Combine::Mean => present.iter().sum::<f64>() / present.len() as f64,
+    })
+}
+
+fn buckets(samples: Vec<Sample>, per_point: usize) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> = Vec::new();
+    let step = i64::try_from(per_point * 60).unwrap_or(60);
+    for sample in samples {
+        let start = sample.minute.timestamp().div_euclid(step) * step;
+        let at = DateTime::from_timestamp(start, 0).unwrap_or(sample.minute);
+        match out.last_mut() {
+            Some(last) if last.at == at => last.sample.push(sample),
+            _ => out.push(Bucket {
+                at,
+                sample: vec![sample],
+            }),
+        }
+    }
+    out
+}
+
+fn queue_pick(queue: Queue, f: fn(&QueueSample) -> Option<f64>) -> impl Fn(&Sample) -> Option<f64> {
+    move |s: &Sample| f(s.queue(queue))
+}
+
+/// Every chart of the page, for `range`, from the monitor's per-minute history (oldest first).
+pub fn charts(history: Vec<Sample>, range: Range) -> Vec<Chart> {
+    let (minutes, per_point) = range.minutes();
+    let skip = history.len().saturating_sub(minutes);
+    let buckets = buckets(history.into_iter().skip(skip).collect(), per_point);
+    let per_queue = |id, title, unit, how, f: fn(&QueueSample) -> Option<f64>| {
+        let rt = queue_pick(Queue::Realtime, f);
+        let batch = queue_pick(Queue::Batch, f);
+        chart(
+            &buckets,
+            id,
+            title,
+            unit,
+            how,
+            vec![
+                ("real-time", "s-realtime", &rt as &dyn Fn(&Sample) -> Option<f64>),
+                ("batch", "s-batch", &batch),
+            ],
+        )
+    };
+    let events_in: Pick = |s| Some(s.events_in as f64);
+    vec![
+        chart(
+            &buckets,
+            "events_in",
+            "Events in",
+            "events / min",
+            Combine::Sum,
+            vec![("both queues", "s-in", &events_in)],
+        ),
+        per_queue("sent", "Messages out", "sent / min", Combine::Sum, |q| {
+            Some(q.sent as f64)
+        }),
+        per_queue("errors", "Errors", "not sent / min", Combine::Sum, |q| {
+            Some(q.errors as f64)
+        }),
+        per_queue("queue_size", "Queue size", "pending events", Combine::Max, |q| {
+            Some(q.queue_size as f64)
+        }),
+        per_queue(
+            "queue_time",
+            "Queue time",
+            "s, push → linked",
+            Combine::Mean,
+            |q| q.avg_queue_time,
+        ),
+        per_queue(
+            "delivery_time",
+            "Delivery time",
+            "s, linked → accepted",
+            Combine::Mean,
+            |q| q.avg_delivery_time,
+        ),
+        per_queue(
+            "processing_time",
+            "Processing time",
+            "s, push → accepted",
+            Combine::Mean,
+            |q| q.avg_processing_time,
+        ),
+    ]
+}
+
+fn chart(
+    buckets: &[Bucket],
+    id: &'static str,
+    title: &'static str,
+    unit: &'static str,
+    how: Combine,
+    lines: Vec<(&'static str, &'static str, &dyn Fn(&Sample) -> Option<f64>)>,
+) -> Chart {
+    let values: Vec<Vec<Option<f64>>> = lines
+        .iter()
+        .map(|(_, _, pick)| {
+            buckets
+                .iter()
+                .map(|b| combine(b.sample.iter().map(|s| pick(s)), how))
+                .collect()
+        })
+        .collect();
+    let max = values
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .fold(0.0_f64, f64::max);
+    let y_max = nice_ceiling(max);
+    let (from, to) = match (buckets.first(), buckets.last()) {
+        (Some(first), Some(last)) => (first.at, last.at),
+        _ => (Utc::now(), Utc::now()),
+    };
+    let span = (to - from).num_seconds().max(60) as f64;
+    let x = |at: DateTime<Utc>| {
+        if buckets.len() == 1 {
+            RIGHT
+        } else {
+            LEFT + (RIGHT - LEFT) * ((at - from).num_seconds() as f64 / span)
+        }
+    };
+    let y = |v: f64| BOTTOM - (BOTTOM - TOP) * (v / y_max);
+    let series = lines
+        .iter()
+        .zip(&values)
+        .map(|((name, class, _), values)| {
+            let points: Vec<(f64, f64)> = buckets
+                .iter()
+                .zip(values)
+                .filter_map(|(b, v)| v.map(|v| (x(b.at), y(v))))
+                .collect();
+            let coordinate = |v: f64| format!("{v:.1}");
+            Series {
+                name,
+                class,
+                points: points
+                    .iter()
+                    .map(|(px, py)| format!("{px:.1},{py:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                dots: if points.len() <= 90 {
+                    points
+                        .iter()
+                        .map(|&(px, py)| (coordinate(px), coordinate(py)))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                last: values
+                    .iter()
+                    .rev()
+                    .flatten()
+                    .next()
+                    .map_or_else(|| "—".to_owned(), |v| number(*v)),
+            }
+        })
+        .collect();
+    Chart {
+        id,
+        title,
+        unit,
+        series,
+        y_max: number(y_max),
+        x_from: from.format("%H:%M").to_string(),
+        x_to: to.format("%H:%M").to_string(),
+        empty: buckets.is_empty(),
+        width: WIDTH,
+        height: HEIGHT,
+        left: LEFT,
+        right: RIGHT,
+        top: TOP,
+        bottom: BOTTOM,
+    }
+}
+
+/// The smallest 1, 2 or 5 × 10ⁿ at or above `max` (1 for an all-zero chart), so the axis reads well.
+fn nice_ceiling(max: f64) -> f64 {
+    if max <= 0.0 || !max.is_finite() {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(max.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|&c| c >= max)
+        .unwrap_or(10.0 * magnitude)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(minute: i64, pending: u64, sent: u64) -> Sample {
+        Sample {
+            minute: DateTime::from_timestamp(minute * 60, 0).unwrap(),
+            events_in: sent,
+            realtime: QueueSample {
+                sent,
+                ..Default::default()
+            },
+            batch: QueueSample {
+                queue_size: pending,
+                avg_queue_time: Some(2.0),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn axis_tops_are_round() {
+        assert_eq!(nice_ceiling(0.0), 1.0);
+        assert_eq!(nice_ceiling(3.0), 5.0);
+        assert_eq!(nice_ceiling(500.0), 500.0);
+        assert_eq!(nice_ceiling(501.0), 1000.0);
+        assert_eq!(nice_ceiling(0.3), 0.5);
+    }
+
+    #[test]
+    fn charts_plot_the_history() {
+        let history: Vec<Sample> = (0..10).map(|m| sample(1000 + m, 50 * m as u64, 2)).collect();
+        let charts = charts(history, Range::Hour);
+        assert_eq!(charts.len(), 7);
+        let size = charts.iter().find(|c| c.id == "queue_size").unwrap();
+        assert_eq!(size.y_max, "500");
+        let batch = &size.series[1];
+        assert_eq!(batch.points.split(' ').count(), 10);
+        assert_eq!(batch.last, "450");
+        assert!(batch.points.starts_with("44.0,118.0"), "{}", batch.points);
+        let delivery = charts.iter().find(|c| c.id == "delivery_time").unwrap();
+        assert!(delivery.series[0].points.is_empty(), "no value, no point");
+        assert!(!size.empty);
+        assert!(super::charts(Vec::new(), Range::Day)[0].empty);
+    }
+
+    #[test]
+    fn a_day_is_drawn_in_five_minute_buckets() {
+        let history: Vec<Sample> = (0..60).map(|m| sample(1200 + m, m as u64, 1)).collect();
+        let charts = charts(history, Range::Day);
+        let sent = charts.iter().find(|c| c.id == "sent").unwrap();
+        assert_eq!(sent.series[0].points.split(' ').count(), 12);
+        assert_eq!(sent.series[0].last, "5", "sums per bucket");
+        let size = charts.iter().find(|c| c.id == "queue_size").unwrap();
+        assert_eq!(size.series[1].last, "59", "largest per bucket");
+    }
+}

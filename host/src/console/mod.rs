@@ -1,0 +1,108 @@
+//! The operator console (SPEC "Console"): server-rendered pages under `/console/` on the admin listener.
+//!
+//! The admin bearer token does not apply here: the console has its own sign-in (`auth`: argon2id,
+//! back-off), sessions in the database (`session`: an `HttpOnly`, `SameSite=Strict` cookie naming a row
+//! of `console_sessions`, so a sign-in survives a restart and works on every instance sharing
+//! PostgreSQL), a CSRF token per session checked on every POST, and roles (a viewer's POST is refused
+//! with 403 before its form is read). `first_run` prints a one-time link when no user exists.
+//!
+//! Pages are minijinja templates embedded in the binary (`templates/`, auto-escaped since their names
+//! end in `.html`), rendered from typed view structs; one small script (`assets/console.js`) refreshes
+//! the monitoring figures. Every answer carries a Content Security Policy without inline scripts or
+//! styles and `frame-ancestors 'none'` (`response`). The pages read what the admin API reads — the
+//! monitoring snapshot, the workflow set, the plugin registry, the store — without going over HTTP.
+
+mod assets;
+mod auth;
+mod charts;
+mod first_run;
+mod pages;
+mod response;
+mod session;
+mod view;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use auth::hash_password;
+pub use first_run::announce_first_run;
+
+use crate::config::{ConsoleConfig, Role};
+use crate::control::ArchiveMonitor;
+use crate::monitoring::Monitor;
+use crate::plugins::PluginRegistry;
+use crate::store::Store;
+use crate::templates::{RenderLimits, TemplateCache};
+use crate::workflows::WorkflowSet;
+
+/// What the console's pages work on.
+pub struct ConsoleContext {
+    pub store: Store,
+    pub monitor: Arc<Monitor>,
+    pub workflows: Arc<WorkflowSet>,
+    pub registry: Arc<PluginRegistry>,
+    /// A control instance's view of its execution instances' archives.
+    pub archive: Option<Arc<ArchiveMonitor>>,
+    pub config: ConsoleConfig,
+    pub role: Role,
+    /// Renders an event's message again for its page, with delivery's limits.
+    pub templates: Arc<TemplateCache>,
+}
+
+/// The console's state: the context, the page templates and the sign-in back-off.
+pub struct Console {
+    ctx: ConsoleContext,
+    pages: minijinja::Environment<'static>,
+    backoff: auth::Backoff,
+}
+
+type ConsoleState = Arc<Console>;
+
+impl ConsoleContext {
+    /// The template cache the console renders messages with.
+    pub fn template_cache(limits: RenderLimits) -> Arc<TemplateCache> {
+        Arc::new(TemplateCache::with_limits(64, limits))
+    }
+}
+
+/// Every route of the console, with full paths, to merge into the admin router (outside its bearer-token
+/// guard).
+pub fn router<S>(ctx: ConsoleContext) -> Router<S> {
+    let state = Arc::new(Console {
+        ctx,
+        pages: pages::environment(),
+        backoff: auth::Backoff::default(),
+    });
+    Router::new()
+        .route("/console", get(pages::to_console))
+        .route("/console/", get(pages::index))
+        .route(
+            "/console/sign-in",
+            get(session::sign_in_page).post(session::sign_in),
+        )
+        .route("/console/sign-out", post(session::sign_out))
+        .route(
+            "/console/first-run",
+            get(first_run::page).post(first_run::create_user),
+        )
+        .route("/console/monitoring", get(pages::monitoring::page))
+        .route("/console/monitoring/live", get(pages::monitoring::live_fragment))
+        .route("/console/events", get(pages::events::search))
+        .route("/console/events/{id}", get(pages::event::page))
+        .route("/console/events/{id}/message", get(pages::event::message_frame))
+        .route("/console/workflows", get(pages::workflows::page))
+        .route(
+            "/console/workflows/{name}/{action}",
+            post(pages::workflows::change),
+        )
+        .route("/console/plugins/reload", post(pages::workflows::reload_all))
+        .route(
+            "/console/plugins/{name}/reload",
+            post(pages::workflows::reload_one),
+        )
+        .route("/console/instances", get(pages::instances::page))
+        .route("/console/assets/{file}", get(assets::serve))
+        .with_state(state)
+}
