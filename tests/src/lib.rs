@@ -19,12 +19,13 @@
 //! Everything that waits polls with a timeout and panics with what it last saw; when a test fails, the
 //! server's log tail is printed by [`TestServer`]'s `Drop`.
 //!
-//! The modules, by concern: [`build`] (the artifacts), [`plugin_dir`], [`server`] (options and the
+//! The modules, by concern: [`build`] (the artifacts), [`browser`] (headless Chromium for the console), [`plugin_dir`], [`server`] (options and the
 //! process), [`process`] (what a server child shares with the benchmarks'), [`client`] (the public
 //! API), [`peers`] (SMTP server and SMS gateway), [`postgres`] (the shared server) and [`private_postgres`] (a cluster a test may stop), [`json`] (reading answers), [`time`]
 //! and [`cpu`] (for the benchmarks). Everything is re-exported at the root, so tests `use
 //! message_center_tests::*`.
 
+pub mod browser;
 pub mod build;
 pub mod client;
 pub mod cpu;
@@ -39,6 +40,7 @@ pub mod process;
 pub mod server;
 pub mod time;
 
+pub use browser::*;
 pub use build::*;
 pub use client::*;
 pub use cpu::*;
