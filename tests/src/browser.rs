@@ -131,14 +131,38 @@ impl Browser {
         self.find(css).await.click().await.unwrap_or_else(|e| panic!("click `{css}`: {e}"));
     }
 
-    /// The text of the element matching `css`.
+    /// The text of the element matching `css` (read in one script: the monitoring page replaces its
+    /// elements every refresh, so a found element may be gone by the time it is read).
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("element text")
+        self.read(css, "e.innerText").await.as_str().unwrap_or_default().to_owned()
     }
 
     /// An attribute of the element matching `css`.
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
-        self.find(css).await.attr(name).await.expect("element attribute")
+        self.read(css, &format!("e.getAttribute({})", json!(name)))
+            .await
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// `expression` over the element `e` matching `css`, waiting up to 15 s for it.
+    async fn read(&self, css: &str, expression: &str) -> Value {
+        let script = format!(
+            "var e = document.querySelector({}); return e ? {{ found: true, value: {expression} }} : {{ found: false }};",
+            json!(css)
+        );
+        let deadline = std::time::Instant::now() + secs(15);
+        loop {
+            let answer = self.script(&script).await;
+            if answer["found"] == json!(true) {
+                return answer["value"].clone();
+            }
+            if std::time::Instant::now() >= deadline {
+                let text = self.script("return document.body.innerText").await;
+                panic!("no element `{css}` on the page\npage text:\n{text}");
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
     }
 
     /// The page's path and query.
