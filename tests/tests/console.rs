@@ -287,12 +287,13 @@ async fn sqlite_monitoring_page_turns_batch_queue_size_to_alert() {
     assert!(legend.contains("batch: 500"), "{legend}");
     let sent = browser.text(r#"figure[data-chart="sent"] .legend"#).await;
     assert!(sent.contains("real-time: 8"), "{sent}");
+    assert!(browser.has(r#"figure[data-chart="sent"] rect.bar.s-realtime"#).await);
     let page = body_text(&browser).await;
     assert!(!page.contains("True") && !page.contains("False"), "{page}");
     browser.full_page_screenshot("monitoring_batch_alert").await;
     // The day's charts too.
     browser.goto(&url(&server, "/console/monitoring?range=day")).await;
-    browser.wait_for_css(r#"figure[data-chart="events_in"] polyline.s-in"#, secs(15), "day charts").await;
+    browser.wait_for_css(r#"figure[data-chart="events_in"] rect.s-in"#, secs(15), "day charts").await;
     browser.close().await;
 }
 

@@ -57,8 +57,10 @@ pub struct Series {
     pub class: &'static str,
     /// `x,y x,y …` in the viewBox.
     pub points: String,
-    /// The points again, as dots (a lone minute shows too).
+    /// The points again, as dots (a lone minute shows too); empty for bar charts.
     pub dots: Vec<(String, String)>,
+    /// `(x, y, width, height)` of each bar, for counts; empty for line charts.
+    pub bars: Vec<(String, String, String, String)>,
     /// The last value, as shown in the legend.
     pub last: String,
 }
@@ -93,8 +95,9 @@ struct Bucket {
 /// What a chart plots for one sample.
 type Pick = fn(&Sample) -> Option<f64>;
 
-/// How a bucket's samples combine: counts add up, sizes take the largest, times average.
-#[derive(Clone, Copy)]
+/// How a bucket's samples combine: counts add up (and are drawn as bars), sizes take the largest,
+/// times average (both drawn as lines).
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Combine {
     Sum,
     Max,
@@ -139,11 +142,15 @@ pub fn charts(history: Vec<Sample>, range: Range) -> Vec<Chart> {
     let (minutes, per_point) = range.minutes();
     let skip = history.len().saturating_sub(minutes);
     let buckets = buckets(history.into_iter().skip(skip).collect(), per_point);
+    let slots = minutes / per_point;
+    let step = i64::try_from(per_point * 60).unwrap_or(60);
+    let axis = Axis { slots, step };
     let per_queue = |id, title, unit, how, f: fn(&QueueSample) -> Option<f64>| {
         let rt = queue_pick(Queue::Realtime, f);
         let batch = queue_pick(Queue::Batch, f);
         chart(
             &buckets,
+            axis,
             id,
             title,
             unit,
@@ -158,6 +165,7 @@ pub fn charts(history: Vec<Sample>, range: Range) -> Vec<Chart> {
     vec![
         chart(
             &buckets,
+            axis,
             "events_in",
             "Events in",
             "events / min",
@@ -197,8 +205,16 @@ pub fn charts(history: Vec<Sample>, range: Range) -> Vec<Chart> {
     ]
 }
 
+/// The x axis: `slots` points `step` seconds apart, ending at the newest sample.
+#[derive(Clone, Copy)]
+struct Axis {
+    slots: usize,
+    step: i64,
+}
+
 fn chart(
     buckets: &[Bucket],
+    axis: Axis,
     id: &'static str,
     title: &'static str,
     unit: &'static str,
@@ -221,41 +237,64 @@ fn chart(
         .copied()
         .fold(0.0_f64, f64::max);
     let y_max = nice_ceiling(max);
-    let (from, to) = match (buckets.first(), buckets.last()) {
-        (Some(first), Some(last)) => (first.at, last.at),
-        _ => (Utc::now(), Utc::now()),
-    };
-    let span = (to - from).num_seconds().max(60) as f64;
-    let x = |at: DateTime<Utc>| {
-        if buckets.len() == 1 {
-            RIGHT
-        } else {
-            LEFT + (RIGHT - LEFT) * ((at - from).num_seconds() as f64 / span)
-        }
-    };
+    let to = buckets.last().map_or_else(Utc::now, |b| b.at);
+    let slots = axis.slots.max(1);
+    let from = to - chrono::Duration::seconds(axis.step * (slots as i64 - 1));
+    let slot_width = (RIGHT - LEFT) / slots as f64;
+    // The slot of a time: 0 for `from`, `slots - 1` for the newest sample.
+    let slot = |at: DateTime<Utc>| (at - from).num_seconds().div_euclid(axis.step.max(1));
+    let in_range = |at: DateTime<Utc>| (0..slots as i64).contains(&slot(at));
+    let x = |at: DateTime<Utc>| LEFT + (slot(at) as f64 + 0.5) * slot_width;
     let y = |v: f64| BOTTOM - (BOTTOM - TOP) * (v / y_max);
+    let coordinate = |v: f64| format!("{v:.1}");
+    let bars = how == Combine::Sum;
+    let count = lines.len().max(1) as f64;
     let series = lines
         .iter()
         .zip(&values)
-        .map(|((name, class, _), values)| {
-            let points: Vec<(f64, f64)> = buckets
+        .enumerate()
+        .map(|(k, ((name, class, _), values))| {
+            let present: Vec<(DateTime<Utc>, f64)> = buckets
                 .iter()
                 .zip(values)
-                .filter_map(|(b, v)| v.map(|v| (x(b.at), y(v))))
+                .filter(|(b, _)| in_range(b.at))
+                .filter_map(|(b, v)| v.map(|v| (b.at, v)))
                 .collect();
-            let coordinate = |v: f64| format!("{v:.1}");
+            let points: Vec<(f64, f64)> = present.iter().map(|&(at, v)| (x(at), y(v))).collect();
+            let bar_width = (slot_width / count * 0.8).max(0.5);
             Series {
                 name,
                 class,
-                points: points
-                    .iter()
-                    .map(|(px, py)| format!("{px:.1},{py:.1}"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                dots: if points.len() <= 90 {
+                points: if bars {
+                    String::new()
+                } else {
+                    points
+                        .iter()
+                        .map(|(px, py)| format!("{px:.1},{py:.1}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                },
+                dots: if bars || points.len() > 90 {
+                    Vec::new()
+                } else {
                     points
                         .iter()
                         .map(|&(px, py)| (coordinate(px), coordinate(py)))
+                        .collect()
+                },
+                bars: if bars {
+                    present
+                        .iter()
+                        .filter(|(_, v)| *v > 0.0)
+                        .map(|&(at, v)| {
+                            let left = LEFT + slot(at) as f64 * slot_width + k as f64 * slot_width / count;
+                            (
+                                coordinate(left),
+                                coordinate(y(v)),
+                                format!("{bar_width:.2}"),
+                                coordinate(BOTTOM - y(v)),
+                            )
+                        })
                         .collect()
                 } else {
                     Vec::new()
@@ -339,7 +378,13 @@ mod tests {
         let batch = &size.series[1];
         assert_eq!(batch.points.split(' ').count(), 10);
         assert_eq!(batch.last, "450");
-        assert!(batch.points.starts_with("44.0,118.0"), "{}", batch.points);
+        // Ten minutes at the right end of an hour: the first at slot 50 of 60.
+        let slot = (352.0 - 44.0) / 60.0;
+        let first_x = format!("{:.1},118.0", 44.0 + 50.5 * slot);
+        assert!(batch.points.starts_with(&first_x), "{}", batch.points);
+        let sent = charts.iter().find(|c| c.id == "sent").unwrap();
+        assert_eq!(sent.series[0].bars.len(), 10, "counts are bars");
+        assert!(sent.series[0].points.is_empty());
         let delivery = charts.iter().find(|c| c.id == "delivery_time").unwrap();
         assert!(delivery.series[0].points.is_empty(), "no value, no point");
         assert!(!size.empty);
@@ -351,7 +396,7 @@ mod tests {
         let history: Vec<Sample> = (0..60).map(|m| sample(1200 + m, m as u64, 1)).collect();
         let charts = charts(history, Range::Day);
         let sent = charts.iter().find(|c| c.id == "sent").unwrap();
-        assert_eq!(sent.series[0].points.split(' ').count(), 12);
+        assert_eq!(sent.series[0].bars.len(), 12);
         assert_eq!(sent.series[0].last, "5", "sums per bucket");
         let size = charts.iter().find(|c| c.id == "queue_size").unwrap();
         assert_eq!(size.series[1].last, "59", "largest per bucket");

@@ -16,6 +16,7 @@ use super::super::{Console, ConsoleState};
 use crate::api::view::{id_string, parse_id};
 use crate::db::entities::{delivery_log, event};
 use crate::templates::{RenderEvent, Rendered, TemplateContent};
+use mc_plugin_api::DeliveryStatus;
 
 /// One step of the event's timeline.
 #[derive(Serialize)]
@@ -104,9 +105,15 @@ fn attempt(d: &delivery_log::Model) -> Attempt {
         created_at: time(d.created_at),
         updated_at: time(d.updated_at),
         accepted_at: time_or_dash(d.accepted_at),
-        next_attempt_at: time_or_dash(d.next_attempt_at),
+        next_attempt_at: time_or_dash(d.next_attempt_at.filter(|_| awaits_retry(d))),
         is_final: if d.is_final { "final" } else { "" },
     }
+}
+
+/// Whether the attempt is still to be made again: its `next_attempt_at` is then a plan, otherwise a
+/// leftover of the schedule it was sent on.
+fn awaits_retry(d: &delivery_log::Model) -> bool {
+    !d.is_final && d.status != DeliveryStatus::Sent.as_str()
 }
 
 /// The push, the link, each attempt, the end, in time order.
@@ -135,14 +142,18 @@ fn timeline(e: &event::Model, deliveries: &[delivery_log::Model]) -> Vec<Step> {
             detail.push_str(": ");
             detail.push_str(error);
         }
-        if let Some(next) = d.next_attempt_at {
+        if let Some(next) = d.next_attempt_at.filter(|_| awaits_retry(d)) {
             detail.push_str(&format!(" (next attempt {})", time(next)));
         }
         steps.push((at, Step {
             at: time(at),
             what: format!("attempt {}: {}", d.attempt, d.status),
             detail,
-            kind: if d.status == "sent" { "sent" } else if d.status == "pending" { "pending" } else { "failed" },
+            kind: match d.status.parse::<DeliveryStatus>().ok() {
+                Some(DeliveryStatus::Sent) => "sent",
+                Some(DeliveryStatus::Pending) => "pending",
+                _ => "failed",
+            },
         }));
     }
     if let Some(finished) = e.finished_at {
