@@ -25,12 +25,18 @@ fn hash(password: &str) -> String {
         .write_all(format!("{password}\n").as_bytes())
         .expect("write");
     let output = child.wait_with_output().expect("hash-password ends");
-    String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
 }
 
 #[tokio::main]
 async fn main() {
-    let minutes: u64 = std::env::args().nth(1).and_then(|m| m.parse().ok()).unwrap_or(6);
+    let minutes: u64 = std::env::args()
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(6);
     let smtp = SmtpServer::start();
     let server = TestServer::start(
         ServerOptions::new(PluginDir::new())
@@ -64,28 +70,44 @@ async fn main() {
                 format!("buyer{round}-{n}@example.com")
             };
             let (status, _) = server
-                .post_json("/api/v1/events", &json!({ "type": "ORDER", "email": email, "ctx": { "n": n } }), &[])
+                .post_json(
+                    "/api/v1/events",
+                    &json!({ "type": "ORDER", "email": email, "ctx": { "n": n } }),
+                    &[],
+                )
                 .await;
             assert_eq!(status, 201);
         }
         if round == rounds - 9 {
-            let (status, _) = server.admin_post("/admin/workflows/batchEventsProcessing/stop").await;
+            let (status, _) = server
+                .admin_post("/admin/workflows/batchEventsProcessing/stop")
+                .await;
             assert_eq!(status, 200);
         }
         // Batch traffic; in the last minute and a half it piles up.
         let batch: Vec<Value> = (0..if round >= rounds - 9 { 100 } else { 40 })
             .map(|n| json!({ "type": "ORDER", "email": format!("batch{round}-{n}@example.com"), "ctx": { "n": n } }))
             .collect();
-        let (status, _) = server.post_json("/api/v1/events/batch", &json!({ "events": batch }), &[]).await;
+        let (status, _) = server
+            .post_json("/api/v1/events/batch", &json!({ "events": batch }), &[])
+            .await;
         assert_eq!(status, 201);
         tokio::time::sleep(secs(10)).await;
     }
     let browser = Browser::start().await;
-    browser.goto(&format!("http://{}/console/sign-in", server.admin_addr())).await;
+    browser
+        .goto(&format!("http://{}/console/sign-in", server.admin_addr()))
+        .await;
     browser.fill("#login", "oncall").await;
     browser.fill("#password", "screenshot password").await;
     browser.click("#sign-in-button").await;
-    browser.wait_for_css(r#"tr[data-indicator="queue_size"][data-queue="batch"]"#, secs(15), "the monitoring page").await;
+    browser
+        .wait_for_css(
+            r#"tr[data-indicator="queue_size"][data-queue="batch"]"#,
+            secs(15),
+            "the monitoring page",
+        )
+        .await;
     let path = browser.full_page_screenshot("readme_monitoring").await;
     browser.close().await;
     println!("{}", path.display());

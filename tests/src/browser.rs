@@ -45,7 +45,9 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e} (apt-get install chromium-driver)"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {CHROMEDRIVER}: {e} (apt-get install chromium-driver)")
+            });
         let profile = tempfile::Builder::new()
             .prefix("mc-chromium-")
             .tempdir()
@@ -128,13 +130,21 @@ impl Browser {
 
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click `{css}`: {e}"));
     }
 
     /// The text of the element matching `css` (read in one script: the monitoring page replaces its
     /// elements every refresh, so a found element may be gone by the time it is read).
     pub async fn text(&self, css: &str) -> String {
-        self.read(css, "e.innerText").await.as_str().unwrap_or_default().to_owned()
+        self.read(css, "e.innerText")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// An attribute of the element matching `css`.
@@ -196,7 +206,9 @@ impl Browser {
         while !self.has(css).await {
             if std::time::Instant::now() >= deadline {
                 let body = self.script("return document.body.innerText").await;
-                panic!("timed out after {timeout:?} waiting for {what} (`{css}`)\npage text:\n{body}");
+                panic!(
+                    "timed out after {timeout:?} waiting for {what} (`{css}`)\npage text:\n{body}"
+                );
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }

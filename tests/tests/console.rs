@@ -33,7 +33,10 @@ fn hash_password(password: &str) -> String {
         .expect("write the password");
     let output = child.wait_with_output().expect("hash-password ends");
     assert!(output.status.success(), "{output:?}");
-    let hash = String::from_utf8(output.stdout).expect("utf-8").trim().to_owned();
+    let hash = String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
     assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
     assert!(!hash.contains(password));
     hash
@@ -71,7 +74,10 @@ async fn assert_signed_in_as(browser: &Browser, login: &str) {
         .wait_for_css(".user .login", secs(15), "the signed-in header")
         .await;
     let who = browser.text(".user .login").await;
-    assert!(who.starts_with(login), "signed in as `{who}`, expected {login}");
+    assert!(
+        who.starts_with(login),
+        "signed in as `{who}`, expected {login}"
+    );
 }
 
 /// The page's text.
@@ -92,8 +98,13 @@ fn console_options(plugins: PluginDir) -> ServerOptions {
 async fn sqlite_sign_in_right_and_wrong_password_and_back_off() {
     let server = TestServer::start(console_options(PluginDir::new()));
     // The headers every page carries.
-    let answer = reqwest::get(url(&server, "/console/sign-in")).await.expect("GET");
-    let csp = answer.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let answer = reqwest::get(url(&server, "/console/sign-in"))
+        .await
+        .expect("GET");
+    let csp = answer.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(csp.contains("script-src 'self'"), "{csp}");
     assert!(!csp.contains("unsafe-inline"), "{csp}");
@@ -172,7 +183,8 @@ async fn sqlite_first_run_link_creates_the_first_operator() {
         }
     })
     .await;
-    let start = log.find("/console/first-run?token=").expect("link") + "/console/first-run?token=".len();
+    let start =
+        log.find("/console/first-run?token=").expect("link") + "/console/first-run?token=".len();
     let token: String = log[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
@@ -188,7 +200,9 @@ async fn sqlite_first_run_link_creates_the_first_operator() {
     browser.goto(&link).await;
     browser.fill("#login", "first-op").await;
     browser.fill("#password", "a long first password").await;
-    browser.fill("#password_again", "a long first password").await;
+    browser
+        .fill("#password_again", "a long first password")
+        .await;
     browser.screenshot("first_run_form").await;
     browser.click("#create-user").await;
     assert_signed_in_as(&browser, "first-op · operator").await;
@@ -227,9 +241,17 @@ async fn sqlite_monitoring_page_turns_batch_queue_size_to_alert() {
     // Some real-time traffic for the charts, two of ten refused by the relay.
     let mut ids = Vec::new();
     for n in 0..10 {
-        let email = if n < 2 { format!("reject{n}@example.com") } else { format!("rt{n}@example.com") };
+        let email = if n < 2 {
+            format!("reject{n}@example.com")
+        } else {
+            format!("rt{n}@example.com")
+        };
         let (status, answer) = server
-            .post_json("/api/v1/events", &json!({ "type": "MONITORED", "email": email, "ctx": { "n": n } }), &[])
+            .post_json(
+                "/api/v1/events",
+                &json!({ "type": "MONITORED", "email": email, "ctx": { "n": n } }),
+                &[],
+            )
             .await;
         assert_eq!(status, 201, "{}", pretty(&answer));
         ids.push(answer["id"].as_str().expect("id").to_owned());
@@ -243,27 +265,49 @@ async fn sqlite_monitoring_page_turns_batch_queue_size_to_alert() {
     assert_signed_in_as(&browser, "vera · viewer").await;
     let batch_size = r#"tr[data-indicator="queue_size"][data-queue="batch"]"#;
     browser
-        .wait_for_css(&format!(r#"{batch_size}[data-state="ok"]"#), secs(15), "batch queue_size ok")
+        .wait_for_css(
+            &format!(r#"{batch_size}[data-state="ok"]"#),
+            secs(15),
+            "batch queue_size ok",
+        )
         .await;
     // Every indicator of both queues is on the page, with its state.
     for queue in ["realtime", "batch"] {
-        for indicator in ["queue_size", "error_rate", "throughput", "avg_queue_time", "avg_delivery_time", "avg_processing_time"] {
+        for indicator in [
+            "queue_size",
+            "error_rate",
+            "throughput",
+            "avg_queue_time",
+            "avg_delivery_time",
+            "avg_processing_time",
+        ] {
             let css = format!(r#"tr[data-indicator="{indicator}"][data-queue="{queue}"]"#);
             let state = browser.attr(&css, "data-state").await.expect("data-state");
-            assert!(["ok", "warning", "alert"].contains(&state.as_str()), "{css}: {state}");
+            assert!(
+                ["ok", "warning", "alert"].contains(&state.as_str()),
+                "{css}: {state}"
+            );
         }
     }
 
     // The batch workflow stops, 500 events wait: the open page turns to alert by itself (live refresh).
-    let (status, answer) = server.admin_post("/admin/workflows/batchEventsProcessing/stop").await;
+    let (status, answer) = server
+        .admin_post("/admin/workflows/batchEventsProcessing/stop")
+        .await;
     assert_eq!(status, 200, "{}", pretty(&answer));
     let events: Vec<Value> = (0..500)
         .map(|n| json!({ "type": "MONITORED", "email": format!("batch{n}@example.com"), "ctx": { "n": n } }))
         .collect();
-    let (status, answer) = server.post_json("/api/v1/events/batch", &json!({ "events": events }), &[]).await;
+    let (status, answer) = server
+        .post_json("/api/v1/events/batch", &json!({ "events": events }), &[])
+        .await;
     assert_eq!(status, 201, "{}", pretty(&answer));
     browser
-        .wait_for_css(&format!(r#"{batch_size}[data-state="alert"]"#), secs(30), "batch queue_size alert without a reload")
+        .wait_for_css(
+            &format!(r#"{batch_size}[data-state="alert"]"#),
+            secs(30),
+            "batch queue_size alert without a reload",
+        )
         .await;
     assert_eq!(browser.text(&format!("{batch_size} td.value")).await, "500");
     assert!(
@@ -271,29 +315,59 @@ async fn sqlite_monitoring_page_turns_batch_queue_size_to_alert() {
         "the script refreshed the figures"
     );
     assert_eq!(
-        browser.attr(r#"tr[data-indicator="queue_size"][data-queue="realtime"]"#, "data-state").await.as_deref(),
+        browser
+            .attr(
+                r#"tr[data-indicator="queue_size"][data-queue="realtime"]"#,
+                "data-state"
+            )
+            .await
+            .as_deref(),
         Some("ok")
     );
     assert_eq!(
-        browser.attr(r#"tr[data-indicator="error_rate"][data-queue="realtime"]"#, "data-state").await.as_deref(),
+        browser
+            .attr(
+                r#"tr[data-indicator="error_rate"][data-queue="realtime"]"#,
+                "data-state"
+            )
+            .await
+            .as_deref(),
         Some("alert"),
         "2 of 10 refused: 20 %"
     );
     // The charts carry data: the batch queue-size line reaches 500, messages went out.
     browser
-        .wait_for_css(r#"figure[data-chart="queue_size"] polyline.s-batch"#, secs(15), "queue-size chart")
+        .wait_for_css(
+            r#"figure[data-chart="queue_size"] polyline.s-batch"#,
+            secs(15),
+            "queue-size chart",
+        )
         .await;
-    let legend = browser.text(r#"figure[data-chart="queue_size"] .legend"#).await;
+    let legend = browser
+        .text(r#"figure[data-chart="queue_size"] .legend"#)
+        .await;
     assert!(legend.contains("batch: 500"), "{legend}");
     let sent = browser.text(r#"figure[data-chart="sent"] .legend"#).await;
     assert!(sent.contains("real-time: 8"), "{sent}");
-    assert!(browser.has(r#"figure[data-chart="sent"] rect.bar.s-realtime"#).await);
+    assert!(
+        browser
+            .has(r#"figure[data-chart="sent"] rect.bar.s-realtime"#)
+            .await
+    );
     let page = body_text(&browser).await;
     assert!(!page.contains("True") && !page.contains("False"), "{page}");
     browser.full_page_screenshot("monitoring_batch_alert").await;
     // The day's charts too.
-    browser.goto(&url(&server, "/console/monitoring?range=day")).await;
-    browser.wait_for_css(r#"figure[data-chart="events_in"] rect.s-in"#, secs(15), "day charts").await;
+    browser
+        .goto(&url(&server, "/console/monitoring?range=day"))
+        .await;
+    browser
+        .wait_for_css(
+            r#"figure[data-chart="events_in"] rect.s-in"#,
+            secs(15),
+            "day charts",
+        )
+        .await;
     browser.close().await;
 }
 
@@ -342,9 +416,19 @@ async fn sqlite_find_an_event_by_external_id_and_open_it_with_its_ctx_as_text() 
     // The list API has the same filters, validated.
     let (status, answer) = server.get_json("/api/v1/events?externalId=order-1").await;
     assert_eq!(status, 200);
-    assert_eq!(answer["events"].as_array().map(Vec::len), Some(1), "{}", pretty(&answer));
-    let (status, answer) = server.get_json("/api/v1/events?email=buyer2%40example.com&type=ORDER").await;
-    assert_eq!((status, answer["events"].as_array().map(Vec::len)), (200, Some(1)));
+    assert_eq!(
+        answer["events"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        pretty(&answer)
+    );
+    let (status, answer) = server
+        .get_json("/api/v1/events?email=buyer2%40example.com&type=ORDER")
+        .await;
+    assert_eq!(
+        (status, answer["events"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
     let (status, answer) = server.get_json("/api/v1/events?from=yesterday").await;
     assert_eq!(status, 400);
     assert_eq!(answer["error"]["field"], "from", "{}", pretty(&answer));
@@ -355,16 +439,26 @@ async fn sqlite_find_an_event_by_external_id_and_open_it_with_its_ctx_as_text() 
     browser.click("nav a[href='/console/events']").await;
     browser.fill("#externalId", "order-1").await;
     browser.click("#search-button").await;
-    browser.wait_for_css("#results", secs(15), "the results").await;
-    let rows = browser.script("return document.querySelectorAll('#results tbody tr').length").await;
+    browser
+        .wait_for_css("#results", secs(15), "the results")
+        .await;
+    let rows = browser
+        .script("return document.querySelectorAll('#results tbody tr').length")
+        .await;
     assert_eq!(rows, json!(1));
     browser.screenshot("events_search").await;
     browser.click("#results a.event-link").await;
     assert_eq!(browser.path().await, format!("/console/events/{target}"));
     let ctx = browser.text("#ctx").await;
     assert!(ctx.contains("<script>window.__xss = 1</script>"), "{ctx}");
-    assert_eq!(browser.script("return typeof window.__xss").await, json!("undefined"));
-    assert_eq!(browser.text(r#"tr[data-field="externalId"] td"#).await, "order-1");
+    assert_eq!(
+        browser.script("return typeof window.__xss").await,
+        json!("undefined")
+    );
+    assert_eq!(
+        browser.text(r#"tr[data-field="externalId"] td"#).await,
+        "order-1"
+    );
     assert_eq!(browser.text(r#"tr[data-field="status"] td"#).await, "sent");
     let timeline = browser.text("#timeline").await;
     for step in ["pushed", "linked", "attempt 1: sent", "final: sent"] {
@@ -374,23 +468,44 @@ async fn sqlite_find_an_event_by_external_id_and_open_it_with_its_ctx_as_text() 
     let text = browser.text("#message-text").await;
     assert!(text.contains("<script>"), "{text}");
     // The HTML part, sandboxed: no scripts, and its escaped ctx shows as text.
-    assert_eq!(browser.attr("iframe.message", "sandbox").await.as_deref(), Some(""));
+    assert_eq!(
+        browser.attr("iframe.message", "sandbox").await.as_deref(),
+        Some("")
+    );
     let frame = browser.find("iframe.message").await;
-    frame.clone().enter_frame().await.expect("enter the message frame");
+    frame
+        .clone()
+        .enter_frame()
+        .await
+        .expect("enter the message frame");
     let inner = body_text(&browser).await;
-    assert!(inner.contains("Hello <script>window.__xss = 1</script>"), "{inner}");
-    browser.client.enter_parent_frame().await.expect("back to the page");
-    assert_eq!(browser.script("return typeof window.__xss").await, json!("undefined"));
+    assert!(
+        inner.contains("Hello <script>window.__xss = 1</script>"),
+        "{inner}"
+    );
+    browser
+        .client
+        .enter_parent_frame()
+        .await
+        .expect("back to the page");
+    assert_eq!(
+        browser.script("return typeof window.__xss").await,
+        json!("undefined")
+    );
     browser.full_page_screenshot("event_page_xss_ctx").await;
     // A wrong search names the field.
-    browser.goto(&url(&server, "/console/events?from=yesterday")).await;
+    browser
+        .goto(&url(&server, "/console/events?from=yesterday"))
+        .await;
     assert!(browser.text("#search-error").await.starts_with("from:"));
     browser.close().await;
 }
 
 /// The admin API's view of a workflow's `enabled`.
 async fn enabled(server: &TestServer, name: &str) -> bool {
-    server.workflow(name).await["enabled"].as_bool().expect("enabled")
+    server.workflow(name).await["enabled"]
+        .as_bool()
+        .expect("enabled")
 }
 
 #[tokio::test]
@@ -401,19 +516,39 @@ async fn sqlite_operator_stops_and_starts_a_workflow_and_reloads_plugins() {
     assert_signed_in_as(&browser, "olga").await;
     browser.goto(&url(&server, "/console/workflows")).await;
     let row = r#"tr[data-workflow="rtEventsProcessing"]"#;
-    browser.click(&format!(r#"{row} button[data-action="stop"]"#)).await;
-    assert_eq!(browser.text("#notice").await, "Workflow rtEventsProcessing: stopped.");
-    assert_eq!(browser.attr(row, "data-state").await.as_deref(), Some("stopped"));
+    browser
+        .click(&format!(r#"{row} button[data-action="stop"]"#))
+        .await;
+    assert_eq!(
+        browser.text("#notice").await,
+        "Workflow rtEventsProcessing: stopped."
+    );
+    assert_eq!(
+        browser.attr(row, "data-state").await.as_deref(),
+        Some("stopped")
+    );
     assert!(!enabled(&server, "rtEventsProcessing").await);
     browser.screenshot("workflow_stopped").await;
-    browser.click(&format!(r#"{row} button[data-action="start"]"#)).await;
-    assert_eq!(browser.text("#notice").await, "Workflow rtEventsProcessing: started.");
+    browser
+        .click(&format!(r#"{row} button[data-action="start"]"#))
+        .await;
+    assert_eq!(
+        browser.text("#notice").await,
+        "Workflow rtEventsProcessing: started."
+    );
     assert!(enabled(&server, "rtEventsProcessing").await);
-    browser.click(&format!(r#"{row} button[data-action="run"]"#)).await;
-    assert_eq!(browser.text("#notice").await, "Workflow rtEventsProcessing: woken to run now.");
+    browser
+        .click(&format!(r#"{row} button[data-action="run"]"#))
+        .await;
+    assert_eq!(
+        browser.text("#notice").await,
+        "Workflow rtEventsProcessing: woken to run now."
+    );
     // Rescanning the plugin directory shows each file's outcome.
     browser.click("#reload-all").await;
-    browser.wait_for_css("#outcomes", secs(15), "the reload outcome").await;
+    browser
+        .wait_for_css("#outcomes", secs(15), "the reload outcome")
+        .await;
     let outcomes = browser
         .script("return Array.from(document.querySelectorAll('#outcomes tbody tr')).map(r => r.getAttribute('data-outcome'))")
         .await;
@@ -422,7 +557,9 @@ async fn sqlite_operator_stops_and_starts_a_workflow_and_reloads_plugins() {
     assert!(outcomes.iter().all(|o| o == "unchanged"), "{outcomes:?}");
     let page = body_text(&browser).await;
     assert!(!page.contains("True") && !page.contains("False"), "{page}");
-    browser.full_page_screenshot("workflows_reload_outcome").await;
+    browser
+        .full_page_screenshot("workflows_reload_outcome")
+        .await;
     browser.close().await;
 }
 
@@ -446,18 +583,31 @@ async fn sqlite_viewer_is_refused_and_a_form_without_its_csrf_token_is_refused()
     sign_in(&browser, &server, VIEWER).await;
     assert_signed_in_as(&browser, "vera · viewer").await;
     browser.goto(&url(&server, "/console/workflows")).await;
-    browser.wait_for_css("#workflows", secs(15), "the workflows").await;
-    assert!(!browser.has("button[data-action]").await, "a viewer gets no buttons");
+    browser
+        .wait_for_css("#workflows", secs(15), "the workflows")
+        .await;
+    assert!(
+        !browser.has("button[data-action]").await,
+        "a viewer gets no buttons"
+    );
     assert!(!browser.has("#reload-all").await);
     // Even with the session's own CSRF token, or any form at all, a viewer's change is refused.
-    let csrf_body = "'csrf=' + encodeURIComponent(document.querySelector('input[name=csrf]').value)";
+    let csrf_body =
+        "'csrf=' + encodeURIComponent(document.querySelector('input[name=csrf]').value)";
     for (path, body) in [
         ("/console/workflows/rtEventsProcessing/stop", csrf_body),
-        ("/console/workflows/rtEventsProcessing/stop", "'garbage=%zz&&='"),
+        (
+            "/console/workflows/rtEventsProcessing/stop",
+            "'garbage=%zz&&='",
+        ),
         ("/console/plugins/reload", csrf_body),
         ("/console/plugins/rt-events-processing/reload", "''"),
     ] {
-        assert_eq!(post_from_page(&browser, path, body).await, json!(403), "{path}");
+        assert_eq!(
+            post_from_page(&browser, path, body).await,
+            json!(403),
+            "{path}"
+        );
     }
     assert!(enabled(&server, "rtEventsProcessing").await);
     browser.screenshot("viewer_workflows").await;
@@ -469,22 +619,38 @@ async fn sqlite_viewer_is_refused_and_a_form_without_its_csrf_token_is_refused()
     browser.goto(&url(&server, "/console/workflows")).await;
     let form = r#"tr[data-workflow="rtEventsProcessing"] form[action$="/stop"]"#;
     browser
-        .script(&format!("document.querySelector({}).querySelector('input[name=csrf]').remove(); return 1", json!(form)))
+        .script(&format!(
+            "document.querySelector({}).querySelector('input[name=csrf]').remove(); return 1",
+            json!(form)
+        ))
         .await;
     browser.click(&format!("{form} button")).await;
     let page = body_text(&browser).await;
-    assert!(page.contains("403 Forbidden: the form's CSRF token is missing or wrong"), "{page}");
+    assert!(
+        page.contains("403 Forbidden: the form's CSRF token is missing or wrong"),
+        "{page}"
+    );
     browser.screenshot("csrf_refused").await;
     assert!(enabled(&server, "rtEventsProcessing").await);
     // A wrong token is no better; the right one works.
     browser.goto(&url(&server, "/console/workflows")).await;
     assert_eq!(
-        post_from_page(&browser, "/console/workflows/rtEventsProcessing/stop", "'csrf=forged'").await,
+        post_from_page(
+            &browser,
+            "/console/workflows/rtEventsProcessing/stop",
+            "'csrf=forged'"
+        )
+        .await,
         json!(403)
     );
     assert!(enabled(&server, "rtEventsProcessing").await);
     assert_eq!(
-        post_from_page(&browser, "/console/workflows/rtEventsProcessing/stop", csrf_body).await,
+        post_from_page(
+            &browser,
+            "/console/workflows/rtEventsProcessing/stop",
+            csrf_body
+        )
+        .await,
         json!(0),
         "the right token: a redirect (opaque to `redirect: manual`)"
     );
@@ -526,15 +692,25 @@ async fn sqlite_control_instance_page_shows_each_execution_instance() {
     let deadline = std::time::Instant::now() + secs(30);
     loop {
         browser.goto(&url(&control, "/console/instances")).await;
-        if browser.has(r#"tr[data-instance="exec-1"][data-state="ok"]"#).await
-            && browser.has(r#"tr[data-instance="exec-down"][data-state="failing"]"#).await
+        if browser
+            .has(r#"tr[data-instance="exec-1"][data-state="ok"]"#)
+            .await
+            && browser
+                .has(r#"tr[data-instance="exec-down"][data-state="failing"]"#)
+                .await
         {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "{}", body_text(&browser).await);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            body_text(&browser).await
+        );
         tokio::time::sleep(millis(300)).await;
     }
-    let error = browser.text(r#"tr[data-instance="exec-down"] td:last-child"#).await;
+    let error = browser
+        .text(r#"tr[data-instance="exec-down"] td:last-child"#)
+        .await;
     assert!(!error.is_empty() && error != "—", "{error}");
     browser.screenshot("control_instances").await;
     browser.close().await;

@@ -98,7 +98,8 @@ impl ConsoleRole {
 
 /// Whether `hash` is an argon2id PHC string the console can verify against.
 pub fn is_argon2id_phc(hash: &str) -> Result<(), String> {
-    let parsed = argon2::PasswordHash::new(hash).map_err(|e| format!("is not a PHC string: {e}"))?;
+    let parsed =
+        argon2::PasswordHash::new(hash).map_err(|e| format!("is not a PHC string: {e}"))?;
     if parsed.algorithm.as_str() != "argon2id" {
         return Err(format!(
             "must be an argon2id hash, not {} (`message-center hash-password` prints one)",
@@ -126,7 +127,10 @@ impl ConsoleConfig {
             ));
         }
         if self.refresh < Duration::from_millis(500) {
-            return Err(Problem::new(&["console", "refresh"], "must be at least 500ms"));
+            return Err(Problem::new(
+                &["console", "refresh"],
+                "must be at least 500ms",
+            ));
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, user) in self.users.iter().enumerate() {
@@ -179,7 +183,10 @@ mod tests {
 
     #[test]
     fn a_hash_that_is_not_argon2id_is_refused_naming_the_key() {
-        for bad in ["plain-text", "$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc"] {
+        for bad in [
+            "plain-text",
+            "$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        ] {
             let err = Config::from_toml_str(
                 &format!("[[console.users]]\nlogin = \"ana\"\npassword_hash = \"{bad}\"\n"),
                 no_env(),
@@ -189,7 +196,9 @@ mod tests {
             assert!(err.contains("console.users.0.password_hash"), "{err}");
         }
         let err = Config::from_toml_str(
-            &format!("[[console.users]]\nlogin = \"a\"\npassword_hash = \"{HASH}\"\nrole = \"admin\"\n"),
+            &format!(
+                "[[console.users]]\nlogin = \"a\"\npassword_hash = \"{HASH}\"\nrole = \"admin\"\n"
+            ),
             no_env(),
         )
         .unwrap_err()

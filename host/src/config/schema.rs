@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use super::duration::deserialize_duration;
 use super::{
-    AdobeConfig, BouncesConfig, ChannelsConfig, ConsoleConfig, ExecutionInstanceConfig, MonitoringConfig,
-    QuarantineConfig, RetentionConfig, TemplatesConfig,
+    AdobeConfig, BouncesConfig, ChannelsConfig, ConsoleConfig, ExecutionInstanceConfig,
+    MonitoringConfig, QuarantineConfig, RetentionConfig, TemplatesConfig,
 };
 
 /// The whole configuration of one host process.

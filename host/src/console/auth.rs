@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -98,12 +98,10 @@ impl Backoff {
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, f| f.paused_until.is_some_and(|until| until > now));
         }
-        let entry = entries
-            .entry((login.to_owned(), peer))
-            .or_insert(Failures {
-                count: 0,
-                paused_until: None,
-            });
+        let entry = entries.entry((login.to_owned(), peer)).or_insert(Failures {
+            count: 0,
+            paused_until: None,
+        });
         entry.count = entry.count.saturating_add(1);
         let pause = pause_after(entry.count)?;
         entry.paused_until = Some(now + pause);

@@ -156,7 +156,11 @@ pub fn charts(history: Vec<Sample>, range: Range) -> Vec<Chart> {
             unit,
             how,
             vec![
-                ("real-time", "s-realtime", &rt as &dyn Fn(&Sample) -> Option<f64>),
+                (
+                    "real-time",
+                    "s-realtime",
+                    &rt as &dyn Fn(&Sample) -> Option<f64>,
+                ),
                 ("batch", "s-batch", &batch),
             ],
         )
@@ -178,9 +182,13 @@ pub fn charts(history: Vec<Sample>, range: Range) -> Vec<Chart> {
         per_queue("errors", "Errors", "not sent / min", Combine::Sum, |q| {
             Some(q.errors as f64)
         }),
-        per_queue("queue_size", "Queue size", "pending events", Combine::Max, |q| {
-            Some(q.queue_size as f64)
-        }),
+        per_queue(
+            "queue_size",
+            "Queue size",
+            "pending events",
+            Combine::Max,
+            |q| Some(q.queue_size as f64),
+        ),
         per_queue(
             "queue_time",
             "Queue time",
@@ -205,6 +213,13 @@ pub fn charts(history: Vec<Sample>, range: Range) -> Vec<Chart> {
     ]
 }
 
+/// One line of a chart to draw: its name, CSS class, and what it plots of a sample.
+type Line<'a> = (
+    &'static str,
+    &'static str,
+    &'a dyn Fn(&Sample) -> Option<f64>,
+);
+
 /// The x axis: `slots` points `step` seconds apart, ending at the newest sample.
 #[derive(Clone, Copy)]
 struct Axis {
@@ -219,14 +234,14 @@ fn chart(
     title: &'static str,
     unit: &'static str,
     how: Combine,
-    lines: Vec<(&'static str, &'static str, &dyn Fn(&Sample) -> Option<f64>)>,
+    lines: Vec<Line<'_>>,
 ) -> Chart {
     let values: Vec<Vec<Option<f64>>> = lines
         .iter()
         .map(|(_, _, pick)| {
             buckets
                 .iter()
-                .map(|b| combine(b.sample.iter().map(|s| pick(s)), how))
+                .map(|b| combine(b.sample.iter().map(pick), how))
                 .collect()
         })
         .collect();
@@ -287,7 +302,8 @@ fn chart(
                         .iter()
                         .filter(|(_, v)| *v > 0.0)
                         .map(|&(at, v)| {
-                            let left = LEFT + slot(at) as f64 * slot_width + k as f64 * slot_width / count;
+                            let left =
+                                LEFT + slot(at) as f64 * slot_width + k as f64 * slot_width / count;
                             (
                                 coordinate(left),
                                 coordinate(y(v)),
@@ -370,7 +386,9 @@ mod tests {
 
     #[test]
     fn charts_plot_the_history() {
-        let history: Vec<Sample> = (0..10).map(|m| sample(1000 + m, 50 * m as u64, 2)).collect();
+        let history: Vec<Sample> = (0..10)
+            .map(|m| sample(1000 + m, 50 * m as u64, 2))
+            .collect();
         let charts = charts(history, Range::Hour);
         assert_eq!(charts.len(), 7);
         let size = charts.iter().find(|c| c.id == "queue_size").unwrap();

@@ -13,11 +13,11 @@ use bytes::Bytes;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use super::ConsoleState;
 use super::auth::{self, random_token, token_hash};
 use super::response::{refuse, see_other};
 use super::session::{parse_form, start_session};
 use super::view::render;
-use super::ConsoleState;
 use crate::config::{ConsoleConfig, ConsoleRole};
 use crate::db::entities::console_user;
 use crate::store::{Store, StoreError};
@@ -77,9 +77,17 @@ fn link_refused() -> Response {
 }
 
 /// `GET /console/first-run?token=…`.
-pub async fn page(State(console): State<ConsoleState>, Query(query): Query<TokenQuery>) -> Response {
+pub async fn page(
+    State(console): State<ConsoleState>,
+    Query(query): Query<TokenQuery>,
+) -> Response {
     let token = query.token.unwrap_or_default();
-    match console.ctx.store.first_run_token_valid(&token_hash(&token)).await {
+    match console
+        .ctx
+        .store
+        .first_run_token_valid(&token_hash(&token))
+        .await
+    {
         Ok(true) => form_page(
             &console,
             StatusCode::OK,

@@ -88,16 +88,25 @@ pub fn router<S>(ctx: ConsoleContext) -> Router<S> {
             get(first_run::page).post(first_run::create_user),
         )
         .route("/console/monitoring", get(pages::monitoring::page))
-        .route("/console/monitoring/live", get(pages::monitoring::live_fragment))
+        .route(
+            "/console/monitoring/live",
+            get(pages::monitoring::live_fragment),
+        )
         .route("/console/events", get(pages::events::search))
         .route("/console/events/{id}", get(pages::event::page))
-        .route("/console/events/{id}/message", get(pages::event::message_frame))
+        .route(
+            "/console/events/{id}/message",
+            get(pages::event::message_frame),
+        )
         .route("/console/workflows", get(pages::workflows::page))
         .route(
             "/console/workflows/{name}/{action}",
             post(pages::workflows::change),
         )
-        .route("/console/plugins/reload", post(pages::workflows::reload_all))
+        .route(
+            "/console/plugins/reload",
+            post(pages::workflows::reload_all),
+        )
         .route(
             "/console/plugins/{name}/reload",
             post(pages::workflows::reload_one),

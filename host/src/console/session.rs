@@ -9,13 +9,13 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::{COOKIE, HeaderValue, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 use serde::Serialize;
 
 use super::auth::{self, random_token, token_hash};
-use super::response::{refuse, see_other};
+use super::response::{Refusal, refuse, see_other};
 use super::view::render;
 use super::{Console, ConsoleState};
 use crate::config::ConsoleRole;
@@ -42,10 +42,9 @@ impl Signed {
 
     /// The form of a POST that changes something: refused (403) for a viewer before the body is even
     /// read, whatever it holds; then refused (403) unless it carries this session's CSRF token.
-    pub fn change_form(&self, body: &Bytes) -> Result<HashMap<String, String>, Response> {
+    pub fn change_form(&self, body: &Bytes) -> Result<HashMap<String, String>, Refusal> {
         if !self.is_operator() {
-            return Err(refuse(
-                StatusCode::FORBIDDEN,
+            return Err(Refusal::forbidden(
                 "403 Forbidden: viewers cannot change anything; sign in as an operator",
             ));
         }
@@ -53,12 +52,11 @@ impl Signed {
     }
 
     /// The form of a POST any signed-in user may send (sign-out), CSRF-checked.
-    pub fn form(&self, body: &Bytes) -> Result<HashMap<String, String>, Response> {
+    pub fn form(&self, body: &Bytes) -> Result<HashMap<String, String>, Refusal> {
         let form = parse_form(body);
         let sent = form.get("csrf").map(String::as_str).unwrap_or("");
         if !crate::admin::constant_time_eq(sent.as_bytes(), self.csrf.as_bytes()) {
-            return Err(refuse(
-                StatusCode::FORBIDDEN,
+            return Err(Refusal::forbidden(
                 "403 Forbidden: the form's CSRF token is missing or wrong; reload the page and try again",
             ));
         }
@@ -103,12 +101,17 @@ impl FromRequestParts<ConsoleState> for Signed {
             return Err(not_signed());
         };
         let id_hash = token_hash(&token);
-        let row = console.ctx.store.console_session(&id_hash).await.map_err(|e| {
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("the session store is unavailable: {e}"),
-            )
-        })?;
+        let row = console
+            .ctx
+            .store
+            .console_session(&id_hash)
+            .await
+            .map_err(|e| {
+                refuse(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!("the session store is unavailable: {e}"),
+                )
+            })?;
         let Some(row) = row else {
             return Err(not_signed());
         };
@@ -133,7 +136,12 @@ pub async fn sign_in_page(State(console): State<ConsoleState>) -> Response {
     sign_in_answer(&console, StatusCode::OK, None, "")
 }
 
-fn sign_in_answer(console: &Console, status: StatusCode, error: Option<String>, login: &str) -> Response {
+fn sign_in_answer(
+    console: &Console,
+    status: StatusCode,
+    error: Option<String>,
+    login: &str,
+) -> Response {
     let first_run = console.ctx.config.users.is_empty();
     render(
         &console.pages,
@@ -149,7 +157,10 @@ fn sign_in_answer(console: &Console, status: StatusCode, error: Option<String>, 
 }
 
 /// The configured or console-created user of that login: its hash and role.
-async fn find_user(console: &Console, login: &str) -> Result<Option<(String, ConsoleRole)>, Response> {
+async fn find_user(
+    console: &Console,
+    login: &str,
+) -> Result<Option<(String, ConsoleRole)>, Response> {
     if let Some(user) = console.ctx.config.users.iter().find(|u| u.login == login) {
         return Ok(Some((user.password_hash.clone(), user.role)));
     }
@@ -272,15 +283,16 @@ pub async fn start_session(
 }
 
 /// `POST /console/sign-out`: the session row goes (for every instance), the cookie is cleared.
-pub async fn sign_out(
-    State(console): State<ConsoleState>,
-    user: Signed,
-    body: Bytes,
-) -> Response {
+pub async fn sign_out(State(console): State<ConsoleState>, user: Signed, body: Bytes) -> Response {
     if let Err(refusal) = user.form(&body) {
-        return refusal;
+        return refusal.into_response();
     }
-    if let Err(e) = console.ctx.store.delete_console_session(&user.id_hash).await {
+    if let Err(e) = console
+        .ctx
+        .store
+        .delete_console_session(&user.id_hash)
+        .await
+    {
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             &format!("cannot end the session: {e}"),

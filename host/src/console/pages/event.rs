@@ -118,22 +118,28 @@ fn awaits_retry(d: &delivery_log::Model) -> bool {
 
 /// The push, the link, each attempt, the end, in time order.
 fn timeline(e: &event::Model, deliveries: &[delivery_log::Model]) -> Vec<Step> {
-    let mut steps = vec![(e.created_at, Step {
-        at: time(e.created_at),
-        what: "pushed".to_owned(),
-        detail: format!("into the {} queue", e.queue),
-        kind: "push",
-    })];
+    let mut steps = vec![(
+        e.created_at,
+        Step {
+            at: time(e.created_at),
+            what: "pushed".to_owned(),
+            detail: format!("into the {} queue", e.queue),
+            kind: "push",
+        },
+    )];
     if let Some(linked) = e.linked_at {
-        steps.push((linked, Step {
-            at: time(linked),
-            what: "linked".to_owned(),
-            detail: match (&e.template_name, e.template_version) {
-                (Some(name), Some(version)) => format!("to template {name} version {version}"),
-                _ => "to a template".to_owned(),
+        steps.push((
+            linked,
+            Step {
+                at: time(linked),
+                what: "linked".to_owned(),
+                detail: match (&e.template_name, e.template_version) {
+                    (Some(name), Some(version)) => format!("to template {name} version {version}"),
+                    _ => "to a template".to_owned(),
+                },
+                kind: "link",
             },
-            kind: "link",
-        }));
+        ));
     }
     for d in deliveries {
         let at = d.accepted_at.unwrap_or(d.updated_at);
@@ -145,24 +151,30 @@ fn timeline(e: &event::Model, deliveries: &[delivery_log::Model]) -> Vec<Step> {
         if let Some(next) = d.next_attempt_at.filter(|_| awaits_retry(d)) {
             detail.push_str(&format!(" (next attempt {})", time(next)));
         }
-        steps.push((at, Step {
-            at: time(at),
-            what: format!("attempt {}: {}", d.attempt, d.status),
-            detail,
-            kind: match d.status.parse::<DeliveryStatus>().ok() {
-                Some(DeliveryStatus::Sent) => "sent",
-                Some(DeliveryStatus::Pending) => "pending",
-                _ => "failed",
+        steps.push((
+            at,
+            Step {
+                at: time(at),
+                what: format!("attempt {}: {}", d.attempt, d.status),
+                detail,
+                kind: match d.status.parse::<DeliveryStatus>().ok() {
+                    Some(DeliveryStatus::Sent) => "sent",
+                    Some(DeliveryStatus::Pending) => "pending",
+                    _ => "failed",
+                },
             },
-        }));
+        ));
     }
     if let Some(finished) = e.finished_at {
-        steps.push((finished, Step {
-            at: time(finished),
-            what: format!("final: {}", e.status),
-            detail: String::new(),
-            kind: "final",
-        }));
+        steps.push((
+            finished,
+            Step {
+                at: time(finished),
+                what: format!("final: {}", e.status),
+                detail: String::new(),
+                kind: "final",
+            },
+        ));
     }
     steps.sort_by_key(|(at, _)| *at);
     steps.into_iter().map(|(_, step)| step).collect()
@@ -173,8 +185,12 @@ async fn load(
     console: &Console,
     id: &str,
 ) -> Result<(event::Model, Vec<delivery_log::Model>), Response> {
-    let public_id = parse_id(id)
-        .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, &format!("id: `{id}` is not an event id")))?;
+    let public_id = parse_id(id).ok_or_else(|| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("id: `{id}` is not an event id"),
+        )
+    })?;
     match console.ctx.store.get_event(public_id).await {
         Ok(Some(found)) => Ok(found),
         Ok(None) => Err(refuse(StatusCode::NOT_FOUND, &format!("no event {id}"))),
@@ -270,7 +286,9 @@ pub async fn message_frame(
         Err(answer) => return answer,
     };
     match rendered(&console, &e).await {
-        Ok(Rendered { html: Some(html), .. }) => message(html),
+        Ok(Rendered {
+            html: Some(html), ..
+        }) => message(html),
         Ok(_) => refuse(StatusCode::NOT_FOUND, "this message has no HTML part"),
         Err(why) => refuse(StatusCode::NOT_FOUND, &why),
     }

@@ -7,9 +7,9 @@ use axum::response::Response;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
+use super::super::ConsoleState;
 use super::super::session::Signed;
 use super::super::view::{Frame, render, time};
-use super::super::ConsoleState;
 use crate::api::view::{id_string, parse_id};
 use crate::db::entities::event;
 use crate::store::EventFilter;
@@ -85,7 +85,12 @@ fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.to_utc());
     }
-    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+    for format in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
             return Ok(t.and_utc());
         }
@@ -115,7 +120,8 @@ fn filter(form: &Form, after: Option<i64>) -> Result<EventFilter, String> {
     }
     if let Some(status) = text(&form.status) {
         filter.status = Some(
-            EventStatus::from_name(&status).ok_or_else(|| format!("status: unknown status `{status}`"))?,
+            EventStatus::from_name(&status)
+                .ok_or_else(|| format!("status: unknown status `{status}`"))?,
         );
     }
     if let Some(queue) = text(&form.queue) {

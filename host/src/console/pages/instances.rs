@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
+use super::super::ConsoleState;
 use super::super::session::Signed;
 use super::super::view::{Frame, number, render, time_or_dash};
-use super::super::ConsoleState;
 use crate::control::ArchiveInstanceView;
 
 #[derive(Serialize)]

@@ -17,13 +17,28 @@ pub fn environment() -> minijinja::Environment<'static> {
     for (name, source) in [
         ("base.html", include_str!("../templates/base.html")),
         ("sign_in.html", include_str!("../templates/sign_in.html")),
-        ("first_run.html", include_str!("../templates/first_run.html")),
-        ("monitoring.html", include_str!("../templates/monitoring.html")),
-        ("monitoring_live.html", include_str!("../templates/monitoring_live.html")),
+        (
+            "first_run.html",
+            include_str!("../templates/first_run.html"),
+        ),
+        (
+            "monitoring.html",
+            include_str!("../templates/monitoring.html"),
+        ),
+        (
+            "monitoring_live.html",
+            include_str!("../templates/monitoring_live.html"),
+        ),
         ("events.html", include_str!("../templates/events.html")),
         ("event.html", include_str!("../templates/event.html")),
-        ("workflows.html", include_str!("../templates/workflows.html")),
-        ("instances.html", include_str!("../templates/instances.html")),
+        (
+            "workflows.html",
+            include_str!("../templates/workflows.html"),
+        ),
+        (
+            "instances.html",
+            include_str!("../templates/instances.html"),
+        ),
     ] {
         if let Err(e) = env.add_template(name, source) {
             // The templates are part of the binary: a broken one is a build defect, caught by the

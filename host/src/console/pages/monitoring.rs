@@ -7,10 +7,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
+use super::super::ConsoleState;
 use super::super::charts::{self, Chart, Range};
 use super::super::session::Signed;
 use super::super::view::{Frame, number, render, time_or_dash};
-use super::super::ConsoleState;
 use crate::monitoring::{HISTORY_MINUTES, Indicator, Snapshot};
 use mc_plugin_api::Queue;
 
@@ -133,7 +133,11 @@ pub async fn page(
         &console.pages,
         StatusCode::OK,
         "monitoring.html",
-        Some(Frame::new(&user, console.ctx.archive.is_some(), "monitoring")),
+        Some(Frame::new(
+            &user,
+            console.ctx.archive.is_some(),
+            "monitoring",
+        )),
         &PageView {
             live: live(&console, range),
             refresh_ms: console.ctx.config.refresh.as_millis(),

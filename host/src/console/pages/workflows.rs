@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Serialize;
 
@@ -55,11 +55,15 @@ impl From<WorkflowView> for WorkflowRow {
         WorkflowRow {
             state: w.state.as_str(),
             enabled: w.enabled,
-            generation: w.generation.map_or_else(|| "—".to_owned(), |g| g.to_string()),
+            generation: w
+                .generation
+                .map_or_else(|| "—".to_owned(), |g| g.to_string()),
             runs: w.runs,
             errors: w.errors,
             processed: w.processed,
-            interval: crate::config::format_duration(std::time::Duration::from_millis(w.interval_ms)),
+            interval: crate::config::format_duration(std::time::Duration::from_millis(
+                w.interval_ms,
+            )),
             last_run,
             last_error: w.last_error.unwrap_or_default(),
             last_error_at: time_or_dash(w.last_error_at),
@@ -89,9 +93,15 @@ impl From<PluginView> for PluginRow {
         }
         PluginRow {
             name: p.name.unwrap_or_default(),
-            file: p.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            file: p
+                .file
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             version: p.version.unwrap_or_else(|| "—".to_owned()),
-            generation: p.generation.map_or_else(|| "—".to_owned(), |g| g.to_string()),
+            generation: p
+                .generation
+                .map_or_else(|| "—".to_owned(), |g| g.to_string()),
             loaded_at: time_or_dash(p.loaded_at),
             state: p.state,
             error: error.trim().to_owned(),
@@ -115,7 +125,11 @@ impl From<ReloadResult> for OutcomeRow {
     fn from(r: ReloadResult) -> Self {
         let generation = |g: Option<u64>| g.map_or_else(|| "—".to_owned(), |g| g.to_string());
         OutcomeRow {
-            file: r.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            file: r
+                .file
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             name: r.name.unwrap_or_default(),
             outcome: r.outcome.as_str(),
             generation: generation(r.generation),
@@ -146,8 +160,20 @@ fn answer(
         "workflows.html",
         Some(Frame::new(user, console.ctx.archive.is_some(), "workflows")),
         &View {
-            workflows: console.ctx.workflows.list().into_iter().map(WorkflowRow::from).collect(),
-            plugins: console.ctx.registry.list().into_iter().map(PluginRow::from).collect(),
+            workflows: console
+                .ctx
+                .workflows
+                .list()
+                .into_iter()
+                .map(WorkflowRow::from)
+                .collect(),
+            plugins: console
+                .ctx
+                .registry
+                .list()
+                .into_iter()
+                .map(PluginRow::from)
+                .collect(),
             notice,
             outcomes,
         },
@@ -162,7 +188,10 @@ pub async fn page(
 ) -> Response {
     let pairs = crate::urls::query_pairs(query.as_deref().unwrap_or(""));
     let get = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-    let notice = match (get("changed"), get("action").as_deref().and_then(Action::from_name)) {
+    let notice = match (
+        get("changed"),
+        get("action").as_deref().and_then(Action::from_name),
+    ) {
         (Some(name), Some(action)) => Some(format!("Workflow {name}: {}.", action.done())),
         _ => None,
     };
@@ -212,7 +241,7 @@ pub async fn change(
     body: Bytes,
 ) -> Response {
     if let Err(refusal) = user.change_form(&body) {
-        return refusal;
+        return refusal.into_response();
     }
     let Some(action) = Action::from_name(&action) else {
         return refuse(
@@ -263,13 +292,22 @@ async fn reload(
     let registry = Arc::clone(&console.ctx.registry);
     tokio::task::spawn_blocking(move || work(&registry))
         .await
-        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, &format!("reload task failed: {e}")))
+        .map_err(|e| {
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("reload task failed: {e}"),
+            )
+        })
 }
 
 /// `POST /console/plugins/reload`: rescans the plugin directory; the page lists each file's outcome.
-pub async fn reload_all(State(console): State<ConsoleState>, user: Signed, body: Bytes) -> Response {
+pub async fn reload_all(
+    State(console): State<ConsoleState>,
+    user: Signed,
+    body: Bytes,
+) -> Response {
     if let Err(refusal) = user.change_form(&body) {
-        return refusal;
+        return refusal.into_response();
     }
     match reload(&console, |registry| registry.reload_all()).await {
         Ok(results) => {
@@ -294,7 +332,7 @@ pub async fn reload_one(
     body: Bytes,
 ) -> Response {
     if let Err(refusal) = user.change_form(&body) {
-        return refusal;
+        return refusal.into_response();
     }
     let plugin = name.clone();
     let results = match reload(&console, move |registry| {
@@ -314,7 +352,10 @@ pub async fn reload_one(
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("Plugin {name}: reload refused; the previous generation keeps running."),
         ),
-        Some(r) => (StatusCode::OK, format!("Plugin {name}: {}.", r.outcome.as_str())),
+        Some(r) => (
+            StatusCode::OK,
+            format!("Plugin {name}: {}.", r.outcome.as_str()),
+        ),
     };
     tracing::info!(plugin = %name, login = %user.login, "console: plugin reload");
     answer(

@@ -122,9 +122,7 @@ impl MigrationTrait for Migration {
             let mut index = Index::create();
             index.name(name).table(Events::Table);
             if partial {
-                index
-                    .col(column)
-                    .and_where(Expr::col(column).is_not_null());
+                index.col(column).and_where(Expr::col(column).is_not_null());
             } else {
                 index.col(column).col(Events::Id);
             }
