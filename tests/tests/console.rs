@@ -747,3 +747,80 @@ async fn postgres_sessions_survive_a_restart_and_are_shared_by_instances() {
     assert_eq!(browser.path().await, "/console/sign-in");
     browser.close().await;
 }
+
+/// The list API's search filters (what the console's search runs), on both backends.
+async fn event_list_filters(database: Option<&PostgresDatabase>) {
+    let mut options = ServerOptions::new(PluginDir::new());
+    if let Some(database) = database {
+        options = options.database_url(database.url());
+    }
+    let server = TestServer::start(options);
+    let before = rfc3339_ago(secs(1));
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        let mut event = json!({ "type": if n < 2 { "A" } else { "B" }, "externalId": format!("ext-{n}"), "ctx": {} });
+        if n % 2 == 0 {
+            event["email"] = json!(format!("e{n}@example.com"));
+        } else {
+            event["channel"] = json!("sms");
+            event["mobilePhone"] = json!(format!("+3361234567{n}"));
+        }
+        let (status, answer) = server.post_json("/api/v1/events", &event, &[]).await;
+        assert_eq!(status, 201, "{}", pretty(&answer));
+        ids.push(answer["id"].as_str().expect("id").to_owned());
+    }
+    let found = async |query: &str| -> Vec<String> {
+        let (status, page) = server.get_json(&format!("/api/v1/events?{query}")).await;
+        assert_eq!(status, 200, "{query}: {}", pretty(&page));
+        page["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    assert_eq!(found("externalId=ext-2").await, vec![ids[2].clone()]);
+    assert_eq!(found("email=e0%40example.com").await, vec![ids[0].clone()]);
+    assert_eq!(
+        found("mobilePhone=%2B33612345673").await,
+        vec![ids[3].clone()]
+    );
+    assert_eq!(found(&format!("id={}", ids[1])).await, vec![ids[1].clone()]);
+    assert_eq!(found("type=B").await, ids[2..].to_vec());
+    assert_eq!(found("type=A&externalId=ext-2").await, Vec::<String>::new());
+    let after = rfc3339_in(secs(3600));
+    assert_eq!(
+        found(&format!("from={}", before.replace('+', "%2B"))).await,
+        ids
+    );
+    assert_eq!(
+        found(&format!("to={}", before.replace('+', "%2B"))).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        found(&format!("to={}", after.replace('+', "%2B")))
+            .await
+            .len(),
+        4
+    );
+    for (query, field) in [
+        ("from=yesterday", "from"),
+        ("to=2026-13-01", "to"),
+        ("id=abc", "id"),
+    ] {
+        let (status, answer) = server.get_json(&format!("/api/v1/events?{query}")).await;
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(answer["error"]["field"], field, "{}", pretty(&answer));
+    }
+}
+
+#[tokio::test]
+async fn sqlite_event_list_filters() {
+    event_list_filters(None).await;
+}
+
+#[tokio::test]
+async fn postgres_event_list_filters() {
+    let database = PostgresDatabase::create();
+    event_list_filters(Some(&database)).await;
+}
