@@ -5,31 +5,8 @@
 //!
 //! `cargo run -p message-center-tests --example console_screenshot [minutes]` (default 6).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use message_center_tests::*;
 use serde_json::{Value, json};
-
-fn hash(password: &str) -> String {
-    let mut child = Command::new(server_binary())
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("hash-password");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("hash-password ends");
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
-}
 
 #[tokio::main]
 async fn main() {
@@ -44,7 +21,7 @@ async fn main() {
             .email_channel(smtp.port())
             .extra_toml(&format!(
                 "[monitoring]\nrefresh = \"1s\"\n\n[[console.users]]\nlogin = \"oncall\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n",
-                hash("screenshot password")
+                hash_console_password("screenshot password")
             )),
     );
     server

@@ -20,6 +20,31 @@ use crate::time::{POLL_INTERVAL, secs};
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// The argon2id PHC string `message-center hash-password` prints for `password` (written to its
+/// standard input), for `[[console.users]] password_hash`.
+pub fn hash_console_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(crate::build::server_binary())
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run message-center hash-password");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write the password");
+    let output = child.wait_with_output().expect("hash-password ends");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
 /// A headless Chromium session.
 pub struct Browser {
     pub client: Client,

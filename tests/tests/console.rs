@@ -6,7 +6,6 @@
 //! instance's page; on SQLite, and sessions surviving a restart and shared by two instances on
 //! PostgreSQL. Each test saves a screenshot under `<target>/console-screenshots/`.
 
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use message_center_tests::*;
@@ -15,28 +14,9 @@ use serde_json::{Value, json};
 const OPERATOR: (&str, &str) = ("olga", "operator password 1");
 const VIEWER: (&str, &str) = ("vera", "viewer password 2");
 
-/// The PHC string `message-center hash-password` prints for `password` (read from its stdin).
+/// The PHC string `message-center hash-password` prints for `password`.
 fn hash_password(password: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new(server_binary())
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run message-center hash-password");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write the password");
-    let output = child.wait_with_output().expect("hash-password ends");
-    assert!(output.status.success(), "{output:?}");
-    let hash = String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned();
+    let hash = hash_console_password(password);
     assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
     assert!(!hash.contains(password));
     hash

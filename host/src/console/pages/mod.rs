@@ -11,35 +11,38 @@ use axum::response::Response;
 use super::response::see_other;
 use super::session::Signed;
 
-/// The page templates, embedded. Their names end in `.html`, so minijinja escapes every value.
+/// Every page template, embedded in the binary.
+const TEMPLATES: [(&str, &str); 9] = [
+    ("base.html", include_str!("../templates/base.html")),
+    ("sign_in.html", include_str!("../templates/sign_in.html")),
+    (
+        "first_run.html",
+        include_str!("../templates/first_run.html"),
+    ),
+    (
+        "monitoring.html",
+        include_str!("../templates/monitoring.html"),
+    ),
+    (
+        "monitoring_live.html",
+        include_str!("../templates/monitoring_live.html"),
+    ),
+    ("events.html", include_str!("../templates/events.html")),
+    ("event.html", include_str!("../templates/event.html")),
+    (
+        "workflows.html",
+        include_str!("../templates/workflows.html"),
+    ),
+    (
+        "instances.html",
+        include_str!("../templates/instances.html"),
+    ),
+];
+
+/// The page templates. Their names end in `.html`, so minijinja escapes every value.
 pub fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
-    for (name, source) in [
-        ("base.html", include_str!("../templates/base.html")),
-        ("sign_in.html", include_str!("../templates/sign_in.html")),
-        (
-            "first_run.html",
-            include_str!("../templates/first_run.html"),
-        ),
-        (
-            "monitoring.html",
-            include_str!("../templates/monitoring.html"),
-        ),
-        (
-            "monitoring_live.html",
-            include_str!("../templates/monitoring_live.html"),
-        ),
-        ("events.html", include_str!("../templates/events.html")),
-        ("event.html", include_str!("../templates/event.html")),
-        (
-            "workflows.html",
-            include_str!("../templates/workflows.html"),
-        ),
-        (
-            "instances.html",
-            include_str!("../templates/instances.html"),
-        ),
-    ] {
+    for (name, source) in TEMPLATES {
         if let Err(e) = env.add_template(name, source) {
             // The templates are part of the binary: a broken one is a build defect, caught by the
             // unit test below; at run time the page naming it answers 500.
@@ -64,17 +67,7 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         let env = super::environment();
-        for name in [
-            "base.html",
-            "sign_in.html",
-            "first_run.html",
-            "monitoring.html",
-            "monitoring_live.html",
-            "events.html",
-            "event.html",
-            "workflows.html",
-            "instances.html",
-        ] {
+        for (name, _) in super::TEMPLATES {
             env.get_template(name)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
