@@ -331,7 +331,6 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             registry: Arc::clone(&registry),
             archive: control.as_ref().map(|c| Arc::clone(&c.monitor)),
             config: config.console.clone(),
-            role: config.instance.role,
             templates: crate::console::ConsoleContext::template_cache((&config.templates).into()),
         }),
     };

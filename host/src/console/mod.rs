@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 pub use auth::hash_password;
 pub use first_run::announce_first_run;
 
-use crate::config::{ConsoleConfig, Role};
+use crate::config::ConsoleConfig;
 use crate::control::ArchiveMonitor;
 use crate::monitoring::Monitor;
 use crate::plugins::PluginRegistry;
@@ -46,7 +46,6 @@ pub struct ConsoleContext {
     /// A control instance's view of its execution instances' archives.
     pub archive: Option<Arc<ArchiveMonitor>>,
     pub config: ConsoleConfig,
-    pub role: Role,
     /// Renders an event's message again for its page, with delivery's limits.
     pub templates: Arc<TemplateCache>,
 }

@@ -11,6 +11,11 @@
   function refresh() {
     fetch(source, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (answer) {
+        if (answer.redirected) {
+          // The session ended (sign-out elsewhere, expiry): reload, which leads to the sign-in page.
+          window.location.reload();
+          throw new Error("signed out");
+        }
         if (!answer.ok) {
           throw new Error("HTTP " + answer.status);
         }
