@@ -15,6 +15,10 @@
 //!    fresh database of the same backend with the host's migrations: sea-orm `insert_many` returning the
 //!    new keys (the API answers them), one transaction per 1000 rows, by 1 writer and by 4 writers.
 //!
+//! Each server series of 1. runs twice per backend: alone, and with an operator console tab open (signed in,
+//! fetching the monitoring page's live fragment every 5 s as `console.js` does), so that the console's
+//! cost shows against the same run's figures.
+//!
 //! The load generator runs on its own 2-thread tokio runtime in this process. After each real-server
 //! series the server is stopped with SIGTERM and the `events` rows are counted: every 2xx answer must be a
 //! stored row. Any non-2xx answer or transport error from the real server fails the benchmark.
@@ -524,16 +528,138 @@ async fn bulk_insert(
 // ---------------------------------------------------------------------------------------------------------
 
 /// The release server, a child process with its own configuration, plugin directory and log.
-/// Starts the server with no plugins on `database_url`.
-fn start_server(binary: &Path, dir: tempfile::TempDir, database_url: &str) -> ServerProcess {
+/// Starts the server with no plugins on `database_url`, with the console user `console` when given
+/// (its `[[console.users]]` table).
+fn start_server(
+    binary: &Path,
+    dir: tempfile::TempDir,
+    database_url: &str,
+    console: Option<&str>,
+) -> ServerProcess {
     let config = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
          [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
-         [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n",
+         [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n\n{}",
         toml_string(database_url),
         ServerProcess::plugin_dir(&dir),
+        console.unwrap_or(""),
     );
     ServerProcess::start(binary, dir, &config)
+}
+
+/// The console tab's user and password.
+const CONSOLE_LOGIN: &str = "bench";
+const CONSOLE_PASSWORD: &str = "bench console password";
+/// How often the tab refreshes (the console's default `[console] refresh`).
+const CONSOLE_REFRESH: Duration = Duration::from_secs(5);
+
+/// `[[console.users]]` for the console tab, hashed by the server's own `hash-password`.
+fn console_user_toml(binary: &Path) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(binary)
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("message-center hash-password");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{CONSOLE_PASSWORD}\n").as_bytes())
+        .expect("write the password");
+    let output = child.wait_with_output().expect("hash-password ends");
+    let hash = String::from_utf8(output.stdout).expect("utf-8");
+    format!(
+        "[[console.users]]\nlogin = \"{CONSOLE_LOGIN}\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n",
+        hash.trim()
+    )
+}
+
+/// One console request: its status, `Set-Cookie` and body.
+async fn console_request(
+    sender: &mut Sender,
+    admin: SocketAddr,
+    request: hyper::http::request::Builder,
+    body: &'static [u8],
+) -> Result<(StatusCode, Option<String>), String> {
+    let request = request
+        .header(hyper::header::HOST, admin.to_string())
+        .body(Full::new(Bytes::from_static(body)))
+        .map_err(|e| format!("console request: {e}"))?;
+    sender
+        .ready()
+        .await
+        .map_err(|e| format!("console connection: {e}"))?;
+    let answer = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("console request: {e}"))?;
+    let status = answer.status();
+    let cookie = answer
+        .headers()
+        .get(hyper::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned);
+    answer
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("console answer: {e}"))?;
+    Ok((status, cookie))
+}
+
+/// An operator's console tab: signs in, opens the monitoring page, then fetches its live fragment every
+/// [`CONSOLE_REFRESH`] (what `console.js` does) until `stop`; returns the refreshes answered 200.
+async fn console_tab(
+    admin: SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<u64, String> {
+    let mut sender = open_connection(admin).await?;
+    let form: &'static [u8] = b"login=bench&password=bench+console+password";
+    let (status, cookie) = console_request(
+        &mut sender,
+        admin,
+        Request::post("/console/sign-in").header(CONTENT_TYPE, "application/x-www-form-urlencoded"),
+        form,
+    )
+    .await?;
+    let cookie = cookie
+        .filter(|_| status == StatusCode::SEE_OTHER)
+        .ok_or_else(|| format!("console sign-in answered {status}"))?;
+    let (status, _) = console_request(
+        &mut sender,
+        admin,
+        Request::get("/console/monitoring").header(hyper::header::COOKIE, &cookie),
+        b"",
+    )
+    .await?;
+    if status != StatusCode::OK {
+        return Err(format!("the monitoring page answered {status}"));
+    }
+    let mut refreshes = 0;
+    let mut next = Instant::now() + CONSOLE_REFRESH;
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() < next {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        next += CONSOLE_REFRESH;
+        let (status, _) = console_request(
+            &mut sender,
+            admin,
+            Request::get("/console/monitoring/live?range=hour")
+                .header(hyper::header::COOKIE, &cookie),
+            b"",
+        )
+        .await?;
+        if status != StatusCode::OK {
+            return Err(format!("the live fragment answered {status}"));
+        }
+        refreshes += 1;
+    }
+    Ok(refreshes)
 }
 
 /// Mean group-commit transaction time and requests per transaction, from the server's `/metrics`.
@@ -668,14 +794,17 @@ fn bare_series(generator: &Runtime, numbers: &Arc<AtomicU64>) -> LoadResult {
     result
 }
 
+/// A single-event series on the real server; with `console` (the user's table), a console tab is open
+/// and refreshing meanwhile.
 fn single_event_series(
     generator: &Runtime,
     binary: &Path,
     backend: &Backend,
     numbers: &Arc<AtomicU64>,
+    console: Option<&str>,
 ) -> LoadResult {
     let (url, dir, pg) = backend.fresh("single");
-    let mut server = start_server(binary, dir, &url);
+    let mut server = start_server(binary, dir, &url, console);
     let api = server.api;
     let participants = Participants {
         server: Some(server.pid()),
@@ -697,6 +826,8 @@ fn single_event_series(
         ),
         Err(e) => panic!("POST /api/v1/events on the real server: {e}"),
     }
+    let stop_tab = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tab = console.map(|_| generator.spawn(console_tab(server.admin, Arc::clone(&stop_tab))));
     let watch = CpuWatch::start(&[participants.ticks()]);
     let mut result = generator
         .block_on(single_event_load(api, Arc::clone(numbers)))
@@ -707,6 +838,17 @@ fn single_event_series(
             )
         });
     result.others_cpu = watch.stop(&[participants.ticks()]).others;
+    stop_tab.store(true, Ordering::Relaxed);
+    if let Some(tab) = tab {
+        let refreshes = generator
+            .block_on(tab)
+            .expect("console tab task")
+            .unwrap_or_else(|e| panic!("console tab ({}): {e}", backend.name()));
+        assert!(
+            refreshes >= (WARM_UP + MEASURE).as_secs() / CONSOLE_REFRESH.as_secs(),
+            "the console tab refreshed {refreshes} times"
+        );
+    }
     result.group_commits = generator.block_on(group_commit_stats(server.admin));
     let _ = server.stop_cleanly();
     assert_eq!(
@@ -735,7 +877,7 @@ fn batch_series(
     bodies: &Arc<Vec<Bytes>>,
 ) -> BatchResult {
     let (url, dir, pg) = backend.fresh("batch");
-    let mut server = start_server(binary, dir, &url);
+    let mut server = start_server(binary, dir, &url, None);
     let participants = Participants {
         server: Some(server.pid()),
         database: pg.as_ref().map(|pg| pg.name().to_owned()),
@@ -802,12 +944,26 @@ fn main() {
         result: first,
         baseline: None,
     }];
-    for backend in [Backend::Sqlite, Backend::Postgres] {
-        let result = single_event_series(&generator, &binary, &backend, &numbers);
+    let console_user = console_user_toml(&binary);
+    for (backend, console) in [
+        (Backend::Sqlite, None),
+        (Backend::Sqlite, Some(console_user.as_str())),
+        (Backend::Postgres, None),
+        (Backend::Postgres, Some(console_user.as_str())),
+    ] {
+        let result = single_event_series(&generator, &binary, &backend, &numbers, console);
         let after = bare_series(&generator, &numbers);
         let rate_after = after.per_second();
         single.push(SingleRow {
-            name: format!("message-center, {}", backend.name()),
+            name: format!(
+                "message-center, {}{}",
+                backend.name(),
+                if console.is_some() {
+                    ", console tab refreshing every 5 s"
+                } else {
+                    ""
+                }
+            ),
             result,
             baseline: Some((rate_before + rate_after) / 2.0),
         });
