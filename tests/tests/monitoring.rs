@@ -112,23 +112,7 @@ async fn indicators_follow_the_queues(database: Option<&PostgresDatabase>) {
     );
 
     // Ten real-time events, two refused by the relay.
-    let mut ids = Vec::new();
-    for n in 0..10 {
-        let email = if n < 2 {
-            format!("reject{n}@example.com")
-        } else {
-            format!("rt{n}@example.com")
-        };
-        let (status, answer) = server
-            .post_json(
-                "/api/v1/events",
-                &json!({ "type": EVENT_TYPE, "email": email, "ctx": { "n": n } }),
-                &[],
-            )
-            .await;
-        assert_eq!(status, 201, "{}", pretty(&answer));
-        ids.push(answer["id"].as_str().expect("id").to_owned());
-    }
+    let ids = server.push_realtime_events(EVENT_TYPE, 10, 2).await;
     for id in &ids {
         server.wait_final(id, secs(60)).await;
     }

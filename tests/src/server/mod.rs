@@ -424,6 +424,34 @@ impl TestServer {
 
     // ---- events ----
 
+    /// Pushes `count` real-time email events of `event_type` (`ctx` `{"n": n}`), the first `refused` of
+    /// them to addresses the SMTP test server refuses (550), asserting 201; returns their ids.
+    pub async fn push_realtime_events(
+        &self,
+        event_type: &str,
+        count: usize,
+        refused: usize,
+    ) -> Vec<String> {
+        let mut ids = Vec::new();
+        for n in 0..count {
+            let email = if n < refused {
+                format!("reject{n}@example.com")
+            } else {
+                format!("rt{n}@example.com")
+            };
+            let (status, answer) = self
+                .post_json(
+                    "/api/v1/events",
+                    &serde_json::json!({ "type": event_type, "email": email, "ctx": { "n": n } }),
+                    &[],
+                )
+                .await;
+            assert_eq!(status, 201, "{}", pretty(&answer));
+            ids.push(answer["id"].as_str().expect("id").to_owned());
+        }
+        ids
+    }
+
     /// `GET /api/v1/events/{id}`, asserting 200.
     pub async fn event(&self, id: &str) -> Value {
         let (status, body) = self.get_json(&format!("/api/v1/events/{id}")).await;
