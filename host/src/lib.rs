@@ -27,4 +27,5 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod urls;
+pub mod webhooks;
 pub mod workflows;

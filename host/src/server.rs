@@ -46,6 +46,8 @@ pub enum ServerError {
     Instances(#[from] InstanceError),
     #[error("cannot install the signal handler: {0}")]
     Signal(#[source] std::io::Error),
+    #[error("cannot build the webhook HTTP client: {0}")]
+    Webhooks(String),
     #[error("cannot start the group-commit writer's thread: {0}")]
     IngestWriter(#[source] std::io::Error),
 }
@@ -149,6 +151,20 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
                 tracing::error!(error = %e, "could not release the claims of a previous process")
             }
         }
+        match store
+            .release_webhook_claims_of_previous_processes(&instance_name, &claimer)
+            .await
+        {
+            Ok(0) => {}
+            Ok(notifications) => tracing::warn!(
+                notifications,
+                "released the webhook notifications a previous process of this instance had claimed"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "could not release the webhook claims of a previous process"
+            ),
+        }
     }
 
     // Bounces: VERP senders for the engine, the bounce listener, and POST /api/v1/bounces. The signing
@@ -201,15 +217,38 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         ));
         Some(Arc::new(ControlServices { instances, monitor }))
     };
+    let mut services = HostServices::new(
+        store.clone(),
+        claimer,
+        delivery,
+        control.clone(),
+        metrics.clone(),
+    );
+    // Webhooks: the host's sender for `webhookDelivery`, woken whenever notifications are written.
+    if config.instance.role.executes() {
+        let sender = crate::webhooks::WebhookSender::new(&config.webhooks)
+            .map_err(|e| ServerError::Webhooks(e.to_string()))?;
+        services = services.with_webhooks(crate::services::webhooks::WebhookDelivery {
+            sender,
+            retry_schedule: config.webhooks.retry_schedule.clone(),
+        });
+        let workflows = Arc::clone(&workflows);
+        let store = store.clone();
+        let mut shutdown = shutdown.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.recv() => return,
+                    () = store.webhooks_notified() => {
+                        workflows.wake(crate::workflows::WEBHOOK_WORKFLOW);
+                    }
+                }
+            }
+        });
+    }
     let runner_context = RunnerContext {
         registry: Arc::clone(&registry),
-        services: Arc::new(HostServices::new(
-            store.clone(),
-            claimer,
-            delivery,
-            control.clone(),
-            metrics.clone(),
-        )),
+        services: Arc::new(services),
         metrics: metrics.clone(),
         shutdown_flag: shutdown.flag(),
     };

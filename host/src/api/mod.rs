@@ -15,6 +15,7 @@ mod templates;
 #[cfg(test)]
 pub(crate) mod tests;
 pub(crate) mod view;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -151,6 +152,23 @@ pub fn router(context: ApiContext) -> Router {
             "/api/v1/templates/{name}/unpublish",
             post(publish::unpublish),
         )
+        // Webhooks: served by execution instances, sent on to them by a control instance (webhooks.rs).
+        .route("/api/v1/webhooks", get(webhooks::list))
+        .route(
+            "/api/v1/webhooks/{name}",
+            put(webhooks::put)
+                .get(webhooks::get)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/api/v1/webhooks/{name}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/api/v1/webhooks/{name}/deliveries/{id}/retry",
+            post(webhooks::retry),
+        )
+        .route("/api/v1/webhooks/{name}/replay", post(webhooks::replay))
         .route("/api/v1/archive/events", archive_events)
         .route("/api/v1/archive/report", control(get(archive::report)))
         // Before the guard, so that the guard covers the 405 too.

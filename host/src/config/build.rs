@@ -57,6 +57,7 @@ pub(super) fn build(raw: RawConfig, table: &toml::Table) -> Result<Config, Probl
         bounces: raw.bounces,
         quarantine: raw.quarantine,
         monitoring: raw.monitoring,
+        webhooks: raw.webhooks,
     })
 }
 

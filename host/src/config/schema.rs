@@ -53,6 +53,8 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
     /// Adobe's monitoring indicators: window, refresh and thresholds.
     pub monitoring: MonitoringConfig,
+    /// How webhook notifications are delivered.
+    pub webhooks: super::WebhooksConfig,
 }
 
 /// `[instance]`.
@@ -337,6 +339,7 @@ pub(super) struct RawConfig {
     pub(super) bounces: BouncesConfig,
     pub(super) quarantine: QuarantineConfig,
     pub(super) monitoring: MonitoringConfig,
+    pub(super) webhooks: super::WebhooksConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys

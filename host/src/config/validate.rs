@@ -152,6 +152,9 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
             "must be at least 1m",
         ));
     }
+    if let Err((key, message)) = config.webhooks.check() {
+        return Err(Problem::new(&["webhooks", key], message));
+    }
     if config.monitoring.refresh.is_zero() {
         return Err(Problem::new(
             &["monitoring", "refresh"],
