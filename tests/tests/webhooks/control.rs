@@ -55,11 +55,12 @@ async fn control_instance_fans_out(backend: Backend) {
     );
     let per_instance = instances(&answer);
     assert_eq!(
-        per_instance.keys().collect::<Vec<_>>(),
-        ["exec-1"],
-        "{}",
+        per_instance,
+        BTreeMap::from([("exec-1".to_owned(), json!(201))]),
+        "created on exec-1: {}",
         pretty(&answer)
     );
+    assert_eq!(answer["failed"], 0, "{}", pretty(&answer));
     assert!(
         answer.to_string().matches(&secret).count() <= 1,
         "the secret is not repeated per instance beyond the creating answer: {}",
