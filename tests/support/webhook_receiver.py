@@ -72,7 +72,9 @@ def split_path(path):
     """``(endpoint or None, behaviour, argument or None)`` of a request path."""
     parts = [p for p in path.split("?", 1)[0].split("/") if p]
     endpoint = None
-    if parts and parts[0] not in BEHAVIOURS:
+    # `/<endpoint>/<behaviour>…` when the second segment is a behaviour (an endpoint may be named like
+    # one: `/busy/busy/3`), `/<behaviour>…` when the first one is and the second is not.
+    if parts and (parts[0] not in BEHAVIOURS or (len(parts) > 1 and parts[1] in BEHAVIOURS)):
         endpoint, parts = parts[0], parts[1:]
     behaviour = parts[0] if parts else ""
     argument = parts[1] if len(parts) > 1 else None

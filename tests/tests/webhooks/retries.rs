@@ -53,11 +53,6 @@ async fn failed_attempts_are_retried_then_given_up(backend: Backend) {
         pretty(&flaky[0])
     );
     assert!(
-        tries[..2].iter().all(|a| a["error"].is_string()),
-        "failed attempts say why: {}",
-        pretty(&flaky[0])
-    );
-    assert!(
         tries
             .iter()
             .all(|a| a["durationMs"].is_number() && a["at"].is_string()),
