@@ -122,10 +122,8 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await;
         let now = Utc::now();
-        let type_expr = Expr::cust_with_exprs(
-            "('event.' || $1)",
-            [Expr::col((event::Entity, event::Column::Status))],
-        );
+        let backend = self.db.get_database_backend();
+        let type_expr = super::outbox::type_of_status(backend);
         let finals: Vec<&str> = EventStatus::ALL
             .into_iter()
             .filter(|s| s.is_final())
@@ -144,9 +142,10 @@ impl Store {
             .and_where(Expr::col((event::Entity, event::Column::Status)).is_in(finals))
             .and_where(Expr::col((event::Entity, event::Column::FinishedAt)).gte(from))
             .and_where(Expr::col((event::Entity, event::Column::FinishedAt)).lt(to))
-            .and_where(Expr::cust_with_exprs(
-                "($1 LIKE ('%,' || $2 || ',%'))",
-                [Expr::val(endpoint.events.clone()), type_expr],
+            .and_where(super::outbox::subscribed(
+                backend,
+                Expr::val(endpoint.events.clone()),
+                type_expr,
             ));
         let mut insert = Query::insert();
         insert

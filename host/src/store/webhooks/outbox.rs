@@ -39,6 +39,37 @@ pub enum NextState {
     Failed { disable_endpoint: Option<String> },
 }
 
+/// `expr` in the custom SQL `template`, whose placeholders are written `$1`, `$2` … in order of use:
+/// sea-query substitutes the backend's own placeholder there (`$n` on PostgreSQL, `?` on SQLite).
+fn custom(backend: DbBackend, template: &str, exprs: Vec<Expr>) -> Expr {
+    let mut text = template.to_owned();
+    if backend != DbBackend::Postgres {
+        for n in (1..=exprs.len()).rev() {
+            text = text.replace(&format!("${n}"), "?");
+        }
+    }
+    Expr::cust_with_exprs(text, exprs)
+}
+
+/// The webhook type of an event's final status: `'event.' || events.status` (the status names and the
+/// `event.*` types are the same words; `WebhookEventType::of_final_status`).
+pub(super) fn type_of_status(backend: DbBackend) -> Expr {
+    custom(
+        backend,
+        "('event.' || $1)",
+        vec![Expr::col((event::Entity, event::Column::Status))],
+    )
+}
+
+/// Whether the stored subscription `events` (`,a,b,`) holds `kind`.
+pub(super) fn subscribed(backend: DbBackend, events: Expr, kind: Expr) -> Expr {
+    custom(
+        backend,
+        "($1 LIKE ('%,' || $2 || ',%'))",
+        vec![events, kind],
+    )
+}
+
 impl Store {
     /// Writes one notification per enabled endpoint subscribed to each finished event's type, in `txn`:
     /// one `INSERT … SELECT` over `webhook_endpoints × events`, so with no endpoint it costs one query
@@ -49,14 +80,9 @@ impl Store {
         txn: &DatabaseTransaction,
         finished: Finished<'_>,
     ) -> Result<u64, StoreError> {
+        let backend = self.db.get_database_backend();
         let (keys, type_expr) = match finished {
-            Finished::NewlyFinal(keys) => (
-                keys,
-                Expr::cust_with_exprs(
-                    "('event.' || $1)",
-                    [Expr::col((event::Entity, event::Column::Status))],
-                ),
-            ),
+            Finished::NewlyFinal(keys) => (keys, type_of_status(backend)),
             Finished::As(kind, keys) => (keys, Expr::val(kind.as_str())),
         };
         if keys.is_empty() {
@@ -83,12 +109,10 @@ impl Store {
             .and_where(
                 Expr::col((event::Entity, event::Column::Id)).is_in(keys.iter().copied()),
             )
-            .and_where(Expr::cust_with_exprs(
-                "($1 LIKE ('%,' || $2 || ',%'))",
-                [
-                    Expr::col((webhook_endpoint::Entity, webhook_endpoint::Column::Events)),
-                    type_expr,
-                ],
+            .and_where(subscribed(
+                backend,
+                Expr::col((webhook_endpoint::Entity, webhook_endpoint::Column::Events)),
+                type_expr,
             ));
         if let Finished::NewlyFinal(_) = finished {
             let finals: Vec<&str> = EventStatus::ALL
@@ -145,6 +169,7 @@ impl Store {
     ) -> Result<Vec<ClaimedNotification>, StoreError> {
         let _turn = self.write_turn().await;
         let now = Utc::now();
+        let backend = self.db.get_database_backend();
         let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let mut enabled = Query::select();
         enabled
@@ -168,7 +193,6 @@ impl Store {
             .order_by(webhook_notification::Column::NextAttemptAt, Order::Asc)
             .order_by(webhook_notification::Column::Id, Order::Asc)
             .limit(limit);
-        let backend = self.db.get_database_backend();
         if backend == DbBackend::Postgres {
             candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
