@@ -314,7 +314,12 @@ fn push_events(
 }
 
 /// Polls the stats until `count` events of the batch queue read `status`; when they did.
-fn wait_status(generator: &Runtime, server: &mut ServerProcess, status: &str, count: u64) -> Instant {
+fn wait_status(
+    generator: &Runtime,
+    server: &mut ServerProcess,
+    status: &str,
+    count: u64,
+) -> Instant {
     let api = server.api;
     let waited = generator.block_on(async {
         let mut sender: Sender = open_connection(api).await?;
@@ -326,7 +331,9 @@ fn wait_status(generator: &Runtime, server: &mut ServerProcess, status: &str, co
                 return Ok(read);
             }
             if read >= deadline {
-                return Err(format!("{count} events {status} never reached: {statuses:?}"));
+                return Err(format!(
+                    "{count} events {status} never reached: {statuses:?}"
+                ));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -368,9 +375,12 @@ fn server_notifications(artifacts: &Artifacts, generator: &Runtime, sink: &Sink)
         &receiver.url(),
         Some("event.not_taken_into_account"),
     );
-    push_events(generator, &mut server, NOTIFICATIONS, |n| {
-        json!({ "type": "NO_TEMPLATE", "email": format!("user{n}@example.com"), "ctx": { "n": n } })
-    });
+    push_events(
+        generator,
+        &mut server,
+        NOTIFICATIONS,
+        |n| json!({ "type": "NO_TEMPLATE", "email": format!("user{n}@example.com"), "ctx": { "n": n } }),
+    );
     wait_status(
         generator,
         &mut server,
@@ -515,7 +525,14 @@ fn pipeline_series(
     let put = generator.block_on(async {
         let mut sender = open_connection(api).await?;
         let body = Bytes::from_static(TEMPLATE.as_bytes());
-        call(&mut sender, api, Method::PUT, "/api/v1/templates/bench", body).await
+        call(
+            &mut sender,
+            api,
+            Method::PUT,
+            "/api/v1/templates/bench",
+            body,
+        )
+        .await
     });
     if !put.as_ref().is_ok_and(|a| a.status.is_success()) {
         server.fail("PUT /api/v1/templates/bench failed");
@@ -547,11 +564,9 @@ fn pipeline_series(
         std::thread::sleep(Duration::from_millis(2));
     };
     let to_sent = wait_status(generator, &mut server, "sent", MESSAGES as u64) - started;
-    let to_notified = with_endpoint.then(|| {
-        match receiver.wait_ids(MESSAGES, deadline) {
-            Ok(last) => last.saturating_duration_since(started),
-            Err(got) => server.fail(&format!("{got} of {MESSAGES} notifications arrived")),
-        }
+    let to_notified = with_endpoint.then(|| match receiver.wait_ids(MESSAGES, deadline) {
+        Ok(last) => last.saturating_duration_since(started),
+        Err(got) => server.fail(&format!("{got} of {MESSAGES} notifications arrived")),
     });
     server.stop_cleanly();
     Pipeline {
@@ -626,11 +641,17 @@ fn main() {
     for (with_endpoint, p) in &pipelines {
         println!(
             "| {} | {:.0} | {:.0} | {} |",
-            if *with_endpoint { "one (every type)" } else { "none" },
+            if *with_endpoint {
+                "one (every type)"
+            } else {
+                "none"
+            },
             per_second(MESSAGES, p.to_sink),
             per_second(MESSAGES, p.to_sent),
-            p.to_notified
-                .map_or("—".to_owned(), |d| format!("{:.0}", per_second(MESSAGES, d)))
+            p.to_notified.map_or("—".to_owned(), |d| format!(
+                "{:.0}",
+                per_second(MESSAGES, d)
+            ))
         );
     }
     let mean = |with: bool| {

@@ -68,7 +68,7 @@ pub fn check_url(url: &str) -> Result<(), ApiError> {
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(bad(
-            "`url` must not carry a user name or password".to_owned(),
+            "`url` must not carry a user name or password".to_owned()
         ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
@@ -295,7 +295,11 @@ pub async fn put(
         Some(given) => given,
         None => secret::generate().map_err(ApiError::Internal)?,
     };
-    match ctx.store.put_webhook_endpoint(&name, change, &new_secret).await? {
+    match ctx
+        .store
+        .put_webhook_endpoint(&name, change, &new_secret)
+        .await?
+    {
         EndpointPut::Created(endpoint) => {
             let mut view = endpoint_view(&endpoint);
             view["secret"] = Value::String(endpoint.secret.clone());
@@ -308,10 +312,7 @@ pub async fn put(
 }
 
 /// `GET /api/v1/webhooks/{name}`.
-pub async fn get(
-    State(ctx): State<Api>,
-    Param(name): Param,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get(State(ctx): State<Api>, Param(name): Param) -> Result<HttpResponse, ApiError> {
     check_name(&name)?;
     let path = format!("/api/v1/webhooks/{name}");
     if let Some(answer) = fan_out(&ctx, "GET", &path, None).await {
@@ -322,10 +323,7 @@ pub async fn get(
 }
 
 /// `DELETE /api/v1/webhooks/{name}`: 204, with the endpoint's notifications and their history.
-pub async fn delete(
-    State(ctx): State<Api>,
-    Param(name): Param,
-) -> Result<HttpResponse, ApiError> {
+pub async fn delete(State(ctx): State<Api>, Param(name): Param) -> Result<HttpResponse, ApiError> {
     check_name(&name)?;
     let path = format!("/api/v1/webhooks/{name}");
     if let Some(answer) = fan_out(&ctx, "DELETE", &path, None).await {
@@ -464,7 +462,10 @@ mod tests {
     fn names_are_a_safe_alphabet() {
         assert!(check_name("orders-v2.prod_1").is_ok());
         for bad in ["", "a b", "a/b", "é", &"x".repeat(101)] {
-            assert_eq!(field_of(check_name(bad).unwrap_err()).as_deref(), Some("name"));
+            assert_eq!(
+                field_of(check_name(bad).unwrap_err()).as_deref(),
+                Some("name")
+            );
         }
     }
 
@@ -487,7 +488,10 @@ mod tests {
             );
         }
         let long = format!("https://example.com/{}", "a".repeat(2000));
-        assert_eq!(field_of(check_url(&long).unwrap_err()).as_deref(), Some("url"));
+        assert_eq!(
+            field_of(check_url(&long).unwrap_err()).as_deref(),
+            Some("url")
+        );
     }
 
     #[test]
@@ -498,10 +502,19 @@ mod tests {
         for (body, field) in [
             (&br#"{"events":["event.sent"]}"#[..], "url"),
             (br#"{"url":"https://x.example","events":[]}"#, "events"),
-            (br#"{"url":"https://x.example","events":["event.nope"]}"#, "events"),
-            (br#"{"url":"https://x.example","events":"event.sent"}"#, "events"),
+            (
+                br#"{"url":"https://x.example","events":["event.nope"]}"#,
+                "events",
+            ),
+            (
+                br#"{"url":"https://x.example","events":"event.sent"}"#,
+                "events",
+            ),
             (br#"{"url":"https://x.example","secret":"abc"}"#, "secret"),
-            (br#"{"url":"https://x.example","secret":"whsec_AAAA"}"#, "secret"),
+            (
+                br#"{"url":"https://x.example","secret":"whsec_AAAA"}"#,
+                "secret",
+            ),
             (br#"{"url":"https://x.example","enabled":"yes"}"#, "enabled"),
             (br#"{"url":"https://x.example","colour":"red"}"#, "colour"),
         ] {

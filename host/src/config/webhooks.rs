@@ -51,13 +51,19 @@ impl WebhooksConfig {
             ));
         }
         if self.retry_schedule.iter().any(Duration::is_zero) {
-            return Err(("retry_schedule", "every wait must be greater than 0".to_owned()));
+            return Err((
+                "retry_schedule",
+                "every wait must be greater than 0".to_owned(),
+            ));
         }
         if self.request_timeout.is_zero() {
             return Err(("request_timeout", "must be greater than 0".to_owned()));
         }
         if self.max_concurrent_per_endpoint == 0 {
-            return Err(("max_concurrent_per_endpoint", "must be at least 1".to_owned()));
+            return Err((
+                "max_concurrent_per_endpoint",
+                "must be at least 1".to_owned(),
+            ));
         }
         Ok(())
     }
@@ -84,7 +90,9 @@ pub fn parse_network(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR block (e.g. 127.0.0.1/32)"))
+        .map_err(|_| {
+            format!("`{text}` is neither an IP address nor a CIDR block (e.g. 127.0.0.1/32)")
+        })
 }
 
 #[cfg(test)]
@@ -125,8 +133,14 @@ mod tests {
                 "[webhooks]\nallowed_destinations = [\"nope\"]\n",
                 "webhooks.allowed_destinations",
             ),
-            ("[webhooks]\nretry_schedule = [\"5x\"]\n", "webhooks.retry_schedule"),
-            ("[webhooks]\nretry_schedule = []\n", "webhooks.retry_schedule"),
+            (
+                "[webhooks]\nretry_schedule = [\"5x\"]\n",
+                "webhooks.retry_schedule",
+            ),
+            (
+                "[webhooks]\nretry_schedule = []\n",
+                "webhooks.retry_schedule",
+            ),
             (
                 "[webhooks]\nmax_concurrent_per_endpoint = 0\n",
                 "webhooks.max_concurrent_per_endpoint",

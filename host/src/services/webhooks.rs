@@ -76,7 +76,9 @@ pub fn next_state(
                 };
             };
             let wait = retry_after.map_or(*wait, |asked| asked.min(MAX_RETRY_AFTER));
-            NextState::Retry(now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX))
+            NextState::Retry(
+                now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
+            )
         }
     }
 }
@@ -101,9 +103,8 @@ impl HostServices {
             )));
         }
         self.release_abandoned().await;
-        let lease = Duration::from_secs(u64::from(
-            request.lease_seconds.clamp(1, MAX_LEASE_SECONDS),
-        ));
+        let lease =
+            Duration::from_secs(u64::from(request.lease_seconds.clamp(1, MAX_LEASE_SECONDS)));
         let claimed = self
             .store
             .claim_webhook_notifications(u64::from(request.limit), caller.claims.claimer(), lease)
@@ -339,10 +340,24 @@ mod tests {
     fn delivered_failed_and_disabled() {
         let now = Utc::now();
         assert_eq!(
-            next_state(WebhookVerdict::Delivered, 1, None, Some(204), &schedule(), now),
+            next_state(
+                WebhookVerdict::Delivered,
+                1,
+                None,
+                Some(204),
+                &schedule(),
+                now
+            ),
             NextState::Delivered
         );
-        match next_state(WebhookVerdict::Disable, 1, None, Some(410), &schedule(), now) {
+        match next_state(
+            WebhookVerdict::Disable,
+            1,
+            None,
+            Some(410),
+            &schedule(),
+            now,
+        ) {
             NextState::Failed {
                 disable_endpoint: Some(reason),
             } => assert!(reason.contains("410"), "{reason}"),

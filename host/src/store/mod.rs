@@ -18,9 +18,9 @@ mod secrets;
 mod set_apart;
 mod sqlite_ingest;
 mod templates;
-mod webhooks;
 #[cfg(test)]
 pub(crate) mod testing;
+mod webhooks;
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 

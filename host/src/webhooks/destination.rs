@@ -185,7 +185,12 @@ mod tests {
         ] {
             assert!(!none.permits(ip(refused)), "{refused}");
         }
-        for permitted in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for permitted in [
+            "93.184.216.34",
+            "8.8.8.8",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
             assert!(none.permits(ip(permitted)), "{permitted}");
         }
     }

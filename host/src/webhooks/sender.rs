@@ -53,7 +53,10 @@ impl WebhookSender {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .dns_resolver(destinations.resolver())
-            .user_agent(concat!("message-center-webhooks/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "message-center-webhooks/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()?;
         Ok(Self {
             client,

@@ -25,7 +25,8 @@ mod tests {
     /// The test vector of the Standard Webhooks reference libraries.
     #[test]
     fn matches_the_reference_vector() {
-        let key = super::super::secret::key_bytes("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let key =
+            super::super::secret::key_bytes("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
         assert_eq!(
             sign(
                 &key,

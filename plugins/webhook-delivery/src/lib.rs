@@ -97,7 +97,10 @@ impl Workflow for WebhookDelivery {
         }
         let lease_seconds = parsed.lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
         if lease_seconds == 0 {
-            return Err(WorkflowError::setting("lease_seconds", "must be at least 1"));
+            return Err(WorkflowError::setting(
+                "lease_seconds",
+                "must be at least 1",
+            ));
         }
         Ok(WebhookDelivery {
             batch_size,
@@ -181,6 +184,9 @@ mod tests {
             honoured(answer(Some(503), Some(7))).retry_after_seconds,
             Some(7)
         );
-        assert_eq!(honoured(answer(Some(500), Some(7))).retry_after_seconds, None);
+        assert_eq!(
+            honoured(answer(Some(500), Some(7))).retry_after_seconds,
+            None
+        );
     }
 }

@@ -82,7 +82,8 @@ async fn answers_decide_what_follows(backend: Backend) {
             "{name}: one attempt per request: {}",
             pretty(&json!(requests))
         );
-        for attempt in tries {
+        // Without an answer, the error says why; a 302 is its own reason.
+        for attempt in tries.iter().filter(|a| a["httpStatus"].is_null()) {
             assert!(
                 attempt["error"].as_str().is_some_and(|e| !e.is_empty()),
                 "{name}: the attempt says why it failed: {}",

@@ -274,7 +274,11 @@ async fn secrets_history_retry_and_replay(backend: Backend) {
         assert_eq!(status, 404, "{path}: {}", pretty(&body));
     }
     let (status, body) = server
-        .post_json("/api/v1/webhooks/made/deliveries/nope/retry", &json!({}), &[])
+        .post_json(
+            "/api/v1/webhooks/made/deliveries/nope/retry",
+            &json!({}),
+            &[],
+        )
         .await;
     assert_eq!(status, 400, "{}", pretty(&body));
     assert_eq!(body["error"]["field"], "id", "{}", pretty(&body));

@@ -105,8 +105,27 @@ async fn failed_attempts_are_retried_then_given_up(backend: Backend) {
     assert_eq!(by_webhook_id(&requests).len(), 1);
     assert_all_verified(&env.receiver);
 
-    // /metrics.
-    let metrics = server.metrics().await;
+    // /metrics, once its gauges (sampled, not updated per attempt) show nothing pending.
+    let metrics = poll_until(
+        secs(30),
+        "no webhook notification pending in /metrics",
+        async || {
+            let metrics = server.metrics().await;
+            let pending = |endpoint| {
+                metric_value(
+                    &metrics,
+                    "mc_webhook_notifications_pending",
+                    &[("endpoint", endpoint)],
+                )
+            };
+            if pending("flaky") == Some(0.0) && pending("doomed") == Some(0.0) {
+                Ok(metrics)
+            } else {
+                Err(metrics)
+            }
+        },
+    )
+    .await;
     let notifications = "mc_webhook_notifications_total";
     assert_eq!(
         sample(

@@ -115,7 +115,10 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_webhook_notifications_endpoint")
-                            .from(WebhookNotifications::Table, WebhookNotifications::EndpointId)
+                            .from(
+                                WebhookNotifications::Table,
+                                WebhookNotifications::EndpointId,
+                            )
                             .to(WebhookEndpoints::Table, WebhookEndpoints::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )

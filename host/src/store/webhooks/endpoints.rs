@@ -69,9 +69,7 @@ impl Store {
     }
 
     /// Every endpoint, by name.
-    pub async fn list_webhook_endpoints(
-        &self,
-    ) -> Result<Vec<webhook_endpoint::Model>, StoreError> {
+    pub async fn list_webhook_endpoints(&self) -> Result<Vec<webhook_endpoint::Model>, StoreError> {
         webhook_endpoint::Entity::find()
             .order_by_asc(webhook_endpoint::Column::Name)
             .all(&self.db)

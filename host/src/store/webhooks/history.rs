@@ -95,7 +95,10 @@ impl Store {
                 webhook_notification::Column::Status,
                 Expr::value(NotificationStatus::Pending.as_str()),
             )
-            .col_expr(webhook_notification::Column::NextAttemptAt, Expr::value(now))
+            .col_expr(
+                webhook_notification::Column::NextAttemptAt,
+                Expr::value(now),
+            )
             .col_expr(
                 webhook_notification::Column::FinishedAt,
                 Expr::value(Option::<DateTime<Utc>>::None),

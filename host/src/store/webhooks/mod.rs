@@ -119,7 +119,10 @@ mod tests {
         assert_eq!(text, ",event.sent,message.bounced,");
         assert_eq!(
             decode_events(&text),
-            vec![WebhookEventType::EventSent, WebhookEventType::MessageBounced]
+            vec![
+                WebhookEventType::EventSent,
+                WebhookEventType::MessageBounced
+            ]
         );
         assert_eq!(
             decode_events(&encode_events(&WebhookEventType::ALL)).len(),

@@ -36,7 +36,9 @@ pub enum NextState {
     /// Try again at this time.
     Retry(DateTime<Utc>),
     /// Give up; with `disable_endpoint`, the endpoint is disabled for that reason too (`410 Gone`).
-    Failed { disable_endpoint: Option<String> },
+    Failed {
+        disable_endpoint: Option<String>,
+    },
 }
 
 /// `expr` in the custom SQL `template`, whose placeholders are written `$1`, `$2` … in order of use:
@@ -106,9 +108,7 @@ impl Store {
             .and_where(
                 Expr::col((webhook_endpoint::Entity, webhook_endpoint::Column::Enabled)).eq(true),
             )
-            .and_where(
-                Expr::col((event::Entity, event::Column::Id)).is_in(keys.iter().copied()),
-            )
+            .and_where(Expr::col((event::Entity, event::Column::Id)).is_in(keys.iter().copied()))
             .and_where(subscribed(
                 backend,
                 Expr::col((webhook_endpoint::Entity, webhook_endpoint::Column::Events)),
@@ -197,7 +197,10 @@ impl Store {
             candidates.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
         let mut update = webhook_notification::Entity::update_many()
-            .col_expr(webhook_notification::Column::ClaimedBy, Expr::value(claimer))
+            .col_expr(
+                webhook_notification::Column::ClaimedBy,
+                Expr::value(claimer),
+            )
             .col_expr(
                 webhook_notification::Column::ClaimExpiresAt,
                 Expr::value(lease_end),
