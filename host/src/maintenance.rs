@@ -24,8 +24,6 @@ pub async fn run(
 ) {
     let mut quarantine = tokio::time::interval(QUARANTINE_GAUGE_PERIOD);
     quarantine.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut webhooks = tokio::time::interval(WEBHOOK_GAUGE_PERIOD);
-    webhooks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut keys = tokio::time::interval(KEY_PURGE_PERIOD);
     keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let purge_period = retention
@@ -39,7 +37,6 @@ pub async fn run(
             _ = shutdown.recv() => return,
             _ = keys.tick() => purge_idempotency_keys(&store).await,
             _ = quarantine.tick() => count_quarantine(&store, &metrics, quarantine_expiry).await,
-            _ = webhooks.tick(), if retention.is_some() => count_webhooks(&store, &metrics).await,
             _ = events.tick(), if retention.is_some() => {
                 if let Some(retention) = &retention {
                     purge_finished_events(&store, retention, &metrics, &mut shutdown).await;
@@ -51,25 +48,6 @@ pub async fn run(
 
 /// How often `mc_quarantine_entries` is recounted.
 const QUARANTINE_GAUGE_PERIOD: Duration = Duration::from_secs(15);
-
-/// How often the webhook gauges are recounted.
-const WEBHOOK_GAUGE_PERIOD: Duration = Duration::from_secs(5);
-
-/// Sets `mc_webhook_notifications_pending{endpoint}` and `mc_webhook_oldest_pending_seconds{endpoint}`.
-async fn count_webhooks(store: &Store, metrics: &Metrics) {
-    match store.pending_webhook_notifications().await {
-        Ok(endpoints) => {
-            let now = chrono::Utc::now();
-            for endpoint in endpoints {
-                let age = endpoint
-                    .oldest
-                    .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
-                metrics.set_webhook_pending(&endpoint.endpoint, endpoint.pending, age);
-            }
-        }
-        Err(e) => tracing::debug!(error = %e, "could not count the webhook notifications"),
-    }
-}
 
 /// Sets `mc_quarantine_entries{reason}` from the entries in force.
 async fn count_quarantine(store: &Store, metrics: &Metrics, expire_after: Option<Duration>) {

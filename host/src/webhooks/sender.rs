@@ -125,8 +125,11 @@ impl WebhookSender {
             Ok(response) => response,
             Err(e) => return failed(self.describe(&e)),
         };
+        let status = response.status();
         let mut outcome = SendOutcome {
-            http_status: Some(response.status().as_u16()),
+            http_status: Some(status.as_u16()),
+            // A refusal says so in the history, not only by its number.
+            error: (!status.is_success()).then(|| format!("the endpoint answered {status}")),
             retry_after: response
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
@@ -150,7 +153,11 @@ impl WebhookSender {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    outcome.error = Some(format!("reading the answer: {}", self.describe(&e)));
+                    let read_error = format!("reading the answer: {}", self.describe(&e));
+                    outcome.error = Some(match outcome.error.take() {
+                        Some(first) => format!("{first}; {read_error}"),
+                        None => read_error,
+                    });
                     break;
                 }
             }
