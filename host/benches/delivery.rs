@@ -62,10 +62,8 @@ use common::*;
 use http::{Answer, Sender, call, open_connection, push_batch, queue_statuses};
 use message_center::config::DkimKeyConfig;
 use message_center::delivery::DkimSigners;
-use message_center_tests::{
-    DkimAlgorithm, DkimTestKey, build_release, plugin_library_in, server_binary_in, toml_string,
-};
-use server::ServerProcess;
+use message_center_tests::{DkimAlgorithm, DkimTestKey, toml_string};
+use server::{Artifacts, ServerProcess};
 use smtp_sink::Sink;
 
 /// Messages of each throughput series.
@@ -105,29 +103,13 @@ const TEMPLATE: &str = r#"{"eventType":"BENCH","channel":"email","subject":"Orde
 // Build, machine facts
 // ---------------------------------------------------------------------------------------------------------
 
-/// The release server binary and the three execution plugins.
-struct Artifacts {
-    binary: PathBuf,
-    plugins: Vec<PathBuf>,
-}
-
-/// Builds the release server and plugins (`CARGO_TARGET_DIR` honoured).
+/// Builds the release server and the three execution plugins.
 fn build() -> Artifacts {
-    let plugins = [
+    Artifacts::build(&[
         "rt-events-processing",
         "batch-events-processing",
         "update-events-status",
-    ];
-    let mut packages = vec!["message-center"];
-    packages.extend(plugins);
-    let release = build_release(&packages);
-    Artifacts {
-        binary: server_binary_in(&release),
-        plugins: plugins
-            .iter()
-            .map(|name| plugin_library_in(&release, name))
-            .collect(),
-    }
+    ])
 }
 
 /// CPU used during a series: by this process (sink, load generator), by the server, and by the rest of

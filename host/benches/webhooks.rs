@@ -26,7 +26,6 @@
 use std::collections::HashSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,8 +51,8 @@ mod server;
 mod smtp_sink;
 use common::*;
 use http::{Sender, call, call_with_token, open_connection, push_batch, queue_statuses};
-use message_center_tests::{build_release, plugin_library_in, server_binary_in, toml_string};
-use server::ServerProcess;
+use message_center_tests::toml_string;
+use server::{Artifacts, ServerProcess};
 use smtp_sink::Sink;
 
 /// Notifications of each notification series.
@@ -77,28 +76,14 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAAAAAAAAAAA=";
 // Build
 // ---------------------------------------------------------------------------------------------------------
 
-struct Artifacts {
-    binary: PathBuf,
-    plugins: Vec<PathBuf>,
-}
-
+/// Builds the release server, the three execution plugins and `webhookDelivery`.
 fn build() -> Artifacts {
-    let plugins = [
+    Artifacts::build(&[
         "rt-events-processing",
         "batch-events-processing",
         "update-events-status",
         "webhook-delivery",
-    ];
-    let mut packages = vec!["message-center"];
-    packages.extend(plugins);
-    let release = build_release(&packages);
-    Artifacts {
-        binary: server_binary_in(&release),
-        plugins: plugins
-            .iter()
-            .map(|name| plugin_library_in(&release, name))
-            .collect(),
-    }
+    ])
 }
 
 // ---------------------------------------------------------------------------------------------------------
