@@ -398,10 +398,10 @@ pub async fn retry(
     if let Some(answer) = fan_out(&ctx, "POST", &path, None).await {
         return Ok(answer);
     }
+    let row = parse_webhook_id(&id)
+        .ok_or_else(|| ApiError::bad_request("id", format!("`{id}` is not a delivery id")))?;
     let endpoint = endpoint(&ctx, &name).await?;
-    // An id of no possible delivery is as absent as one of a purged delivery.
-    let row = parse_webhook_id(&id).unwrap_or(0);
-    if row == 0 || !ctx.store.retry_webhook_notification(&endpoint, row).await? {
+    if !ctx.store.retry_webhook_notification(&endpoint, row).await? {
         return Err(ApiError::NotFound(format!(
             "no delivery `{id}` for webhook endpoint `{name}`"
         )));
