@@ -48,9 +48,9 @@ pub async fn metrics(State(ctx): State<Admin>) -> HttpResponse {
             Ok(Ok(endpoints)) => {
                 let now = chrono::Utc::now();
                 for endpoint in endpoints {
-                    let age = endpoint.oldest.map_or(0.0, |t| {
-                        (now - t).num_milliseconds().max(0) as f64 / 1000.0
-                    });
+                    let age = endpoint
+                        .oldest
+                        .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
                     ctx.metrics
                         .set_webhook_pending(&endpoint.endpoint, endpoint.pending, age);
                 }
