@@ -268,20 +268,13 @@ async fn secrets_history_retry_and_replay(backend: Backend) {
     .await;
     for path in [
         "/api/v1/webhooks/made/deliveries/msg_999999999/retry".to_owned(),
+        // Not even of the `msg_<n>` form: no such delivery either.
+        "/api/v1/webhooks/made/deliveries/nope/retry".to_owned(),
         format!("/api/v1/webhooks/ghost/deliveries/{retried}/retry"),
     ] {
         let (status, body) = server.post_json(&path, &json!({}), &[]).await;
         assert_eq!(status, 404, "{path}: {}", pretty(&body));
     }
-    let (status, body) = server
-        .post_json(
-            "/api/v1/webhooks/made/deliveries/nope/retry",
-            &json!({}),
-            &[],
-        )
-        .await;
-    assert_eq!(status, 400, "{}", pretty(&body));
-    assert_eq!(body["error"]["field"], "id", "{}", pretty(&body));
 
     // ---- replay: new notifications, new ids, for the events final in the range ----
     let range = json!({ "from": started, "to": rfc3339_in(secs(1)) });
