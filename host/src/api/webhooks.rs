@@ -398,17 +398,21 @@ pub async fn retry(
     if let Some(answer) = fan_out(&ctx, "POST", &path, None).await {
         return Ok(answer);
     }
-    let row = parse_webhook_id(&id)
-        .ok_or_else(|| ApiError::bad_request("id", format!("`{id}` is not a delivery id")))?;
     let endpoint = endpoint(&ctx, &name).await?;
-    if !ctx.store.retry_webhook_notification(&endpoint, row).await? {
+    // An id not of the `msg_<n>` form names no delivery: as absent as a purged one.
+    let row = parse_webhook_id(&id);
+    let retried = match row {
+        Some(row) => ctx.store.retry_webhook_notification(&endpoint, row).await?,
+        None => false,
+    };
+    if !retried {
         return Err(ApiError::NotFound(format!(
             "no delivery `{id}` for webhook endpoint `{name}`"
         )));
     }
     Ok(json_response(
         StatusCode::ACCEPTED,
-        &json!({ "id": webhook_id(row), "status": NotificationStatus::Pending }),
+        &json!({ "id": row.map(webhook_id), "status": NotificationStatus::Pending }),
     ))
 }
 
