@@ -24,6 +24,9 @@ use crate::shutdown::{Shutdown, ShutdownController};
 use crate::store::Store;
 use crate::workflows::{RunnerContext, RunnerSettings, WorkflowSet};
 
+/// How long after notifications were written `webhookDelivery` is woken a second time (see `run`).
+const WEBHOOK_WAKE_AGAIN: Duration = Duration::from_millis(50);
+
 /// How often an unreachable database is retried at start.
 const DB_RETRY: Duration = Duration::from_secs(2);
 
@@ -240,6 +243,11 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
                 tokio::select! {
                     _ = shutdown.recv() => return,
                     () = store.webhooks_notified() => {
+                        // The store notifies inside the writing transaction, just before its commit: a
+                        // run woken now may look before the rows are visible, so a second wake follows
+                        // (the runner keeps it for after the run in progress) instead of the interval.
+                        workflows.wake(crate::workflows::WEBHOOK_WORKFLOW);
+                        tokio::time::sleep(WEBHOOK_WAKE_AGAIN).await;
                         workflows.wake(crate::workflows::WEBHOOK_WORKFLOW);
                     }
                 }

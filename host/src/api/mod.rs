@@ -121,6 +121,16 @@ pub fn router(context: ApiContext) -> Router {
             any(served_by_control_instances)
         }
     };
+    // Webhooks are an execution instance's; a control instance with execution instances sends the calls
+    // on to them (webhooks.rs), one without any has none to serve.
+    let fans_out = ctx.instances.is_some();
+    let webhook_role = |routes: MethodRouter<Api>| {
+        if executes || fans_out {
+            routes
+        } else {
+            any(served_by_execution_instances)
+        }
+    };
     let archive_events = if archive {
         get(archive::search)
     } else {
@@ -153,22 +163,27 @@ pub fn router(context: ApiContext) -> Router {
             post(publish::unpublish),
         )
         // Webhooks: served by execution instances, sent on to them by a control instance (webhooks.rs).
-        .route("/api/v1/webhooks", get(webhooks::list))
+        .route("/api/v1/webhooks", webhook_role(get(webhooks::list)))
         .route(
             "/api/v1/webhooks/{name}",
-            put(webhooks::put)
-                .get(webhooks::get)
-                .delete(webhooks::delete),
+            webhook_role(
+                put(webhooks::put)
+                    .get(webhooks::get)
+                    .delete(webhooks::delete),
+            ),
         )
         .route(
             "/api/v1/webhooks/{name}/deliveries",
-            get(webhooks::deliveries),
+            webhook_role(get(webhooks::deliveries)),
         )
         .route(
             "/api/v1/webhooks/{name}/deliveries/{id}/retry",
-            post(webhooks::retry),
+            webhook_role(post(webhooks::retry)),
         )
-        .route("/api/v1/webhooks/{name}/replay", post(webhooks::replay))
+        .route(
+            "/api/v1/webhooks/{name}/replay",
+            webhook_role(post(webhooks::replay)),
+        )
         .route("/api/v1/archive/events", archive_events)
         .route("/api/v1/archive/report", control(get(archive::report)))
         // Before the guard, so that the guard covers the 405 too.

@@ -399,16 +399,20 @@ pub async fn retry(
         return Ok(answer);
     }
     let endpoint = endpoint(&ctx, &name).await?;
-    // An id of no possible delivery is as absent as one of a purged delivery.
-    let row = parse_webhook_id(&id).unwrap_or(0);
-    if row == 0 || !ctx.store.retry_webhook_notification(&endpoint, row).await? {
+    // An id not of the `msg_<n>` form names no delivery: as absent as a purged one.
+    let row = parse_webhook_id(&id);
+    let retried = match row {
+        Some(row) => ctx.store.retry_webhook_notification(&endpoint, row).await?,
+        None => false,
+    };
+    if !retried {
         return Err(ApiError::NotFound(format!(
             "no delivery `{id}` for webhook endpoint `{name}`"
         )));
     }
     Ok(json_response(
         StatusCode::ACCEPTED,
-        &json!({ "id": webhook_id(row), "status": NotificationStatus::Pending }),
+        &json!({ "id": row.map(webhook_id), "status": NotificationStatus::Pending }),
     ))
 }
 

@@ -4,6 +4,8 @@
 mod endpoints;
 mod history;
 mod outbox;
+#[cfg(test)]
+mod tests;
 
 use chrono::{DateTime, Utc};
 use mc_plugin_api::WebhookEventType;
@@ -105,7 +107,7 @@ pub fn decode_events(text: &str) -> Vec<WebhookEventType> {
 }
 
 #[cfg(test)]
-mod tests {
+mod encoding_tests {
     use super::*;
 
     #[test]
