@@ -24,13 +24,6 @@ interval = \"100ms\"
 batch_size = 500
 ";
 
-/// The `[workflows.webhookDelivery]` table [`ServerOptions::webhook_delivery`] adds.
-pub const WEBHOOK_WORKFLOW_TOML: &str = "\
-[workflows.webhookDelivery]
-interval = \"100ms\"
-batch_size = 100
-";
-
 /// What [`TestServer::start`](crate::TestServer::start) configures. Build with [`ServerOptions::new`] and the builder methods.
 pub struct ServerOptions {
     /// The plugin directory; the server keeps it (see [`TestServer::plugin_dir`](crate::TestServer::plugin_dir)).
@@ -154,19 +147,6 @@ impl ServerOptions {
     pub fn processing_workflows(self) -> Self {
         self.plugins.add_processing_plugins();
         self.workflows(PROCESSING_WORKFLOWS_TOML)
-    }
-
-    /// Copies the `webhookDelivery` plugin in and configures it (100 ms, batches of 100) with `[webhooks]`
-    /// allowing receivers on 127.0.0.1 and the retry schedule `schedule` (e.g. `["200ms", "200ms"]`).
-    pub fn webhook_delivery(self, schedule: &[&str]) -> Self {
-        self.plugins.add("webhook-delivery");
-        let schedule: Vec<String> = schedule.iter().map(|s| format!("\"{s}\"")).collect();
-        let mut options = self.workflows(WEBHOOK_WORKFLOW_TOML);
-        options.extra_toml.push_str(&format!(
-            "\n[webhooks]\nretry_schedule = [{}]\nallowed_destinations = [\"127.0.0.1/32\"]\nrequest_timeout = \"5s\"\n",
-            schedule.join(", ")
-        ));
-        options
     }
 
     /// `[channels.email]` to `smtp://127.0.0.1:<smtp_port>`, from [`DEFAULT_EMAIL_FROM`](crate::DEFAULT_EMAIL_FROM), pool of 4, 5 s
