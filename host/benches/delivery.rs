@@ -33,7 +33,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,8 +43,6 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader, BufWriter};
-use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
@@ -56,14 +53,15 @@ mod common;
 mod http;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/smtp_sink.rs"]
+mod smtp_sink;
 use common::*;
-use http::{Answer, Sender, call, open_connection};
+use http::{Answer, Sender, call, open_connection, push_batch, queue_statuses};
 use message_center::config::DkimKeyConfig;
 use message_center::delivery::DkimSigners;
-use message_center_tests::{
-    DkimAlgorithm, DkimTestKey, build_release, plugin_library_in, server_binary_in, toml_string,
-};
-use server::ServerProcess;
+use message_center_tests::{DkimAlgorithm, DkimTestKey, toml_string};
+use server::{Artifacts, ServerProcess};
+use smtp_sink::Sink;
 
 /// Messages of each throughput series.
 const MESSAGES: usize = 5000;
@@ -102,29 +100,13 @@ const TEMPLATE: &str = r#"{"eventType":"BENCH","channel":"email","subject":"Orde
 // Build, machine facts
 // ---------------------------------------------------------------------------------------------------------
 
-/// The release server binary and the three execution plugins.
-struct Artifacts {
-    binary: PathBuf,
-    plugins: Vec<PathBuf>,
-}
-
-/// Builds the release server and plugins (`CARGO_TARGET_DIR` honoured).
+/// Builds the release server and the three execution plugins.
 fn build() -> Artifacts {
-    let plugins = [
+    Artifacts::build(&[
         "rt-events-processing",
         "batch-events-processing",
         "update-events-status",
-    ];
-    let mut packages = vec!["message-center"];
-    packages.extend(plugins);
-    let release = build_release(&packages);
-    Artifacts {
-        binary: server_binary_in(&release),
-        plugins: plugins
-            .iter()
-            .map(|name| plugin_library_in(&release, name))
-            .collect(),
-    }
+    ])
 }
 
 /// CPU used during a series: by this process (sink, load generator), by the server, and by the rest of
@@ -209,194 +191,6 @@ fn message_id_number(message_id: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The SMTP sink
-// ---------------------------------------------------------------------------------------------------------
-
-/// One message the sink accepted.
-struct Accepted {
-    /// When the end of its DATA (`\r\n.\r\n`) was read.
-    at: Instant,
-    /// From reading its first DATA line to reading the terminating `.` line.
-    data_span: Duration,
-    message_id: Option<String>,
-}
-
-#[derive(Default)]
-struct SinkState {
-    accepted: Mutex<Vec<Accepted>>,
-    connections: AtomicUsize,
-    /// Sessions that ended with an I/O error or a protocol violation.
-    errors: Mutex<Vec<String>>,
-}
-
-/// A minimal SMTP server on its own 2-thread runtime: accepts every message, on any number of
-/// connections, many messages per connection.
-struct Sink {
-    service: LoopbackService,
-    state: Arc<SinkState>,
-}
-
-impl Sink {
-    fn start() -> Self {
-        let state = Arc::new(SinkState::default());
-        let shared = Arc::clone(&state);
-        let service = LoopbackService::start("smtp-sink", |listener| async move {
-            loop {
-                let Ok((stream, peer)) = listener.accept().await else {
-                    continue;
-                };
-                shared.connections.fetch_add(1, Ordering::Relaxed);
-                let state = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    if let Err(e) = smtp_session(stream, &state).await {
-                        state
-                            .errors
-                            .lock()
-                            .expect("sink errors")
-                            .push(format!("session with {peer}: {e}"));
-                    }
-                });
-            }
-        });
-        Self { service, state }
-    }
-
-    fn connections(&self) -> usize {
-        self.state.connections.load(Ordering::Relaxed)
-    }
-
-    fn accepted(&self) -> usize {
-        self.state.accepted.lock().expect("sink records").len()
-    }
-
-    fn errors(&self) -> Vec<String> {
-        self.state.errors.lock().expect("sink errors").clone()
-    }
-}
-
-/// The verb of a command line, upper-cased.
-fn verb(line: &[u8]) -> String {
-    let end = line
-        .iter()
-        .position(|b| b.is_ascii_whitespace())
-        .unwrap_or(line.len());
-    String::from_utf8_lossy(&line[..end]).to_ascii_uppercase()
-}
-
-/// One SMTP session. Replies are flushed when the client has nothing more buffered, so pipelined
-/// commands are answered in one write.
-async fn smtp_session(stream: TcpStream, state: &SinkState) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
-    let (read, write) = stream.into_split();
-    let mut reader = AsyncBufReader::with_capacity(64 * 1024, read);
-    let mut writer = BufWriter::new(write);
-    writer
-        .write_all(b"220 sink.localhost ESMTP bench\r\n")
-        .await?;
-    writer.flush().await?;
-    let mut line = Vec::with_capacity(1024);
-    let (mut in_mail, mut recipients) = (false, 0usize);
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).await? == 0 {
-            // The client closed the connection (lettre may drop idle pooled connections).
-            return Ok(());
-        }
-        let reply: &[u8] = match verb(&line).as_str() {
-            "EHLO" => {
-                (in_mail, recipients) = (false, 0);
-                b"250-sink.localhost\r\n250-PIPELINING\r\n250 8BITMIME\r\n"
-            }
-            "HELO" => {
-                (in_mail, recipients) = (false, 0);
-                b"250 sink.localhost\r\n"
-            }
-            "MAIL" if in_mail => b"503 5.5.1 nested MAIL command\r\n",
-            "MAIL" => {
-                in_mail = true;
-                b"250 2.1.0 OK\r\n"
-            }
-            "RCPT" if !in_mail => b"503 5.5.1 MAIL first\r\n",
-            "RCPT" => {
-                recipients += 1;
-                b"250 2.1.5 OK\r\n"
-            }
-            "DATA" if recipients == 0 => b"503 5.5.1 RCPT first\r\n",
-            "DATA" => {
-                writer
-                    .write_all(b"354 end data with <CR><LF>.<CR><LF>\r\n")
-                    .await?;
-                writer.flush().await?;
-                let (data_span, message_id) = read_data(&mut reader, &mut line).await?;
-                let at = Instant::now();
-                state.accepted.lock().expect("sink records").push(Accepted {
-                    at,
-                    data_span,
-                    message_id,
-                });
-                (in_mail, recipients) = (false, 0);
-                b"250 2.0.0 OK queued\r\n"
-            }
-            "RSET" => {
-                (in_mail, recipients) = (false, 0);
-                b"250 2.0.0 OK\r\n"
-            }
-            "NOOP" => b"250 2.0.0 OK\r\n",
-            "QUIT" => {
-                writer.write_all(b"221 2.0.0 bye\r\n").await?;
-                writer.flush().await?;
-                return Ok(());
-            }
-            _ => b"500 5.5.2 command not recognized\r\n",
-        };
-        writer.write_all(reply).await?;
-        if reader.buffer().is_empty() {
-            writer.flush().await?;
-        }
-    }
-}
-
-/// Reads a message up to its terminating `.` line; returns how long after its first line the
-/// terminator came, and its `Message-ID` header (unfolded).
-async fn read_data(
-    reader: &mut AsyncBufReader<tokio::net::tcp::OwnedReadHalf>,
-    line: &mut Vec<u8>,
-) -> std::io::Result<(Duration, Option<String>)> {
-    let (mut in_headers, mut header, mut message_id) = (true, String::new(), None);
-    let mut first_line_read = None;
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', line).await? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "connection closed inside DATA",
-            ));
-        }
-        let first_line_read = *first_line_read.get_or_insert_with(Instant::now);
-        if line.as_slice() == b".\r\n" || line.as_slice() == b".\n" {
-            return Ok((first_line_read.elapsed(), message_id));
-        }
-        if !in_headers {
-            continue;
-        }
-        let text = String::from_utf8_lossy(line);
-        let text = text.trim_end_matches(['\r', '\n']);
-        if text.starts_with([' ', '\t']) {
-            // A folded header goes on.
-            header.push_str(text);
-            continue;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.trim().eq_ignore_ascii_case("message-id")
-        {
-            message_id = Some(value.trim().to_owned());
-        }
-        header = text.to_owned();
-        in_headers = !text.is_empty();
-    }
 }
 
 /// Follows the sink's records from a point on: the first accept instant of every event id.
@@ -494,55 +288,6 @@ async fn push_one(
     match id {
         Some(id) if answer.status == StatusCode::CREATED => Ok((id, answer)),
         _ => Err(answer.describe("POST /api/v1/events")),
-    }
-}
-
-/// `POST /api/v1/events/batch` → the new events' ids, in order.
-async fn push_batch(
-    sender: &mut Sender,
-    addr: SocketAddr,
-    body: Bytes,
-) -> Result<Vec<u64>, String> {
-    let answer = call(sender, addr, Method::POST, "/api/v1/events/batch", body).await?;
-    let ids: Option<Vec<u64>> = serde_json::from_slice::<Value>(&answer.body)
-        .ok()
-        .and_then(|v| {
-            v.get("ids")?
-                .as_array()?
-                .iter()
-                .map(|id| id.as_str().and_then(|id| id.parse().ok()))
-                .collect()
-        });
-    match ids {
-        Some(ids) if answer.status == StatusCode::CREATED => Ok(ids),
-        _ => Err(answer.describe("POST /api/v1/events/batch")),
-    }
-}
-
-/// `GET /api/v1/stats` → `queues.<queue>.byStatus`.
-async fn queue_statuses(
-    sender: &mut Sender,
-    addr: SocketAddr,
-    queue: &str,
-) -> Result<HashMap<String, u64>, String> {
-    let answer = call(sender, addr, Method::GET, "/api/v1/stats", Bytes::new()).await?;
-    let by_status = serde_json::from_slice::<Value>(&answer.body)
-        .ok()
-        .and_then(|v| {
-            v.get("queues")?
-                .get(queue)?
-                .get("byStatus")?
-                .as_object()
-                .map(|statuses| {
-                    statuses
-                        .iter()
-                        .map(|(status, n)| (status.clone(), n.as_u64().unwrap_or(0)))
-                        .collect()
-                })
-        });
-    match by_status {
-        Some(by_status) if answer.status == StatusCode::OK => Ok(by_status),
-        _ => Err(answer.describe("GET /api/v1/stats")),
     }
 }
 

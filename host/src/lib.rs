@@ -28,4 +28,5 @@ pub mod store;
 pub mod telemetry;
 pub mod templates;
 pub mod urls;
+pub mod webhooks;
 pub mod workflows;

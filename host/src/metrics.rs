@@ -92,6 +92,11 @@ struct Inner {
     bounce_refusals: Family<Labels, Counter>,
     quarantine_added: Family<Labels, Counter>,
     quarantine_entries: Family<Labels, Gauge>,
+    webhook_notifications: Family<Labels, Counter>,
+    webhook_attempts: Family<Labels, Counter>,
+    webhook_pending: Family<Labels, Gauge>,
+    webhook_oldest_pending: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    webhook_attempt_duration: Family<Labels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -311,6 +316,40 @@ impl Metrics {
             "Quarantine entries in force, by reason",
             quarantine_entries.clone(),
         );
+        let webhook_notifications = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhook_notifications",
+            "Webhook notifications settled, by endpoint and outcome (delivered, failed)",
+            webhook_notifications.clone(),
+        );
+        let webhook_attempts = Family::<Labels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts, by endpoint and result (2xx, 3xx, 4xx, 5xx, no_answer)",
+            webhook_attempts.clone(),
+        );
+        let webhook_pending = Family::<Labels, Gauge>::default();
+        registry.register(
+            "webhook_notifications_pending",
+            "Webhook notifications not delivered or failed yet, by endpoint",
+            webhook_pending.clone(),
+        );
+        let webhook_oldest_pending =
+            Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "webhook_oldest_pending_seconds",
+            "Age of the oldest pending webhook notification, by endpoint (0 when none)",
+            webhook_oldest_pending.clone(),
+        );
+        let webhook_attempt_duration =
+            Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(
+                duration_histogram,
+            );
+        registry.register(
+            "webhook_attempt_duration_seconds",
+            "Duration of webhook delivery attempts, by endpoint",
+            webhook_attempt_duration.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -346,6 +385,11 @@ impl Metrics {
                 bounce_refusals,
                 quarantine_added,
                 quarantine_entries,
+                webhook_notifications,
+                webhook_attempts,
+                webhook_pending,
+                webhook_oldest_pending,
+                webhook_attempt_duration,
             }),
         }
     }
@@ -407,6 +451,58 @@ impl Metrics {
             .quarantine_added
             .get_or_create(&vec![("reason", reason.to_owned())])
             .inc();
+    }
+
+    /// One webhook attempt to `endpoint`: its result class and duration, and the notification's
+    /// outcome when the attempt settled it (`delivered`, `failed`).
+    pub fn record_webhook_attempt(
+        &self,
+        endpoint: &str,
+        http_status: Option<u16>,
+        duration: Duration,
+        outcome: Option<&str>,
+    ) {
+        let result = match http_status {
+            Some(200..=299) => "2xx",
+            Some(300..=399) => "3xx",
+            Some(400..=499) => "4xx",
+            Some(500..=599) => "5xx",
+            _ => "no_answer",
+        };
+        let endpoint_label = vec![("endpoint", endpoint.to_owned())];
+        self.inner
+            .webhook_attempts
+            .get_or_create(&vec![
+                ("endpoint", endpoint.to_owned()),
+                ("result", result.to_owned()),
+            ])
+            .inc();
+        self.inner
+            .webhook_attempt_duration
+            .get_or_create(&endpoint_label)
+            .observe(duration.as_secs_f64());
+        if let Some(outcome) = outcome {
+            self.inner
+                .webhook_notifications
+                .get_or_create(&vec![
+                    ("endpoint", endpoint.to_owned()),
+                    ("outcome", outcome.to_owned()),
+                ])
+                .inc();
+        }
+    }
+
+    /// Pending webhook notifications of `endpoint` and the age of the oldest.
+    pub fn set_webhook_pending(&self, endpoint: &str, pending: u64, oldest_seconds: f64) {
+        let labels = vec![("endpoint", endpoint.to_owned())];
+        self.inner
+            .webhook_pending
+            .get_or_create(&labels)
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        self.inner
+            .webhook_oldest_pending
+            .get_or_create(&labels)
+            .set(oldest_seconds);
     }
 
     /// The entries in force by reason (every reason of `all` is set, 0 when absent).

@@ -24,6 +24,9 @@ use crate::shutdown::{Shutdown, ShutdownController};
 use crate::store::Store;
 use crate::workflows::{RunnerContext, RunnerSettings, WorkflowSet};
 
+/// How long after notifications were written `webhookDelivery` is woken a second time (see `run`).
+const WEBHOOK_WAKE_AGAIN: Duration = Duration::from_millis(50);
+
 /// How often an unreachable database is retried at start.
 const DB_RETRY: Duration = Duration::from_secs(2);
 
@@ -46,6 +49,8 @@ pub enum ServerError {
     Instances(#[from] InstanceError),
     #[error("cannot install the signal handler: {0}")]
     Signal(#[source] std::io::Error),
+    #[error("cannot build the webhook HTTP client: {0}")]
+    Webhooks(String),
     #[error("cannot start the group-commit writer's thread: {0}")]
     IngestWriter(#[source] std::io::Error),
 }
@@ -149,6 +154,20 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
                 tracing::error!(error = %e, "could not release the claims of a previous process")
             }
         }
+        match store
+            .release_webhook_claims_of_previous_processes(&instance_name, &claimer)
+            .await
+        {
+            Ok(0) => {}
+            Ok(notifications) => tracing::warn!(
+                notifications,
+                "released the webhook notifications a previous process of this instance had claimed"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "could not release the webhook claims of a previous process"
+            ),
+        }
     }
 
     // Bounces: VERP senders for the engine, the bounce listener, and POST /api/v1/bounces. The signing
@@ -201,15 +220,43 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         ));
         Some(Arc::new(ControlServices { instances, monitor }))
     };
+    let mut services = HostServices::new(
+        store.clone(),
+        claimer,
+        delivery,
+        control.clone(),
+        metrics.clone(),
+    );
+    // Webhooks: the host's sender for `webhookDelivery`, woken whenever notifications are written.
+    if config.instance.role.executes() {
+        let sender = crate::webhooks::WebhookSender::new(&config.webhooks)
+            .map_err(|e| ServerError::Webhooks(e.to_string()))?;
+        services = services.with_webhooks(crate::services::webhooks::WebhookDelivery {
+            sender,
+            retry_schedule: config.webhooks.retry_schedule.clone(),
+        });
+        let workflows = Arc::clone(&workflows);
+        let store = store.clone();
+        let mut shutdown = shutdown.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.recv() => return,
+                    () = store.webhooks_notified() => {
+                        // The store notifies inside the writing transaction, just before its commit: a
+                        // run woken now may look before the rows are visible, so a second wake follows
+                        // (the runner keeps it for after the run in progress) instead of the interval.
+                        workflows.wake(crate::workflows::WEBHOOK_WORKFLOW);
+                        tokio::time::sleep(WEBHOOK_WAKE_AGAIN).await;
+                        workflows.wake(crate::workflows::WEBHOOK_WORKFLOW);
+                    }
+                }
+            }
+        });
+    }
     let runner_context = RunnerContext {
         registry: Arc::clone(&registry),
-        services: Arc::new(HostServices::new(
-            store.clone(),
-            claimer,
-            delivery,
-            control.clone(),
-            metrics.clone(),
-        )),
+        services: Arc::new(services),
         metrics: metrics.clone(),
         shutdown_flag: shutdown.flag(),
     };

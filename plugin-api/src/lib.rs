@@ -58,7 +58,10 @@ pub mod workflow;
 pub use abi::FfiLogLevel as LogLevel;
 pub use host::{Host, HostError, HostRequest};
 pub use settings::settings;
-pub use vocabulary::{Channel, DeliveryStatus, EventStatus, Queue, UnknownName};
+pub use vocabulary::{
+    Channel, DeliveryStatus, EventStatus, NotificationStatus, Queue, UnknownName, WebhookEventType,
+    WebhookVerdict,
+};
 pub use workflow::{RunContext, RunInfo, RunReport, Workflow, WorkflowError};
 
 /// The `rustc --version` of the compiler that built this crate, and so the plugin that depends on it.

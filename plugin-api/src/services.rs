@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::host::HostRequest;
-use crate::vocabulary::{Channel, DeliveryStatus, EventStatus};
+use crate::vocabulary::{
+    Channel, DeliveryStatus, EventStatus, NotificationStatus, WebhookEventType, WebhookVerdict,
+};
 
 /// Moved to [`crate::vocabulary`]; still reachable here so `services::Queue` keeps working.
 pub use crate::vocabulary::Queue;
@@ -463,4 +465,114 @@ pub struct RecordedArchiveError {}
 impl HostRequest for RecordArchiveError {
     const SERVICE: &'static str = "archive.recordError";
     type Response = RecordedArchiveError;
+}
+
+// Webhooks (added in plugin-api 0.2.0): the `webhookDelivery` workflow claims due notifications, asks the
+// host to send each one (the host owns the HTTP client, its pool and timeout, the destination check, the
+// signature and the body), decides what the answer means, and has the host record it. A host older than
+// 0.2.0 answers these services as unknown.
+
+/// `webhooks.claim`: takes up to `limit` due notifications of enabled endpoints for this run, for
+/// `lease_seconds`, as [`ClaimEvents`] does for events (another instance never gets the same one; a
+/// lapsed claim is claimed again).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimWebhooks {
+    /// Most notifications to claim (1 to 10 000).
+    pub limit: u32,
+    /// How long the claim holds if the run dies (capped at an hour).
+    pub lease_seconds: u32,
+}
+
+/// A claimed notification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookNotificationRecord {
+    /// The notification's id (what `webhooks.send` and `webhooks.record` take).
+    pub id: i64,
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// What it tells.
+    #[serde(rename = "type")]
+    pub event_type: WebhookEventType,
+    /// The public id of the event it is about.
+    pub event_id: i64,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// The answer to [`ClaimWebhooks`], due first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimedWebhooks {
+    /// The claimed notifications.
+    pub notifications: Vec<WebhookNotificationRecord>,
+}
+
+impl HostRequest for ClaimWebhooks {
+    const SERVICE: &'static str = "webhooks.claim";
+    type Response = ClaimedWebhooks;
+}
+
+/// `webhooks.send`: the host sends one claimed notification once: builds its body (fixed at the first
+/// attempt), signs it (Standard Webhooks), checks the destination after resolving it, POSTs it under
+/// `[webhooks] request_timeout` and the endpoint's concurrency cap, and says what came back. It
+/// records nothing: that is `webhooks.record`'s job, with the workflow's verdict.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendWebhook {
+    /// A notification this run claimed.
+    pub notification_id: i64,
+}
+
+/// What one attempt saw (the answer to [`SendWebhook`], and part of [`RecordWebhookAttempt`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAttemptResult {
+    /// The receiver's HTTP status; `None` when it did not answer (refused destination, connection
+    /// error, timeout).
+    pub http_status: Option<u16>,
+    /// How long the attempt took.
+    pub duration_ms: u64,
+    /// Why there was no (complete) answer.
+    pub error: Option<String>,
+    /// The answer's `Retry-After`, in seconds, when it had one.
+    pub retry_after_seconds: Option<u64>,
+    /// The first KiB of the answer's body.
+    pub response: Option<String>,
+}
+
+impl HostRequest for SendWebhook {
+    const SERVICE: &'static str = "webhooks.send";
+    type Response = WebhookAttemptResult;
+}
+
+/// `webhooks.record`: stores one attempt and the notification's next state in one transaction, and
+/// releases the claim. Nothing is recorded when this run no longer holds the claim.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordWebhookAttempt {
+    /// The notification.
+    pub notification_id: i64,
+    /// What `webhooks.send` answered.
+    pub result: WebhookAttemptResult,
+    /// What it means.
+    pub verdict: WebhookVerdict,
+}
+
+/// The answer to [`RecordWebhookAttempt`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedWebhookAttempt {
+    /// Whether it was recorded (false: the claim was lost).
+    pub recorded: bool,
+    /// The notification's status now.
+    pub status: Option<NotificationStatus>,
+    /// When the next attempt is due, while it is `pending`.
+    pub next_attempt_at_millis: Option<i64>,
+}
+
+impl HostRequest for RecordWebhookAttempt {
+    const SERVICE: &'static str = "webhooks.record";
+    type Response = RecordedWebhookAttempt;
 }

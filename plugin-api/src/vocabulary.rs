@@ -184,6 +184,70 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// What a webhook notification tells (SPEC "Webhooks"): the `type` of its body. Added in plugin-api
+    /// 0.2.0.
+    WebhookEventType, "webhook event type" {
+        /// The event became `sent`.
+        EventSent = "event.sent",
+        /// The event became `ignored`.
+        EventIgnored = "event.ignored",
+        /// The event became `delivery_failed`.
+        EventDeliveryFailed = "event.delivery_failed",
+        /// The event became `not_taken_into_account`.
+        EventNotTakenIntoAccount = "event.not_taken_into_account",
+        /// The event became `expired`.
+        EventExpired = "event.expired",
+        /// A delivery attempt failed transiently and a retry is scheduled.
+        DeliveryDeferred = "delivery.deferred",
+        /// A bounce was received for one of the event's messages.
+        MessageBounced = "message.bounced",
+    }
+}
+
+impl WebhookEventType {
+    /// The type that tells that an event reached `status`, when `status` is final.
+    pub const fn of_final_status(status: EventStatus) -> Option<Self> {
+        match status {
+            EventStatus::Sent => Some(WebhookEventType::EventSent),
+            EventStatus::Ignored => Some(WebhookEventType::EventIgnored),
+            EventStatus::DeliveryFailed => Some(WebhookEventType::EventDeliveryFailed),
+            EventStatus::NotTakenIntoAccount => Some(WebhookEventType::EventNotTakenIntoAccount),
+            EventStatus::Expired => Some(WebhookEventType::EventExpired),
+            EventStatus::Pending | EventStatus::PendingDelivery => None,
+        }
+    }
+}
+
+vocabulary! {
+    /// Where a webhook notification stands. Added in plugin-api 0.2.0.
+    NotificationStatus, "notification status" {
+        /// Not delivered yet: due at its `next_attempt_at`.
+        Pending = "pending",
+        /// A 2xx answer was received.
+        Delivered = "delivered",
+        /// Given up: the retry schedule is exhausted, or the endpoint answered `410 Gone`.
+        Failed = "failed",
+    }
+}
+
+vocabulary! {
+    /// What a workflow decided about one webhook attempt (`webhooks.record`): the policy is the
+    /// workflow's, the bookkeeping (times, schedule, disabling) the host's. Added in plugin-api 0.2.0.
+    WebhookVerdict, "webhook verdict" {
+        /// The receiver took it (a 2xx answer): the notification is `delivered`.
+        Delivered = "delivered",
+        /// Try again: after the attempt's `retryAfterSeconds` when it has one (capped by the host),
+        /// otherwise after the next wait of `[webhooks] retry_schedule`; `failed` once that is exhausted.
+        Retry = "retry",
+        /// Give up on this notification (`failed`), leave the endpoint as it is.
+        Fail = "fail",
+        /// Give up and disable the endpoint (a `410 Gone`): nothing more is sent to it until an operator
+        /// enables it again.
+        Disable = "disable",
+    }
+}
+
 impl DeliveryStatus {
     /// The event status a final entry with this status gives its event (`updateEventsStatus`): `sent`
     /// and `ignored` carry over, anything else means the delivery failed.

@@ -12,6 +12,7 @@ pub const PACKAGES: &[&str] = &[
     "batch-events-processing",
     "update-events-status",
     "archiving",
+    "webhook-delivery",
     "fault-probe",
     "wrong-abi",
     "reload-probe-v1",

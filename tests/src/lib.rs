@@ -21,7 +21,7 @@
 //!
 //! The modules, by concern: [`build`] (the artifacts), [`browser`] (headless Chromium for the console), [`plugin_dir`], [`server`] (options and the
 //! process), [`process`] (what a server child shares with the benchmarks'), [`client`] (the public
-//! API), [`peers`] (SMTP server and SMS gateway), [`postgres`] (the shared server) and [`private_postgres`] (a cluster a test may stop), [`json`] (reading answers), [`time`]
+//! API), [`peers`] (SMTP server, SMS gateway, webhook receiver), [`postgres`] (the shared server) and [`private_postgres`] (a cluster a test may stop), [`json`] (reading answers), [`time`]
 //! and [`cpu`] (for the benchmarks). Everything is re-exported at the root, so tests `use
 //! message_center_tests::*`.
 

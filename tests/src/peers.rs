@@ -1,5 +1,5 @@
-//! The test peers the delivery channels talk to: an SMTP server and an SMS gateway, Python scripts
-//! under `tests/support` run as child processes on loopback ports.
+//! The test peers the server talks to: an SMTP server, an SMS gateway and a webhook receiver
+//! ([`webhook_receiver`]), Python scripts under `tests/support` run as child processes on loopback ports.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -325,7 +325,8 @@ impl<K: PeerKind> Peer<K> {
 
 peer_kind! {
     /// `tests/support/smtp_server.py`, a real SMTP server (aiosmtpd) on a loopback port. Recipients whose local
-    /// part starts with `reject` get `550 5.1.1` at RCPT, with `tempfail` `451 4.3.0`; others are accepted.
+    /// part starts with `reject` get `550 5.1.1` at RCPT, with `tempfail` `451 4.3.0`, with `tempfirst` `451 4.3.0`
+    /// at their first RCPT only; others are accepted.
     /// Dropping it kills the process.
     SmtpServer = Smtp("smtp-server", "smtp_server.py")
 }
@@ -456,3 +457,7 @@ impl Peer<Sms> {
         .await
     }
 }
+
+// After `peer_kind!`, which it uses (a `macro_rules!` is visible only below its definition).
+mod webhook_receiver;
+pub use webhook_receiver::*;

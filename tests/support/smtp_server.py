@@ -11,6 +11,7 @@ Port 0 picks a free port. Once listening it prints exactly one line on stdout:
 Behaviour by the local part of each recipient (RCPT TO):
   * starts with ``reject``   -> ``550 5.1.1 mailbox unavailable``
   * starts with ``tempfail`` -> ``451 4.3.0 try again later``
+  * starts with ``tempfirst`` -> ``451 4.3.0 try again later`` at its first RCPT, accepted after
   * anything else            -> accepted
 
 Every accepted message appends ONE JSON line to ``--out`` (flushed at once):
@@ -102,12 +103,16 @@ class Handler:
         self.out = out
         self.attempts = attempts
         self.data_delay = data_delay
+        self.tempfailed_once = set()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = local_part(address)
         if local.startswith("reject"):
             reply = "550 5.1.1 mailbox unavailable"
         elif local.startswith("tempfail"):
+            reply = "451 4.3.0 try again later"
+        elif local.startswith("tempfirst") and address.lower() not in self.tempfailed_once:
+            self.tempfailed_once.add(address.lower())
             reply = "451 4.3.0 try again later"
         else:
             envelope.rcpt_tos.append(address)

@@ -5,12 +5,13 @@ use std::path::Path;
 use mc_plugin_api::abi::ABI_VERSION;
 use message_center_tests::*;
 
-/// (crate, plugin name) of the four shipped plugins.
+/// (crate, plugin name) of the five shipped plugins.
 const SHIPPED: &[(&str, &str)] = &[
     ("rt-events-processing", "rtEventsProcessing"),
     ("batch-events-processing", "batchEventsProcessing"),
     ("update-events-status", "updateEventsStatus"),
     ("archiving", "archiving"),
+    ("webhook-delivery", "webhookDelivery"),
 ];
 
 /// The shipped plugins declare the workspace version, as this crate does.
@@ -28,7 +29,7 @@ async fn shipped_plugins_load_and_their_workflows_run() {
             "[workflows.{name}]\nenabled = true\ninterval = \"200ms\"\ntimeout = \"30s\"\nbatch_size = 100\n\n"
         ));
     }
-    // archiving is a control-role workflow, the other three execution-role: run both roles.
+    // archiving is a control-role workflow, the other four execution-role: run both roles.
     let server = TestServer::start(
         ServerOptions::new(plugins)
             .role("both")

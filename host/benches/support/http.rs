@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use serde_json::Value;
 use tokio::net::TcpStream;
 
 pub type Sender = SendRequest<Full<Bytes>>;
@@ -101,4 +103,53 @@ pub async fn call_with_token(
         .map_err(|e| format!("reading the answer to {method} {path}: {e}"))?
         .to_bytes();
     Ok(Answer { sent, status, body })
+}
+
+/// `POST /api/v1/events/batch` → the new events' ids, in order.
+pub async fn push_batch(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    body: Bytes,
+) -> Result<Vec<u64>, String> {
+    let answer = call(sender, addr, Method::POST, "/api/v1/events/batch", body).await?;
+    let ids: Option<Vec<u64>> = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| {
+            v.get("ids")?
+                .as_array()?
+                .iter()
+                .map(|id| id.as_str().and_then(|id| id.parse().ok()))
+                .collect()
+        });
+    match ids {
+        Some(ids) if answer.status == StatusCode::CREATED => Ok(ids),
+        _ => Err(answer.describe("POST /api/v1/events/batch")),
+    }
+}
+
+/// `GET /api/v1/stats` → `queues.<queue>.byStatus`.
+pub async fn queue_statuses(
+    sender: &mut Sender,
+    addr: SocketAddr,
+    queue: &str,
+) -> Result<HashMap<String, u64>, String> {
+    let answer = call(sender, addr, Method::GET, "/api/v1/stats", Bytes::new()).await?;
+    let by_status = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| {
+            v.get("queues")?
+                .get(queue)?
+                .get("byStatus")?
+                .as_object()
+                .map(|statuses| {
+                    statuses
+                        .iter()
+                        .map(|(status, n)| (status.clone(), n.as_u64().unwrap_or(0)))
+                        .collect()
+                })
+        });
+    match by_status {
+        Some(by_status) if answer.status == StatusCode::OK => Ok(by_status),
+        _ => Err(answer.describe("GET /api/v1/stats")),
+    }
 }

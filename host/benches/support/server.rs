@@ -10,7 +10,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-use message_center_tests::{NotReady, ServeChild, send_signal, tail_of_file, toml_string};
+use message_center_tests::{
+    NotReady, ServeChild, build_release, plugin_library_in, send_signal, server_binary_in,
+    tail_of_file, toml_string,
+};
+
+/// The release server binary and the plugin libraries a bench's servers load.
+pub struct Artifacts {
+    pub binary: PathBuf,
+    pub plugins: Vec<PathBuf>,
+}
+
+impl Artifacts {
+    /// Builds the release server and the plugin crates `plugins` (`CARGO_TARGET_DIR` honoured).
+    pub fn build(plugins: &[&str]) -> Self {
+        let mut packages = vec!["message-center"];
+        packages.extend(plugins);
+        let release = build_release(&packages);
+        Artifacts {
+            binary: server_binary_in(&release),
+            plugins: plugins
+                .iter()
+                .map(|name| plugin_library_in(&release, name))
+                .collect(),
+        }
+    }
+}
 
 pub struct ServerProcess {
     child: Child,

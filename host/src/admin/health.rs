@@ -42,6 +42,22 @@ pub async fn metrics(State(ctx): State<Admin>) -> HttpResponse {
             Ok(Err(e)) => tracing::warn!(error = %e, "queue gauges not refreshed"),
             Err(_) => tracing::warn!("queue gauges not refreshed: the database took too long"),
         }
+        // The webhook outbox's gauges, the same way.
+        let refresh = ctx.store.pending_webhook_notifications();
+        match tokio::time::timeout(QUEUE_STATS_TIMEOUT, refresh).await {
+            Ok(Ok(endpoints)) => {
+                let now = chrono::Utc::now();
+                for endpoint in endpoints {
+                    let age = endpoint
+                        .oldest
+                        .map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+                    ctx.metrics
+                        .set_webhook_pending(&endpoint.endpoint, endpoint.pending, age);
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "webhook gauges not refreshed"),
+            Err(_) => tracing::warn!("webhook gauges not refreshed: the database took too long"),
+        }
     }
     if let Some(archive) = &ctx.archive {
         archive.refresh_metrics();

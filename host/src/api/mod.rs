@@ -15,6 +15,7 @@ mod templates;
 #[cfg(test)]
 pub(crate) mod tests;
 pub(crate) mod view;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -120,6 +121,16 @@ pub fn router(context: ApiContext) -> Router {
             any(served_by_control_instances)
         }
     };
+    // Webhooks are an execution instance's; a control instance with execution instances sends the calls
+    // on to them (webhooks.rs), one without any has none to serve.
+    let fans_out = ctx.instances.is_some();
+    let webhook_role = |routes: MethodRouter<Api>| {
+        if executes || fans_out {
+            routes
+        } else {
+            any(served_by_execution_instances)
+        }
+    };
     let archive_events = if archive {
         get(archive::search)
     } else {
@@ -150,6 +161,28 @@ pub fn router(context: ApiContext) -> Router {
         .route(
             "/api/v1/templates/{name}/unpublish",
             post(publish::unpublish),
+        )
+        // Webhooks: served by execution instances, sent on to them by a control instance (webhooks.rs).
+        .route("/api/v1/webhooks", webhook_role(get(webhooks::list)))
+        .route(
+            "/api/v1/webhooks/{name}",
+            webhook_role(
+                put(webhooks::put)
+                    .get(webhooks::get)
+                    .delete(webhooks::delete),
+            ),
+        )
+        .route(
+            "/api/v1/webhooks/{name}/deliveries",
+            webhook_role(get(webhooks::deliveries)),
+        )
+        .route(
+            "/api/v1/webhooks/{name}/deliveries/{id}/retry",
+            webhook_role(post(webhooks::retry)),
+        )
+        .route(
+            "/api/v1/webhooks/{name}/replay",
+            webhook_role(post(webhooks::replay)),
         )
         .route("/api/v1/archive/events", archive_events)
         .route("/api/v1/archive/report", control(get(archive::report)))

@@ -58,6 +58,7 @@ pub(super) fn build(raw: RawConfig, table: &toml::Table) -> Result<Config, Probl
         quarantine: raw.quarantine,
         monitoring: raw.monitoring,
         console: raw.console,
+        webhooks: raw.webhooks,
     })
 }
 

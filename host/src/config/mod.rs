@@ -31,6 +31,7 @@ mod schema;
 mod test_support;
 mod throttle;
 mod validate;
+mod webhooks;
 
 use std::path::Path;
 
@@ -54,6 +55,7 @@ pub use schema::{
     ServerConfig, WorkflowConfig,
 };
 pub use throttle::DomainLimits;
+pub use webhooks::{WebhooksConfig, parse_network};
 
 impl Config {
     /// Reads `path`, applies the `MC_*` variables of the process environment, and validates.

@@ -55,6 +55,8 @@ pub struct Config {
     pub monitoring: MonitoringConfig,
     /// The operator console: session lifetime and users.
     pub console: ConsoleConfig,
+    /// How webhook notifications are delivered.
+    pub webhooks: super::WebhooksConfig,
 }
 
 /// `[instance]`.
@@ -340,6 +342,7 @@ pub(super) struct RawConfig {
     pub(super) quarantine: QuarantineConfig,
     pub(super) monitoring: MonitoringConfig,
     pub(super) console: ConsoleConfig,
+    pub(super) webhooks: super::WebhooksConfig,
 }
 
 /// The keys of `[workflows.<name>]` the host understands. No `deny_unknown_fields`: the other keys

@@ -153,6 +153,9 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
             "must be at least 1m",
         ));
     }
+    if let Err((key, message)) = config.webhooks.check() {
+        return Err(Problem::new(&["webhooks", key], message));
+    }
     if config.monitoring.refresh.is_zero() {
         return Err(Problem::new(
             &["monitoring", "refresh"],
@@ -488,9 +491,10 @@ wait_for_archive = false
                     "libbatch_events_processing.so".to_owned(),
                     "libupdate_events_status.so".to_owned(),
                     "libarchiving.so".to_owned(),
+                    "libwebhook_delivery.so".to_owned(),
                 ][..]
             ),
-            "the shipped file loads the four shipped workflows and no test plugin"
+            "the shipped file loads the five shipped workflows and no test plugin"
         );
         // Exposing the shipped file's listener is refused, and the variable that did it is named.
         let (key, message) = invalid(shipped, env(&[("MC_SERVER__ADMIN_LISTEN", "0.0.0.0:8081")]));

@@ -6,6 +6,7 @@ mod archive;
 mod deliveries;
 mod events;
 mod templates;
+pub mod webhooks;
 
 pub use archive::ControlServices;
 
@@ -19,6 +20,7 @@ use mc_plugin_api::services::{
     GetArchiveCursor, GetEvent, ListFinalDeliveries, ListInstances, RecordArchiveError,
     RequestInstance, StoreArchivePage, UpdateEvents,
 };
+use mc_plugin_api::services::{ClaimWebhooks, RecordWebhookAttempt, SendWebhook};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -41,6 +43,9 @@ pub const SERVICES: &[&str] = &[
     GetArchiveCursor::SERVICE,
     StoreArchivePage::SERVICE,
     RecordArchiveError::SERVICE,
+    ClaimWebhooks::SERVICE,
+    SendWebhook::SERVICE,
+    RecordWebhookAttempt::SERVICE,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +129,8 @@ pub struct HostServices {
     /// The execution instances and archive monitor (a control instance with `[[execution_instances]]`).
     control: Option<std::sync::Arc<ControlServices>>,
     metrics: Metrics,
+    /// Webhook delivery (an execution instance); `None` answers the webhook services with an error.
+    webhooks: Option<std::sync::Arc<webhooks::WebhookDelivery>>,
     /// Claimers of runs that ended without settling their claims, released before the next claim.
     abandoned: Mutex<Vec<String>>,
 }
@@ -142,8 +149,15 @@ impl HostServices {
             delivery,
             control,
             metrics,
+            webhooks: None,
             abandoned: Mutex::default(),
         }
+    }
+
+    /// The same services, delivering webhooks with `delivery`.
+    pub fn with_webhooks(mut self, delivery: webhooks::WebhookDelivery) -> Self {
+        self.webhooks = Some(std::sync::Arc::new(delivery));
+        self
     }
 
     /// This process's claimer (see [`HostServices::claimer_for`]).
@@ -175,7 +189,15 @@ impl HostServices {
         if claimers.is_empty() {
             return;
         }
-        match self.store.release_event_claims(&claimers).await {
+        let released = match self.store.release_event_claims(&claimers).await {
+            Ok(events) => self
+                .store
+                .release_webhook_claims(&claimers)
+                .await
+                .map(|notifications| events + notifications),
+            Err(e) => Err(e),
+        };
+        match released {
             Ok(released) => {
                 if released > 0 {
                     tracing::info!(
@@ -235,6 +257,11 @@ impl HostServices {
             GetArchiveCursor::SERVICE => answer(request, |r| self.archive_cursor(r)).await,
             StoreArchivePage::SERVICE => answer(request, |r| self.store_archive_page(r)).await,
             RecordArchiveError::SERVICE => answer(request, |r| self.record_archive_error(r)).await,
+            ClaimWebhooks::SERVICE => answer(request, |r| self.claim_webhooks(caller, r)).await,
+            SendWebhook::SERVICE => answer(request, |r| self.send_webhook(caller, r)).await,
+            RecordWebhookAttempt::SERVICE => {
+                answer(request, |r| self.record_webhook(caller, r)).await
+            }
             other => Err(ServiceError::Unknown {
                 service: other.to_owned(),
             }),

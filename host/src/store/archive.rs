@@ -167,6 +167,10 @@ impl Store {
         if row_keys.is_empty() {
             return Ok(());
         }
+        // The webhooks outbox, for exactly the events this statement will number: final, not in the
+        // feed yet. Before the feed row is locked, so the lock is held no longer for it.
+        self.enqueue_notifications(txn, super::Finished::NewlyFinal(&row_keys))
+            .await?;
         let seq = self.next_archive_seq(txn).await?;
         let finals: Vec<&str> = EventStatus::ALL
             .into_iter()

@@ -10,9 +10,9 @@ use sea_orm::{
 };
 
 use super::quarantine::{NewQuarantine, QuarantineReason};
-use super::{Store, StoreError};
+use super::{Finished, Store, StoreError};
 use crate::db::entities::{delivery_log, event};
-use mc_plugin_api::{DeliveryStatus, EventStatus};
+use mc_plugin_api::{DeliveryStatus, EventStatus, WebhookEventType};
 
 /// What kind of bounce (the `type` of `POST /api/v1/bounces`, the `kind` label of
 /// `mc_bounces_total`).
@@ -191,9 +191,18 @@ impl Store {
             )
             .await?;
         }
-        // WEBHOOKS: once the webhooks outbox has landed on main, the `message.bounced` notification (and,
-        // when `requalified`, the event's `event.delivery_failed`) are written here, in this transaction,
-        // so that no requalification goes unnotified across a crash.
+        // Webhooks, in this transaction so that no bounce or requalification goes unnotified across a
+        // crash: `message.bounced`, and `event.delivery_failed` when the event changed by it.
+        let keys = [entry.event_id];
+        self.enqueue_notifications(&txn, Finished::As(WebhookEventType::MessageBounced, &keys))
+            .await?;
+        if requalified {
+            self.enqueue_notifications(
+                &txn,
+                Finished::As(WebhookEventType::EventDeliveryFailed, &keys),
+            )
+            .await?;
+        }
         if requalified {
             // Last before the commit: the feed row stays locked only for this statement and the commit.
             self.reenter_archive_feed(&txn, entry.event_id).await?;

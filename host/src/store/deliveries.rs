@@ -315,6 +315,16 @@ impl Store {
             }
         }
         if !retries.is_empty() {
+            // `delivery.deferred`: a transient failure, a retry scheduled; written with the retry.
+            let deferred: Vec<i64> = retries
+                .iter()
+                .filter_map(|r| r.event_id.clone().take())
+                .collect();
+            self.enqueue_notifications(
+                &txn,
+                super::Finished::As(mc_plugin_api::WebhookEventType::DeliveryDeferred, &deferred),
+            )
+            .await?;
             delivery_log::Entity::insert_many(retries)
                 .exec_without_returning(&txn)
                 .await

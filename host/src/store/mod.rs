@@ -21,6 +21,7 @@ mod sqlite_ingest;
 mod templates;
 #[cfg(test)]
 pub(crate) mod testing;
+mod webhooks;
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
@@ -35,6 +36,10 @@ pub use ingest::{
 pub use monitoring::MinuteTotals;
 pub use quarantine::{NewQuarantine, QuarantineFilter, QuarantineReason, quarantine_key};
 pub use sqlite_ingest::SqliteIngest;
+pub use webhooks::{
+    ClaimedNotification, EndpointChange, EndpointPut, Finished, HistoryEntry, HistoryFilter,
+    NewAttempt, NextState, PendingByEndpoint, RecordedAttempt, decode_events, encode_events,
+};
 
 use crate::db;
 
@@ -49,6 +54,9 @@ pub struct Store {
     write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     /// The text of the INSERT of new events, by row count (see `ingest.rs`).
     insert_sql: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<usize, String>>>,
+    /// Notified when webhook notifications are written, so `webhookDelivery` runs at once rather than
+    /// at its next interval (see `webhooks::outbox`).
+    webhook_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Errors of store operations, split by what the caller should do about them.
@@ -78,6 +86,7 @@ impl Store {
             db,
             write_gate,
             insert_sql: Default::default(),
+            webhook_wake: Default::default(),
         }
     }
 
@@ -88,6 +97,7 @@ impl Store {
             db,
             write_gate: self.write_gate.clone(),
             insert_sql: self.insert_sql.clone(),
+            webhook_wake: self.webhook_wake.clone(),
         }
     }
 

@@ -18,6 +18,8 @@ pub const REALTIME_WORKFLOW: &str = "rtEventsProcessing";
 pub const BATCH_WORKFLOW: &str = "batchEventsProcessing";
 /// The workflow that copies final delivery outcomes onto events, by its contract name.
 pub const STATUS_WORKFLOW: &str = "updateEventsStatus";
+/// The workflow that delivers webhook notifications, woken whenever the store writes some.
+pub const WEBHOOK_WORKFLOW: &str = "webhookDelivery";
 
 /// All configured workflows, by name.
 pub struct WorkflowSet {

@@ -14,3 +14,6 @@ pub mod idempotency_key;
 pub mod quarantine;
 pub mod template;
 pub mod template_version;
+pub mod webhook_attempt;
+pub mod webhook_endpoint;
+pub mod webhook_notification;

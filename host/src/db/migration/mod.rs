@@ -15,6 +15,7 @@ mod m20261122_000004_archive_feed;
 mod m20261122_000005_events_ingest_cost;
 mod m20261202_0002_bounces;
 mod m20261202_000301_monitoring_timeline;
+mod m20261202_000401_webhooks;
 mod m20261202_000501_console;
 
 /// Every migration of the host schema, oldest first.
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_events_ingest_cost::Migration),
             Box::new(m20261202_0002_bounces::Migration),
             Box::new(m20261202_000301_monitoring_timeline::Migration),
+            Box::new(m20261202_000401_webhooks::Migration),
             Box::new(m20261202_000501_console::Migration),
         ]
     }

@@ -1,0 +1,377 @@
+//! Webhook services (`webhooks.claim`, `webhooks.send`, `webhooks.record`): the `webhookDelivery`
+//! workflow decides what an answer means; the host owns the HTTP client, the body, the signature, the
+//! destination check, the retry schedule and the state.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use mc_plugin_api::services::{
+    ClaimWebhooks, ClaimedWebhooks, RecordWebhookAttempt, RecordedWebhookAttempt, SendWebhook,
+    WebhookAttemptResult, WebhookNotificationRecord,
+};
+use mc_plugin_api::{NotificationStatus, WebhookVerdict};
+use serde_json::json;
+
+use super::{Caller, HostServices, ServiceError, stored};
+use crate::db::entities::event::public_id;
+use crate::store::{NewAttempt, NextState};
+use crate::webhooks::WebhookSender;
+use crate::webhooks::sender::KEPT_BYTES;
+
+/// Most notifications one claim takes.
+const MAX_CLAIM: u32 = 10_000;
+/// Longest lease a run may ask for.
+const MAX_LEASE_SECONDS: u32 = 3600;
+/// Longest `Retry-After` honoured: a receiver cannot park a notification for longer than a day.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// What the host needs to deliver webhooks: the sender and `[webhooks] retry_schedule`.
+pub struct WebhookDelivery {
+    pub sender: WebhookSender,
+    pub retry_schedule: Vec<Duration>,
+}
+
+/// The `webhook-id` of notification `id` (also its id in the API).
+pub fn webhook_id(id: i64) -> String {
+    format!("msg_{id}")
+}
+
+/// The notification id in a `webhook-id` (`msg_<n>`, or a bare `<n>`).
+pub fn parse_webhook_id(text: &str) -> Option<i64> {
+    text.strip_prefix("msg_")
+        .unwrap_or(text)
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+}
+
+/// What follows an attempt, from the workflow's verdict, the attempts made (this one included) and the
+/// schedule.
+pub fn next_state(
+    verdict: WebhookVerdict,
+    attempts_made: u32,
+    retry_after: Option<Duration>,
+    http_status: Option<u16>,
+    schedule: &[Duration],
+    now: chrono::DateTime<Utc>,
+) -> NextState {
+    match verdict {
+        WebhookVerdict::Delivered => NextState::Delivered,
+        WebhookVerdict::Fail => NextState::Failed {
+            disable_endpoint: None,
+        },
+        WebhookVerdict::Disable => NextState::Failed {
+            disable_endpoint: Some(match http_status {
+                Some(status) => format!(
+                    "the endpoint answered {status} at {}; enable it again with PUT",
+                    now.to_rfc3339()
+                ),
+                None => format!("disabled by webhookDelivery at {}", now.to_rfc3339()),
+            }),
+        },
+        WebhookVerdict::Retry => {
+            let Some(wait) = schedule.get(attempts_made.saturating_sub(1) as usize) else {
+                return NextState::Failed {
+                    disable_endpoint: None,
+                };
+            };
+            let wait = retry_after.map_or(*wait, |asked| asked.min(MAX_RETRY_AFTER));
+            NextState::Retry(
+                now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX),
+            )
+        }
+    }
+}
+
+impl HostServices {
+    fn webhooks(&self) -> Result<&WebhookDelivery, ServiceError> {
+        self.webhooks.as_deref().ok_or_else(|| {
+            ServiceError::BadRequest("this instance does not deliver webhooks".to_owned())
+        })
+    }
+
+    /// `webhooks.claim`.
+    pub(super) async fn claim_webhooks(
+        &self,
+        caller: Caller<'_>,
+        request: ClaimWebhooks,
+    ) -> Result<ClaimedWebhooks, ServiceError> {
+        self.webhooks()?;
+        if request.limit == 0 || request.limit > MAX_CLAIM {
+            return Err(ServiceError::BadRequest(format!(
+                "limit must be 1 to {MAX_CLAIM}"
+            )));
+        }
+        self.release_abandoned().await;
+        let lease =
+            Duration::from_secs(u64::from(request.lease_seconds.clamp(1, MAX_LEASE_SECONDS)));
+        let claimed = self
+            .store
+            .claim_webhook_notifications(u64::from(request.limit), caller.claims.claimer(), lease)
+            .await?;
+        if !claimed.is_empty() {
+            caller.claims.note_claimed();
+        }
+        let instances = self
+            .store
+            .event_instances(claimed.iter().map(|c| c.notification.event_id))
+            .await?;
+        let notifications = claimed
+            .into_iter()
+            .map(|c| {
+                Ok(WebhookNotificationRecord {
+                    id: c.notification.id,
+                    endpoint: c.endpoint.name,
+                    event_type: stored(&c.notification.event_type)?,
+                    event_id: public_id(
+                        instances
+                            .get(&c.notification.event_id)
+                            .copied()
+                            .unwrap_or(0),
+                        c.notification.event_id,
+                    ),
+                    attempts: u32::try_from(c.notification.attempts).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>, ServiceError>>()?;
+        Ok(ClaimedWebhooks { notifications })
+    }
+
+    /// `webhooks.send`.
+    pub(super) async fn send_webhook(
+        &self,
+        caller: Caller<'_>,
+        request: SendWebhook,
+    ) -> Result<WebhookAttemptResult, ServiceError> {
+        let delivery = self.webhooks()?;
+        let claimed = self
+            .store
+            .claimed_webhook_notification(request.notification_id, caller.claims.claimer())
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Conflict(format!(
+                    "notification {} is not claimed by this run",
+                    request.notification_id
+                ))
+            })?;
+        let body = match claimed.notification.body.clone() {
+            Some(body) => body,
+            None => {
+                let (event, deliveries) = self
+                    .store
+                    .event_by_row_key(claimed.notification.event_id)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::Conflict(format!(
+                            "the event of notification {} is gone",
+                            request.notification_id
+                        ))
+                    })?;
+                let body = json!({
+                    "type": claimed.notification.event_type,
+                    "timestamp": claimed.notification.created_at.to_rfc3339(),
+                    "data": crate::api::view::event(&event, Some(&deliveries)),
+                })
+                .to_string();
+                self.store
+                    .freeze_webhook_body(claimed.notification.id, &body)
+                    .await?
+            }
+        };
+        let key = match crate::webhooks::secret::key_bytes(&claimed.endpoint.secret) {
+            Ok(key) => key,
+            Err(why) => {
+                return Ok(WebhookAttemptResult {
+                    error: Some(format!("the endpoint's secret is unusable: {why}")),
+                    ..Default::default()
+                });
+            }
+        };
+        let outcome = delivery
+            .sender
+            .send(
+                claimed.endpoint.id,
+                &claimed.endpoint.url,
+                &webhook_id(claimed.notification.id),
+                &key,
+                &body,
+            )
+            .await;
+        Ok(WebhookAttemptResult {
+            http_status: outcome.http_status,
+            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+            error: outcome.error,
+            retry_after_seconds: outcome.retry_after.map(|d| d.as_secs()),
+            response: outcome.response,
+        })
+    }
+
+    /// `webhooks.record`.
+    pub(super) async fn record_webhook(
+        &self,
+        caller: Caller<'_>,
+        request: RecordWebhookAttempt,
+    ) -> Result<RecordedWebhookAttempt, ServiceError> {
+        let delivery = self.webhooks()?;
+        let not_recorded = RecordedWebhookAttempt {
+            recorded: false,
+            status: None,
+            next_attempt_at_millis: None,
+        };
+        let Some(claimed) = self
+            .store
+            .claimed_webhook_notification(request.notification_id, caller.claims.claimer())
+            .await?
+        else {
+            return Ok(not_recorded);
+        };
+        let now = Utc::now();
+        let result = &request.result;
+        let attempts_made = u32::try_from(claimed.notification.attempts).unwrap_or(0) + 1;
+        let next = next_state(
+            request.verdict,
+            attempts_made,
+            result.retry_after_seconds.map(Duration::from_secs),
+            result.http_status,
+            &delivery.retry_schedule,
+            now,
+        );
+        let attempt = NewAttempt {
+            at: now,
+            http_status: result.http_status,
+            duration_ms: result.duration_ms,
+            error: result.error.clone(),
+            response: result.response.as_deref().map(|r| clip(r, KEPT_BYTES)),
+        };
+        let Some(recorded) = self
+            .store
+            .record_webhook_attempt(
+                request.notification_id,
+                caller.claims.claimer(),
+                &attempt,
+                &next,
+            )
+            .await?
+        else {
+            return Ok(not_recorded);
+        };
+        self.metrics.record_webhook_attempt(
+            &recorded.endpoint,
+            result.http_status,
+            Duration::from_millis(result.duration_ms),
+            recorded.final_status.map(NotificationStatus::as_str),
+        );
+        Ok(RecordedWebhookAttempt {
+            recorded: true,
+            status: Some(recorded.final_status.unwrap_or(NotificationStatus::Pending)),
+            next_attempt_at_millis: recorded.next_attempt_at.map(|t| t.timestamp_millis()),
+        })
+    }
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn clip(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schedule() -> Vec<Duration> {
+        vec![Duration::from_secs(5), Duration::from_secs(300)]
+    }
+
+    #[test]
+    fn retries_follow_the_schedule_then_fail() {
+        let now = Utc::now();
+        let at = |s: u64| NextState::Retry(now + chrono::Duration::seconds(s as i64));
+        assert_eq!(
+            next_state(WebhookVerdict::Retry, 1, None, Some(500), &schedule(), now),
+            at(5)
+        );
+        assert_eq!(
+            next_state(WebhookVerdict::Retry, 2, None, None, &schedule(), now),
+            at(300)
+        );
+        assert_eq!(
+            next_state(WebhookVerdict::Retry, 3, None, Some(500), &schedule(), now),
+            NextState::Failed {
+                disable_endpoint: None
+            }
+        );
+    }
+
+    #[test]
+    fn retry_after_replaces_the_wait_capped_at_a_day() {
+        let now = Utc::now();
+        assert_eq!(
+            next_state(
+                WebhookVerdict::Retry,
+                1,
+                Some(Duration::from_secs(42)),
+                Some(429),
+                &schedule(),
+                now
+            ),
+            NextState::Retry(now + chrono::Duration::seconds(42))
+        );
+        assert_eq!(
+            next_state(
+                WebhookVerdict::Retry,
+                1,
+                Some(Duration::from_secs(10 * 86_400)),
+                Some(503),
+                &schedule(),
+                now
+            ),
+            NextState::Retry(now + chrono::Duration::seconds(86_400))
+        );
+    }
+
+    #[test]
+    fn delivered_failed_and_disabled() {
+        let now = Utc::now();
+        assert_eq!(
+            next_state(
+                WebhookVerdict::Delivered,
+                1,
+                None,
+                Some(204),
+                &schedule(),
+                now
+            ),
+            NextState::Delivered
+        );
+        match next_state(
+            WebhookVerdict::Disable,
+            1,
+            None,
+            Some(410),
+            &schedule(),
+            now,
+        ) {
+            NextState::Failed {
+                disable_endpoint: Some(reason),
+            } => assert!(reason.contains("410"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn webhook_ids_round_trip() {
+        assert_eq!(webhook_id(42), "msg_42");
+        assert_eq!(parse_webhook_id("msg_42"), Some(42));
+        assert_eq!(parse_webhook_id("42"), Some(42));
+        assert_eq!(parse_webhook_id("msg_x"), None);
+        assert_eq!(parse_webhook_id("0"), None);
+        assert_eq!(clip("ééé", 3), "é");
+    }
+}
