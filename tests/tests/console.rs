@@ -122,6 +122,14 @@ async fn sqlite_sign_in_right_and_wrong_password_and_back_off() {
     assert_eq!(format!("{:?}", cookie.same_site()), "Some(Strict)");
     // Signing out ends the session.
     browser.click(".user button").await;
+    // The click returns before the sign-out's redirect has loaded: wait for the sign-in form.
+    browser
+        .wait_for_css(
+            "form#sign-in",
+            std::time::Duration::from_secs(15),
+            "the sign-in page after sign-out",
+        )
+        .await;
     assert_eq!(browser.path().await, "/console/sign-in");
     browser.goto(&url(&server, "/console/events")).await;
     assert_eq!(browser.path().await, "/console/sign-in");
