@@ -294,7 +294,8 @@ impl Store {
             query = query.filter(quarantine::Column::Address.eq(quarantine_key(address)));
         }
         if let Some(text) = &filter.contains {
-            query = query.filter(Expr::col(quarantine::Column::Address).like(contains_pattern(text)));
+            query =
+                query.filter(Expr::col(quarantine::Column::Address).like(contains_pattern(text)));
         }
         if let Some(reason) = filter.reason {
             query = query.filter(quarantine::Column::Reason.eq(reason.as_str()));
@@ -366,11 +367,36 @@ mod tests {
 
     /// The console's search (a substring, wildcards taken literally, the channel) and its pages.
     async fn search_and_pages(store: Store) {
-        add(&store, "Ann@Shop.test", Channel::Email, QuarantineReason::HardBounce).await;
-        add(&store, "a_b@shop.test", Channel::Email, QuarantineReason::Manual).await;
-        add(&store, "axb@shop.test", Channel::Email, QuarantineReason::Manual).await;
-        add(&store, "+33612345678", Channel::Sms, QuarantineReason::DeliveryFailure).await;
-        let list = async |filter: QuarantineFilter| store.list_quarantine(&filter, None).await.unwrap();
+        add(
+            &store,
+            "Ann@Shop.test",
+            Channel::Email,
+            QuarantineReason::HardBounce,
+        )
+        .await;
+        add(
+            &store,
+            "a_b@shop.test",
+            Channel::Email,
+            QuarantineReason::Manual,
+        )
+        .await;
+        add(
+            &store,
+            "axb@shop.test",
+            Channel::Email,
+            QuarantineReason::Manual,
+        )
+        .await;
+        add(
+            &store,
+            "+33612345678",
+            Channel::Sms,
+            QuarantineReason::DeliveryFailure,
+        )
+        .await;
+        let list =
+            async |filter: QuarantineFilter| store.list_quarantine(&filter, None).await.unwrap();
         let all = list(QuarantineFilter {
             limit: 10,
             ..Default::default()

@@ -74,8 +74,8 @@ struct View {
     error: Option<String>,
 }
 
-/// The filter of the page's query, the form to show again, or what is wrong (naming the field).
-fn filter(pairs: &[(String, String)]) -> Result<(Form, QuarantineFilter), (Form, String)> {
+/// The form to show again and the filter of the page's query, or what is wrong (naming the field).
+fn filter(pairs: &[(String, String)]) -> (Form, Result<QuarantineFilter, String>) {
     let mut form = Form::default();
     let mut filter = QuarantineFilter {
         limit: PAGE,
@@ -134,8 +134,8 @@ fn filter(pairs: &[(String, String)]) -> Result<(Form, QuarantineFilter), (Form,
         }
     }
     match error {
-        Some(why) => Err((form, why)),
-        None => Ok((form, filter)),
+        Some(why) => (form, Err(why)),
+        None => (form, Ok(filter)),
     }
 }
 
@@ -151,14 +151,14 @@ async fn answer(
     let pairs = crate::urls::query_pairs(query.unwrap_or(""));
     let mut entries = Vec::new();
     let mut next = None;
-    let form = match filter(&pairs) {
-        Err((form, why)) => {
+    let (form, filter) = filter(&pairs);
+    match filter {
+        Err(why) => {
             status = StatusCode::BAD_REQUEST;
             error = Some(why);
-            form
         }
-        Ok((form, _)) if !console.ctx.executes => form,
-        Ok((form, filter)) => {
+        Ok(_) if !console.ctx.executes => {}
+        Ok(filter) => {
             let expiry = console.ctx.quarantine_expiry;
             match console.ctx.store.list_quarantine(&filter, expiry).await {
                 Ok(found) => {
@@ -176,10 +176,7 @@ async fn answer(
                                 })
                                 .cloned()
                                 .collect();
-                            kept.push((
-                                "after".to_owned(),
-                                QuarantineCursor::after(last).encode(),
-                            ));
+                            kept.push(("after".to_owned(), QuarantineCursor::after(last).encode()));
                             crate::urls::encode_query(&kept)
                         });
                     entries = found.iter().map(|e| EntryRow::new(e, expiry)).collect();
@@ -189,14 +186,17 @@ async fn answer(
                     error = Some(format!("the search failed: {e}"));
                 }
             }
-            form
         }
-    };
+    }
     render(
         &console.pages,
         status,
         "quarantine.html",
-        Some(Frame::new(user, console.ctx.archive.is_some(), "quarantine")),
+        Some(Frame::new(
+            user,
+            console.ctx.archive.is_some(),
+            "quarantine",
+        )),
         &View {
             executes: console.ctx.executes,
             form,
@@ -220,15 +220,19 @@ pub async fn page(
         .into_iter()
         .find(|(k, _)| k == "released")
         .map(|(_, address)| format!("Released {address}: its next events are delivered."));
-    answer(&console, &user, query.as_deref(), StatusCode::OK, released, None).await
+    answer(
+        &console,
+        &user,
+        query.as_deref(),
+        StatusCode::OK,
+        released,
+        None,
+    )
+    .await
 }
 
 /// `POST /console/quarantine/release` (`address`; operators, CSRF-checked): back to the list.
-pub async fn release(
-    State(console): State<ConsoleState>,
-    user: Signed,
-    body: Bytes,
-) -> Response {
+pub async fn release(State(console): State<ConsoleState>, user: Signed, body: Bytes) -> Response {
     let form = match user.change_form(&body) {
         Ok(form) => form,
         Err(refusal) => return refusal.into_response(),
@@ -251,10 +255,7 @@ pub async fn release(
                 return see_other(
                     &format!(
                         "/console/quarantine?{}",
-                        crate::urls::encode_query(&[(
-                            "released".to_owned(),
-                            address.to_owned()
-                        )])
+                        crate::urls::encode_query(&[("released".to_owned(), address.to_owned())])
                     ),
                     None,
                 );
@@ -281,14 +282,14 @@ mod tests {
         let pairs = crate::urls::query_pairs(
             "address=Shop.test&reason=hard_bounce&channel=email&since=2026-12-01T00:00&limit=10",
         );
-        let Ok((form, filter)) = super::filter(&pairs) else {
+        let (form, Ok(found)) = filter(&pairs) else {
             panic!("a good query refused")
         };
-        assert_eq!(filter.contains.as_deref(), Some("Shop.test"));
-        assert_eq!(filter.reason, Some(QuarantineReason::HardBounce));
-        assert_eq!(filter.channel, Some(Channel::Email));
-        assert!(filter.after.is_some());
-        assert_eq!(filter.limit, 10);
+        assert_eq!(found.contains.as_deref(), Some("Shop.test"));
+        assert_eq!(found.reason, Some(QuarantineReason::HardBounce));
+        assert_eq!(found.channel, Some(Channel::Email));
+        assert!(found.after.is_some());
+        assert_eq!(found.limit, 10);
         assert_eq!(form.since, "2026-12-01T00:00");
         for (query, field) in [
             ("reason=lost", "reason:"),
@@ -298,7 +299,7 @@ mod tests {
             ("limit=0", "limit:"),
             ("limit=1000", "limit:"),
         ] {
-            let Err((_, why)) = super::filter(&crate::urls::query_pairs(query)) else {
+            let (_, Err(why)) = filter(&crate::urls::query_pairs(query)) else {
                 panic!("{query} taken")
             };
             assert!(why.starts_with(field), "{query}: {why}");

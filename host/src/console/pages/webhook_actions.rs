@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::super::{Console, ConsoleState};
 use super::super::response::see_other;
 use super::super::session::Signed;
 use super::super::view::parse_time;
+use super::super::{Console, ConsoleState};
 use super::webhooks::{Outcome, endpoint_page};
 use crate::api::webhooks::check_name;
 use crate::db::entities::webhook_endpoint;
@@ -31,7 +31,15 @@ async fn endpoint_or_page(
         return Ok(endpoint);
     }
     // The page reads it again and answers what became of it.
-    Err(endpoint_page(console, user, name, None, StatusCode::OK, Outcome::default()).await)
+    Err(endpoint_page(
+        console,
+        user,
+        name,
+        None,
+        StatusCode::OK,
+        Outcome::default(),
+    )
+    .await)
 }
 
 /// `/console/webhooks/{name}` with `key=value` in its query, after a change.
@@ -104,7 +112,11 @@ pub async fn replay(
         Ok(endpoint) => endpoint,
         Err(page) => return page,
     };
-    let field = |key: &str| form.get(key).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let field = |key: &str| {
+        form.get(key)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
     let (from_text, to_text) = (field("from"), field("to"));
     let range = (|| {
         if from_text.is_empty() {
@@ -170,10 +182,6 @@ pub async fn rotate_secret(
             (
                 StatusCode::OK,
                 Outcome {
-                    notice: Some(
-                        "New secret: copy it now, it is not shown again. Every attempt from now on is signed with it."
-                            .to_owned(),
-                    ),
                     new_secret: Some(endpoint.secret),
                     ..Default::default()
                 },

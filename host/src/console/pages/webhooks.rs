@@ -1,6 +1,7 @@
 //! `/console/webhooks`: every endpoint (URL, subscribed types, state: enabled, or disabled and why — a
 //! `410 Gone` disables one), and `/console/webhooks/{name}`: one endpoint with the history of its
-//! notifications, every attempt of each (time, HTTP status, duration, error), a page at a time. The
+//! notifications, newest first, every attempt of each (time, HTTP status, duration, error), a page at a
+//! time. The
 //! changes an operator makes from these pages (retry, replay, rotate the secret) are in
 //! `webhook_actions`. The secret itself is never shown here, only its hint; the one exception is the
 //! answer to a rotation, rendered by `webhook_actions` once.
@@ -13,9 +14,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 
+use super::super::session::Signed;
 use super::super::view::{Frame, render, time, time_or_dash};
 use super::super::{Console, ConsoleState};
-use super::super::session::Signed;
 use crate::api::view::id_string;
 use crate::api::webhooks::check_name;
 use crate::db::entities::{webhook_attempt, webhook_endpoint};
@@ -245,7 +246,15 @@ pub async fn endpoint(
         notice,
         ..Default::default()
     };
-    endpoint_page(&console, &user, &name, query.as_deref(), StatusCode::OK, outcome).await
+    endpoint_page(
+        &console,
+        &user,
+        &name,
+        query.as_deref(),
+        StatusCode::OK,
+        outcome,
+    )
+    .await
 }
 
 /// The page of endpoint `name` with the history page `query` asks for, and `outcome`; answered with
@@ -273,12 +282,18 @@ pub async fn endpoint_page(
         )
     };
     if !console.ctx.executes || check_name(name).is_err() {
-        return missing(console, format!("There is no webhook endpoint `{name}` here."));
+        return missing(
+            console,
+            format!("There is no webhook endpoint `{name}` here."),
+        );
     }
     let endpoint = match console.ctx.store.webhook_endpoint(name).await {
         Ok(Some(endpoint)) => endpoint,
         Ok(None) => {
-            return missing(console, format!("There is no webhook endpoint `{name}` here."));
+            return missing(
+                console,
+                format!("There is no webhook endpoint `{name}` here."),
+            );
         }
         Err(e) => return missing(console, format!("The endpoint cannot be read: {e}")),
     };
@@ -292,13 +307,13 @@ pub async fn endpoint_page(
                 HistoryForm::default(),
                 HistoryFilter {
                     limit: PAGE,
+                    newest_first: true,
                     ..Default::default()
                 },
             )
         }
     };
-    let (notifications, next) = match console.ctx.store.webhook_history(&endpoint, &filter).await
-    {
+    let (notifications, next) = match console.ctx.store.webhook_history(&endpoint, &filter).await {
         Ok(page) => {
             let next = (page.len() as u64 == filter.limit)
                 .then(|| page.last())
@@ -345,6 +360,7 @@ fn history_filter(pairs: &[(String, String)]) -> Result<(HistoryForm, HistoryFil
     let mut form = HistoryForm::default();
     let mut filter = HistoryFilter {
         limit: PAGE,
+        newest_first: true,
         ..Default::default()
     };
     for (key, value) in pairs {
@@ -397,7 +413,10 @@ mod tests {
         assert_eq!(filter.limit, 5);
         assert_eq!(form.status, "failed");
         let (_, filter) = history_filter(&pairs("status=&after=")).unwrap();
-        assert_eq!((filter.status, filter.after, filter.limit), (None, None, PAGE));
+        assert_eq!(
+            (filter.status, filter.after, filter.limit),
+            (None, None, PAGE)
+        );
         for (query, field) in [
             ("status=lost", "status:"),
             ("after=abc", "after:"),
