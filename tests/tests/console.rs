@@ -520,11 +520,16 @@ async fn sqlite_viewer_is_refused_and_a_form_without_its_csrf_token_is_refused()
         ))
         .await;
     browser.click(&format!("{form} button")).await;
-    let page = body_text(&browser).await;
-    assert!(
-        page.contains("403 Forbidden: the form's CSRF token is missing or wrong"),
-        "{page}"
-    );
+    // The click may return before the refusal has loaded: wait for its text.
+    poll_until(secs(15), "the CSRF refusal", async || {
+        let page = body_text(&browser).await;
+        if page.contains("403 Forbidden: the form's CSRF token is missing or wrong") {
+            Ok(())
+        } else {
+            Err(page)
+        }
+    })
+    .await;
     browser.screenshot("csrf_refused").await;
     assert!(enabled(&server, "rtEventsProcessing").await);
     // A wrong token is no better; the right one works.

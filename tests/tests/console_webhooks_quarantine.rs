@@ -170,7 +170,9 @@ async fn sqlite_webhook_history_retry_rotation_replay_and_a_viewer_refused() {
     let browser = Browser::start().await;
     sign_in(&browser, &server, OPERATOR).await;
     assert_signed_in_as(&browser, "olga · operator").await;
-    browser.click("nav a[href='/console/webhooks']").await;
+    browser
+        .click_to_load("nav a[href='/console/webhooks']")
+        .await;
     browser
         .wait_for_css("#endpoints", secs(15), "the endpoints")
         .await;
@@ -194,10 +196,19 @@ async fn sqlite_webhook_history_retry_rotation_replay_and_a_viewer_refused() {
     assert!(!page.contains(&old_secret), "a secret on the list page");
     assert!(page.contains(&format!("whsec_…{}", &old_secret[old_secret.len() - 4..])));
     browser.screenshot("webhooks_list").await;
+    browser
+        .goto(&url(&server, "/console/webhooks/nobody"))
+        .await;
+    assert_eq!(
+        browser.text("#webhooks-error").await,
+        "There is no webhook endpoint `nobody` here."
+    );
+    assert!(!browser.has("#endpoints").await);
+    browser.goto(&url(&server, "/console/webhooks")).await;
 
     // The history: the notification failed, with its four attempts answered 500.
     browser
-        .click(r#"tr[data-endpoint="orders"] a.endpoint-link"#)
+        .click_to_load(r#"tr[data-endpoint="orders"] a.endpoint-link"#)
         .await;
     assert_eq!(browser.path().await, "/console/webhooks/orders");
     let row = format!(r#"tbody[data-notification="{notification}"]"#);
@@ -222,7 +233,7 @@ async fn sqlite_webhook_history_retry_rotation_replay_and_a_viewer_refused() {
 
     // Retry: due again, the fifth attempt is answered 200, under the same webhook-id.
     browser
-        .click(&format!(r#"{row} button[data-action="retry"]"#))
+        .click_to_load(&format!(r#"{row} button[data-action="retry"]"#))
         .await;
     let notice = browser.text("#notice").await;
     assert!(
@@ -260,7 +271,7 @@ async fn sqlite_webhook_history_retry_rotation_replay_and_a_viewer_refused() {
     browser.full_page_screenshot("webhook_retried").await;
 
     // Rotating the secret shows the new one once; the next attempt is signed with it.
-    browser.click("#rotate-secret").await;
+    browser.click_to_load("#rotate-secret").await;
     let new_secret = browser.text("#new-secret-value").await;
     assert!(
         new_secret.starts_with("whsec_") && new_secret != old_secret,
@@ -285,16 +296,19 @@ async fn sqlite_webhook_history_retry_rotation_replay_and_a_viewer_refused() {
     assert!(!source.as_str().unwrap_or_default().contains(&new_secret));
     receiver.set_secret("orders", &new_secret).await;
     browser
-        .click(&format!(r#"{row} button[data-action="retry"]"#))
+        .click_to_load(&format!(r#"{row} button[data-action="retry"]"#))
         .await;
     let requests = receiver.wait_for_requests_to("orders", 6, TIMEOUT).await;
     assert_eq!(requests[5]["verified"], true, "{}", pretty(&requests[5]));
     assert_eq!(requests[5]["webhookId"], notification.as_str());
 
     // Replay the last hour: the event's notification again, under a new id.
+    browser
+        .goto(&url(&server, "/console/webhooks/orders"))
+        .await;
     browser.fill("#replay-from", &rfc3339_ago(secs(3600))).await;
     browser.fill("#replay-to", &rfc3339_in(secs(60))).await;
-    browser.click("#replay-button").await;
+    browser.click_to_load("#replay-button").await;
     assert_eq!(
         browser.text("#notice").await,
         "Replay: 1 notification(s) queued."
@@ -303,7 +317,7 @@ async fn sqlite_webhook_history_retry_rotation_replay_and_a_viewer_refused() {
     // A wrong range names the field and keeps what was typed.
     browser.fill("#replay-from", "yesterday").await;
     browser.fill("#replay-to", &rfc3339_in(secs(60))).await;
-    browser.click("#replay-button").await;
+    browser.click_to_load("#replay-button").await;
     assert!(browser.text("#webhook-error").await.starts_with("from:"));
     assert_eq!(
         browser.attr("#replay-from", "value").await.as_deref(),
@@ -319,7 +333,7 @@ async fn sqlite_webhook_history_retry_rotation_replay_and_a_viewer_refused() {
         .await
         .expect("an id");
     assert_ne!(newest, notification);
-    browser.click("#next-page").await;
+    browser.click_to_load("#next-page").await;
     assert!(browser.path().await.contains(&format!("after={newest}")));
     assert_eq!(count(&browser, "tbody.notification").await, 1);
     assert!(browser.has(&row).await, "{}", body_text(&browser).await);
@@ -400,7 +414,9 @@ async fn sqlite_an_address_released_from_quarantine_receives_the_next_event() {
     // A viewer finds it, sees no release button, and its release is refused.
     sign_in(&browser, &server, VIEWER).await;
     assert_signed_in_as(&browser, "vera").await;
-    browser.click("nav a[href='/console/quarantine']").await;
+    browser
+        .click_to_load("nav a[href='/console/quarantine']")
+        .await;
     browser
         .wait_for_css("#entries", secs(15), "the entries")
         .await;
@@ -425,7 +441,7 @@ async fn sqlite_an_address_released_from_quarantine_receives_the_next_event() {
     browser.goto(&url(&server, "/console/quarantine")).await;
     // Search by part of the address (any case): the entry, its reason, diagnostic and since when.
     browser.fill("#address", "GONE@").await;
-    browser.click("#search-button").await;
+    browser.click_to_load("#search-button").await;
     browser
         .wait_for_css("#entries", secs(15), "the results")
         .await;
@@ -484,10 +500,7 @@ async fn sqlite_an_address_released_from_quarantine_receives_the_next_event() {
                 .unwrap_or_default(),
         );
         assert!(seen.len() <= 3, "{seen:?}");
-        browser.click("#next-page").await;
-        browser
-            .wait_for_css("#entries", secs(15), "the next page")
-            .await;
+        browser.click_to_load("#next-page").await;
     }
     seen.sort();
     assert_eq!(seen, ["+33612345678", "@blocked.test", address]);
@@ -495,7 +508,7 @@ async fn sqlite_an_address_released_from_quarantine_receives_the_next_event() {
     // Released: gone from the list, and the next event to the address is delivered.
     browser.goto(&url(&server, "/console/quarantine")).await;
     browser
-        .click(&format!(r#"{entry} button[data-action="release"]"#))
+        .click_to_load(&format!(r#"{entry} button[data-action="release"]"#))
         .await;
     assert_eq!(
         browser.text("#notice").await,
@@ -591,4 +604,42 @@ async fn sqlite_rotate_secret_api() {
 async fn postgres_rotate_secret_api() {
     let database = PostgresDatabase::create();
     rotate_secret_api(Some(&database)).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_control_instance_says_webhooks_and_quarantine_are_per_execution_instance() {
+    let execution = TestServer::start(ServerOptions::new(PluginDir::new()));
+    let control = TestServer::start(
+        console_options(PluginDir::new())
+            .role("control")
+            .instance_id(100)
+            .extra_toml(&format!(
+                "[[execution_instances]]\nname = \"exec-1\"\nurl = \"http://{}\"\n",
+                execution.api_addr()
+            )),
+    );
+    let browser = Browser::start().await;
+    sign_in(&browser, &control, OPERATOR).await;
+    assert_signed_in_as(&browser, "olga").await;
+    for (path, name) in [
+        ("/console/webhooks", "control_webhooks"),
+        ("/console/quarantine", "control_quarantine"),
+    ] {
+        browser.goto(&url(&control, path)).await;
+        let text = browser.text("#per-instance").await;
+        assert!(text.contains("each execution instance"), "{path}: {text}");
+        assert!(!browser.has("#endpoints, #entries").await, "{path}");
+        browser.screenshot(name).await;
+    }
+    // Nothing to change here either.
+    browser
+        .goto(&url(&control, "/console/webhooks/orders"))
+        .await;
+    assert!(browser.has("#webhooks-error").await);
+    let release_body = "'csrf=' + encodeURIComponent(document.querySelector('input[name=csrf]').value) + '&address=a%40example.com'";
+    assert_eq!(
+        post_from_page(&browser, "/console/quarantine/release", release_body).await,
+        json!(404)
+    );
+    browser.close().await;
 }

@@ -175,6 +175,8 @@ pub struct Outcome {
 #[derive(Serialize)]
 struct ListView {
     executes: bool,
+    /// Whether the list was read (not on the page saying an endpoint is missing).
+    listed: bool,
     endpoints: Vec<EndpointRow>,
     error: Option<String>,
 }
@@ -198,6 +200,7 @@ pub async fn list(State(console): State<ConsoleState>, user: Signed) -> Response
     let frame = Frame::new(&user, console.ctx.archive.is_some(), "webhooks");
     let mut view = ListView {
         executes: console.ctx.executes,
+        listed: true,
         endpoints: Vec::new(),
         error: None,
     };
@@ -276,6 +279,7 @@ pub async fn endpoint_page(
             Some(Frame::new(user, console.ctx.archive.is_some(), "webhooks")),
             &ListView {
                 executes: console.ctx.executes,
+                listed: false,
                 endpoints: Vec::new(),
                 error: Some(why),
             },
