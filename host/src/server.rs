@@ -379,6 +379,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             archive: control.as_ref().map(|c| Arc::clone(&c.monitor)),
             config: config.console.clone(),
             templates: crate::console::ConsoleContext::template_cache((&config.templates).into()),
+            executes: config.instance.role.executes(),
+            quarantine_expiry: config.quarantine.expire_after,
         }),
     };
     serve(admin_listener, admin::LISTENER, admin::router(admin));

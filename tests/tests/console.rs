@@ -6,73 +6,9 @@
 //! instance's page; on SQLite, and sessions surviving a restart and shared by two instances on
 //! PostgreSQL. Each test saves a screenshot under `<target>/console-screenshots/`.
 
-use std::sync::OnceLock;
-
+use message_center_tests::console::*;
 use message_center_tests::*;
 use serde_json::{Value, json};
-
-const OPERATOR: (&str, &str) = ("olga", "operator password 1");
-const VIEWER: (&str, &str) = ("vera", "viewer password 2");
-
-/// The PHC string `message-center hash-password` prints for `password`.
-fn hash_password(password: &str) -> String {
-    let hash = hash_console_password(password);
-    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
-    assert!(!hash.contains(password));
-    hash
-}
-
-/// `[console]` with the operator and the viewer (hashed once per test process).
-fn users_toml() -> &'static str {
-    static TOML: OnceLock<String> = OnceLock::new();
-    TOML.get_or_init(|| {
-        format!(
-            "[console]\nrefresh = \"500ms\"\n\n\
-             [[console.users]]\nlogin = \"{}\"\npassword_hash = \"{}\"\nrole = \"operator\"\n\n\
-             [[console.users]]\nlogin = \"{}\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n",
-            OPERATOR.0,
-            hash_password(OPERATOR.1),
-            VIEWER.0,
-            hash_password(VIEWER.1),
-        )
-    })
-}
-
-fn url(server: &TestServer, path: &str) -> String {
-    format!("http://{}{path}", server.admin_addr())
-}
-
-async fn sign_in(browser: &Browser, server: &TestServer, (login, password): (&str, &str)) {
-    browser.goto(&url(server, "/console/sign-in")).await;
-    browser.fill("#login", login).await;
-    browser.fill("#password", password).await;
-    browser.click("#sign-in-button").await;
-}
-
-async fn assert_signed_in_as(browser: &Browser, login: &str) {
-    browser
-        .wait_for_css(".user .login", secs(15), "the signed-in header")
-        .await;
-    let who = browser.text(".user .login").await;
-    assert!(
-        who.starts_with(login),
-        "signed in as `{who}`, expected {login}"
-    );
-}
-
-/// The page's text.
-async fn body_text(browser: &Browser) -> String {
-    browser
-        .script("return document.body.innerText")
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn console_options(plugins: PluginDir) -> ServerOptions {
-    ServerOptions::new(plugins).extra_toml(users_toml())
-}
 
 #[tokio::test]
 async fn sqlite_sign_in_right_and_wrong_password_and_back_off() {
@@ -535,19 +471,6 @@ async fn sqlite_operator_stops_and_starts_a_workflow_and_reloads_plugins() {
     browser.close().await;
 }
 
-/// POSTs a form from the page (as a forged or scripted form would) and returns the status.
-async fn post_from_page(browser: &Browser, path: &str, body: &str) -> Value {
-    browser
-        .script_async(&format!(
-            "var done = arguments[arguments.length - 1];\
-             fetch({path}, {{ method: 'POST', headers: {{ 'Content-Type': 'application/x-www-form-urlencoded' }}, body: {body}, redirect: 'manual' }})\
-               .then(function (r) {{ done(r.status); }}, function (e) {{ done('error ' + e); }});",
-            path = json!(path),
-            body = body,
-        ))
-        .await
-}
-
 #[tokio::test]
 async fn sqlite_viewer_is_refused_and_a_form_without_its_csrf_token_is_refused() {
     let server = TestServer::start(console_options(PluginDir::new()).processing_workflows());
@@ -597,11 +520,16 @@ async fn sqlite_viewer_is_refused_and_a_form_without_its_csrf_token_is_refused()
         ))
         .await;
     browser.click(&format!("{form} button")).await;
-    let page = body_text(&browser).await;
-    assert!(
-        page.contains("403 Forbidden: the form's CSRF token is missing or wrong"),
-        "{page}"
-    );
+    // The click may return before the refusal has loaded: wait for its text.
+    poll_until(secs(15), "the CSRF refusal", async || {
+        let page = body_text(&browser).await;
+        if page.contains("403 Forbidden: the form's CSRF token is missing or wrong") {
+            Ok(())
+        } else {
+            Err(page)
+        }
+    })
+    .await;
     browser.screenshot("csrf_refused").await;
     assert!(enabled(&server, "rtEventsProcessing").await);
     // A wrong token is no better; the right one works.

@@ -10,7 +10,9 @@
 //! end in `.html`), rendered from typed view structs; one small script (`assets/console.js`) refreshes
 //! the monitoring figures. Every answer carries a Content Security Policy without inline scripts or
 //! styles and `frame-ancestors 'none'` (`response`). The pages read what the admin API reads — the
-//! monitoring snapshot, the workflow set, the plugin registry, the store — without going over HTTP.
+//! monitoring snapshot, the workflow set, the plugin registry, the store — without going over HTTP:
+//! webhooks (endpoints, history, retry, replay, secret rotation) and the quarantine (search, release)
+//! included.
 
 mod assets;
 mod auth;
@@ -48,6 +50,10 @@ pub struct ConsoleContext {
     pub config: ConsoleConfig,
     /// Renders an event's message again for its page, with delivery's limits.
     pub templates: Arc<TemplateCache>,
+    /// Whether this instance executes (has webhooks and a quarantine of its own).
+    pub executes: bool,
+    /// `[quarantine] expire_after`: older entries are not shown (they no longer count).
+    pub quarantine_expiry: Option<std::time::Duration>,
 }
 
 /// The console's state: the context, the page templates and the sign-in back-off.
@@ -109,6 +115,25 @@ pub fn router<S>(ctx: ConsoleContext) -> Router<S> {
         .route(
             "/console/plugins/{name}/reload",
             post(pages::workflows::reload_one),
+        )
+        .route("/console/webhooks", get(pages::webhooks::list))
+        .route("/console/webhooks/{name}", get(pages::webhooks::endpoint))
+        .route(
+            "/console/webhooks/{name}/deliveries/{id}/retry",
+            post(pages::webhook_actions::retry),
+        )
+        .route(
+            "/console/webhooks/{name}/replay",
+            post(pages::webhook_actions::replay),
+        )
+        .route(
+            "/console/webhooks/{name}/rotate-secret",
+            post(pages::webhook_actions::rotate_secret),
+        )
+        .route("/console/quarantine", get(pages::quarantine::page))
+        .route(
+            "/console/quarantine/release",
+            post(pages::quarantine::release),
         )
         .route("/console/instances", get(pages::instances::page))
         .route("/console/assets/{file}", get(assets::serve))

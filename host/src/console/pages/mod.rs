@@ -4,6 +4,9 @@ pub mod event;
 pub mod events;
 pub mod instances;
 pub mod monitoring;
+pub mod quarantine;
+pub mod webhook_actions;
+pub mod webhooks;
 pub mod workflows;
 
 use axum::response::Response;
@@ -12,7 +15,7 @@ use super::response::see_other;
 use super::session::Signed;
 
 /// Every page template, embedded in the binary.
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("base.html", include_str!("../templates/base.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     (
@@ -36,6 +39,12 @@ const TEMPLATES: [(&str, &str); 9] = [
     (
         "instances.html",
         include_str!("../templates/instances.html"),
+    ),
+    ("webhooks.html", include_str!("../templates/webhooks.html")),
+    ("webhook.html", include_str!("../templates/webhook.html")),
+    (
+        "quarantine.html",
+        include_str!("../templates/quarantine.html"),
     ),
 ];
 

@@ -18,9 +18,12 @@ use crate::store::{Store, StoreError};
 #[derive(Clone, Debug, Default)]
 pub struct HistoryFilter {
     pub status: Option<NotificationStatus>,
-    /// Only notifications with a greater id (the page after).
+    /// The page after this notification id in the list's order: greater ids, or lower ones when
+    /// `newest_first`.
     pub after: Option<i64>,
     pub limit: u64,
+    /// Newest first (the console) instead of oldest first (the API).
+    pub newest_first: bool,
 }
 
 /// One notification of the history, with its event's public id and every attempt, oldest first.
@@ -32,7 +35,7 @@ pub struct HistoryEntry {
 }
 
 impl Store {
-    /// A page of `endpoint`'s notifications in id order.
+    /// A page of `endpoint`'s notifications in id order (descending when `filter.newest_first`).
     pub async fn webhook_history(
         &self,
         endpoint: &webhook_endpoint::Model,
@@ -40,13 +43,21 @@ impl Store {
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut select = webhook_notification::Entity::find()
             .filter(webhook_notification::Column::EndpointId.eq(endpoint.id))
-            .order_by_asc(webhook_notification::Column::Id)
             .limit(filter.limit);
+        select = if filter.newest_first {
+            select.order_by_desc(webhook_notification::Column::Id)
+        } else {
+            select.order_by_asc(webhook_notification::Column::Id)
+        };
         if let Some(status) = filter.status {
             select = select.filter(webhook_notification::Column::Status.eq(status.as_str()));
         }
         if let Some(after) = filter.after {
-            select = select.filter(webhook_notification::Column::Id.gt(after));
+            select = select.filter(if filter.newest_first {
+                webhook_notification::Column::Id.lt(after)
+            } else {
+                webhook_notification::Column::Id.gt(after)
+            });
         }
         let notifications = select.all(&self.db).await.map_err(|e| self.error(e))?;
         if notifications.is_empty() {
