@@ -107,7 +107,10 @@ async fn deliver(
     Ok(recorded
         .recorded
         .into_iter()
-        .map(|r| r.recorded.then(|| r.status.unwrap_or(NotificationStatus::Pending)))
+        .map(|r| {
+            r.recorded
+                .then(|| r.status.unwrap_or(NotificationStatus::Pending))
+        })
         .collect())
 }
 

@@ -299,7 +299,10 @@ impl Store {
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         for (id, body) in bodies {
             webhook_notification::Entity::update_many()
-                .col_expr(webhook_notification::Column::Body, Expr::value(body.as_str()))
+                .col_expr(
+                    webhook_notification::Column::Body,
+                    Expr::value(body.as_str()),
+                )
                 .filter(webhook_notification::Column::Id.eq(*id))
                 .filter(webhook_notification::Column::Body.is_null())
                 .exec(&txn)
@@ -416,7 +419,10 @@ impl Store {
         for (endpoint_id, reason) in &disable {
             webhook_endpoint::Entity::update_many()
                 .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
-                .col_expr(webhook_endpoint::Column::DisabledReason, Expr::value(*reason))
+                .col_expr(
+                    webhook_endpoint::Column::DisabledReason,
+                    Expr::value(*reason),
+                )
                 .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
                 .filter(webhook_endpoint::Column::Id.eq(*endpoint_id))
                 .exec(&txn)
