@@ -4,6 +4,9 @@ pub mod event;
 pub mod events;
 pub mod instances;
 pub mod monitoring;
+pub mod template_diff;
+pub mod template_tools;
+pub mod templates;
 pub mod workflows;
 
 use axum::response::Response;
@@ -12,7 +15,7 @@ use super::response::see_other;
 use super::session::Signed;
 
 /// Every page template, embedded in the binary.
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 12] = [
     ("base.html", include_str!("../templates/base.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     (
@@ -36,6 +39,15 @@ const TEMPLATES: [(&str, &str); 9] = [
     (
         "instances.html",
         include_str!("../templates/instances.html"),
+    ),
+    (
+        "templates.html",
+        include_str!("../templates/templates.html"),
+    ),
+    ("template.html", include_str!("../templates/template.html")),
+    (
+        "template_diff.html",
+        include_str!("../templates/template_diff.html"),
     ),
 ];
 
