@@ -220,7 +220,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         ));
         Some(Arc::new(ControlServices { instances, monitor }))
     };
-    let proof_sender = delivery.as_ref().map(crate::delivery::DeliveryHandle::proofs);
+    let proof_sender = delivery
+        .as_ref()
+        .map(crate::delivery::DeliveryHandle::proofs);
     let mut services = HostServices::new(
         store.clone(),
         claimer,

@@ -6,79 +6,14 @@
 //! instance's page; on SQLite, and sessions surviving a restart and shared by two instances on
 //! PostgreSQL. Each test saves a screenshot under `<target>/console-screenshots/`.
 
-use std::sync::OnceLock;
-
 use message_center_tests::*;
 use serde_json::{Value, json};
-
-const OPERATOR: (&str, &str) = ("olga", "operator password 1");
-const VIEWER: (&str, &str) = ("vera", "viewer password 2");
-
-/// The PHC string `message-center hash-password` prints for `password`.
-fn hash_password(password: &str) -> String {
-    let hash = hash_console_password(password);
-    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
-    assert!(!hash.contains(password));
-    hash
-}
-
-/// `[console]` with the operator and the viewer (hashed once per test process).
-fn users_toml() -> &'static str {
-    static TOML: OnceLock<String> = OnceLock::new();
-    TOML.get_or_init(|| {
-        format!(
-            "[console]\nrefresh = \"500ms\"\n\n\
-             [[console.users]]\nlogin = \"{}\"\npassword_hash = \"{}\"\nrole = \"operator\"\n\n\
-             [[console.users]]\nlogin = \"{}\"\npassword_hash = \"{}\"\nrole = \"viewer\"\n",
-            OPERATOR.0,
-            hash_password(OPERATOR.1),
-            VIEWER.0,
-            hash_password(VIEWER.1),
-        )
-    })
-}
-
-fn url(server: &TestServer, path: &str) -> String {
-    format!("http://{}{path}", server.admin_addr())
-}
-
-async fn sign_in(browser: &Browser, server: &TestServer, (login, password): (&str, &str)) {
-    browser.goto(&url(server, "/console/sign-in")).await;
-    browser.fill("#login", login).await;
-    browser.fill("#password", password).await;
-    browser.click("#sign-in-button").await;
-}
-
-async fn assert_signed_in_as(browser: &Browser, login: &str) {
-    browser
-        .wait_for_css(".user .login", secs(15), "the signed-in header")
-        .await;
-    let who = browser.text(".user .login").await;
-    assert!(
-        who.starts_with(login),
-        "signed in as `{who}`, expected {login}"
-    );
-}
-
-/// The page's text.
-async fn body_text(browser: &Browser) -> String {
-    browser
-        .script("return document.body.innerText")
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn console_options(plugins: PluginDir) -> ServerOptions {
-    ServerOptions::new(plugins).extra_toml(users_toml())
-}
 
 #[tokio::test]
 async fn sqlite_sign_in_right_and_wrong_password_and_back_off() {
     let server = TestServer::start(console_options(PluginDir::new()));
     // The headers every page carries.
-    let answer = reqwest::get(url(&server, "/console/sign-in"))
+    let answer = reqwest::get(console_url(&server, "/console/sign-in"))
         .await
         .expect("GET");
     let csp = answer.headers()["content-security-policy"]
@@ -95,7 +30,7 @@ async fn sqlite_sign_in_right_and_wrong_password_and_back_off() {
         .build()
         .expect("client");
     let answer = no_redirects
-        .get(url(&server, "/console/monitoring"))
+        .get(console_url(&server, "/console/monitoring"))
         .send()
         .await
         .expect("GET");
@@ -103,7 +38,9 @@ async fn sqlite_sign_in_right_and_wrong_password_and_back_off() {
     assert_eq!(answer.headers()["location"], "/console/sign-in");
 
     let browser = Browser::start().await;
-    browser.goto(&url(&server, "/console/monitoring")).await;
+    browser
+        .goto(&console_url(&server, "/console/monitoring"))
+        .await;
     assert_eq!(browser.path().await, "/console/sign-in");
     sign_in(&browser, &server, (OPERATOR.0, "not the password")).await;
     let error = browser.text("#sign-in-error").await;
@@ -131,7 +68,7 @@ async fn sqlite_sign_in_right_and_wrong_password_and_back_off() {
         )
         .await;
     assert_eq!(browser.path().await, "/console/sign-in");
-    browser.goto(&url(&server, "/console/events")).await;
+    browser.goto(&console_url(&server, "/console/events")).await;
     assert_eq!(browser.path().await, "/console/sign-in");
 
     // Five failures start a 30 s pause, during which even the right password is refused unchecked.
@@ -181,10 +118,13 @@ async fn sqlite_first_run_link_creates_the_first_operator() {
 
     let browser = Browser::start().await;
     browser
-        .goto(&url(&server, "/console/first-run?token=not-the-token"))
+        .goto(&console_url(
+            &server,
+            "/console/first-run?token=not-the-token",
+        ))
         .await;
     assert!(body_text(&browser).await.contains("403 Forbidden"));
-    let link = url(&server, &format!("/console/first-run?token={token}"));
+    let link = console_url(&server, &format!("/console/first-run?token={token}"));
     browser.goto(&link).await;
     browser.fill("#login", "first-op").await;
     browser.fill("#password", "a long first password").await;
@@ -198,7 +138,9 @@ async fn sqlite_first_run_link_creates_the_first_operator() {
     browser.goto(&link).await;
     assert!(body_text(&browser).await.contains("already used"));
     // The user is in the database and signs in again.
-    browser.goto(&url(&server, "/console/monitoring")).await;
+    browser
+        .goto(&console_url(&server, "/console/monitoring"))
+        .await;
     browser.click(".user button").await;
     sign_in(&browser, &server, ("first-op", "a long first password")).await;
     assert_signed_in_as(&browser, "first-op").await;
@@ -331,7 +273,7 @@ async fn sqlite_monitoring_page_turns_batch_queue_size_to_alert() {
     browser.full_page_screenshot("monitoring_batch_alert").await;
     // The day's charts too.
     browser
-        .goto(&url(&server, "/console/monitoring?range=day"))
+        .goto(&console_url(&server, "/console/monitoring?range=day"))
         .await;
     browser
         .wait_for_css(
@@ -467,7 +409,7 @@ async fn sqlite_find_an_event_by_external_id_and_open_it_with_its_ctx_as_text() 
     browser.full_page_screenshot("event_page_xss_ctx").await;
     // A wrong search names the field.
     browser
-        .goto(&url(&server, "/console/events?from=yesterday"))
+        .goto(&console_url(&server, "/console/events?from=yesterday"))
         .await;
     assert!(browser.text("#search-error").await.starts_with("from:"));
     browser.close().await;
@@ -486,7 +428,9 @@ async fn sqlite_operator_stops_and_starts_a_workflow_and_reloads_plugins() {
     let browser = Browser::start().await;
     sign_in(&browser, &server, OPERATOR).await;
     assert_signed_in_as(&browser, "olga").await;
-    browser.goto(&url(&server, "/console/workflows")).await;
+    browser
+        .goto(&console_url(&server, "/console/workflows"))
+        .await;
     let row = r#"tr[data-workflow="rtEventsProcessing"]"#;
     browser
         .click(&format!(r#"{row} button[data-action="stop"]"#))
@@ -535,26 +479,15 @@ async fn sqlite_operator_stops_and_starts_a_workflow_and_reloads_plugins() {
     browser.close().await;
 }
 
-/// POSTs a form from the page (as a forged or scripted form would) and returns the status.
-async fn post_from_page(browser: &Browser, path: &str, body: &str) -> Value {
-    browser
-        .script_async(&format!(
-            "var done = arguments[arguments.length - 1];\
-             fetch({path}, {{ method: 'POST', headers: {{ 'Content-Type': 'application/x-www-form-urlencoded' }}, body: {body}, redirect: 'manual' }})\
-               .then(function (r) {{ done(r.status); }}, function (e) {{ done('error ' + e); }});",
-            path = json!(path),
-            body = body,
-        ))
-        .await
-}
-
 #[tokio::test]
 async fn sqlite_viewer_is_refused_and_a_form_without_its_csrf_token_is_refused() {
     let server = TestServer::start(console_options(PluginDir::new()).processing_workflows());
     let browser = Browser::start().await;
     sign_in(&browser, &server, VIEWER).await;
     assert_signed_in_as(&browser, "vera · viewer").await;
-    browser.goto(&url(&server, "/console/workflows")).await;
+    browser
+        .goto(&console_url(&server, "/console/workflows"))
+        .await;
     browser
         .wait_for_css("#workflows", secs(15), "the workflows")
         .await;
@@ -588,7 +521,9 @@ async fn sqlite_viewer_is_refused_and_a_form_without_its_csrf_token_is_refused()
     // An operator's form without its token (removed from the page before the click) is refused.
     sign_in(&browser, &server, OPERATOR).await;
     assert_signed_in_as(&browser, "olga").await;
-    browser.goto(&url(&server, "/console/workflows")).await;
+    browser
+        .goto(&console_url(&server, "/console/workflows"))
+        .await;
     let form = r#"tr[data-workflow="rtEventsProcessing"] form[action$="/stop"]"#;
     browser
         .script(&format!(
@@ -605,7 +540,9 @@ async fn sqlite_viewer_is_refused_and_a_form_without_its_csrf_token_is_refused()
     browser.screenshot("csrf_refused").await;
     assert!(enabled(&server, "rtEventsProcessing").await);
     // A wrong token is no better; the right one works.
-    browser.goto(&url(&server, "/console/workflows")).await;
+    browser
+        .goto(&console_url(&server, "/console/workflows"))
+        .await;
     assert_eq!(
         post_from_page(
             &browser,
@@ -629,7 +566,10 @@ async fn sqlite_viewer_is_refused_and_a_form_without_its_csrf_token_is_refused()
     assert!(!enabled(&server, "rtEventsProcessing").await);
     // Without a session at all: 403, not a redirect.
     let answer = reqwest::Client::new()
-        .post(url(&server, "/console/workflows/rtEventsProcessing/start"))
+        .post(console_url(
+            &server,
+            "/console/workflows/rtEventsProcessing/start",
+        ))
         .body("csrf=x")
         .send()
         .await
@@ -663,7 +603,9 @@ async fn sqlite_control_instance_page_shows_each_execution_instance() {
     browser.click("nav a[href='/console/instances']").await;
     let deadline = std::time::Instant::now() + secs(30);
     loop {
-        browser.goto(&url(&control, "/console/instances")).await;
+        browser
+            .goto(&console_url(&control, "/console/instances"))
+            .await;
         if browser
             .has(r#"tr[data-instance="exec-1"][data-state="ok"]"#)
             .await
@@ -701,7 +643,7 @@ async fn postgres_sessions_survive_a_restart_and_are_shared_by_instances() {
     sign_in(&browser, &a, OPERATOR).await;
     assert_signed_in_as(&browser, "olga").await;
     // The other instance (another port: the browser sends the same cookie) knows the session.
-    browser.goto(&url(&b, "/console/workflows")).await;
+    browser.goto(&console_url(&b, "/console/workflows")).await;
     assert_eq!(browser.path().await, "/console/workflows");
     assert_signed_in_as(&browser, "olga · operator").await;
     // A restart keeps it.
@@ -709,13 +651,13 @@ async fn postgres_sessions_survive_a_restart_and_are_shared_by_instances() {
     a.wait_exit(secs(30)).await.expect("a exits");
     drop(a);
     let a = TestServer::start(shared_options(&database));
-    browser.goto(&url(&a, "/console/events")).await;
+    browser.goto(&console_url(&a, "/console/events")).await;
     assert_eq!(browser.path().await, "/console/events");
     assert_signed_in_as(&browser, "olga").await;
     browser.screenshot("postgres_session_after_restart").await;
     // Signing out on one instance signs out on every one.
     browser.click(".user button").await;
-    browser.goto(&url(&b, "/console/monitoring")).await;
+    browser.goto(&console_url(&b, "/console/monitoring")).await;
     assert_eq!(browser.path().await, "/console/sign-in");
     browser.close().await;
 }

@@ -174,7 +174,10 @@ pub fn router(context: ApiContext) -> Router {
             "/api/v1/templates/{name}/preview",
             post(template_trials::preview),
         )
-        .route("/api/v1/templates/{name}/proof", post(template_trials::proof))
+        .route(
+            "/api/v1/templates/{name}/proof",
+            post(template_trials::proof),
+        )
         .route(
             "/api/v1/templates/{name}/proofs",
             get(template_trials::proofs),

@@ -113,7 +113,10 @@ pub async fn preview(
         }
     };
     let preview = ctx.trials.preview(&name, version, recipient).await?;
-    Ok(json_response(StatusCode::OK, &preview_view(&name, &preview)))
+    Ok(json_response(
+        StatusCode::OK,
+        &preview_view(&name, &preview),
+    ))
 }
 
 /// `POST /api/v1/templates/{name}/proof`, body `{"version"?, "seed"}`: sent now to the seed. 201 when
@@ -135,14 +138,14 @@ pub async fn proof(
     } else {
         StatusCode::BAD_GATEWAY
     };
-    Ok(json_response(status, &json!({ "proof": proof_view(&proof) })))
+    Ok(json_response(
+        status,
+        &json!({ "proof": proof_view(&proof) }),
+    ))
 }
 
 /// `GET /api/v1/templates/{name}/proofs`: the latest proofs, newest first.
-pub async fn proofs(
-    State(ctx): State<Api>,
-    Param(name): Param,
-) -> Result<HttpResponse, ApiError> {
+pub async fn proofs(State(ctx): State<Api>, Param(name): Param) -> Result<HttpResponse, ApiError> {
     check_name(&name)?;
     let proofs: Vec<Value> = ctx
         .store
@@ -195,7 +198,9 @@ fn inline_event(value: &Value, max_ctx_bytes: usize) -> Result<RenderEvent, ApiE
     if size > max_ctx_bytes {
         return Err(ApiError::bad_request(
             "event.ctx",
-            format!("`ctx` is {size} bytes as JSON; the limit is {max_ctx_bytes} (server.max_ctx_bytes)"),
+            format!(
+                "`ctx` is {size} bytes as JSON; the limit is {max_ctx_bytes} (server.max_ctx_bytes)"
+            ),
         ));
     }
     Ok(RenderEvent {

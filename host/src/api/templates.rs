@@ -165,7 +165,6 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
 pub(crate) fn version_from_object(
     object: &Map<String, Value>,
 ) -> Result<(NewTemplateVersion, bool), ApiError> {
-
     let event_type = optional_string(object, "eventType", "")?
         .ok_or_else(|| ApiError::bad_request("eventType", "`eventType` is required"))?;
     refuse_characters("eventType", &event_type, |c| c == '\0')?;

@@ -64,7 +64,10 @@ pub static TEMPLATES_JS: LazyLock<Asset> = LazyLock::new(|| {
 
 /// `GET /console/assets/{file}`: no session needed (nothing secret in them).
 pub async fn serve(Path(file): Path<String>) -> Response {
-    let Some(asset) = [&*CSS, &*JS, &*TEMPLATES_JS].into_iter().find(|a| a.name == file) else {
+    let Some(asset) = [&*CSS, &*JS, &*TEMPLATES_JS]
+        .into_iter()
+        .find(|a| a.name == file)
+    else {
         return (StatusCode::NOT_FOUND, "no such console asset").into_response();
     };
     (

@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::{Store, StoreError};
@@ -121,14 +121,20 @@ mod tests {
     async fn exercise(store: &Store) {
         assert!(store.template_seeds("welcome").await.unwrap().is_empty());
         let first = vec![seed("zoe", "zoe@example.com"), seed("al", "al@example.com")];
-        store.replace_template_seeds("welcome", &first).await.unwrap();
+        store
+            .replace_template_seeds("welcome", &first)
+            .await
+            .unwrap();
         store
             .replace_template_seeds("other", &[seed("x", "x@example.com")])
             .await
             .unwrap();
         assert_eq!(store.template_seeds("welcome").await.unwrap(), first);
         let second = vec![seed("al", "al@example.org")];
-        store.replace_template_seeds("welcome", &second).await.unwrap();
+        store
+            .replace_template_seeds("welcome", &second)
+            .await
+            .unwrap();
         assert_eq!(store.template_seeds("welcome").await.unwrap(), second);
         assert_eq!(store.template_seeds("other").await.unwrap().len(), 1);
 
@@ -149,10 +155,7 @@ mod tests {
                 .unwrap();
         }
         let proofs = store.template_proofs("welcome", 2).await.unwrap();
-        assert_eq!(
-            proofs.iter().map(|p| p.version).collect::<Vec<_>>(),
-            [3, 2]
-        );
+        assert_eq!(proofs.iter().map(|p| p.version).collect::<Vec<_>>(), [3, 2]);
         assert!(store.template_proofs("other", 10).await.unwrap().is_empty());
     }
 

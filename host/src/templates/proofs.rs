@@ -115,7 +115,10 @@ pub fn parse_seeds(
     for (n, item) in items.iter().enumerate() {
         let field = |name: &str| format!("seeds[{n}].{name}");
         let Value::Object(object) = item else {
-            return Err(seed_error(format!("seeds[{n}]"), "a seed must be an object"));
+            return Err(seed_error(
+                format!("seeds[{n}]"),
+                "a seed must be an object",
+            ));
         };
         if let Some(unknown) = object
             .keys()
@@ -132,7 +135,10 @@ pub fn parse_seeds(
                 None | Some(Value::Null) => {
                     Err(seed_error(field(name), format!("`{name}` is required")))
                 }
-                Some(_) => Err(seed_error(field(name), format!("`{name}` must be a string"))),
+                Some(_) => Err(seed_error(
+                    field(name),
+                    format!("`{name}` must be a string"),
+                )),
             }
         };
         let label = text("label")?;
@@ -173,7 +179,9 @@ pub fn parse_seeds(
         if size > max_ctx_bytes {
             return Err(seed_error(
                 field("ctx"),
-                format!("`ctx` is {size} bytes as JSON; the limit is {max_ctx_bytes} (server.max_ctx_bytes)"),
+                format!(
+                    "`ctx` is {size} bytes as JSON; the limit is {max_ctx_bytes} (server.max_ctx_bytes)"
+                ),
             ));
         }
         seeds.push(Seed {
@@ -185,12 +193,30 @@ pub fn parse_seeds(
     Ok(seeds)
 }
 
+/// A seed as the API and the console's seed form show it, its fields in this order.
+#[derive(serde::Serialize)]
+pub struct SeedView<'a> {
+    pub label: &'a str,
+    pub address: &'a str,
+    pub ctx: &'a Value,
+}
+
+impl<'a> From<&'a Seed> for SeedView<'a> {
+    fn from(s: &'a Seed) -> Self {
+        SeedView {
+            label: &s.label,
+            address: &s.address,
+            ctx: &s.ctx,
+        }
+    }
+}
+
 /// The seeds as the API shows them: `[{"label","address","ctx"}]`.
 pub fn seeds_json(seeds: &[Seed]) -> Value {
     Value::Array(
         seeds
             .iter()
-            .map(|s| serde_json::json!({ "label": s.label, "address": s.address, "ctx": s.ctx }))
+            .map(|s| serde_json::json!(SeedView::from(s)))
             .collect(),
     )
 }
@@ -238,17 +264,33 @@ mod tests {
             refused(json!([{"label": "a", "address": "a@b.co"}]), Channel::Sms),
             "seeds[0].address"
         );
-        assert!(parse_seeds(&json!([{"label": "a", "address": "+33 6 12 34 56 78"}]), Channel::Sms, 1000).is_ok());
+        assert!(
+            parse_seeds(
+                &json!([{"label": "a", "address": "+33 6 12 34 56 78"}]),
+                Channel::Sms,
+                1000
+            )
+            .is_ok()
+        );
         assert_eq!(
-            refused(json!([{"label": "a", "address": "a@b.co", "ctx": []}]), Channel::Email),
+            refused(
+                json!([{"label": "a", "address": "a@b.co", "ctx": []}]),
+                Channel::Email
+            ),
             "seeds[0].ctx"
         );
         assert_eq!(
-            refused(json!([{"label": "a", "address": "a@b.co", "ctx": {"x": "y".repeat(2000)}}]), Channel::Email),
+            refused(
+                json!([{"label": "a", "address": "a@b.co", "ctx": {"x": "y".repeat(2000)}}]),
+                Channel::Email
+            ),
             "seeds[0].ctx"
         );
         assert_eq!(
-            refused(json!([{"label": "a", "address": "a@b.co", "extra": 1}]), Channel::Email),
+            refused(
+                json!([{"label": "a", "address": "a@b.co", "extra": 1}]),
+                Channel::Email
+            ),
             "seeds[0].extra"
         );
         let many: Vec<Value> = (0..=MAX_SEEDS)

@@ -54,7 +54,9 @@ pub enum TrialError {
     Render(#[from] TemplateError),
     #[error("the proof was not sent: {0}")]
     NotSent(#[from] ProofError),
-    #[error("the proof was not sent: no channel is configured on this instance (it delivers nothing)")]
+    #[error(
+        "the proof was not sent: no channel is configured on this instance (it delivers nothing)"
+    )]
     NoDelivery,
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -165,7 +167,13 @@ impl Trials {
                 (ProofStatus::Failed, None, Some(e))
             }
         };
-        tracing::info!(template = name, version = version.version, seed = label, status = status.as_str(), "template proof");
+        tracing::info!(
+            template = name,
+            version = version.version,
+            seed = label,
+            status = status.as_str(),
+            "template proof"
+        );
         Ok(self
             .store
             .insert_template_proof(NewProof {

@@ -72,6 +72,7 @@
         var label = seed && seed.value ? seed.value : "an empty ctx";
         state("ok", "Compiles and renders for " + label + ".", null, null);
         show("preview-from", result.preview.from);
+        show("preview-to", result.preview.to);
         show("preview-subject", result.preview.subject);
         show("preview-text", result.preview.text);
         var unavailable = document.getElementById("preview-unavailable");
@@ -94,6 +95,15 @@
   function later() {
     clearTimeout(timer);
     timer = setTimeout(check, 400);
+  }
+
+  // The proof goes to the seed being previewed, unless the operator picks another one there.
+  var seedChoice = document.getElementById("f-seed");
+  var proofSeed = document.getElementById("proof-seed");
+  if (seedChoice && proofSeed) {
+    seedChoice.addEventListener("change", function () {
+      proofSeed.value = seedChoice.value;
+    });
   }
 
   form.addEventListener("input", later);

@@ -3,12 +3,12 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
 
 use super::super::ConsoleState;
-use super::super::response::refuse;
+use super::super::response::{Refusal, refuse};
 use super::super::session::Signed;
 use super::super::view::{render, time};
 use super::templates::frame;
@@ -101,22 +101,23 @@ pub async fn page(
     RawQuery(query): RawQuery,
 ) -> Response {
     let pairs = crate::urls::query_pairs(query.as_deref().unwrap_or(""));
-    let number = |key: &str| -> Result<i32, Response> {
+    let number = |key: &str| -> Result<i32, Refusal> {
         let value = pairs
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
             .unwrap_or("");
-        value.parse::<i32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            refuse(
-                StatusCode::BAD_REQUEST,
-                &format!("{key}: `{value}` is not a version number"),
-            )
-        })
+        value
+            .parse::<i32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                Refusal::bad_request(format!("{key}: `{value}` is not a version number"))
+            })
     };
     let (from, to) = match (number("from"), number("to")) {
         (Ok(from), Ok(to)) => (from, to),
-        (Err(answer), _) | (_, Err(answer)) => return answer,
+        (Err(refusal), _) | (_, Err(refusal)) => return refusal.into_response(),
     };
     let store = &console.ctx.store;
     let mut found = Vec::new();

@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::super::response::{json as json_answer, message, refuse};
-use super::super::session::Signed;
 use super::super::ConsoleState;
-use super::templates::{Draft, ErrorView, Extras, editor};
+use super::super::response::{Refusal, json as json_answer, message, refuse};
+use super::super::session::Signed;
+use super::templates::{Draft, ErrorView, Extras, NO_SEED, editor};
 use crate::control::publish::{push_publish, push_unpublish};
 use crate::templates::Rendered;
 use crate::templates::proofs::{ProofStatus, parse_seeds};
@@ -37,8 +37,8 @@ async fn render_draft(
     form: &std::collections::HashMap<String, String>,
 ) -> Result<Preview, Value> {
     let draft = Draft::from_form(form);
-    let (version, _) = crate::api::templates::version_from_object(&draft.api_body(false))
-        .map_err(|e| {
+    let (version, _) =
+        crate::api::templates::version_from_object(&draft.api_body(false)).map_err(|e| {
             let error = ErrorView::api(&e);
             json!({ "ok": false, "field": error.field, "line": Value::Null, "message": error.text })
         })?;
@@ -58,7 +58,7 @@ fn template_error(e: &TemplateError) -> Value {
 }
 
 /// `POST /console/templates/{name}/check`: the draft compiled and rendered for the form's seed, as
-/// JSON: `{"ok":true,"preview":{"from","subject","text","html"}}` (html: whether there is one), or
+/// JSON: `{"ok":true,"preview":{"from","to","subject","text","html"}}` (html: whether there is one), or
 /// `{"ok":false,"field","line","message"}`.
 pub async fn check(
     State(console): State<ConsoleState>,
@@ -72,6 +72,10 @@ pub async fn check(
     };
     match render_draft(&console, &name, &form).await {
         Ok(preview) => {
+            let to = preview
+                .seed
+                .as_ref()
+                .map_or_else(|| NO_SEED.to_owned(), |s| s.address.clone());
             let Rendered {
                 from,
                 subject,
@@ -84,6 +88,7 @@ pub async fn check(
                     "ok": true,
                     "preview": {
                         "from": from.unwrap_or_default(),
+                        "to": to,
                         "subject": subject.unwrap_or_default(),
                         "text": text.unwrap_or_default(),
                         "html": html.is_some(),
@@ -154,15 +159,14 @@ pub async fn preview_draft(
 }
 
 /// The form's `version` (the latest when absent or empty).
-fn form_version(form: &std::collections::HashMap<String, String>) -> Result<Option<i32>, Response> {
+fn form_version(form: &std::collections::HashMap<String, String>) -> Result<Option<i32>, Refusal> {
     match form.get("version").filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => match v.parse::<i32>() {
             Ok(n) if n >= 1 => Ok(Some(n)),
-            _ => Err(refuse(
-                StatusCode::BAD_REQUEST,
-                &format!("version: `{v}` is not a positive integer"),
-            )),
+            _ => Err(Refusal::bad_request(format!(
+                "version: `{v}` is not a positive integer"
+            ))),
         },
     }
 }
@@ -181,7 +185,7 @@ pub async fn proof(
     };
     let version = match form_version(&form) {
         Ok(version) => version,
-        Err(answer) => return answer,
+        Err(refusal) => return refusal.into_response(),
     };
     let label = form.get("seed").cloned().unwrap_or_default();
     let (status, notice) = match console
@@ -209,7 +213,10 @@ pub async fn proof(
         Err(TrialError::UnknownTemplate(_)) => {
             return refuse(StatusCode::NOT_FOUND, &format!("no template `{name}`"));
         }
-        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, format!("No proof sent: {e}")),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("No proof sent: {e}"),
+        ),
     };
     editor(
         &console,
@@ -251,14 +258,27 @@ pub async fn seeds(
     };
     let value: Value = match serde_json::from_str(&text) {
         Ok(value) => value,
-        Err(e) => return editor(&console, &user, &name, refused(format!("seeds: not JSON: {e}"))).await,
+        Err(e) => {
+            return editor(
+                &console,
+                &user,
+                &name,
+                refused(format!("seeds: not JSON: {e}")),
+            )
+            .await;
+        }
     };
     let channel = template.channel.parse().unwrap_or_default();
     let seeds = match parse_seeds(&value, channel, console.ctx.max_ctx_bytes) {
         Ok(seeds) => seeds,
         Err(e) => return editor(&console, &user, &name, refused(e.to_string())).await,
     };
-    if let Err(e) = console.ctx.store.replace_template_seeds(&name, &seeds).await {
+    if let Err(e) = console
+        .ctx
+        .store
+        .replace_template_seeds(&name, &seeds)
+        .await
+    {
         return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
     }
     tracing::info!(template = %name, seeds = seeds.len(), login = %user.login, "console: template seeds saved");
@@ -288,7 +308,7 @@ pub async fn publish(
     };
     let wanted = match form_version(&form) {
         Ok(version) => version,
-        Err(answer) => return answer,
+        Err(refusal) => return refusal.into_response(),
     };
     let (_, version) = match console.ctx.trials.version(&name, wanted).await {
         Ok(found) => found,
@@ -370,7 +390,10 @@ pub async fn unpublish(
             } else {
                 StatusCode::BAD_GATEWAY
             }),
-            notice: Some("Template unpublished: no event links to it until a version is published.".to_owned()),
+            notice: Some(
+                "Template unpublished: no event links to it until a version is published."
+                    .to_owned(),
+            ),
             results,
             ..Extras::default()
         },

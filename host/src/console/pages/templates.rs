@@ -19,12 +19,15 @@ use super::super::{Console, ConsoleState};
 use crate::control::publish::{InstanceResult, push_publish};
 use crate::db::entities::{template, template_version};
 use crate::error::ApiError;
-use crate::templates::proofs::{Seed, seeds_json};
+use crate::templates::proofs::{Seed, SeedView};
 use crate::templates::trial::{PROOFS_LISTED, Recipient, TrialError, channel_of};
 use crate::templates::{RenderEvent, TemplateError};
 
 /// Versions listed on the editor (and offered to the diff).
 const VERSIONS_LISTED: u64 = 100;
+
+/// What the preview's `To` says when the template has no seed.
+pub const NO_SEED: &str = "— (no seed: an empty ctx)";
 
 /// The navigation entry of these pages.
 pub const NAV: &str = "templates";
@@ -310,9 +313,13 @@ async fn editor_view(
     name: &str,
     extras: Extras,
 ) -> Result<(StatusCode, EditorView), Response> {
-    let unavailable = |e: &dyn std::fmt::Display| refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
+    let unavailable =
+        |e: &dyn std::fmt::Display| refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
     let store = &console.ctx.store;
-    let template: Option<template::Model> = store.get_template(name).await.map_err(|e| unavailable(&e))?;
+    let template: Option<template::Model> = store
+        .get_template(name)
+        .await
+        .map_err(|e| unavailable(&e))?;
     let versions = if template.is_some() {
         store
             .template_versions_of(name, VERSIONS_LISTED)
@@ -337,10 +344,16 @@ async fn editor_view(
     if extras.version.is_some() && shown.is_none() {
         return Err(refuse(
             StatusCode::NOT_FOUND,
-            &format!("version: template `{name}` has no version {}", extras.version.unwrap_or_default()),
+            &format!(
+                "version: template `{name}` has no version {}",
+                extras.version.unwrap_or_default()
+            ),
         ));
     }
-    let seeds = store.template_seeds(name).await.map_err(|e| unavailable(&e))?;
+    let seeds = store
+        .template_seeds(name)
+        .await
+        .map_err(|e| unavailable(&e))?;
     let selected = extras
         .seed
         .filter(|label| seeds.iter().any(|s| &s.label == label))
@@ -374,9 +387,9 @@ async fn editor_view(
                 .map(|r| InstanceRow {
                     status: r.outcome.as_str(),
                     detail: match r.outcome {
-                        crate::control::publish::InstanceOutcome::Published { version } => {
-                            version.map(|v| format!("its version {v}")).unwrap_or_default()
-                        }
+                        crate::control::publish::InstanceOutcome::Published { version } => version
+                            .map(|v| format!("its version {v}"))
+                            .unwrap_or_default(),
                         crate::control::publish::InstanceOutcome::Failed(error) => error,
                         _ => String::new(),
                     },
@@ -400,7 +413,11 @@ async fn editor_view(
         pushed,
         results,
         failed,
-        seeds_json: serde_json::to_string_pretty(&seeds_json(&seeds)).unwrap_or_default(),
+        // Serialized from the views, so that each seed reads label, address, ctx.
+        seeds_json: serde_json::to_string_pretty(
+            &seeds.iter().map(SeedView::from).collect::<Vec<_>>(),
+        )
+        .unwrap_or_default(),
         seeds: seeds
             .iter()
             .map(|s| SeedRow {
@@ -471,10 +488,11 @@ async fn preview_of(
                 .iter()
                 .find(|s| s.label == label)
                 .map(|s| s.address.clone())
-                .unwrap_or_else(|| "— (no seed: an empty ctx)".to_owned()),
+                .unwrap_or_else(|| NO_SEED.to_owned()),
             subject: preview.rendered.subject.unwrap_or_default(),
             text: preview.rendered.text.unwrap_or_default(),
-            has_html: preview.rendered.html.is_some() && channel_of(version) == mc_plugin_api::Channel::Email,
+            has_html: preview.rendered.html.is_some()
+                && channel_of(version) == mc_plugin_api::Channel::Email,
             frame_src: format!(
                 "/console/templates/{name}/preview?{}",
                 crate::urls::encode_query(&[
@@ -556,12 +574,21 @@ pub async fn save(
         seed: form.get("seed").cloned(),
         ..Extras::default()
     };
-    let (version, publish) = match crate::api::templates::version_from_object(&draft.api_body(publish)) {
-        Ok(parsed) => parsed,
-        Err(e) => return editor(&console, &user, &name, refused(ErrorView::api(&e), draft)).await,
-    };
+    let (version, publish) =
+        match crate::api::templates::version_from_object(&draft.api_body(publish)) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                return editor(&console, &user, &name, refused(ErrorView::api(&e), draft)).await;
+            }
+        };
     if let Err(e) = crate::templates::check(&version.content(), &console.ctx.trials.limits).await {
-        return editor(&console, &user, &name, refused(ErrorView::template(&e), draft)).await;
+        return editor(
+            &console,
+            &user,
+            &name,
+            refused(ErrorView::template(&e), draft),
+        )
+        .await;
     }
     let stored = match console
         .ctx

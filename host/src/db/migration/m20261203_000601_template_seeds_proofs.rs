@@ -11,9 +11,7 @@
 //!   them by construction rather than by a filter each of them would have to remember.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{
-    big_pk_auto, integer, text, text_null, timestamp_with_time_zone,
-};
+use sea_orm_migration::schema::{big_pk_auto, integer, text, text_null, timestamp_with_time_zone};
 
 pub struct Migration;
 
