@@ -37,6 +37,8 @@ pub enum Recipient {
 #[derive(Debug)]
 pub struct Preview {
     pub version: i32,
+    /// The channel the version is for.
+    pub channel: Channel,
     /// The seed rendered for, when it was one.
     pub seed: Option<Seed>,
     pub rendered: Rendered,
@@ -134,6 +136,7 @@ impl Trials {
         let rendered = render_once(content, event, &self.limits).await?;
         Ok(Preview {
             version: 0,
+            channel,
             seed,
             rendered,
         })
@@ -152,8 +155,7 @@ impl Trials {
         let preview = self
             .preview(name, wanted, Recipient::Seed(label.to_owned()))
             .await?;
-        let (_, version) = self.version(name, Some(preview.version)).await?;
-        let channel = channel_of(&version);
+        let (version, channel) = (preview.version, preview.channel);
         let seed = preview.seed.ok_or_else(|| TrialError::UnknownSeed {
             name: name.to_owned(),
             label: label.to_owned(),
@@ -169,7 +171,7 @@ impl Trials {
         };
         tracing::info!(
             template = name,
-            version = version.version,
+            version,
             seed = label,
             status = status.as_str(),
             "template proof"
@@ -178,7 +180,7 @@ impl Trials {
             .store
             .insert_template_proof(NewProof {
                 template_name: name.to_owned(),
-                version: version.version,
+                version,
                 channel,
                 seed_label: seed.label,
                 address: seed.address,
