@@ -187,7 +187,92 @@ async fn sqlite_edit_shows_the_compile_error_with_its_line_then_previews_a_valid
     assert!(browser.text("#check").await.starts_with("subject: line 1:"));
     let (_, template) = server.get_json("/api/v1/templates/receipt").await;
     assert_eq!(template["latestVersion"], 2, "nothing stored");
+
+    // A new template, named on the list page, is created by its first save.
+    browser
+        .goto(&console_url(&server, "/console/templates"))
+        .await;
+    browser.fill("#new-name", "bad name!").await;
+    browser.click("#new-button").await;
+    assert!(browser.text("#new-error").await.contains("A-Z, a-z, 0-9"));
+    browser.fill("#new-name", "otp-sms").await;
+    browser.click("#new-button").await;
+    browser
+        .wait_for_css("#editor", secs(15), "the new editor")
+        .await;
+    assert_eq!(browser.path().await, "/console/templates/otp-sms");
+    browser.fill("#f-eventType", "OTP").await;
+    browser.select("#f-channel", "sms").await;
+    browser.fill("#f-text", "Your code is {{ ctx.code }}").await;
+    wait_check(&browser, "ok").await;
+    assert_eq!(
+        browser.text("#preview-text").await.trim_end(),
+        "Your code is"
+    );
+    browser.click("#f-publish").await;
+    browser.click("#save-button").await;
+    browser
+        .wait_for_css("#notice", secs(15), "the saved notice")
+        .await;
+    assert_eq!(
+        browser.text("#notice").await,
+        "Version 1 saved and published."
+    );
+    browser.full_page_screenshot("template_new_saved").await;
+    let (status, created) = server.get_json("/api/v1/templates/otp-sms").await;
+    assert_eq!(status, 200, "{}", pretty(&created));
+    assert_eq!(created["publishedVersion"], 1);
+    assert_eq!(created["channel"], "sms");
+    assert_eq!(created["content"]["text"], "Your code is {{ ctx.code }}");
+    assert_eq!(created["content"]["html"], Value::Null);
+    // Its seeds, from the page, checked against its channel: an sms template wants phone numbers.
+    browser
+        .fill(
+            "#f-seeds",
+            r#"[{"label": "me", "address": "me@example.com", "ctx": {"code": "4711"}}]"#,
+        )
+        .await;
+    browser.click("#seeds-button").await;
+    let refused = wait_text(&browser, "#notice", "Seeds not saved").await;
+    assert!(refused.contains("seeds[0].address"), "{refused}");
+    browser
+        .fill(
+            "#f-seeds",
+            r#"[{"label": "me", "address": "+33612345678", "ctx": {"code": "4711"}}]"#,
+        )
+        .await;
+    browser.click("#seeds-button").await;
+    wait_text(&browser, "#notice", "1 seed saved.").await;
+    assert_eq!(
+        browser.text("tr[data-seed='me'] td:nth-child(2)").await,
+        "+33612345678"
+    );
+    assert_eq!(
+        browser.text("#preview-text").await.trim_end(),
+        "Your code is 4711"
+    );
+    assert_eq!(browser.text("#preview-to").await, "+33612345678");
+    browser.full_page_screenshot("template_sms_seeded").await;
     browser.close().await;
+}
+
+/// Waits until the text of `css` contains `needle` (the page may still be the previous one); returns it.
+async fn wait_text(browser: &Browser, css: &str, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + secs(15);
+    loop {
+        if browser.has(css).await {
+            let text = browser.text(css).await;
+            if text.contains(needle) {
+                return text;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`{css}` never said `{needle}`:\n{}",
+            body_text(browser).await
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
 }
 
 /// What a proof must not move: statistics, monitoring indicators, delivery metrics.

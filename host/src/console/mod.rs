@@ -120,7 +120,7 @@ pub fn router<S>(ctx: ConsoleContext) -> Router<S> {
         .route("/console/templates", get(pages::templates::list))
         .route(
             "/console/templates/{name}",
-            get(pages::templates::page).post(pages::templates::save),
+            get(pages::template_editor::page).post(pages::template_editor::save),
         )
         .route(
             "/console/templates/{name}/check",

@@ -106,6 +106,15 @@
     });
   }
 
+  // An sms template has only `text`: the email parts are hidden while sms is chosen (the server ignores
+  // them then, so switching back finds them as they were).
+  var channel = document.getElementById("f-channel");
+  if (channel) {
+    channel.addEventListener("change", function () {
+      form.classList.toggle("sms", channel.value === "sms");
+    });
+  }
+
   form.addEventListener("input", later);
   form.addEventListener("change", later);
 })();

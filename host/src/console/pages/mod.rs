@@ -5,6 +5,7 @@ pub mod events;
 pub mod instances;
 pub mod monitoring;
 pub mod template_diff;
+pub mod template_editor;
 pub mod template_tools;
 pub mod templates;
 pub mod workflows;

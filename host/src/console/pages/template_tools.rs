@@ -1,4 +1,4 @@
-//! The editor's actions on one template (`templates.rs` renders the page): the live check the script
+//! The editor's actions on one template (`template_editor.rs` renders the page): the live check the script
 //! posts as the operator types, the preview frame, proofs, the seed list, publish and unpublish. Every
 //! POST is an operator's and carries the session's CSRF token; a viewer sees stored versions only, so
 //! the preview frame also answers a GET for a stored version.
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::super::ConsoleState;
 use super::super::response::{Refusal, json as json_answer, message, refuse};
 use super::super::session::Signed;
-use super::templates::{Draft, ErrorView, Extras, NO_SEED, editor};
+use super::template_editor::{Draft, ErrorView, Extras, NO_SEED, editor};
 use crate::control::publish::{push_publish, push_unpublish};
 use crate::templates::Rendered;
 use crate::templates::proofs::{ProofStatus, parse_seeds};
@@ -250,7 +250,12 @@ pub async fn seeds(
         Ok(None) => return refuse(StatusCode::NOT_FOUND, &format!("no template `{name}`")),
         Err(e) => return refuse(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
     };
-    let text = form.get("seeds").cloned().unwrap_or_default();
+    // An emptied field is an empty list.
+    let text = form
+        .get("seeds")
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "[]".to_owned());
     let refused = |message: String| Extras {
         status: Some(StatusCode::UNPROCESSABLE_ENTITY),
         notice: Some(format!("Seeds not saved: {message}")),
@@ -287,7 +292,10 @@ pub async fn seeds(
         &user,
         &name,
         Extras {
-            notice: Some(format!("{} seeds saved.", seeds.len())),
+            notice: Some(match seeds.len() {
+                1 => "1 seed saved.".to_owned(),
+                n => format!("{n} seeds saved."),
+            }),
             ..Extras::default()
         },
     )
