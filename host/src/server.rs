@@ -392,6 +392,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             trials,
             instances: control.as_ref().map(|c| Arc::clone(&c.instances)),
             max_ctx_bytes: config.server.max_ctx_bytes,
+            executes: config.instance.role.executes(),
+            quarantine_expiry: config.quarantine.expire_after,
         }),
     };
     serve(admin_listener, admin::LISTENER, admin::router(admin));

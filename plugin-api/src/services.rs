@@ -468,9 +468,10 @@ impl HostRequest for RecordArchiveError {
 }
 
 // Webhooks (added in plugin-api 0.2.0): the `webhookDelivery` workflow claims due notifications, asks the
-// host to send each one (the host owns the HTTP client, its pool and timeout, the destination check, the
-// signature and the body), decides what the answer means, and has the host record it. A host older than
-// 0.2.0 answers these services as unknown.
+// host to send them (the host owns the HTTP client, its pool and timeout, the destination check, the
+// signature and the body), decides what each answer means, and has the host record the attempts. Sending
+// and recording take many notifications per call, so a run costs a few round trips and transactions, not
+// a few per notification. A host older than 0.2.0 answers these services as unknown.
 
 /// `webhooks.claim`: takes up to `limit` due notifications of enabled endpoints for this run, for
 /// `lease_seconds`, as [`ClaimEvents`] does for events (another instance never gets the same one; a
@@ -514,23 +515,26 @@ impl HostRequest for ClaimWebhooks {
     type Response = ClaimedWebhooks;
 }
 
-/// `webhooks.send`: the host sends one claimed notification once: builds its body (fixed at the first
-/// attempt), signs it (Standard Webhooks), checks the destination after resolving it, POSTs it under
-/// `[webhooks] request_timeout` and the endpoint's concurrency cap, and says what came back. It
-/// records nothing: that is `webhooks.record`'s job, with the workflow's verdict.
+/// `webhooks.send`: the host sends each of these claimed notifications once, all at the same time:
+/// builds each body (fixed at the first attempt, all of the call's in one transaction), signs it
+/// (Standard Webhooks), checks the destination after resolving it, POSTs it under
+/// `[webhooks] request_timeout` and its endpoint's concurrency cap, and says what came back. It records
+/// nothing: that is `webhooks.record`'s job, with the workflow's verdicts. It answers when the last
+/// request is done, so a workflow that wants one slow endpoint not to hold back the others' records
+/// sends each endpoint's notifications in their own call.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SendWebhook {
-    /// A notification this run claimed.
-    pub notification_id: i64,
+pub struct SendWebhooks {
+    /// Notifications this run claimed (at most 10 000).
+    pub notification_ids: Vec<i64>,
 }
 
-/// What one attempt saw (the answer to [`SendWebhook`], and part of [`RecordWebhookAttempt`]).
+/// What one attempt saw (part of the answer to [`SendWebhooks`], and of [`WebhookAttempt`]).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookAttemptResult {
     /// The receiver's HTTP status; `None` when it did not answer (refused destination, connection
-    /// error, timeout).
+    /// error, timeout), or when the host could not try (see `error`).
     pub http_status: Option<u16>,
     /// How long the attempt took.
     pub duration_ms: u64,
@@ -542,25 +546,44 @@ pub struct WebhookAttemptResult {
     pub response: Option<String>,
 }
 
-impl HostRequest for SendWebhook {
-    const SERVICE: &'static str = "webhooks.send";
-    type Response = WebhookAttemptResult;
-}
-
-/// `webhooks.record`: stores one attempt and the notification's next state in one transaction, and
-/// releases the claim. Nothing is recorded when this run no longer holds the claim.
+/// The answer to [`SendWebhooks`]: one result per notification, in the order asked. A notification
+/// this run does not hold (any more), or whose event is gone, gets a result without a status whose
+/// `error` says why.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RecordWebhookAttempt {
+pub struct SentWebhooks {
+    /// What each attempt saw.
+    pub results: Vec<WebhookAttemptResult>,
+}
+
+impl HostRequest for SendWebhooks {
+    const SERVICE: &'static str = "webhooks.send";
+    type Response = SentWebhooks;
+}
+
+/// One attempt to record, with what the workflow made of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAttempt {
     /// The notification.
     pub notification_id: i64,
-    /// What `webhooks.send` answered.
+    /// What `webhooks.send` answered for it.
     pub result: WebhookAttemptResult,
     /// What it means.
     pub verdict: WebhookVerdict,
 }
 
-/// The answer to [`RecordWebhookAttempt`].
+/// `webhooks.record`: stores these attempts and each notification's next state, all in one
+/// transaction, and releases their claims. An attempt whose claim this run no longer holds is not
+/// recorded (and says so).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordWebhookAttempts {
+    /// The attempts (at most 10 000).
+    pub attempts: Vec<WebhookAttempt>,
+}
+
+/// What became of one recorded attempt.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordedWebhookAttempt {
@@ -572,7 +595,15 @@ pub struct RecordedWebhookAttempt {
     pub next_attempt_at_millis: Option<i64>,
 }
 
-impl HostRequest for RecordWebhookAttempt {
+/// The answer to [`RecordWebhookAttempts`], in the order asked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedWebhookAttempts {
+    /// One per attempt.
+    pub recorded: Vec<RecordedWebhookAttempt>,
+}
+
+impl HostRequest for RecordWebhookAttempts {
     const SERVICE: &'static str = "webhooks.record";
-    type Response = RecordedWebhookAttempt;
+    type Response = RecordedWebhookAttempts;
 }

@@ -199,6 +199,27 @@ impl Browser {
         }
     }
 
+    /// Clicks the element matching `css` and waits (15 s) until the page it leads to has loaded: a
+    /// click may return before the navigation it starts has replaced the page, and reading at once
+    /// would read the old one. The old document is marked before the click; the new one lacks the mark.
+    pub async fn click_to_load(&self, css: &str) {
+        self.script("window.__mcOldPage = true; return 1").await;
+        self.click(css).await;
+        let deadline = std::time::Instant::now() + secs(15);
+        loop {
+            let loaded = self
+                .script("return window.__mcOldPage !== true && document.readyState === 'complete'")
+                .await;
+            if loaded == json!(true) {
+                return;
+            }
+            if std::time::Instant::now() >= deadline {
+                panic!("clicking `{css}` loaded no new page within 15 s");
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
     /// The text of the element matching `css` (read in one script: the monitoring page replaces its
     /// elements every refresh, so a found element may be gone by the time it is read).
     pub async fn text(&self, css: &str) -> String {

@@ -1,5 +1,7 @@
-//! What the console's browser tests share: the two users (an operator and a viewer, hashed once per
-//! test process), signing in, reading the page, and posting a form from the page as a script would.
+//! What the console's browser tests share: two users (an operator and a viewer, their argon2id hashes
+//! made once per test process by the real `message-center hash-password`), signing in, the page's text,
+//! and posting a form from the page as a forged or scripted form would. Not re-exported at the root:
+//! tests `use message_center_tests::console::*`.
 
 use std::sync::OnceLock;
 
@@ -10,11 +12,13 @@ use crate::plugin_dir::PluginDir;
 use crate::server::{ServerOptions, TestServer};
 use crate::time::secs;
 
+/// The operator of [`users_toml`] and its password.
 pub const OPERATOR: (&str, &str) = ("olga", "operator password 1");
+/// The viewer of [`users_toml`] and its password.
 pub const VIEWER: (&str, &str) = ("vera", "viewer password 2");
 
 /// The PHC string `message-center hash-password` prints for `password`.
-pub fn hash_password(password: &str) -> String {
+fn hash_password(password: &str) -> String {
     let hash = hash_console_password(password);
     assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
     assert!(!hash.contains(password));
@@ -37,25 +41,20 @@ pub fn users_toml() -> &'static str {
     })
 }
 
-/// A server with the console's two users.
-pub fn console_options(plugins: PluginDir) -> ServerOptions {
-    ServerOptions::new(plugins).extra_toml(users_toml())
-}
-
-/// The URL of console path `path` on `server`'s admin listener.
-pub fn console_url(server: &TestServer, path: &str) -> String {
+/// `path` on `server`'s admin listener, where the console is.
+pub fn url(server: &TestServer, path: &str) -> String {
     format!("http://{}{path}", server.admin_addr())
 }
 
-/// Signs in on the sign-in page.
+/// Signs in on the sign-in page (the answer may still be loading when this returns).
 pub async fn sign_in(browser: &Browser, server: &TestServer, (login, password): (&str, &str)) {
-    browser.goto(&console_url(server, "/console/sign-in")).await;
+    browser.goto(&url(server, "/console/sign-in")).await;
     browser.fill("#login", login).await;
     browser.fill("#password", password).await;
     browser.click("#sign-in-button").await;
 }
 
-/// Waits for the signed-in header and checks whose it is.
+/// Waits for the signed-in header and checks it names `login`.
 pub async fn assert_signed_in_as(browser: &Browser, login: &str) {
     browser
         .wait_for_css(".user .login", secs(15), "the signed-in header")
@@ -77,8 +76,12 @@ pub async fn body_text(browser: &Browser) -> String {
         .to_owned()
 }
 
-/// POSTs a form from the page (as a forged or scripted form would; `body` is a JavaScript expression)
-/// and returns the status.
+/// A server with [`users_toml`]'s users.
+pub fn console_options(plugins: PluginDir) -> ServerOptions {
+    ServerOptions::new(plugins).extra_toml(users_toml())
+}
+
+/// POSTs a form from the page (as a forged or scripted form would) and returns the status.
 pub async fn post_from_page(browser: &Browser, path: &str, body: &str) -> Value {
     browser
         .script_async(&format!(

@@ -19,7 +19,7 @@
 //! Everything that waits polls with a timeout and panics with what it last saw; when a test fails, the
 //! server's log tail is printed by [`TestServer`]'s `Drop`.
 //!
-//! The modules, by concern: [`build`] (the artifacts), [`browser`] (headless Chromium for the console), [`console`] (its users and sign-in), [`plugin_dir`], [`server`] (options and the
+//! The modules, by concern: [`build`] (the artifacts), [`browser`] (headless Chromium for the console), [`console`] (the console tests' users and sign-in), [`plugin_dir`], [`server`] (options and the
 //! process), [`process`] (what a server child shares with the benchmarks'), [`client`] (the public
 //! API), [`peers`] (SMTP server, SMS gateway, webhook receiver), [`postgres`] (the shared server) and [`private_postgres`] (a cluster a test may stop), [`json`] (reading answers), [`time`]
 //! and [`cpu`] (for the benchmarks). Everything is re-exported at the root, so tests `use
@@ -44,7 +44,6 @@ pub mod time;
 pub use browser::*;
 pub use build::*;
 pub use client::*;
-pub use console::*;
 pub use cpu::*;
 pub use json::*;
 pub use openssl::*;

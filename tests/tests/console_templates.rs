@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use message_center_tests::console::*;
 use message_center_tests::*;
 use serde_json::{Value, json};
 
@@ -189,9 +190,7 @@ async fn sqlite_edit_shows_the_compile_error_with_its_line_then_previews_a_valid
     assert_eq!(template["latestVersion"], 2, "nothing stored");
 
     // A new template, named on the list page, is created by its first save.
-    browser
-        .goto(&console_url(&server, "/console/templates"))
-        .await;
+    browser.goto(&url(&server, "/console/templates")).await;
     browser.fill("#new-name", "bad name!").await;
     browser.click("#new-button").await;
     assert!(browser.text("#new-error").await.contains("A-Z, a-z, 0-9"));
@@ -365,7 +364,7 @@ async fn sqlite_a_proof_reaches_the_smtp_server_and_moves_no_report_indicator_or
     sign_in(&browser, &server, OPERATOR).await;
     assert_signed_in_as(&browser, "olga").await;
     browser
-        .goto(&console_url(&server, "/console/templates/receipt"))
+        .goto(&url(&server, "/console/templates/receipt"))
         .await;
     browser.select("#proof-seed", "alice").await;
     browser.click("#proof-button").await;
@@ -478,7 +477,7 @@ async fn sqlite_a_viewer_reads_the_diff_between_two_versions_and_cannot_post() {
     sign_in(&browser, &server, VIEWER).await;
     assert_signed_in_as(&browser, "vera").await;
     browser
-        .goto(&console_url(&server, "/console/templates/receipt"))
+        .goto(&url(&server, "/console/templates/receipt"))
         .await;
     browser
         .wait_for_css("#versions", secs(15), "the versions")
@@ -592,7 +591,7 @@ async fn sqlite_publish_from_a_control_instance_shows_which_execution_instance_f
     sign_in(&browser, &control, OPERATOR).await;
     assert_signed_in_as(&browser, "olga").await;
     browser
-        .goto(&console_url(&control, "/console/templates/receipt"))
+        .goto(&url(&control, "/console/templates/receipt"))
         .await;
     assert_eq!(browser.text("#published-badge").await, "not published");
     // The control instance delivers nothing: no proof from here.

@@ -56,17 +56,6 @@ enum Backend {
     Postgres,
 }
 
-/// The `[webhooks]` table and `webhookDelivery` workflow of the tests: retries 1 s apart (three of them),
-/// the receiver's loopback address allowed, a 2 s request timeout.
-fn webhooks_toml(allowed: &str, delivery_enabled: bool) -> String {
-    format!(
-        "[webhooks]\nretry_schedule = [\"1s\", \"1s\", \"1s\"]\nallowed_destinations = [{}]\n\
-         request_timeout = \"2s\"\nmax_concurrent_per_endpoint = 4\n\n\
-         [workflows.webhookDelivery]\nenabled = {delivery_enabled}\ninterval = \"200ms\"\nbatch_size = 100\n",
-        toml_string(allowed)
-    )
-}
-
 /// What an [`Env`]'s server is started with, besides its database.
 #[derive(Clone)]
 struct Setup {

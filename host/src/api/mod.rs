@@ -16,7 +16,7 @@ pub(crate) mod templates;
 #[cfg(test)]
 pub(crate) mod tests;
 pub(crate) mod view;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use std::sync::Arc;
 
@@ -203,6 +203,10 @@ pub fn router(context: ApiContext) -> Router {
         .route(
             "/api/v1/webhooks/{name}/replay",
             webhook_role(post(webhooks::replay)),
+        )
+        .route(
+            "/api/v1/webhooks/{name}/rotate-secret",
+            webhook_role(post(webhooks::rotate_secret)),
         )
         .route("/api/v1/archive/events", archive_events)
         .route("/api/v1/archive/report", control(get(archive::report)))

@@ -1,6 +1,6 @@
 //! `PUT|GET|DELETE /api/v1/webhooks/{name}`, `GET /api/v1/webhooks`, the history
-//! (`GET /api/v1/webhooks/{name}/deliveries`), retry of one notification and replay of a time range
-//! (docs/api.md "Webhooks").
+//! (`GET /api/v1/webhooks/{name}/deliveries`), retry of one notification, replay of a time range and
+//! rotation of the secret (docs/api.md "Webhooks").
 //!
 //! On an instance with `[[execution_instances]]` (a control instance) every call is sent on to each
 //! execution instance and answered per instance, as template publishing is: `{"instances": [{"instance",
@@ -335,6 +335,49 @@ pub async fn delete(State(ctx): State<Api>, Param(name): Param) -> Result<HttpRe
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)
+}
+
+/// `POST /api/v1/webhooks/{name}/rotate-secret` [`{"secret"}`]: 200 with the endpoint and its new secret,
+/// shown in this answer only; without a body the secret is generated. Every attempt from then on, retries
+/// of older notifications included, is signed with it. A control instance generates one secret and sends
+/// it on, so every execution instance signs with the same.
+pub async fn rotate_secret(
+    State(ctx): State<Api>,
+    Param(name): Param,
+    request: Request,
+) -> Result<HttpResponse, ApiError> {
+    check_name(&name)?;
+    let body = read_request_limited(request, ctx.limits.body()).await?;
+    let given = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let object = parse_object(&body)?;
+        if let Some(key) = object.keys().find(|k| k.as_str() != "secret") {
+            return Err(ApiError::bad_request(
+                key.clone(),
+                format!("unknown field `{key}` (secret)"),
+            ));
+        }
+        secret_field(&object, "secret")?
+    };
+    let new_secret = match given {
+        Some(secret) => secret,
+        None => secret::generate().map_err(ApiError::Internal)?,
+    };
+    let path = format!("/api/v1/webhooks/{name}/rotate-secret");
+    let forwarded = json!({ "secret": new_secret });
+    if let Some(answer) = fan_out(&ctx, "POST", &path, Some(&forwarded)).await {
+        return Ok(answer);
+    }
+    let endpoint = ctx
+        .store
+        .rotate_webhook_secret(&name, &new_secret)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    tracing::info!(endpoint = %name, "webhook secret rotated");
+    let mut view = endpoint_view(&endpoint);
+    view["secret"] = Value::String(endpoint.secret.clone());
+    Ok(json_response(StatusCode::OK, &view))
 }
 
 /// `GET /api/v1/webhooks/{name}/deliveries?status=&after=&limit=`, oldest first; `next` is the `after`

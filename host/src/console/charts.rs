@@ -61,8 +61,11 @@ pub struct Series {
     pub dots: Vec<(String, String)>,
     /// `(x, y, width, height)` of each bar, for counts; empty for line charts.
     pub bars: Vec<(String, String, String, String)>,
-    /// The last value, as shown in the legend.
+    /// The last value, as shown in the legend of a line chart.
     pub last: String,
+    /// For counts (bar charts): the sum over the range shown, which the legend shows instead (a last
+    /// minute that has just begun would say little).
+    pub total: Option<String>,
 }
 
 /// One chart.
@@ -321,6 +324,7 @@ fn chart(
                     .flatten()
                     .next()
                     .map_or_else(|| "—".to_owned(), |v| number(*v)),
+                total: bars.then(|| number(present.iter().map(|(_, v)| v).sum())),
             }
         })
         .collect();
@@ -416,7 +420,13 @@ mod tests {
         let sent = charts.iter().find(|c| c.id == "sent").unwrap();
         assert_eq!(sent.series[0].bars.len(), 12);
         assert_eq!(sent.series[0].last, "5", "sums per bucket");
+        assert_eq!(
+            sent.series[0].total.as_deref(),
+            Some("60"),
+            "the legend of a count sums the range"
+        );
         let size = charts.iter().find(|c| c.id == "queue_size").unwrap();
         assert_eq!(size.series[1].last, "59", "largest per bucket");
+        assert_eq!(size.series[1].total, None);
     }
 }

@@ -11,7 +11,9 @@
 //! the monitoring figures, another (`assets/templates.js`) checks and previews the template editor's
 //! draft as the operator types. Every answer carries a Content Security Policy without inline scripts or
 //! styles and `frame-ancestors 'none'` (`response`). The pages read what the admin API reads — the
-//! monitoring snapshot, the workflow set, the plugin registry, the store — without going over HTTP.
+//! monitoring snapshot, the workflow set, the plugin registry, the store — without going over HTTP:
+//! webhooks (endpoints, history, retry, replay, secret rotation) and the quarantine (search, release)
+//! included.
 
 mod assets;
 mod auth;
@@ -55,6 +57,10 @@ pub struct ConsoleContext {
     pub instances: Option<Arc<crate::control::ExecutionInstances>>,
     /// `server.max_ctx_bytes`: the largest seed `ctx`.
     pub max_ctx_bytes: usize,
+    /// Whether this instance executes (has webhooks and a quarantine of its own).
+    pub executes: bool,
+    /// `[quarantine] expire_after`: older entries are not shown (they no longer count).
+    pub quarantine_expiry: Option<std::time::Duration>,
 }
 
 /// The console's state: the context, the page templates and the sign-in back-off.
@@ -149,6 +155,25 @@ pub fn router<S>(ctx: ConsoleContext) -> Router<S> {
         .route(
             "/console/templates/{name}/diff",
             get(pages::template_diff::page),
+        )
+        .route("/console/webhooks", get(pages::webhooks::list))
+        .route("/console/webhooks/{name}", get(pages::webhooks::endpoint))
+        .route(
+            "/console/webhooks/{name}/deliveries/{id}/retry",
+            post(pages::webhook_actions::retry),
+        )
+        .route(
+            "/console/webhooks/{name}/replay",
+            post(pages::webhook_actions::replay),
+        )
+        .route(
+            "/console/webhooks/{name}/rotate-secret",
+            post(pages::webhook_actions::rotate_secret),
+        )
+        .route("/console/quarantine", get(pages::quarantine::page))
+        .route(
+            "/console/quarantine/release",
+            post(pages::quarantine::release),
         )
         .route("/console/instances", get(pages::instances::page))
         .route("/console/assets/{file}", get(assets::serve))

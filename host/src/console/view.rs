@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use minijinja::context;
 use serde::Serialize;
 
@@ -75,6 +75,26 @@ pub fn time(t: DateTime<Utc>) -> String {
 /// An optional time, `—` when absent.
 pub fn time_or_dash(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(|| "—".to_owned(), time)
+}
+
+/// A time typed in the form: RFC 3339, or `YYYY-MM-DDTHH:MM[:SS]` / `YYYY-MM-DD HH:MM[:SS]` taken as UTC.
+pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.to_utc());
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    Err(format!(
+        "{field}: `{text}` is not a time; write it as 2026-12-02T18:00:00Z (UTC)"
+    ))
 }
 
 /// A figure with at most two decimals and no trailing zeros (`500`, `20`, `3.25`).

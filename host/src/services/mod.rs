@@ -20,7 +20,7 @@ use mc_plugin_api::services::{
     GetArchiveCursor, GetEvent, ListFinalDeliveries, ListInstances, RecordArchiveError,
     RequestInstance, StoreArchivePage, UpdateEvents,
 };
-use mc_plugin_api::services::{ClaimWebhooks, RecordWebhookAttempt, SendWebhook};
+use mc_plugin_api::services::{ClaimWebhooks, RecordWebhookAttempts, SendWebhooks};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -44,8 +44,8 @@ pub const SERVICES: &[&str] = &[
     StoreArchivePage::SERVICE,
     RecordArchiveError::SERVICE,
     ClaimWebhooks::SERVICE,
-    SendWebhook::SERVICE,
-    RecordWebhookAttempt::SERVICE,
+    SendWebhooks::SERVICE,
+    RecordWebhookAttempts::SERVICE,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -258,9 +258,9 @@ impl HostServices {
             StoreArchivePage::SERVICE => answer(request, |r| self.store_archive_page(r)).await,
             RecordArchiveError::SERVICE => answer(request, |r| self.record_archive_error(r)).await,
             ClaimWebhooks::SERVICE => answer(request, |r| self.claim_webhooks(caller, r)).await,
-            SendWebhook::SERVICE => answer(request, |r| self.send_webhook(caller, r)).await,
-            RecordWebhookAttempt::SERVICE => {
-                answer(request, |r| self.record_webhook(caller, r)).await
+            SendWebhooks::SERVICE => answer(request, |r| self.send_webhooks(caller, r)).await,
+            RecordWebhookAttempts::SERVICE => {
+                answer(request, |r| self.record_webhooks(caller, r)).await
             }
             other => Err(ServiceError::Unknown {
                 service: other.to_owned(),

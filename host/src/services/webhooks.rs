@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use mc_plugin_api::services::{
-    ClaimWebhooks, ClaimedWebhooks, RecordWebhookAttempt, RecordedWebhookAttempt, SendWebhook,
-    WebhookAttemptResult, WebhookNotificationRecord,
+    ClaimWebhooks, ClaimedWebhooks, RecordWebhookAttempts, RecordedWebhookAttempt,
+    RecordedWebhookAttempts, SendWebhooks, SentWebhooks, WebhookAttemptResult,
+    WebhookNotificationRecord,
 };
 use mc_plugin_api::{NotificationStatus, WebhookVerdict};
 use serde_json::json;
@@ -18,7 +19,7 @@ use crate::store::{NewAttempt, NextState};
 use crate::webhooks::WebhookSender;
 use crate::webhooks::sender::KEPT_BYTES;
 
-/// Most notifications one claim takes.
+/// Most notifications one claim, send or record takes.
 const MAX_CLAIM: u32 = 10_000;
 /// Longest lease a run may ask for.
 const MAX_LEASE_SECONDS: u32 = 3600;
@@ -137,135 +138,167 @@ impl HostServices {
         Ok(ClaimedWebhooks { notifications })
     }
 
-    /// `webhooks.send`.
-    pub(super) async fn send_webhook(
+    /// `webhooks.send`: the bodies not fixed yet are built from two reads and fixed in one
+    /// transaction, then every request goes out at once (the sender caps each endpoint).
+    pub(super) async fn send_webhooks(
         &self,
         caller: Caller<'_>,
-        request: SendWebhook,
-    ) -> Result<WebhookAttemptResult, ServiceError> {
+        request: SendWebhooks,
+    ) -> Result<SentWebhooks, ServiceError> {
         let delivery = self.webhooks()?;
+        let ids = request.notification_ids;
+        if ids.len() > MAX_CLAIM as usize {
+            return Err(ServiceError::BadRequest(format!(
+                "notificationIds: at most {MAX_CLAIM} per call"
+            )));
+        }
         let claimed = self
             .store
-            .claimed_webhook_notification(request.notification_id, caller.claims.claimer())
-            .await?
-            .ok_or_else(|| {
-                ServiceError::Conflict(format!(
-                    "notification {} is not claimed by this run",
-                    request.notification_id
-                ))
-            })?;
-        let body = match claimed.notification.body.clone() {
-            Some(body) => body,
-            None => {
-                let (event, deliveries) = self
-                    .store
-                    .event_by_row_key(claimed.notification.event_id)
-                    .await?
-                    .ok_or_else(|| {
-                        ServiceError::Conflict(format!(
-                            "the event of notification {} is gone",
-                            request.notification_id
-                        ))
-                    })?;
+            .claimed_webhook_notifications(&ids, caller.claims.claimer())
+            .await?;
+        let unfrozen: Vec<i64> = claimed
+            .values()
+            .filter(|c| c.notification.body.is_none())
+            .map(|c| c.notification.event_id)
+            .collect();
+        let events = self.store.events_with_deliveries(&unfrozen).await?;
+        let fresh: Vec<(i64, String)> = claimed
+            .values()
+            .filter(|c| c.notification.body.is_none())
+            .filter_map(|c| {
+                let (event, deliveries) = events.get(&c.notification.event_id)?;
                 let body = json!({
-                    "type": claimed.notification.event_type,
-                    "timestamp": claimed.notification.created_at.to_rfc3339(),
-                    "data": crate::api::view::event(&event, Some(&deliveries)),
-                })
-                .to_string();
-                self.store
-                    .freeze_webhook_body(claimed.notification.id, &body)
-                    .await?
-            }
-        };
-        let key = match crate::webhooks::secret::key_bytes(&claimed.endpoint.secret) {
-            Ok(key) => key,
-            Err(why) => {
-                return Ok(WebhookAttemptResult {
-                    error: Some(format!("the endpoint's secret is unusable: {why}")),
-                    ..Default::default()
+                    "type": c.notification.event_type,
+                    "timestamp": c.notification.created_at.to_rfc3339(),
+                    "data": crate::api::view::event(event, Some(deliveries)),
                 });
+                Some((c.notification.id, body.to_string()))
+            })
+            .collect();
+        let frozen = self.store.freeze_webhook_bodies(&fresh).await?;
+        let (claimed, frozen) = (&claimed, &frozen);
+        let results = futures::future::join_all(ids.iter().map(|id| async move {
+            let not_tried = |error: String| WebhookAttemptResult {
+                error: Some(error),
+                ..Default::default()
+            };
+            let Some(claimed) = claimed.get(id) else {
+                return not_tried(format!("notification {id} is not claimed by this run"));
+            };
+            let Some(body) = claimed
+                .notification
+                .body
+                .as_ref()
+                .or_else(|| frozen.get(id))
+            else {
+                return not_tried(format!("the event of notification {id} is gone"));
+            };
+            let key = match crate::webhooks::secret::key_bytes(&claimed.endpoint.secret) {
+                Ok(key) => key,
+                Err(why) => return not_tried(format!("the endpoint's secret is unusable: {why}")),
+            };
+            let outcome = delivery
+                .sender
+                .send(
+                    claimed.endpoint.id,
+                    &claimed.endpoint.url,
+                    &webhook_id(*id),
+                    &key,
+                    body,
+                )
+                .await;
+            WebhookAttemptResult {
+                http_status: outcome.http_status,
+                duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+                error: outcome.error,
+                retry_after_seconds: outcome.retry_after.map(|d| d.as_secs()),
+                response: outcome.response,
             }
-        };
-        let outcome = delivery
-            .sender
-            .send(
-                claimed.endpoint.id,
-                &claimed.endpoint.url,
-                &webhook_id(claimed.notification.id),
-                &key,
-                &body,
-            )
-            .await;
-        Ok(WebhookAttemptResult {
-            http_status: outcome.http_status,
-            duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
-            error: outcome.error,
-            retry_after_seconds: outcome.retry_after.map(|d| d.as_secs()),
-            response: outcome.response,
-        })
+        }))
+        .await;
+        Ok(SentWebhooks { results })
     }
 
-    /// `webhooks.record`.
-    pub(super) async fn record_webhook(
+    /// `webhooks.record`: every attempt of the call in one transaction.
+    pub(super) async fn record_webhooks(
         &self,
         caller: Caller<'_>,
-        request: RecordWebhookAttempt,
-    ) -> Result<RecordedWebhookAttempt, ServiceError> {
+        request: RecordWebhookAttempts,
+    ) -> Result<RecordedWebhookAttempts, ServiceError> {
         let delivery = self.webhooks()?;
-        let not_recorded = RecordedWebhookAttempt {
-            recorded: false,
-            status: None,
-            next_attempt_at_millis: None,
-        };
-        let Some(claimed) = self
+        if request.attempts.len() > MAX_CLAIM as usize {
+            return Err(ServiceError::BadRequest(format!(
+                "attempts: at most {MAX_CLAIM} per call"
+            )));
+        }
+        let claimer = caller.claims.claimer();
+        // The attempts made so far, for the schedule: read from the rows this run holds.
+        let held = self
             .store
-            .claimed_webhook_notification(request.notification_id, caller.claims.claimer())
-            .await?
-        else {
-            return Ok(not_recorded);
-        };
-        let now = Utc::now();
-        let result = &request.result;
-        let attempts_made = u32::try_from(claimed.notification.attempts).unwrap_or(0) + 1;
-        let next = next_state(
-            request.verdict,
-            attempts_made,
-            result.retry_after_seconds.map(Duration::from_secs),
-            result.http_status,
-            &delivery.retry_schedule,
-            now,
-        );
-        let attempt = NewAttempt {
-            at: now,
-            http_status: result.http_status,
-            duration_ms: result.duration_ms,
-            error: result.error.clone(),
-            response: result.response.as_deref().map(|r| clip(r, KEPT_BYTES)),
-        };
-        let Some(recorded) = self
-            .store
-            .record_webhook_attempt(
-                request.notification_id,
-                caller.claims.claimer(),
-                &attempt,
-                &next,
+            .claimed_webhook_notifications(
+                &request
+                    .attempts
+                    .iter()
+                    .map(|a| a.notification_id)
+                    .collect::<Vec<_>>(),
+                claimer,
             )
-            .await?
-        else {
-            return Ok(not_recorded);
-        };
-        self.metrics.record_webhook_attempt(
-            &recorded.endpoint,
-            result.http_status,
-            Duration::from_millis(result.duration_ms),
-            recorded.final_status.map(NotificationStatus::as_str),
-        );
-        Ok(RecordedWebhookAttempt {
-            recorded: true,
-            status: Some(recorded.final_status.unwrap_or(NotificationStatus::Pending)),
-            next_attempt_at_millis: recorded.next_attempt_at.map(|t| t.timestamp_millis()),
-        })
+            .await?;
+        let now = Utc::now();
+        let rows: Vec<_> = request
+            .attempts
+            .iter()
+            .map(|a| {
+                let result = &a.result;
+                let made = held
+                    .get(&a.notification_id)
+                    .map_or(0, |c| u32::try_from(c.notification.attempts).unwrap_or(0));
+                let next = next_state(
+                    a.verdict,
+                    made + 1,
+                    result.retry_after_seconds.map(Duration::from_secs),
+                    result.http_status,
+                    &delivery.retry_schedule,
+                    now,
+                );
+                let attempt = NewAttempt {
+                    at: now,
+                    http_status: result.http_status,
+                    duration_ms: result.duration_ms,
+                    error: result.error.clone(),
+                    response: result.response.as_deref().map(|r| clip(r, KEPT_BYTES)),
+                };
+                (a.notification_id, attempt, next)
+            })
+            .collect();
+        let settled = self.store.record_webhook_attempts(claimer, &rows).await?;
+        let recorded = settled
+            .into_iter()
+            .zip(&request.attempts)
+            .map(|(settled, asked)| match settled {
+                None => RecordedWebhookAttempt {
+                    recorded: false,
+                    status: None,
+                    next_attempt_at_millis: None,
+                },
+                Some(recorded) => {
+                    self.metrics.record_webhook_attempt(
+                        &recorded.endpoint,
+                        asked.result.http_status,
+                        Duration::from_millis(asked.result.duration_ms),
+                        recorded.final_status.map(NotificationStatus::as_str),
+                    );
+                    RecordedWebhookAttempt {
+                        recorded: true,
+                        status: Some(recorded.final_status.unwrap_or(NotificationStatus::Pending)),
+                        next_attempt_at_millis: recorded
+                            .next_attempt_at
+                            .map(|t| t.timestamp_millis()),
+                    }
+                }
+            })
+            .collect();
+        Ok(RecordedWebhookAttempts { recorded })
     }
 }
 

@@ -158,18 +158,20 @@ impl Store {
     /// Gives the events among `row_keys` that this transaction made final their place in the feed, as
     /// its last statement before the commit, so the feed row stays locked only for that statement and
     /// the commit. Events already in the feed (finalised earlier, possibly by another instance) and events
-    /// that are not final (a lost claim) are left alone.
+    /// that are not final (a lost claim) are left alone. Returns how many webhook notifications it wrote:
+    /// the caller wakes `webhookDelivery` after its commit when there are some.
     pub(super) async fn enter_archive_feed(
         &self,
         txn: &DatabaseTransaction,
         row_keys: Vec<i64>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<u64, StoreError> {
         if row_keys.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         // The webhooks outbox, for exactly the events this statement will number: final, not in the
         // feed yet. Before the feed row is locked, so the lock is held no longer for it.
-        self.enqueue_notifications(txn, super::Finished::NewlyFinal(&row_keys))
+        let notified = self
+            .enqueue_notifications(txn, super::Finished::NewlyFinal(&row_keys))
             .await?;
         let seq = self.next_archive_seq(txn).await?;
         let finals: Vec<&str> = EventStatus::ALL
@@ -185,7 +187,7 @@ impl Store {
             .exec(txn)
             .await
             .map_err(|e| self.error(e))?;
-        Ok(())
+        Ok(notified)
     }
 
     /// Moves an event that was already in the feed (and may have been archived) to the feed's end,

@@ -194,20 +194,25 @@ impl Store {
         // Webhooks, in this transaction so that no bounce or requalification goes unnotified across a
         // crash: `message.bounced`, and `event.delivery_failed` when the event changed by it.
         let keys = [entry.event_id];
-        self.enqueue_notifications(&txn, Finished::As(WebhookEventType::MessageBounced, &keys))
+        let mut notified = self
+            .enqueue_notifications(&txn, Finished::As(WebhookEventType::MessageBounced, &keys))
             .await?;
         if requalified {
-            self.enqueue_notifications(
-                &txn,
-                Finished::As(WebhookEventType::EventDeliveryFailed, &keys),
-            )
-            .await?;
+            notified += self
+                .enqueue_notifications(
+                    &txn,
+                    Finished::As(WebhookEventType::EventDeliveryFailed, &keys),
+                )
+                .await?;
         }
         if requalified {
             // Last before the commit: the feed row stays locked only for this statement and the commit.
             self.reenter_archive_feed(&txn, entry.event_id).await?;
         }
         txn.commit().await.map_err(|e| self.error(e))?;
+        if notified > 0 {
+            self.webhooks_written();
+        }
         Ok(BounceOutcome::Bounced {
             entry: entry.id,
             address: entry.address,

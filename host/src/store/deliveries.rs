@@ -249,6 +249,7 @@ impl Store {
         let mut retries = Vec::new();
         let mut quarantined = Vec::new();
         let mut expired = Vec::new();
+        let mut notified = 0;
         for result in results {
             let Some(entry) = claimed.get(&result.log_id) else {
                 continue;
@@ -320,11 +321,15 @@ impl Store {
                 .iter()
                 .filter_map(|r| r.event_id.clone().take())
                 .collect();
-            self.enqueue_notifications(
-                &txn,
-                super::Finished::As(mc_plugin_api::WebhookEventType::DeliveryDeferred, &deferred),
-            )
-            .await?;
+            notified += self
+                .enqueue_notifications(
+                    &txn,
+                    super::Finished::As(
+                        mc_plugin_api::WebhookEventType::DeliveryDeferred,
+                        &deferred,
+                    ),
+                )
+                .await?;
             delivery_log::Entity::insert_many(retries)
                 .exec_without_returning(&txn)
                 .await
@@ -349,7 +354,11 @@ impl Store {
         for entry in &quarantined {
             self.put_quarantine_in(&txn, entry).await?;
         }
-        txn.commit().await.map_err(|e| self.error(e))
+        txn.commit().await.map_err(|e| self.error(e))?;
+        if notified > 0 {
+            self.webhooks_written();
+        }
+        Ok(())
     }
 
     /// The oldest final entries not yet copied onto their events.
@@ -393,7 +402,8 @@ impl Store {
                 .map_err(|e| self.error(e))?
                 .rows_affected;
         }
-        self.enter_archive_feed(&txn, outcomes.iter().map(|(_, key, _)| *key).collect())
+        let notified = self
+            .enter_archive_feed(&txn, outcomes.iter().map(|(_, key, _)| *key).collect())
             .await?;
         delivery_log::Entity::update_many()
             .col_expr(delivery_log::Column::CopiedToEvent, Expr::value(true))
@@ -402,6 +412,9 @@ impl Store {
             .await
             .map_err(|e| self.error(e))?;
         txn.commit().await.map_err(|e| self.error(e))?;
+        if notified > 0 {
+            self.webhooks_written();
+        }
         Ok(applied)
     }
 }

@@ -381,8 +381,11 @@ impl Store {
             .filter(|u| u.status.is_final())
             .map(|u| u.row_key)
             .collect();
-        self.enter_archive_feed(&txn, finished).await?;
+        let notified = self.enter_archive_feed(&txn, finished).await?;
         txn.commit().await.map_err(|e| self.error(e))?;
+        if notified > 0 {
+            self.webhooks_written();
+        }
         Ok(changed)
     }
 }

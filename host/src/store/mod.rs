@@ -35,7 +35,9 @@ pub use ingest::{
     EventRows, IdempotencyClaim, NewEvent, Submission, SubmissionOutcome, one_statement_fits,
 };
 pub use monitoring::MinuteTotals;
-pub use quarantine::{NewQuarantine, QuarantineFilter, QuarantineReason, quarantine_key};
+pub use quarantine::{
+    NewQuarantine, QuarantineCursor, QuarantineFilter, QuarantineReason, quarantine_key,
+};
 pub use sqlite_ingest::SqliteIngest;
 pub use webhooks::{
     ClaimedNotification, EndpointChange, EndpointPut, Finished, HistoryEntry, HistoryFilter,

@@ -9,10 +9,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use mc_plugin_api::Channel;
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::{Store, StoreError};
@@ -90,15 +91,70 @@ fn domain_key(address: &str) -> Option<String> {
         .map(|(_, domain)| format!("@{}", domain.to_ascii_lowercase()))
 }
 
-/// Filters of `GET /api/v1/quarantine`.
+/// Filters of `GET /api/v1/quarantine` and of the console's quarantine page.
 #[derive(Clone, Debug, Default)]
 pub struct QuarantineFilter {
     /// Exact entry (address or `@domain`), case-insensitive.
     pub address: Option<String>,
+    /// Entries whose key contains this text, case-insensitive (the console's search).
+    pub contains: Option<String>,
     pub reason: Option<QuarantineReason>,
+    pub channel: Option<Channel>,
     /// Quarantined at or after.
     pub after: Option<DateTime<Utc>>,
+    /// The page after this entry, in the list's order (newest first, then by address).
+    pub page_after: Option<QuarantineCursor>,
     pub limit: u64,
+}
+
+/// Where a page of the quarantine list ended: its last entry's time and address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuarantineCursor {
+    pub created_at: DateTime<Utc>,
+    pub address: String,
+}
+
+impl QuarantineCursor {
+    /// The cursor after `entry`.
+    pub fn after(entry: &quarantine::Model) -> Self {
+        QuarantineCursor {
+            created_at: entry.created_at,
+            address: entry.address.clone(),
+        }
+    }
+
+    /// `<RFC 3339 time to the nanosecond>,<address>`, for a query string.
+    pub fn encode(&self) -> String {
+        format!(
+            "{},{}",
+            self.created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            self.address
+        )
+    }
+
+    /// What [`Self::encode`] wrote, or `None`.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (time, address) = text.split_once(',')?;
+        let created_at = DateTime::parse_from_rfc3339(time).ok()?.to_utc();
+        (!address.is_empty()).then(|| QuarantineCursor {
+            created_at,
+            address: address.to_owned(),
+        })
+    }
+}
+
+/// A `LIKE` pattern matching keys that contain `text` (lower-cased, its wildcards escaped with `\`).
+fn contains_pattern(text: &str) -> LikeExpr {
+    let mut pattern = String::from("%");
+    for c in quarantine_key(text).chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    LikeExpr::new(pattern).escape('\\')
 }
 
 /// One entry to write.
@@ -237,8 +293,26 @@ impl Store {
         if let Some(address) = &filter.address {
             query = query.filter(quarantine::Column::Address.eq(quarantine_key(address)));
         }
+        if let Some(text) = &filter.contains {
+            query =
+                query.filter(Expr::col(quarantine::Column::Address).like(contains_pattern(text)));
+        }
         if let Some(reason) = filter.reason {
             query = query.filter(quarantine::Column::Reason.eq(reason.as_str()));
+        }
+        if let Some(channel) = filter.channel {
+            query = query.filter(quarantine::Column::Channel.eq(channel.as_str()));
+        }
+        if let Some(cursor) = &filter.page_after {
+            query = query.filter(
+                Condition::any()
+                    .add(quarantine::Column::CreatedAt.lt(cursor.created_at))
+                    .add(
+                        Condition::all()
+                            .add(quarantine::Column::CreatedAt.eq(cursor.created_at))
+                            .add(quarantine::Column::Address.gt(cursor.address.as_str())),
+                    ),
+            );
         }
         if let Some(after) = filter.after {
             query = query.filter(quarantine::Column::CreatedAt.gte(after));
@@ -267,5 +341,129 @@ impl Store {
             .all(&self.db)
             .await
             .map_err(|e| self.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{pg_pair, sqlite_store};
+
+    async fn add(store: &Store, address: &str, channel: Channel, reason: QuarantineReason) {
+        store
+            .put_quarantine(&NewQuarantine {
+                address: address.to_owned(),
+                channel: channel.as_str().to_owned(),
+                reason,
+                diagnostic: None,
+            })
+            .await
+            .unwrap();
+    }
+
+    fn addresses(entries: &[quarantine::Model]) -> Vec<&str> {
+        entries.iter().map(|e| e.address.as_str()).collect()
+    }
+
+    /// The console's search (a substring, wildcards taken literally, the channel) and its pages.
+    async fn search_and_pages(store: Store) {
+        add(
+            &store,
+            "Ann@Shop.test",
+            Channel::Email,
+            QuarantineReason::HardBounce,
+        )
+        .await;
+        add(
+            &store,
+            "a_b@shop.test",
+            Channel::Email,
+            QuarantineReason::Manual,
+        )
+        .await;
+        add(
+            &store,
+            "axb@shop.test",
+            Channel::Email,
+            QuarantineReason::Manual,
+        )
+        .await;
+        add(
+            &store,
+            "+33612345678",
+            Channel::Sms,
+            QuarantineReason::DeliveryFailure,
+        )
+        .await;
+        let list =
+            async |filter: QuarantineFilter| store.list_quarantine(&filter, None).await.unwrap();
+        let all = list(QuarantineFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(all.len(), 4);
+        let found = list(QuarantineFilter {
+            contains: Some("ANN@".to_owned()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(addresses(&found), ["ann@shop.test"]);
+        // `_` is a character, not a wildcard.
+        let found = list(QuarantineFilter {
+            contains: Some("a_b".to_owned()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(addresses(&found), ["a_b@shop.test"]);
+        let found = list(QuarantineFilter {
+            channel: Some(Channel::Sms),
+            limit: 10,
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(addresses(&found), ["+33612345678"]);
+        // Pages of one follow the list's order to its end, each entry once.
+        let mut paged = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = list(QuarantineFilter {
+                page_after: cursor.clone(),
+                limit: 1,
+                ..Default::default()
+            })
+            .await;
+            let Some(last) = page.last() else { break };
+            cursor = QuarantineCursor::decode(&QuarantineCursor::after(last).encode());
+            assert!(cursor.is_some());
+            paged.push(last.address.clone());
+            assert!(paged.len() <= 4, "{paged:?}");
+        }
+        assert_eq!(paged, addresses(&all));
+    }
+
+    #[tokio::test]
+    async fn sqlite_search_and_pages() {
+        let (_dir, store) = sqlite_store().await;
+        search_and_pages(store).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_search_and_pages() {
+        let (_pg, store, _other) = pg_pair().await;
+        search_and_pages(store).await;
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = QuarantineCursor {
+            created_at: Utc::now(),
+            address: "a,b@example.com".to_owned(),
+        };
+        assert_eq!(QuarantineCursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(QuarantineCursor::decode("yesterday,a@b.c"), None);
+        assert_eq!(QuarantineCursor::decode("2026-12-03T08:00:00Z,"), None);
     }
 }

@@ -58,8 +58,11 @@ impl Store {
                 .map_err(|e| self.error(e))?;
             set_apart.push(item.event.id);
         }
-        self.enter_archive_feed(&txn, set_apart.clone()).await?;
+        let notified = self.enter_archive_feed(&txn, set_apart.clone()).await?;
         txn.commit().await.map_err(|e| self.error(e))?;
+        if notified > 0 {
+            self.webhooks_written();
+        }
         Ok(set_apart)
     }
 }

@@ -1,6 +1,7 @@
 //! `webhookDelivery`: delivers the webhooks outbox. Each run claims a batch of due notifications, has
-//! the host send them all at once (the host caps requests in flight per endpoint, so one slow receiver
-//! holds back only its own), decides what each answer means, and has the host record it.
+//! the host send each endpoint's share in one call, all endpoints at the same time (the host caps
+//! requests in flight per endpoint), decides what each answer means, and has the host record each
+//! endpoint's attempts in one call as soon as they are in, so one slow receiver holds back only its own.
 //!
 //! The policy is here, where a third party would write its own: a 2xx is delivered; `410 Gone` disables
 //! the endpoint; `429` and `503` are retried after their `Retry-After`; anything else (another status,
@@ -11,8 +12,10 @@
 // not reported in `declare_plugin!`'s expansion, which is mc-plugin-api's code).
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
+
 use mc_plugin_api::services::{
-    ClaimWebhooks, RecordWebhookAttempt, SendWebhook, WebhookAttemptResult,
+    ClaimWebhooks, RecordWebhookAttempts, SendWebhooks, WebhookAttempt, WebhookAttemptResult,
     WebhookNotificationRecord,
 };
 use mc_plugin_api::{
@@ -58,34 +61,57 @@ fn honoured(mut result: WebhookAttemptResult) -> WebhookAttemptResult {
     result
 }
 
-/// Sends one notification and records what came of it.
+/// Sends one endpoint's notifications and records what came of them: two host calls, whatever their
+/// number. Returns each one's status now (`None`: not recorded, the claim was lost).
 async fn deliver(
     host: &Host,
-    notification: &WebhookNotificationRecord,
-) -> Result<Option<NotificationStatus>, WorkflowError> {
-    let result = match host
-        .request(&SendWebhook {
-            notification_id: notification.id,
+    notifications: &[&WebhookNotificationRecord],
+) -> Result<Vec<Option<NotificationStatus>>, WorkflowError> {
+    let notification_ids: Vec<i64> = notifications.iter().map(|n| n.id).collect();
+    let results = match host
+        .request(&SendWebhooks {
+            notification_ids: notification_ids.clone(),
         })
         .await
     {
-        Ok(result) => honoured(result),
-        // The host could not even try (the claim was lost, the event is gone, the database is down):
-        // recorded as an attempt without an answer, so it is retried on the schedule.
-        Err(e) => WebhookAttemptResult {
-            error: Some(e.to_string()),
-            ..Default::default()
-        },
+        Ok(sent) if sent.results.len() == notification_ids.len() => {
+            sent.results.into_iter().map(honoured).collect()
+        }
+        Ok(sent) => {
+            return Err(WorkflowError::new(format!(
+                "webhooks.send answered {} results for {} notifications",
+                sent.results.len(),
+                notification_ids.len()
+            )));
+        }
+        // The host could not even try (the database is down): recorded as attempts without an
+        // answer, so they are retried on the schedule.
+        Err(e) => vec![
+            WebhookAttemptResult {
+                error: Some(e.to_string()),
+                ..Default::default()
+            };
+            notification_ids.len()
+        ],
     };
-    let verdict = verdict(&result);
-    let recorded = host
-        .request(&RecordWebhookAttempt {
-            notification_id: notification.id,
+    let attempts = notification_ids
+        .into_iter()
+        .zip(results)
+        .map(|(notification_id, result)| WebhookAttempt {
+            notification_id,
+            verdict: verdict(&result),
             result,
-            verdict,
         })
-        .await?;
-    Ok(recorded.status)
+        .collect();
+    let recorded = host.request(&RecordWebhookAttempts { attempts }).await?;
+    Ok(recorded
+        .recorded
+        .into_iter()
+        .map(|r| {
+            r.recorded
+                .then(|| r.status.unwrap_or(NotificationStatus::Pending))
+        })
+        .collect())
 }
 
 impl Workflow for WebhookDelivery {
@@ -120,17 +146,35 @@ impl Workflow for WebhookDelivery {
         if claimed.is_empty() {
             return Ok(RunReport::processed(0));
         }
-        let outcomes =
-            futures::future::join_all(claimed.iter().map(|n| deliver(&ctx.host, n))).await;
+        let mut by_endpoint: BTreeMap<&str, Vec<&WebhookNotificationRecord>> = BTreeMap::new();
+        for notification in &claimed {
+            by_endpoint
+                .entry(notification.endpoint.as_str())
+                .or_default()
+                .push(notification);
+        }
+        let outcomes = futures::future::join_all(
+            by_endpoint
+                .values()
+                .map(|group| async move { (group.len() as u64, deliver(&ctx.host, group).await) }),
+        )
+        .await;
         let (mut delivered, mut failed, mut pending, mut errors) = (0u64, 0u64, 0u64, 0u64);
         let mut first_error = None;
-        for outcome in outcomes {
+        for (count, outcome) in outcomes {
             match outcome {
-                Ok(Some(NotificationStatus::Delivered)) => delivered += 1,
-                Ok(Some(NotificationStatus::Failed)) => failed += 1,
-                Ok(_) => pending += 1,
+                Ok(statuses) => {
+                    for status in statuses {
+                        match status {
+                            Some(NotificationStatus::Delivered) => delivered += 1,
+                            Some(NotificationStatus::Failed) => failed += 1,
+                            Some(NotificationStatus::Pending) => pending += 1,
+                            None => errors += 1,
+                        }
+                    }
+                }
                 Err(e) => {
-                    errors += 1;
+                    errors += count;
                     first_error.get_or_insert(e);
                 }
             }

@@ -27,6 +27,17 @@ pub fn test_webhook_secret(seed: u8) -> String {
     )
 }
 
+/// The `[webhooks]` table and `webhookDelivery` workflow of the tests: retries 1 s apart (three of them),
+/// the receiver's loopback address allowed, a 2 s request timeout.
+pub fn webhooks_toml(allowed: &str, delivery_enabled: bool) -> String {
+    format!(
+        "[webhooks]\nretry_schedule = [\"1s\", \"1s\", \"1s\"]\nallowed_destinations = [{}]\n\
+         request_timeout = \"2s\"\nmax_concurrent_per_endpoint = 4\n\n\
+         [workflows.webhookDelivery]\nenabled = {delivery_enabled}\ninterval = \"200ms\"\nbatch_size = 100\n",
+        crate::server::toml_string(allowed)
+    )
+}
+
 impl Peer<Webhooks> {
     /// Starts the receiver with `secret` verifying every endpoint that has no secret of its own.
     pub fn start_with_secret(secret: &str) -> WebhookReceiver {

@@ -4,12 +4,11 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use super::super::ConsoleState;
 use super::super::session::Signed;
-use super::super::view::{Frame, render, time};
+use super::super::view::{Frame, parse_time, render, time};
 use crate::api::view::{id_string, parse_id};
 use crate::db::entities::event;
 use crate::store::EventFilter;
@@ -78,26 +77,6 @@ struct View {
     events: Vec<EventRow>,
     /// The query string of the next page, when there is one.
     next: Option<String>,
-}
-
-/// A time typed in the form: RFC 3339, or `YYYY-MM-DDTHH:MM[:SS]` / `YYYY-MM-DD HH:MM[:SS]` taken as UTC.
-fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.to_utc());
-    }
-    for format in [
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(t.and_utc());
-        }
-    }
-    Err(format!(
-        "{field}: `{text}` is not a time; write it as 2026-12-02T18:00:00Z (UTC)"
-    ))
 }
 
 /// The filter of the form, or what is wrong with it (naming the field).

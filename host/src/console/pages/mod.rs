@@ -4,10 +4,13 @@ pub mod event;
 pub mod events;
 pub mod instances;
 pub mod monitoring;
+pub mod quarantine;
 pub mod template_diff;
 pub mod template_editor;
 pub mod template_tools;
 pub mod templates;
+pub mod webhook_actions;
+pub mod webhooks;
 pub mod workflows;
 
 use axum::response::Response;
@@ -16,7 +19,7 @@ use super::response::see_other;
 use super::session::Signed;
 
 /// Every page template, embedded in the binary.
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("../templates/base.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     (
@@ -49,6 +52,12 @@ const TEMPLATES: [(&str, &str); 12] = [
     (
         "template_diff.html",
         include_str!("../templates/template_diff.html"),
+    ),
+    ("webhooks.html", include_str!("../templates/webhooks.html")),
+    ("webhook.html", include_str!("../templates/webhook.html")),
+    (
+        "quarantine.html",
+        include_str!("../templates/quarantine.html"),
     ),
 ];
 

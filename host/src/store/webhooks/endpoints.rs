@@ -89,6 +89,29 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
+    /// Replaces the secret of endpoint `name` with `new_secret` (`POST /api/v1/webhooks/{name}/rotate-secret`):
+    /// every attempt from now on, retries of older notifications included, is signed with it. The
+    /// endpoint as changed, `None` when there is none.
+    pub async fn rotate_webhook_secret(
+        &self,
+        name: &str,
+        new_secret: &str,
+    ) -> Result<Option<webhook_endpoint::Model>, StoreError> {
+        let _turn = self.write_turn().await;
+        let Some(found) = webhook_endpoint::Entity::find()
+            .filter(webhook_endpoint::Column::Name.eq(name))
+            .one(&self.db)
+            .await
+            .map_err(|e| self.error(e))?
+        else {
+            return Ok(None);
+        };
+        let mut row: webhook_endpoint::ActiveModel = found.into();
+        row.secret = Set(new_secret.to_owned());
+        row.updated_at = Set(Utc::now());
+        Ok(Some(row.update(&self.db).await.map_err(|e| self.error(e))?))
+    }
+
     /// Deletes the endpoint `name` with its notifications and their attempts (cascade). Whether it existed.
     pub async fn delete_webhook_endpoint(&self, name: &str) -> Result<bool, StoreError> {
         let _turn = self.write_turn().await;

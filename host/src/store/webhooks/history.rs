@@ -9,16 +9,21 @@ use mc_plugin_api::{EventStatus, NotificationStatus};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use crate::db::entities::{event, webhook_attempt, webhook_endpoint, webhook_notification};
+use crate::db::entities::{
+    delivery_log, event, webhook_attempt, webhook_endpoint, webhook_notification,
+};
 use crate::store::{Store, StoreError};
 
 /// Filters of the history page.
 #[derive(Clone, Debug, Default)]
 pub struct HistoryFilter {
     pub status: Option<NotificationStatus>,
-    /// Only notifications with a greater id (the page after).
+    /// The page after this notification id in the list's order: greater ids, or lower ones when
+    /// `newest_first`.
     pub after: Option<i64>,
     pub limit: u64,
+    /// Newest first (the console) instead of oldest first (the API).
+    pub newest_first: bool,
 }
 
 /// One notification of the history, with its event's public id and every attempt, oldest first.
@@ -30,7 +35,7 @@ pub struct HistoryEntry {
 }
 
 impl Store {
-    /// A page of `endpoint`'s notifications in id order.
+    /// A page of `endpoint`'s notifications in id order (descending when `filter.newest_first`).
     pub async fn webhook_history(
         &self,
         endpoint: &webhook_endpoint::Model,
@@ -38,13 +43,21 @@ impl Store {
     ) -> Result<Vec<HistoryEntry>, StoreError> {
         let mut select = webhook_notification::Entity::find()
             .filter(webhook_notification::Column::EndpointId.eq(endpoint.id))
-            .order_by_asc(webhook_notification::Column::Id)
             .limit(filter.limit);
+        select = if filter.newest_first {
+            select.order_by_desc(webhook_notification::Column::Id)
+        } else {
+            select.order_by_asc(webhook_notification::Column::Id)
+        };
         if let Some(status) = filter.status {
             select = select.filter(webhook_notification::Column::Status.eq(status.as_str()));
         }
         if let Some(after) = filter.after {
-            select = select.filter(webhook_notification::Column::Id.gt(after));
+            select = select.filter(if filter.newest_first {
+                webhook_notification::Column::Id.lt(after)
+            } else {
+                webhook_notification::Column::Id.gt(after)
+            });
         }
         let notifications = select.all(&self.db).await.map_err(|e| self.error(e))?;
         if notifications.is_empty() {
@@ -200,16 +213,37 @@ impl Store {
             .collect())
     }
 
-    /// One event by row key with its delivery log, as `GET /api/v1/events/{id}` shows it.
-    pub async fn event_by_row_key(
+    /// The events with these row keys, each with its delivery log in attempt order, as
+    /// `GET /api/v1/events/{id}` shows them: two queries, whatever their number (a `ctx` that cannot be
+    /// read comes back `null`).
+    pub async fn events_with_deliveries(
         &self,
-        row_key: i64,
-    ) -> Result<Option<(event::Model, Vec<crate::db::entities::delivery_log::Model>)>, StoreError>
-    {
-        let instance = self.event_instances(std::iter::once(row_key)).await?;
-        let Some(instance) = instance.get(&row_key) else {
-            return Ok(None);
-        };
-        self.get_event(event::public_id(*instance, row_key)).await
+        row_keys: &[i64],
+    ) -> Result<HashMap<i64, (event::Model, Vec<delivery_log::Model>)>, StoreError> {
+        if row_keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let select =
+            super::super::event_read::select().filter(event::Column::Id.is_in(row_keys.to_vec()));
+        let mut found: HashMap<i64, (event::Model, Vec<delivery_log::Model>)> =
+            super::super::event_read::all(select, &self.db)
+                .await
+                .map_err(|e| self.error(e))?
+                .into_iter()
+                .map(|read| (read.event.id, (read.event, Vec::new())))
+                .collect();
+        let deliveries = delivery_log::Entity::find()
+            .filter(delivery_log::Column::EventId.is_in(row_keys.to_vec()))
+            .order_by_asc(delivery_log::Column::Attempt)
+            .order_by_asc(delivery_log::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))?;
+        for delivery in deliveries {
+            if let Some((_, list)) = found.get_mut(&delivery.event_id) {
+                list.push(delivery);
+            }
+        }
+        Ok(found)
     }
 }

@@ -1,6 +1,6 @@
 //! The outbox: notifications written in the transactions that make events final
-//! ([`Store::enqueue_notifications`]), claimed by the `webhookDelivery` workflow, and settled one attempt
-//! at a time ([`Store::record_webhook_attempt`]).
+//! ([`Store::enqueue_notifications`]), claimed by the `webhookDelivery` workflow, and settled a run's
+//! attempts at a time ([`Store::record_webhook_attempts`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -76,7 +76,8 @@ impl Store {
     /// Writes one notification per enabled endpoint subscribed to each finished event's type, in `txn`:
     /// one `INSERT … SELECT` over `webhook_endpoints × events`, so with no endpoint it costs one query
     /// that finds nothing, and an endpoint created later is not told of events that finished before it.
-    /// Returns how many were written; the caller wakes `webhookDelivery` when that is more than none.
+    /// Returns how many were written; the caller wakes `webhookDelivery` ([`Self::webhooks_written`])
+    /// after its commit when that is more than none (before it, the run would find nothing yet).
     pub(crate) async fn enqueue_notifications(
         &self,
         txn: &DatabaseTransaction,
@@ -143,9 +144,6 @@ impl Store {
             .await
             .map_err(|e| self.error(e))?
             .rows_affected();
-        if written > 0 {
-            self.webhooks_written();
-        }
         Ok(written)
     }
 
@@ -220,7 +218,7 @@ impl Store {
             .map_err(|e| self.error(e))?;
         notifications.sort_by_key(|n| n.id);
         let endpoints = self
-            .webhook_endpoints_by_id(notifications.iter().map(|n| n.endpoint_id))
+            .webhook_endpoints_by_id(&self.db, notifications.iter().map(|n| n.endpoint_id))
             .await?;
         Ok(notifications
             .into_iter()
@@ -236,15 +234,18 @@ impl Store {
 
     async fn webhook_endpoints_by_id(
         &self,
+        conn: &impl ConnectionTrait,
         ids: impl Iterator<Item = i64>,
     ) -> Result<HashMap<i64, webhook_endpoint::Model>, StoreError> {
-        let ids: Vec<i64> = ids.collect();
+        let mut ids: Vec<i64> = ids.collect();
+        ids.sort_unstable();
+        ids.dedup();
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
         Ok(webhook_endpoint::Entity::find()
             .filter(webhook_endpoint::Column::Id.is_in(ids))
-            .all(&self.db)
+            .all(conn)
             .await
             .map_err(|e| self.error(e))?
             .into_iter()
@@ -252,140 +253,199 @@ impl Store {
             .collect())
     }
 
-    /// The notification `id` while `claimer` holds it, with its endpoint.
-    pub async fn claimed_webhook_notification(
+    /// The notifications among `ids` that `claimer` holds, with their endpoints, by id: two queries.
+    pub async fn claimed_webhook_notifications(
         &self,
-        id: i64,
+        ids: &[i64],
         claimer: &str,
-    ) -> Result<Option<ClaimedNotification>, StoreError> {
-        let Some(notification) = webhook_notification::Entity::find_by_id(id)
-            .filter(webhook_notification::Column::ClaimedBy.eq(claimer))
-            .one(&self.db)
-            .await
-            .map_err(|e| self.error(e))?
-        else {
-            return Ok(None);
-        };
-        let endpoint = webhook_endpoint::Entity::find_by_id(notification.endpoint_id)
-            .one(&self.db)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok(endpoint.map(|endpoint| ClaimedNotification {
-            notification,
-            endpoint,
-        }))
-    }
-
-    /// Fixes the body of notification `id` unless an earlier attempt did; returns the body every
-    /// attempt must send.
-    pub async fn freeze_webhook_body(&self, id: i64, body: &str) -> Result<String, StoreError> {
-        let _turn = self.write_turn().await;
-        webhook_notification::Entity::update_many()
-            .col_expr(webhook_notification::Column::Body, Expr::value(body))
-            .filter(webhook_notification::Column::Id.eq(id))
-            .filter(webhook_notification::Column::Body.is_null())
-            .exec(&self.db)
-            .await
-            .map_err(|e| self.error(e))?;
-        let stored = webhook_notification::Entity::find_by_id(id)
-            .one(&self.db)
-            .await
-            .map_err(|e| self.error(e))?
-            .and_then(|n| n.body);
-        Ok(stored.unwrap_or_else(|| body.to_owned()))
-    }
-
-    /// Stores one attempt of notification `id` and its next state, in one transaction, and releases the
-    /// claim; nothing when `claimer` no longer holds it (the lease lapsed and another run took it over).
-    pub async fn record_webhook_attempt(
-        &self,
-        id: i64,
-        claimer: &str,
-        attempt: &NewAttempt,
-        next: &NextState,
-    ) -> Result<Option<RecordedAttempt>, StoreError> {
-        let _turn = self.write_turn().await;
-        let now = Utc::now();
-        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
-        let Some(notification) = webhook_notification::Entity::find_by_id(id)
-            .filter(webhook_notification::Column::ClaimedBy.eq(claimer))
-            .one(&txn)
-            .await
-            .map_err(|e| self.error(e))?
-        else {
-            return Ok(None);
-        };
-        let (status, next_at, finished_at) = match next {
-            NextState::Delivered => (NotificationStatus::Delivered, None, Some(now)),
-            NextState::Retry(at) => (NotificationStatus::Pending, Some(*at), None),
-            NextState::Failed { .. } => (NotificationStatus::Failed, None, Some(now)),
-        };
-        let changed = webhook_notification::Entity::update_many()
-            .col_expr(
-                webhook_notification::Column::Status,
-                Expr::value(status.as_str()),
-            )
-            .col_expr(
-                webhook_notification::Column::Attempts,
-                Expr::col(webhook_notification::Column::Attempts).add(1),
-            )
-            .col_expr(
-                webhook_notification::Column::NextAttemptAt,
-                Expr::value(next_at),
-            )
-            .col_expr(
-                webhook_notification::Column::FinishedAt,
-                Expr::value(finished_at),
-            )
-            .col_expr(
-                webhook_notification::Column::ClaimedBy,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                webhook_notification::Column::ClaimExpiresAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(webhook_notification::Column::Id.eq(id))
-            .filter(webhook_notification::Column::ClaimedBy.eq(claimer))
-            .exec(&txn)
-            .await
-            .map_err(|e| self.error(e))?
-            .rows_affected;
-        if changed == 0 {
-            return Ok(None);
+    ) -> Result<HashMap<i64, ClaimedNotification>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
         }
-        webhook_attempt::Entity::insert(attempt.row(id))
-            .exec_without_returning(&txn)
+        let notifications = webhook_notification::Entity::find()
+            .filter(webhook_notification::Column::Id.is_in(ids.iter().copied()))
+            .filter(webhook_notification::Column::ClaimedBy.eq(claimer))
+            .all(&self.db)
             .await
             .map_err(|e| self.error(e))?;
-        if let NextState::Failed {
-            disable_endpoint: Some(reason),
-        } = next
-        {
-            webhook_endpoint::Entity::update_many()
-                .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
+        let endpoints = self
+            .webhook_endpoints_by_id(&self.db, notifications.iter().map(|n| n.endpoint_id))
+            .await?;
+        Ok(notifications
+            .into_iter()
+            .filter_map(|notification| {
+                let endpoint = endpoints.get(&notification.endpoint_id)?.clone();
+                Some((
+                    notification.id,
+                    ClaimedNotification {
+                        notification,
+                        endpoint,
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    /// Fixes the body of each notification in `bodies` unless an earlier attempt did, in one
+    /// transaction; returns the body each must send (the one stored first).
+    pub async fn freeze_webhook_bodies(
+        &self,
+        bodies: &[(i64, String)],
+    ) -> Result<HashMap<i64, String>, StoreError> {
+        if bodies.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let _turn = self.write_turn().await;
+        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
+        for (id, body) in bodies {
+            webhook_notification::Entity::update_many()
                 .col_expr(
-                    webhook_endpoint::Column::DisabledReason,
-                    Expr::value(reason.as_str()),
+                    webhook_notification::Column::Body,
+                    Expr::value(body.as_str()),
                 )
-                .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
-                .filter(webhook_endpoint::Column::Id.eq(notification.endpoint_id))
+                .filter(webhook_notification::Column::Id.eq(*id))
+                .filter(webhook_notification::Column::Body.is_null())
                 .exec(&txn)
                 .await
                 .map_err(|e| self.error(e))?;
         }
-        let endpoint = webhook_endpoint::Entity::find_by_id(notification.endpoint_id)
-            .one(&txn)
+        let stored: Vec<(i64, Option<String>)> = webhook_notification::Entity::find()
+            .select_only()
+            .column(webhook_notification::Column::Id)
+            .column(webhook_notification::Column::Body)
+            .filter(webhook_notification::Column::Id.is_in(bodies.iter().map(|(id, _)| *id)))
+            .into_tuple()
+            .all(&txn)
+            .await
+            .map_err(|e| self.error(e))?;
+        txn.commit().await.map_err(|e| self.error(e))?;
+        let stored: HashMap<i64, String> = stored
+            .into_iter()
+            .filter_map(|(id, body)| Some((id, body?)))
+            .collect();
+        Ok(bodies
+            .iter()
+            .map(|(id, body)| (*id, stored.get(id).cloned().unwrap_or_else(|| body.clone())))
+            .collect())
+    }
+
+    /// Stores these attempts and each notification's next state, and releases their claims, all in one
+    /// transaction. One answer per attempt, in order: `None` when `claimer` no longer holds that
+    /// notification (the lease lapsed and another run took it over), or it came twice.
+    pub async fn record_webhook_attempts(
+        &self,
+        claimer: &str,
+        attempts: &[(i64, NewAttempt, NextState)],
+    ) -> Result<Vec<Option<RecordedAttempt>>, StoreError> {
+        if attempts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _turn = self.write_turn().await;
+        let now = Utc::now();
+        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
+        let held: HashMap<i64, webhook_notification::Model> = webhook_notification::Entity::find()
+            .filter(webhook_notification::Column::Id.is_in(attempts.iter().map(|(id, ..)| *id)))
+            .filter(webhook_notification::Column::ClaimedBy.eq(claimer))
+            .all(&txn)
             .await
             .map_err(|e| self.error(e))?
-            .map(|e| e.name)
-            .unwrap_or_default();
+            .into_iter()
+            .map(|n| (n.id, n))
+            .collect();
+        let mut settled = Vec::with_capacity(attempts.len());
+        let mut rows = Vec::new();
+        let mut disable: HashMap<i64, &str> = HashMap::new();
+        for (id, attempt, next) in attempts {
+            let Some(notification) = held.get(id) else {
+                settled.push(None);
+                continue;
+            };
+            let (status, next_at, finished_at) = match next {
+                NextState::Delivered => (NotificationStatus::Delivered, None, Some(now)),
+                NextState::Retry(at) => (NotificationStatus::Pending, Some(*at), None),
+                NextState::Failed { .. } => (NotificationStatus::Failed, None, Some(now)),
+            };
+            let changed = webhook_notification::Entity::update_many()
+                .col_expr(
+                    webhook_notification::Column::Status,
+                    Expr::value(status.as_str()),
+                )
+                .col_expr(
+                    webhook_notification::Column::Attempts,
+                    Expr::col(webhook_notification::Column::Attempts).add(1),
+                )
+                .col_expr(
+                    webhook_notification::Column::NextAttemptAt,
+                    Expr::value(next_at),
+                )
+                .col_expr(
+                    webhook_notification::Column::FinishedAt,
+                    Expr::value(finished_at),
+                )
+                .col_expr(
+                    webhook_notification::Column::ClaimedBy,
+                    Expr::value(Option::<String>::None),
+                )
+                .col_expr(
+                    webhook_notification::Column::ClaimExpiresAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .filter(webhook_notification::Column::Id.eq(*id))
+                .filter(webhook_notification::Column::ClaimedBy.eq(claimer))
+                .exec(&txn)
+                .await
+                .map_err(|e| self.error(e))?
+                .rows_affected;
+            if changed == 0 {
+                settled.push(None);
+                continue;
+            }
+            rows.push(attempt.row(*id));
+            if let NextState::Failed {
+                disable_endpoint: Some(reason),
+            } = next
+            {
+                disable.insert(notification.endpoint_id, reason.as_str());
+            }
+            settled.push(Some((notification.endpoint_id, status, next_at)));
+        }
+        // Several rows per statement, under SQLite's limit on bound values (6 per row).
+        for chunk in rows.chunks(1000) {
+            webhook_attempt::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        for (endpoint_id, reason) in &disable {
+            webhook_endpoint::Entity::update_many()
+                .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
+                .col_expr(
+                    webhook_endpoint::Column::DisabledReason,
+                    Expr::value(*reason),
+                )
+                .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
+                .filter(webhook_endpoint::Column::Id.eq(*endpoint_id))
+                .exec(&txn)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        let endpoints = self
+            .webhook_endpoints_by_id(&txn, settled.iter().flatten().map(|(e, ..)| *e))
+            .await?;
         txn.commit().await.map_err(|e| self.error(e))?;
-        Ok(Some(RecordedAttempt {
-            endpoint,
-            final_status: (status != NotificationStatus::Pending).then_some(status),
-            next_attempt_at: next_at,
-        }))
+        Ok(settled
+            .into_iter()
+            .map(|settled| {
+                settled.map(|(endpoint_id, status, next_at)| RecordedAttempt {
+                    endpoint: endpoints
+                        .get(&endpoint_id)
+                        .map(|e| e.name.clone())
+                        .unwrap_or_default(),
+                    final_status: (status != NotificationStatus::Pending).then_some(status),
+                    next_attempt_at: next_at,
+                })
+            })
+            .collect())
     }
 
     /// Hands back the notifications still claimed under any of `claimers` (runs that ended without

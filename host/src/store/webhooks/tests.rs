@@ -88,35 +88,41 @@ async fn the_outbox_follows_final_statuses(store: Store) {
     };
     let first = claimed[0].notification.id;
     let second = claimed[1].notification.id;
-    assert!(
-        store
-            .record_webhook_attempt(first, "someone-else", &attempt, &NextState::Delivered)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let done = store
-        .record_webhook_attempt(first, "inst/pid-1/d#1", &attempt, &NextState::Delivered)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(done.endpoint, "all");
-    assert_eq!(done.final_status, Some(NotificationStatus::Delivered));
-    let later = Utc::now() + chrono::Duration::seconds(3600);
-    let retried = store
-        .record_webhook_attempt(
-            second,
-            "inst/pid-1/d#1",
-            &NewAttempt {
-                http_status: Some(500),
-                ..attempt.clone()
-            },
-            &NextState::Retry(later),
+    let lost = store
+        .record_webhook_attempts(
+            "someone-else",
+            &[(first, attempt.clone(), NextState::Delivered)],
         )
         .await
-        .unwrap()
         .unwrap();
+    assert!(lost.len() == 1 && lost[0].is_none());
+    // Both in one call; the same notification twice is recorded once.
+    let later = Utc::now() + chrono::Duration::seconds(3600);
+    let recorded = store
+        .record_webhook_attempts(
+            "inst/pid-1/d#1",
+            &[
+                (first, attempt.clone(), NextState::Delivered),
+                (
+                    second,
+                    NewAttempt {
+                        http_status: Some(500),
+                        ..attempt.clone()
+                    },
+                    NextState::Retry(later),
+                ),
+                (first, attempt.clone(), NextState::Delivered),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded.len(), 3);
+    let done = recorded[0].clone().unwrap();
+    assert_eq!(done.endpoint, "all");
+    assert_eq!(done.final_status, Some(NotificationStatus::Delivered));
+    let retried = recorded[1].clone().unwrap();
     assert_eq!(retried.final_status, None);
+    assert!(recorded[2].is_none());
     let all = history(&store, "all").await;
     assert_eq!(all[0].notification.status, "delivered");
     assert_eq!(all[0].attempts.len(), 1);
@@ -146,19 +152,22 @@ async fn the_outbox_follows_final_statuses(store: Store) {
 
     // 410: failed, and the endpoint disabled with its reason; nothing of it is claimed any more.
     store
-        .record_webhook_attempt(
-            second,
+        .record_webhook_attempts(
             "inst/pid-1/d#3",
-            &NewAttempt {
-                http_status: Some(410),
-                ..attempt.clone()
-            },
-            &NextState::Failed {
-                disable_endpoint: Some("gone".to_owned()),
-            },
+            &[(
+                second,
+                NewAttempt {
+                    http_status: Some(410),
+                    ..attempt.clone()
+                },
+                NextState::Failed {
+                    disable_endpoint: Some("gone".to_owned()),
+                },
+            )],
         )
         .await
-        .unwrap()
+        .unwrap()[0]
+        .clone()
         .unwrap();
     let disabled = store.webhook_endpoint("all").await.unwrap().unwrap();
     assert!(!disabled.enabled);
