@@ -43,6 +43,8 @@ error_codes! {
     IdempotencyKeyReused = "idempotency_key_reused",
     /// A template that does not compile.
     TemplateError = "template_error",
+    /// A proof asked of an instance without that channel (422).
+    ChannelNotConfigured = "channel_not_configured",
     /// The admin API has no token configured (403).
     AdminDisabled = "admin_disabled",
     /// The workflow is stopped (422).

@@ -220,6 +220,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         ));
         Some(Arc::new(ControlServices { instances, monitor }))
     };
+    let proof_sender = delivery
+        .as_ref()
+        .map(crate::delivery::DeliveryHandle::proofs);
     let mut services = HostServices::new(
         store.clone(),
         claimer,
@@ -332,6 +335,12 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         },
         max_connections: config.server.max_connections,
     };
+    // Previews and proofs: delivery's render limits and, on an instance that delivers, its channels.
+    let trials = crate::templates::trial::Trials {
+        store: store.clone(),
+        sender: proof_sender,
+        limits: (&config.templates).into(),
+    };
     let api = ApiContext {
         store: store.clone(),
         ingest,
@@ -349,6 +358,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         adobe: crate::soap::AdobeGateway::new(&config.adobe, config.instance.role),
         bounces: bounces.clone(),
         quarantine_expiry: config.quarantine.expire_after,
+        trials: trials.clone(),
     };
     // Both listeners share the connection limits, the shutdown signal and the drain time.
     let serve = |listener, name, router| {
@@ -379,6 +389,9 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             archive: control.as_ref().map(|c| Arc::clone(&c.monitor)),
             config: config.console.clone(),
             templates: crate::console::ConsoleContext::template_cache((&config.templates).into()),
+            trials,
+            instances: control.as_ref().map(|c| Arc::clone(&c.instances)),
+            max_ctx_bytes: config.server.max_ctx_bytes,
             executes: config.instance.role.executes(),
             quarantine_expiry: config.quarantine.expire_after,
         }),

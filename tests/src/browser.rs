@@ -162,6 +162,43 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click `{css}`: {e}"));
     }
 
+    /// Chooses the option of value `value` in the `<select>` matching `css` (as a click would: the
+    /// page sees `input` and `change`).
+    pub async fn select(&self, css: &str, value: &str) {
+        self.find(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("select `{value}` in `{css}`: {e}"));
+    }
+
+    /// The text of the body of the frame matching `css` (a sandboxed frame's document cannot be read by
+    /// the page's scripts, but WebDriver can enter it), waiting up to 15 s for `expected` to appear in it.
+    pub async fn frame_text(&self, css: &str, expected: &str) -> String {
+        let deadline = std::time::Instant::now() + secs(15);
+        loop {
+            self.find(css)
+                .await
+                .enter_frame()
+                .await
+                .unwrap_or_else(|e| panic!("enter frame `{css}`: {e}"));
+            let text = self
+                .script("return document.body ? document.body.innerText : ''")
+                .await
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            self.client
+                .enter_parent_frame()
+                .await
+                .expect("leave the frame");
+            if text.contains(expected) || std::time::Instant::now() >= deadline {
+                return text;
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
     /// Clicks the element matching `css` and waits (15 s) until the page it leads to has loaded: a
     /// click may return before the navigation it starts has replaced the page, and reading at once
     /// would read the old one. The old document is marked before the click; the new one lacks the mark.

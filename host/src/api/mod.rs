@@ -11,7 +11,8 @@ mod publish;
 mod quarantine;
 pub(crate) mod query;
 pub(crate) mod stats;
-mod templates;
+mod template_trials;
+pub(crate) mod templates;
 #[cfg(test)]
 pub(crate) mod tests;
 pub(crate) mod view;
@@ -79,6 +80,8 @@ pub struct ApiContext {
     pub bounces: crate::bounces::Bounces,
     /// `[quarantine] expire_after`.
     pub quarantine_expiry: Option<std::time::Duration>,
+    /// Template previews and proofs (`templates::trial`).
+    pub trials: crate::templates::trial::Trials,
 }
 
 impl ApiContext {
@@ -161,6 +164,23 @@ pub fn router(context: ApiContext) -> Router {
         .route(
             "/api/v1/templates/{name}/unpublish",
             post(publish::unpublish),
+        )
+        // Seeds, previews and proofs (template_trials.rs).
+        .route(
+            "/api/v1/templates/{name}/seeds",
+            get(template_trials::get_seeds).put(template_trials::put_seeds),
+        )
+        .route(
+            "/api/v1/templates/{name}/preview",
+            post(template_trials::preview),
+        )
+        .route(
+            "/api/v1/templates/{name}/proof",
+            post(template_trials::proof),
+        )
+        .route(
+            "/api/v1/templates/{name}/proofs",
+            get(template_trials::proofs),
         )
         // Webhooks: served by execution instances, sent on to them by a control instance (webhooks.rs).
         .route("/api/v1/webhooks", webhook_role(get(webhooks::list)))

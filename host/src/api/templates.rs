@@ -133,7 +133,7 @@ pub(super) fn not_found(name: &str) -> ApiError {
 }
 
 /// `{name}`: 1 to 100 characters of `A-Z a-z 0-9 _ . -`.
-pub(super) fn check_name(name: &str) -> Result<(), ApiError> {
+pub(crate) fn check_name(name: &str) -> Result<(), ApiError> {
     let valid = !name.is_empty()
         && name.len() <= MAX_NAME
         && name
@@ -157,9 +157,15 @@ pub(super) async fn read_body(ctx: &ApiContext, request: Request) -> Result<Byte
 
 /// The body of a PUT: the version to store and whether to publish it.
 fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
-    let object = parse_object(body)?;
+    version_from_object(&parse_object(body)?)
+}
 
-    let event_type = optional_string(&object, "eventType", "")?
+/// The fields of a PUT's body (also what the console's editor sends, as an object): the version to
+/// store and whether to publish it; a field at fault is named.
+pub(crate) fn version_from_object(
+    object: &Map<String, Value>,
+) -> Result<(NewTemplateVersion, bool), ApiError> {
+    let event_type = optional_string(object, "eventType", "")?
         .ok_or_else(|| ApiError::bad_request("eventType", "`eventType` is required"))?;
     refuse_characters("eventType", &event_type, |c| c == '\0')?;
     let chars = event_type.chars().count();
@@ -170,7 +176,7 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
         ));
     }
 
-    let channel = match optional_string(&object, "channel", "")? {
+    let channel = match optional_string(object, "channel", "")? {
         None => mc_plugin_api::Channel::Email,
         Some(other) => other.parse().map_err(|_| {
             ApiError::bad_request(
@@ -193,9 +199,9 @@ fn parse_version(body: &[u8]) -> Result<(NewTemplateVersion, bool), ApiError> {
 
     // An empty part is no part (an empty `from` means the configured default).
     let part = |name: &str| -> Result<Option<String>, ApiError> {
-        Ok(optional_string(&object, name, "")?.filter(|s| !s.is_empty()))
+        Ok(optional_string(object, name, "")?.filter(|s| !s.is_empty()))
     };
-    let subject = optional_string(&object, "subject", "")?;
+    let subject = optional_string(object, "subject", "")?;
     let from = part("from")?;
     let text = part("text")?;
     let html = part("html")?;

@@ -78,6 +78,11 @@ pub(crate) async fn test_api(options: Options) -> TestApi {
             metrics.clone(),
         ),
         quarantine_expiry: None,
+        trials: crate::templates::trial::Trials {
+            store: store.clone(),
+            sender: None,
+            limits: crate::templates::RenderLimits::default(),
+        },
     });
     TestApi {
         router,

@@ -1,4 +1,4 @@
-//! The console's stylesheet and script, embedded in the binary and served under a name carrying a
+//! The console's stylesheet and scripts, embedded in the binary and served under a name carrying a
 //! hash of their content: cached for a year, and a new build's pages name new files.
 
 use std::sync::LazyLock;
@@ -52,9 +52,22 @@ pub static JS: LazyLock<Asset> = LazyLock::new(|| {
     )
 });
 
+/// The template editor's live check and preview (`pages/templates.rs`).
+pub static TEMPLATES_JS: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        "templates",
+        "js",
+        "text/javascript; charset=utf-8",
+        include_str!("assets/templates.js"),
+    )
+});
+
 /// `GET /console/assets/{file}`: no session needed (nothing secret in them).
 pub async fn serve(Path(file): Path<String>) -> Response {
-    let Some(asset) = [&*CSS, &*JS].into_iter().find(|a| a.name == file) else {
+    let Some(asset) = [&*CSS, &*JS, &*TEMPLATES_JS]
+        .into_iter()
+        .find(|a| a.name == file)
+    else {
         return (StatusCode::NOT_FOUND, "no such console asset").into_response();
     };
     (

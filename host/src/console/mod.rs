@@ -8,7 +8,8 @@
 //!
 //! Pages are minijinja templates embedded in the binary (`templates/`, auto-escaped since their names
 //! end in `.html`), rendered from typed view structs; one small script (`assets/console.js`) refreshes
-//! the monitoring figures. Every answer carries a Content Security Policy without inline scripts or
+//! the monitoring figures, another (`assets/templates.js`) checks and previews the template editor's
+//! draft as the operator types. Every answer carries a Content Security Policy without inline scripts or
 //! styles and `frame-ancestors 'none'` (`response`). The pages read what the admin API reads — the
 //! monitoring snapshot, the workflow set, the plugin registry, the store — without going over HTTP:
 //! webhooks (endpoints, history, retry, replay, secret rotation) and the quarantine (search, release)
@@ -50,6 +51,12 @@ pub struct ConsoleContext {
     pub config: ConsoleConfig,
     /// Renders an event's message again for its page, with delivery's limits.
     pub templates: Arc<TemplateCache>,
+    /// Template previews and proofs, as the API makes them.
+    pub trials: crate::templates::trial::Trials,
+    /// The execution instances a control instance publishes templates to.
+    pub instances: Option<Arc<crate::control::ExecutionInstances>>,
+    /// `server.max_ctx_bytes`: the largest seed `ctx`.
+    pub max_ctx_bytes: usize,
     /// Whether this instance executes (has webhooks and a quarantine of its own).
     pub executes: bool,
     /// `[quarantine] expire_after`: older entries are not shown (they no longer count).
@@ -115,6 +122,39 @@ pub fn router<S>(ctx: ConsoleContext) -> Router<S> {
         .route(
             "/console/plugins/{name}/reload",
             post(pages::workflows::reload_one),
+        )
+        .route("/console/templates", get(pages::templates::list))
+        .route(
+            "/console/templates/{name}",
+            get(pages::template_editor::page).post(pages::template_editor::save),
+        )
+        .route(
+            "/console/templates/{name}/check",
+            post(pages::template_tools::check),
+        )
+        .route(
+            "/console/templates/{name}/preview",
+            get(pages::template_tools::preview_stored).post(pages::template_tools::preview_draft),
+        )
+        .route(
+            "/console/templates/{name}/proof",
+            post(pages::template_tools::proof),
+        )
+        .route(
+            "/console/templates/{name}/seeds",
+            post(pages::template_tools::seeds),
+        )
+        .route(
+            "/console/templates/{name}/publish",
+            post(pages::template_tools::publish),
+        )
+        .route(
+            "/console/templates/{name}/unpublish",
+            post(pages::template_tools::unpublish),
+        )
+        .route(
+            "/console/templates/{name}/diff",
+            get(pages::template_diff::page),
         )
         .route("/console/webhooks", get(pages::webhooks::list))
         .route("/console/webhooks/{name}", get(pages::webhooks::endpoint))

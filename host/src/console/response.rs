@@ -40,6 +40,13 @@ pub fn html(status: StatusCode, body: String) -> Response {
     (status, headers, Body::from(body)).into_response()
 }
 
+/// A JSON answer to a console script (the editor's live check), with the pages' headers.
+pub fn json(status: StatusCode, value: &serde_json::Value) -> Response {
+    let mut headers = headers(PAGE_CSP, "DENY");
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    (status, headers, Body::from(value.to_string())).into_response()
+}
+
 /// The rendered message of an event, for the sandboxed frame.
 pub fn message(body: String) -> Response {
     let mut headers = headers(MESSAGE_CSP, "SAMEORIGIN");
@@ -82,6 +89,14 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// 400 naming what is wrong with the request.
+    pub fn bad_request(message: String) -> Self {
+        Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message,
+        }
+    }
+
     pub fn forbidden(message: &str) -> Self {
         Refusal {
             status: StatusCode::FORBIDDEN,

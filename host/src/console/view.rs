@@ -52,6 +52,7 @@ pub fn render(
             page => page,
             css => assets::CSS.url(),
             js => assets::JS.url(),
+            templates_js => assets::TEMPLATES_JS.url(),
         })
     });
     match rendered {

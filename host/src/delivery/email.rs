@@ -22,6 +22,19 @@ use crate::bounces::Bounces;
 use crate::config::EmailChannelConfig;
 use crate::templates::Rendered;
 
+/// Whom a message is sent for.
+#[derive(Clone, Copy, Debug)]
+pub enum SendFor {
+    /// Attempt `attempt` (delivery-log entry `log_id`) of event `event_id`.
+    Attempt {
+        event_id: u64,
+        attempt: i32,
+        log_id: i64,
+    },
+    /// A proof of a template to a seed address (`templates::proofs`): no event, no delivery-log entry.
+    Proof,
+}
+
 /// How messages leave: our own `TCP_NODELAY` pool for `smtp://`, lettre's transport for `smtps://`.
 enum Sender {
     Pool(SmtpPool),
@@ -130,16 +143,11 @@ impl EmailChannel {
             .build())
     }
 
-    /// Sends one rendered message to `to` for delivery-log entry `log_id`; the Message-ID names the
-    /// event, so a message found in a mailbox leads back to it.
-    pub async fn send(
-        &self,
-        to: &str,
-        rendered: &Rendered,
-        event_id: u64,
-        attempt: i32,
-        log_id: i64,
-    ) -> SendOutcome {
+    /// Sends one rendered message to `to` for `purpose`. For an event's attempt the Message-ID names the
+    /// event (a message found in a mailbox leads back to it) and the envelope sender is its VERP address;
+    /// a proof's Message-ID says `proof` and its envelope sender is the plain `From`, so that a bounce of
+    /// a proof matches no delivery-log entry.
+    pub async fn send(&self, to: &str, rendered: &Rendered, purpose: SendFor) -> SendOutcome {
         let to: Mailbox = match to.parse() {
             Ok(to) => to,
             Err(e) => return SendOutcome::Permanent(format!("invalid recipient `{to}`: {e}")),
@@ -155,7 +163,12 @@ impl EmailChannel {
             },
             None => self.default_from.clone(),
         };
-        let message_id = format!("<mc.{event_id}.{attempt}.{}@{}>", nonce(), self.id_domain);
+        let message_id = match purpose {
+            SendFor::Attempt {
+                event_id, attempt, ..
+            } => format!("<mc.{event_id}.{attempt}.{}@{}>", nonce(), self.id_domain),
+            SendFor::Proof => format!("<mc.proof.{}@{}>", nonce(), self.id_domain),
+        };
         let from_domain = from.email.domain().to_owned();
         let builder = Message::builder()
             .from(from)
@@ -170,7 +183,12 @@ impl EmailChannel {
             }
         };
         self.dkim.sign(&mut message, &from_domain);
-        let envelope = self.envelope(&message, event_id, log_id).await;
+        let envelope = match purpose {
+            SendFor::Attempt {
+                event_id, log_id, ..
+            } => self.envelope(&message, event_id, log_id).await,
+            SendFor::Proof => message.envelope().clone(),
+        };
         let permanent = match &self.sender {
             Sender::Pool(pool) => pool
                 .send(&envelope, &message.formatted())

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::{Notify, Semaphore};
 
-use super::email::EmailChannel;
+use super::email::{EmailChannel, SendFor};
 use super::outcome::SendOutcome;
 use super::sms::SmsChannel;
 use super::throttle::{Admission, Throttle};
@@ -41,7 +41,8 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
 /// A configured channel with its retry policy and its concurrency.
 pub struct Channel<C> {
-    pub sender: C,
+    /// Shared with [`super::ProofSender`], so that proofs leave through the same connections.
+    pub sender: Arc<C>,
     pub retry: RetryConfig,
     pub permits: Arc<Semaphore>,
 }
@@ -313,7 +314,10 @@ impl Engine {
             };
             let _permit = sms.permits.acquire().await;
             let text = rendered.text.clone().unwrap_or_default();
-            (sms.sender.send(address, &text, event_id).await, &sms.retry)
+            (
+                sms.sender.send(address, &text, Some(event_id)).await,
+                &sms.retry,
+            )
         } else {
             let Some(email) = &self.email else {
                 return fail(
@@ -330,7 +334,15 @@ impl Engine {
             (
                 email
                     .sender
-                    .send(address, &rendered, event_id, entry.attempt, entry.id)
+                    .send(
+                        address,
+                        &rendered,
+                        SendFor::Attempt {
+                            event_id,
+                            attempt: entry.attempt,
+                            log_id: entry.id,
+                        },
+                    )
                     .await,
                 &email.retry,
             )

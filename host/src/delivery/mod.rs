@@ -6,6 +6,7 @@ mod email;
 mod engine;
 mod mime;
 mod outcome;
+mod proof;
 mod sms;
 mod smtp_pool;
 mod throttle;
@@ -18,6 +19,7 @@ pub use dkim::{DkimKeyError, DkimSigners};
 pub use email::EmailChannel;
 pub use engine::{Channel, Engine};
 pub use outcome::SendOutcome;
+pub use proof::{ProofError, ProofSender};
 pub use sms::SmsChannel;
 
 use crate::bounces::Bounces;
@@ -42,11 +44,17 @@ pub enum DeliveryError {
 #[derive(Clone)]
 pub struct DeliveryHandle {
     wake: Arc<Notify>,
+    proofs: ProofSender,
 }
 
 impl DeliveryHandle {
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// The engine's channels, for proofs.
+    pub fn proofs(&self) -> ProofSender {
+        self.proofs.clone()
     }
 }
 
@@ -71,7 +79,7 @@ pub fn start(
 ) -> Result<DeliveryHandle, DeliveryError> {
     let email = match &channels.email {
         Some(config) => Some(Channel {
-            sender: EmailChannel::new(config)?.with_bounces(setup.bounces.clone()),
+            sender: Arc::new(EmailChannel::new(config)?.with_bounces(setup.bounces.clone())),
             retry: config.retry.clone(),
             permits: Arc::new(Semaphore::new(config.pool_size.max(1) as usize)),
         }),
@@ -84,7 +92,7 @@ pub fn start(
         .unwrap_or_default();
     let sms = match &channels.sms {
         Some(config) => Some(Channel {
-            sender: SmsChannel::new(config)?,
+            sender: Arc::new(SmsChannel::new(config)?),
             retry: config.retry.clone(),
             permits: Arc::new(Semaphore::new(config.concurrency.max(1) as usize)),
         }),
@@ -95,6 +103,14 @@ pub fn start(
             "no delivery channel configured: deliveries will fail until [channels.email] or [channels.sms] is set"
         );
     }
+    let proofs = ProofSender {
+        email: email
+            .as_ref()
+            .map(|c| (Arc::clone(&c.sender), Arc::clone(&c.permits))),
+        sms: sms
+            .as_ref()
+            .map(|c| (Arc::clone(&c.sender), Arc::clone(&c.permits))),
+    };
     let wake = Arc::new(Notify::new());
     let engine = Engine {
         store,
@@ -112,5 +128,5 @@ pub fn start(
         on_final: Box::new(on_final),
     };
     tokio::spawn(engine.run(shutdown));
-    Ok(DeliveryHandle { wake })
+    Ok(DeliveryHandle { wake, proofs })
 }

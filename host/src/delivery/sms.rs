@@ -40,13 +40,19 @@ impl SmsChannel {
         })
     }
 
-    pub async fn send(&self, to: &str, text: &str, event_id: u64) -> SendOutcome {
-        let mut request = self.client.post(&self.url).json(&json!({
-            "to": to,
-            "text": text,
-            "from": self.from,
-            "eventId": event_id.to_string(),
-        }));
+    /// Sends `text` to `to` for event `event_id`, or as a proof (`None`: the body then says
+    /// `"proof": true` and has no `eventId`).
+    pub async fn send(&self, to: &str, text: &str, event_id: Option<u64>) -> SendOutcome {
+        let body = match event_id {
+            Some(event_id) => json!({
+                "to": to,
+                "text": text,
+                "from": self.from,
+                "eventId": event_id.to_string(),
+            }),
+            None => json!({ "to": to, "text": text, "from": self.from, "proof": true }),
+        };
+        let mut request = self.client.post(&self.url).json(&body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }

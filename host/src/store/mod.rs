@@ -18,6 +18,7 @@ mod quarantine;
 mod secrets;
 mod set_apart;
 mod sqlite_ingest;
+mod template_proofs;
 mod templates;
 #[cfg(test)]
 pub(crate) mod testing;

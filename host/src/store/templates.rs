@@ -203,6 +203,21 @@ impl Store {
             .map_err(|e| self.error(e))
     }
 
+    /// The newest `limit` versions of template `name`, newest first.
+    pub async fn template_versions_of(
+        &self,
+        name: &str,
+        limit: u64,
+    ) -> Result<Vec<template_version::Model>, StoreError> {
+        template_version::Entity::find()
+            .filter(template_version::Column::TemplateName.eq(name))
+            .order_by_desc(template_version::Column::Version)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
     /// Every template, by name.
     pub async fn list_templates(&self) -> Result<Vec<template::Model>, StoreError> {
         template::Entity::find()
@@ -318,6 +333,14 @@ mod tests {
         assert_eq!(linked.version, 3);
         assert_eq!(linked.subject.as_deref(), Some("three"));
 
+        let listed: Vec<i32> = store
+            .template_versions_of("welcome", 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|v| v.version)
+            .collect();
+        assert_eq!(listed, [3, 2]);
         // Versions are kept as written.
         assert_eq!(
             store.get_template_version("welcome", 2).await.unwrap(),

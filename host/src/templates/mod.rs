@@ -19,8 +19,10 @@
 mod adobe;
 mod cache;
 mod limits;
+pub mod proofs;
 mod render;
 pub mod seed;
+pub mod trial;
 
 pub use cache::TemplateCache;
 pub use limits::{
@@ -145,6 +147,21 @@ pub async fn check(content: &TemplateContent, limits: &RenderLimits) -> Result<(
     let bounds = *limits;
     limits::off_thread(limits, move |progress| {
         check_now(&content, &bounds, progress)
+    })
+    .await
+}
+
+/// Compiles `content` and renders it once for `event`, under `limits` and off the async workers: what
+/// a preview or a proof renders (the content may be a version not stored yet, so it is not cached).
+pub async fn render_once(
+    content: &TemplateContent,
+    event: RenderEvent,
+    limits: &RenderLimits,
+) -> Result<Rendered, TemplateError> {
+    let content = content.clone();
+    let bounds = *limits;
+    limits::off_thread(limits, move |progress| {
+        render::Compiled::new(&content, &bounds).render(&event.input(), progress)
     })
     .await
 }

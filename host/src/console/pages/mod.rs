@@ -5,6 +5,10 @@ pub mod events;
 pub mod instances;
 pub mod monitoring;
 pub mod quarantine;
+pub mod template_diff;
+pub mod template_editor;
+pub mod template_tools;
+pub mod templates;
 pub mod webhook_actions;
 pub mod webhooks;
 pub mod workflows;
@@ -15,7 +19,7 @@ use super::response::see_other;
 use super::session::Signed;
 
 /// Every page template, embedded in the binary.
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("base.html", include_str!("../templates/base.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     (
@@ -39,6 +43,15 @@ const TEMPLATES: [(&str, &str); 12] = [
     (
         "instances.html",
         include_str!("../templates/instances.html"),
+    ),
+    (
+        "templates.html",
+        include_str!("../templates/templates.html"),
+    ),
+    ("template.html", include_str!("../templates/template.html")),
+    (
+        "template_diff.html",
+        include_str!("../templates/template_diff.html"),
     ),
     ("webhooks.html", include_str!("../templates/webhooks.html")),
     ("webhook.html", include_str!("../templates/webhook.html")),

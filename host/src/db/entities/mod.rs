@@ -13,6 +13,8 @@ pub mod host_secret;
 pub mod idempotency_key;
 pub mod quarantine;
 pub mod template;
+pub mod template_proof;
+pub mod template_seed;
 pub mod template_version;
 pub mod webhook_attempt;
 pub mod webhook_endpoint;
