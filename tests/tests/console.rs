@@ -344,7 +344,7 @@ async fn sqlite_find_an_event_by_external_id_and_open_it_with_its_ctx_as_text() 
     let browser = Browser::start().await;
     sign_in(&browser, &server, VIEWER).await;
     assert_signed_in_as(&browser, "vera").await;
-    browser.click("nav a[href='/console/events']").await;
+    browser.click_to_load("nav a[href='/console/events']").await;
     browser.fill("#externalId", "order-1").await;
     browser.click("#search-button").await;
     browser
@@ -355,7 +355,7 @@ async fn sqlite_find_an_event_by_external_id_and_open_it_with_its_ctx_as_text() 
         .await;
     assert_eq!(rows, json!(1));
     browser.screenshot("events_search").await;
-    browser.click("#results a.event-link").await;
+    browser.click_to_load("#results a.event-link").await;
     assert_eq!(browser.path().await, format!("/console/events/{target}"));
     let ctx = browser.text("#ctx").await;
     assert!(ctx.contains("<script>window.__xss = 1</script>"), "{ctx}");
@@ -425,7 +425,7 @@ async fn sqlite_operator_stops_and_starts_a_workflow_and_reloads_plugins() {
     browser.goto(&url(&server, "/console/workflows")).await;
     let row = r#"tr[data-workflow="rtEventsProcessing"]"#;
     browser
-        .click(&format!(r#"{row} button[data-action="stop"]"#))
+        .click_to_load(&format!(r#"{row} button[data-action="stop"]"#))
         .await;
     assert_eq!(
         browser.text("#notice").await,
@@ -438,7 +438,7 @@ async fn sqlite_operator_stops_and_starts_a_workflow_and_reloads_plugins() {
     assert!(!enabled(&server, "rtEventsProcessing").await);
     browser.screenshot("workflow_stopped").await;
     browser
-        .click(&format!(r#"{row} button[data-action="start"]"#))
+        .click_to_load(&format!(r#"{row} button[data-action="start"]"#))
         .await;
     assert_eq!(
         browser.text("#notice").await,
@@ -446,7 +446,7 @@ async fn sqlite_operator_stops_and_starts_a_workflow_and_reloads_plugins() {
     );
     assert!(enabled(&server, "rtEventsProcessing").await);
     browser
-        .click(&format!(r#"{row} button[data-action="run"]"#))
+        .click_to_load(&format!(r#"{row} button[data-action="run"]"#))
         .await;
     assert_eq!(
         browser.text("#notice").await,
@@ -588,7 +588,9 @@ async fn sqlite_control_instance_page_shows_each_execution_instance() {
     let browser = Browser::start().await;
     sign_in(&browser, &control, VIEWER).await;
     assert_signed_in_as(&browser, "vera").await;
-    browser.click("nav a[href='/console/instances']").await;
+    browser
+        .click_to_load("nav a[href='/console/instances']")
+        .await;
     let deadline = std::time::Instant::now() + secs(30);
     loop {
         browser.goto(&url(&control, "/console/instances")).await;

@@ -192,7 +192,7 @@ async fn sqlite_edit_shows_the_compile_error_with_its_line_then_previews_a_valid
     // A new template, named on the list page, is created by its first save.
     browser.goto(&url(&server, "/console/templates")).await;
     browser.fill("#new-name", "bad name!").await;
-    browser.click("#new-button").await;
+    browser.click_to_load("#new-button").await;
     assert!(browser.text("#new-error").await.contains("A-Z, a-z, 0-9"));
     browser.fill("#new-name", "otp-sms").await;
     browser.click("#new-button").await;
