@@ -15,12 +15,14 @@ mod events;
 mod ingest;
 mod monitoring;
 mod quarantine;
+mod reports;
 mod secrets;
 mod set_apart;
 mod sqlite_ingest;
 mod templates;
 #[cfg(test)]
 pub(crate) mod testing;
+mod time_sql;
 mod webhooks;
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
@@ -36,6 +38,9 @@ pub use ingest::{
 pub use monitoring::MinuteTotals;
 pub use quarantine::{
     NewQuarantine, QuarantineCursor, QuarantineFilter, QuarantineReason, quarantine_key,
+};
+pub use reports::{
+    GroupKey, IncomingGroup, MAX_GROUPS, OtherStatuses, OutcomeGroup, QueueMoves, ReportScope,
 };
 pub use sqlite_ingest::SqliteIngest;
 pub use webhooks::{

@@ -5,6 +5,7 @@ pub mod events;
 pub mod instances;
 pub mod monitoring;
 pub mod quarantine;
+pub mod reports;
 pub mod webhook_actions;
 pub mod webhooks;
 pub mod workflows;
@@ -15,7 +16,7 @@ use super::response::see_other;
 use super::session::Signed;
 
 /// Every page template, embedded in the binary.
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("base.html", include_str!("../templates/base.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     (
@@ -26,6 +27,7 @@ const TEMPLATES: [(&str, &str); 12] = [
         "monitoring.html",
         include_str!("../templates/monitoring.html"),
     ),
+    ("chart.html", include_str!("../templates/chart.html")),
     (
         "monitoring_live.html",
         include_str!("../templates/monitoring_live.html"),
@@ -46,6 +48,7 @@ const TEMPLATES: [(&str, &str); 12] = [
         "quarantine.html",
         include_str!("../templates/quarantine.html"),
     ),
+    ("reports.html", include_str!("../templates/reports.html")),
 ];
 
 /// The page templates. Their names end in `.html`, so minijinja escapes every value.

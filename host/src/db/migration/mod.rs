@@ -17,6 +17,7 @@ mod m20261202_0002_bounces;
 mod m20261202_000301_monitoring_timeline;
 mod m20261202_000401_webhooks;
 mod m20261202_000501_console;
+mod m20261203_000601_archive_timeline;
 
 /// Every migration of the host schema, oldest first.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000301_monitoring_timeline::Migration),
             Box::new(m20261202_000401_webhooks::Migration),
             Box::new(m20261202_000501_console::Migration),
+            Box::new(m20261203_000601_archive_timeline::Migration),
         ]
     }
 }
