@@ -69,6 +69,11 @@ pub struct Series {
     pub total: Option<String>,
 }
 
+/// What the legend of a count says its sum covers.
+const RANGE: &str = "in range";
+/// The same, on a report's chart.
+const PERIOD: &str = "in period";
+
 /// One chart.
 #[derive(Serialize)]
 pub struct Chart {
@@ -82,6 +87,8 @@ pub struct Chart {
     pub x_from: String,
     pub x_to: String,
     pub empty: bool,
+    /// What a count's legend says its sum covers (`in range`, `in period`).
+    pub total_of: &'static str,
     pub width: f64,
     pub height: f64,
     pub left: f64,
@@ -153,6 +160,7 @@ pub fn charts(history: Vec<Sample>, range: Range) -> Vec<Chart> {
         step,
         end: None,
         label: "%H:%M",
+        total_of: RANGE,
     };
     let per_queue = |id, title, unit, how, f: fn(&QueueSample) -> Option<f64>| {
         let rt = queue_pick(Queue::Realtime, f);
@@ -236,6 +244,7 @@ struct Axis {
     step: i64,
     end: Option<DateTime<Utc>>,
     label: &'static str,
+    total_of: &'static str,
 }
 
 /// How a report chart draws its values.
@@ -298,6 +307,7 @@ pub fn period_chart(
         step,
         end: Some(last),
         label,
+        total_of: PERIOD,
     };
     chart(
         &buckets,
@@ -419,6 +429,7 @@ fn chart<T>(
         x_from: from.format(axis.label).to_string(),
         x_to: to.format(axis.label).to_string(),
         empty: buckets.is_empty(),
+        total_of: axis.total_of,
         width: WIDTH,
         height: HEIGHT,
         left: LEFT,

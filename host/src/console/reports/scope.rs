@@ -128,17 +128,15 @@ impl Scope {
             .to_string()
     }
 
-    /// Hours of the bucket `bucket` that lie in the period (for rates per hour).
-    pub fn hours_in(&self, bucket: i64) -> f64 {
-        let start = self.bucket_start(bucket).max(self.store.from);
-        let end = (self.bucket_start(bucket) + Duration::seconds(self.granularity.seconds()))
-            .min(self.store.to);
-        ((end - start).num_seconds().max(0) as f64) / 3600.0
+    /// Hours of one bucket (for a bucket's rate per hour): 1 or 24.
+    pub fn bucket_hours(&self) -> f64 {
+        self.granularity.seconds() as f64 / 3600.0
     }
 
-    /// Hours of the whole period.
+    /// Hours of the whole period, at least one (for the period's rate per hour: a period shorter than
+    /// an hour is not extrapolated to one).
     pub fn hours(&self) -> f64 {
-        ((self.store.to - self.store.from).num_seconds().max(0) as f64) / 3600.0
+        (((self.store.to - self.store.from).num_seconds().max(0) as f64) / 3600.0).max(1.0)
     }
 }
 
@@ -246,7 +244,7 @@ mod tests {
         );
         assert_eq!(scope.period_name(first), "2026-12-02 09:00");
         assert!((scope.hours() - 24.0).abs() < 1e-9);
-        assert!((scope.hours_in(first) - (29.0 * 60.0 + 45.0) / 3600.0).abs() < 1e-9);
+        assert!((scope.bucket_hours() - 1.0).abs() < 1e-9);
     }
 
     #[test]

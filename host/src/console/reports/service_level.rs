@@ -58,7 +58,7 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Report, StoreError> {
                 instance.clone(),
                 channel.clone(),
             ];
-            row.extend(cells(line, scope.hours_in(*bucket)));
+            row.extend(cells(line, scope.bucket_hours()));
             row
         })
         .collect();
