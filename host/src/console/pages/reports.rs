@@ -5,14 +5,14 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Serialize;
 
 use super::super::ConsoleState;
 use super::super::charts::Chart;
 use super::super::reports::{self, ReportForm, ReportKind, Scope, Table};
-use super::super::response::{csv, refuse, see_other};
+use super::super::response::{Refusal, csv, refuse, see_other};
 use super::super::session::Signed;
 use super::super::view::{Frame, render};
 
@@ -49,12 +49,10 @@ pub async fn index(_user: Signed) -> Response {
     )
 }
 
-fn kind(slug: &str) -> Result<ReportKind, Response> {
-    ReportKind::from_slug(slug).ok_or_else(|| {
-        refuse(
-            StatusCode::NOT_FOUND,
-            &format!("no report `{slug}` (service-level, processing-time, history)"),
-        )
+fn kind(slug: &str) -> Result<ReportKind, Refusal> {
+    ReportKind::from_slug(slug).ok_or_else(|| Refusal {
+        status: StatusCode::NOT_FOUND,
+        message: format!("no report `{slug}` (service-level, processing-time, history)"),
     })
 }
 
@@ -72,7 +70,7 @@ pub async fn page(
 ) -> Response {
     let kind = match kind(&slug) {
         Ok(kind) => kind,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let archive = console.ctx.archive.as_ref();
     let (form, parsed) = scope(query.as_deref());
@@ -131,7 +129,7 @@ pub async fn export(
 ) -> Response {
     let kind = match kind(&slug) {
         Ok(kind) => kind,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     if console.ctx.archive.is_none() {
         return refuse(
