@@ -512,6 +512,7 @@ async fn reports_show_the_scenario(control_database: Option<&PostgresDatabase>) 
         .await;
     let error = browser.text("#report-error").await;
     assert!(error.starts_with("granularity:"), "{error}");
+    browser.screenshot("reports_bad_filter").await;
     let answer = fetch_from_page(&browser, "/console/reports/history/csv?granularity=week").await;
     assert_eq!(answer["status"], 400, "{answer}");
 
@@ -523,6 +524,7 @@ async fn reports_show_the_scenario(control_database: Option<&PostgresDatabase>) 
         .goto(&url(&executions[0], "/console/reports/service-level"))
         .await;
     assert!(browser.has("#not-control").await);
+    browser.screenshot("reports_on_an_execution_instance").await;
     let answer = fetch_from_page(&browser, "/console/reports/service-level/csv").await;
     assert_eq!(answer["status"], 404, "{answer}");
     browser.close().await;

@@ -16,6 +16,13 @@ struct Line {
     totals: MinuteTotals,
 }
 
+impl Line {
+    /// Finished events not `sent` (monitoring's `error_rate` counts these).
+    fn errors(&self) -> u64 {
+        self.totals.finished.saturating_sub(self.totals.sent)
+    }
+}
+
 pub async fn build(store: &Store, scope: &Scope) -> Result<Report, StoreError> {
     let incoming = store.report_incoming(&scope.store).await?;
     let outcomes = store.report_outcomes(&scope.store).await?;
@@ -40,7 +47,7 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Report, StoreError> {
         total.totals.add(&group.totals);
     }
     let cells = |line: &Line, hours: f64| {
-        let errors = line.totals.finished - line.totals.sent.min(line.totals.finished);
+        let errors = line.errors();
         vec![
             count(line.incoming),
             count(line.totals.sent),
@@ -94,11 +101,10 @@ pub async fn build(store: &Store, scope: &Scope) -> Result<Report, StoreError> {
                     ("errors", "s-err"),
                 ],
                 points: points(scope, &buckets, |l| {
-                    let errors = l.totals.finished - l.totals.sent.min(l.totals.finished);
                     vec![
                         Some(l.incoming as f64),
                         Some(l.totals.sent as f64),
-                        Some(errors as f64),
+                        Some(l.errors() as f64),
                     ]
                 }),
             },
