@@ -93,3 +93,18 @@ pub async fn post_from_page(browser: &Browser, path: &str, body: &str) -> Value 
         ))
         .await
 }
+
+/// GETs `path` from the page (the browser's session cookie goes with it, as with a download link) and
+/// returns `{status, contentType, disposition, text}`.
+pub async fn fetch_from_page(browser: &Browser, path: &str) -> Value {
+    browser
+        .script_async(&format!(
+            "var done = arguments[arguments.length - 1];\
+             fetch({path}, {{ redirect: 'manual' }})\
+               .then(function (r) {{ return r.text().then(function (t) {{ done({{ status: r.status, \
+                 contentType: r.headers.get('content-type'), disposition: r.headers.get('content-disposition'), text: t }}); }}); }},\
+                 function (e) {{ done({{ status: 'error ' + e }}); }});",
+            path = json!(path),
+        ))
+        .await
+}

@@ -46,13 +46,15 @@ pub fn rfc3339_ago(offset: Duration) -> String {
     rfc3339(std::time::SystemTime::now() - offset)
 }
 
-/// Milliseconds since 1970 of an RFC 3339 UTC time as [`rfc3339`] writes it (`…T08:33:35.747Z`).
+/// Milliseconds since 1970 of an RFC 3339 UTC time as [`rfc3339`] writes it (`…T08:33:35.747Z`), or as
+/// the server's JSON does (`…T08:33:35.747123+00:00`).
 pub fn rfc3339_millis(text: &str) -> i64 {
     fn bad(text: &str) -> ! {
         panic!("`{text}` is not an RFC 3339 UTC time")
     }
     let (date, time) = text
         .trim_end_matches('Z')
+        .trim_end_matches("+00:00")
         .split_once('T')
         .unwrap_or_else(|| bad(text));
     let numbers = |s: &str, sep: char| -> Vec<f64> {

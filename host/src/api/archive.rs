@@ -193,6 +193,8 @@ fn archived(row: &archive_event::Model) -> Value {
         "template": row.template_name.as_ref().map(|name| json!({ "name": name, "version": row.template_version })),
         "deliveries": row.delivery_logs,
         "createdAt": row.created_at.to_rfc3339(),
+        "linkedAt": row.linked_at.map(|t| t.to_rfc3339()),
+        "acceptedAt": row.accepted_at.map(|t| t.to_rfc3339()),
         "finishedAt": row.finished_at.map(|t| t.to_rfc3339()),
         "archivedAt": row.archived_at.to_rfc3339(),
     })

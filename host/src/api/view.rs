@@ -35,6 +35,8 @@ pub fn event(e: &event::Model, deliveries: Option<&[delivery_log::Model]>) -> Va
         "createdAt": e.created_at.to_rfc3339(),
         "updatedAt": e.updated_at.to_rfc3339(),
         "finishedAt": e.finished_at.map(|t| t.to_rfc3339()),
+        // When it was linked to its template: the archive's reports measure queue time by it.
+        "linkedAt": e.linked_at.map(|t| t.to_rfc3339()),
         "template": match (&e.template_name, e.template_version) {
             (Some(name), Some(version)) => json!({ "name": name, "version": version }),
             _ => Value::Null,
@@ -59,5 +61,7 @@ fn delivery(d: &delivery_log::Model) -> Value {
         // When the attempt was made (its outcome recorded); for a pending entry, when it was queued.
         "at": d.updated_at.to_rfc3339(),
         "nextAttemptAt": d.next_attempt_at.map(|t| t.to_rfc3339()),
+        // When the relay / gateway accepted it (a `sent` attempt): sending time ends here.
+        "acceptedAt": d.accepted_at.map(|t| t.to_rfc3339()),
     })
 }

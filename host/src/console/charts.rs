@@ -1,5 +1,6 @@
-//! The monitoring page's charts, drawn on the server as SVG polylines from [`Monitor::history`]: no
-//! chart script, nothing for the CSP to allow, and the figures are the ones the indicators use.
+//! The console's charts, drawn on the server as SVG polylines and bars: the monitoring page's from
+//! [`Monitor::history`] (the figures the indicators use), the reports' from their period buckets
+//! ([`period_chart`]). No chart script, nothing for the CSP to allow.
 //!
 //! [`Monitor::history`]: crate::monitoring::Monitor::history
 
@@ -68,6 +69,11 @@ pub struct Series {
     pub total: Option<String>,
 }
 
+/// What the legend of a count says its sum covers.
+const RANGE: &str = "in range";
+/// The same, on a report's chart.
+const PERIOD: &str = "in period";
+
 /// One chart.
 #[derive(Serialize)]
 pub struct Chart {
@@ -81,6 +87,8 @@ pub struct Chart {
     pub x_from: String,
     pub x_to: String,
     pub empty: bool,
+    /// What a count's legend says its sum covers (`in range`, `in period`).
+    pub total_of: &'static str,
     pub width: f64,
     pub height: f64,
     pub left: f64,
@@ -89,10 +97,10 @@ pub struct Chart {
     pub bottom: f64,
 }
 
-/// One plotted point: its time and, per series, a value (absent minutes leave a gap in averages).
-struct Bucket {
+/// One plotted point: its time and the samples it combines (absent minutes leave a gap in averages).
+struct Bucket<T> {
     at: DateTime<Utc>,
-    sample: Vec<Sample>,
+    sample: Vec<T>,
 }
 
 /// What a chart plots for one sample.
@@ -119,8 +127,8 @@ fn combine(values: impl Iterator<Item = Option<f64>>, how: Combine) -> Option<f6
     })
 }
 
-fn buckets(samples: Vec<Sample>, per_point: usize) -> Vec<Bucket> {
-    let mut out: Vec<Bucket> = Vec::new();
+fn buckets(samples: Vec<Sample>, per_point: usize) -> Vec<Bucket<Sample>> {
+    let mut out: Vec<Bucket<Sample>> = Vec::new();
     let step = i64::try_from(per_point * 60).unwrap_or(60);
     for sample in samples {
         let start = sample.minute.timestamp().div_euclid(step) * step;
@@ -147,7 +155,13 @@ pub fn charts(history: Vec<Sample>, range: Range) -> Vec<Chart> {
     let buckets = buckets(history.into_iter().skip(skip).collect(), per_point);
     let slots = minutes / per_point;
     let step = i64::try_from(per_point * 60).unwrap_or(60);
-    let axis = Axis { slots, step };
+    let axis = Axis {
+        slots,
+        step,
+        end: None,
+        label: "%H:%M",
+        total_of: RANGE,
+    };
     let per_queue = |id, title, unit, how, f: fn(&QueueSample) -> Option<f64>| {
         let rt = queue_pick(Queue::Realtime, f);
         let batch = queue_pick(Queue::Batch, f);
@@ -217,27 +231,103 @@ pub fn charts(history: Vec<Sample>, range: Range) -> Vec<Chart> {
 }
 
 /// One line of a chart to draw: its name, CSS class, and what it plots of a sample.
-type Line<'a> = (
-    &'static str,
-    &'static str,
-    &'a dyn Fn(&Sample) -> Option<f64>,
-);
+type Line<'a, T> = (&'static str, &'static str, &'a dyn Fn(&T) -> Option<f64>);
 
-/// The x axis: `slots` points `step` seconds apart, ending at the newest sample.
+/// What a report chart plots of one bucket's values: the value of series `k`.
+type PeriodPick = Box<dyn Fn(&Vec<Option<f64>>) -> Option<f64>>;
+
+/// The x axis: `slots` points `step` seconds apart, ending at `end` (by default the newest sample),
+/// labelled with the `strftime` format `label`.
 #[derive(Clone, Copy)]
 struct Axis {
     slots: usize,
     step: i64,
+    end: Option<DateTime<Utc>>,
+    label: &'static str,
+    total_of: &'static str,
 }
 
-fn chart(
-    buckets: &[Bucket],
+/// How a report chart draws its values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drawn {
+    /// Counts, as bars; the legend sums the period.
+    Bars,
+    /// Averages or sizes, as lines; the legend shows the last value.
+    Lines,
+}
+
+/// What a report chart shows: its id, title and unit, the series (name and CSS class), and per
+/// period bucket its start and one value per series.
+pub struct PeriodSeries {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub unit: &'static str,
+    pub drawn: Drawn,
+    pub lines: Vec<(&'static str, &'static str)>,
+    pub points: Vec<(DateTime<Utc>, Vec<Option<f64>>)>,
+}
+
+/// A report's chart over the buckets from `first` to `last` (bucket starts, `step` seconds apart),
+/// with the x axis labelled by `label` (`%H:%M`, `%m-%d`).
+pub fn period_chart(
+    series: PeriodSeries,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    step: i64,
+    label: &'static str,
+) -> Chart {
+    let step = step.max(1);
+    let slots = usize::try_from((last - first).num_seconds().div_euclid(step) + 1).unwrap_or(1);
+    let buckets: Vec<Bucket<Vec<Option<f64>>>> = series
+        .points
+        .into_iter()
+        .map(|(at, values)| Bucket {
+            at,
+            sample: vec![values],
+        })
+        .collect();
+    let picks: Vec<PeriodPick> = (0..series.lines.len())
+        .map(|k| {
+            Box::new(move |values: &Vec<Option<f64>>| values.get(k).copied().flatten())
+                as PeriodPick
+        })
+        .collect();
+    let lines: Vec<Line<'_, Vec<Option<f64>>>> = series
+        .lines
+        .iter()
+        .zip(&picks)
+        .map(|(&(name, class), pick)| (name, class, pick.as_ref()))
+        .collect();
+    let how = match series.drawn {
+        Drawn::Bars => Combine::Sum,
+        Drawn::Lines => Combine::Mean,
+    };
+    let axis = Axis {
+        slots: slots.max(1),
+        step,
+        end: Some(last),
+        label,
+        total_of: PERIOD,
+    };
+    chart(
+        &buckets,
+        axis,
+        series.id,
+        series.title,
+        series.unit,
+        how,
+        lines,
+    )
+}
+
+fn chart<T>(
+    buckets: &[Bucket<T>],
     axis: Axis,
     id: &'static str,
     title: &'static str,
     unit: &'static str,
     how: Combine,
-    lines: Vec<Line<'_>>,
+    lines: Vec<Line<'_, T>>,
 ) -> Chart {
     let values: Vec<Vec<Option<f64>>> = lines
         .iter()
@@ -255,7 +345,9 @@ fn chart(
         .copied()
         .fold(0.0_f64, f64::max);
     let y_max = nice_ceiling(max);
-    let to = buckets.last().map_or_else(Utc::now, |b| b.at);
+    let to = axis
+        .end
+        .unwrap_or_else(|| buckets.last().map_or_else(Utc::now, |b| b.at));
     let slots = axis.slots.max(1);
     let from = to - chrono::Duration::seconds(axis.step * (slots as i64 - 1));
     let slot_width = (RIGHT - LEFT) / slots as f64;
@@ -334,9 +426,10 @@ fn chart(
         unit,
         series,
         y_max: number(y_max),
-        x_from: from.format("%H:%M").to_string(),
-        x_to: to.format("%H:%M").to_string(),
+        x_from: from.format(axis.label).to_string(),
+        x_to: to.format(axis.label).to_string(),
         empty: buckets.is_empty(),
+        total_of: axis.total_of,
         width: WIDTH,
         height: HEIGHT,
         left: LEFT,

@@ -13,13 +13,15 @@
 //! styles and `frame-ancestors 'none'` (`response`). The pages read what the admin API reads — the
 //! monitoring snapshot, the workflow set, the plugin registry, the store — without going over HTTP:
 //! webhooks (endpoints, history, retry, replay, secret rotation) and the quarantine (search, release)
-//! included.
+//! included. A control instance adds its execution instances and the reports over its archive
+//! (`reports`: service level, processing time, history of events, each with a CSV export).
 
 mod assets;
 mod auth;
 mod charts;
 mod first_run;
 mod pages;
+mod reports;
 mod response;
 mod session;
 mod view;
@@ -176,6 +178,9 @@ pub fn router<S>(ctx: ConsoleContext) -> Router<S> {
             post(pages::quarantine::release),
         )
         .route("/console/instances", get(pages::instances::page))
+        .route("/console/reports", get(pages::reports::index))
+        .route("/console/reports/{report}", get(pages::reports::page))
+        .route("/console/reports/{report}/csv", get(pages::reports::export))
         .route("/console/assets/{file}", get(assets::serve))
         .with_state(state)
 }

@@ -2,8 +2,8 @@
 
 use axum::body::Body;
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderValue, LOCATION, REFERRER_POLICY,
-    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderValue,
+    LOCATION, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -45,6 +45,24 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response {
     let mut headers = headers(PAGE_CSP, "DENY");
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     (status, headers, Body::from(value.to_string())).into_response()
+}
+
+/// A CSV download (a report's export): `text/csv`, saved as `filename` (ASCII letters, digits, `-`
+/// and `.` only, so the header needs no quoting rules beyond its quotes).
+pub fn csv(filename: &str, body: String) -> Response {
+    let mut headers = headers(PAGE_CSP, "DENY");
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    let safe: String = filename
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        headers.insert(CONTENT_DISPOSITION, value);
+    }
+    (StatusCode::OK, headers, Body::from(body)).into_response()
 }
 
 /// The rendered message of an event, for the sandboxed frame.

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::api::view;
 use crate::db::entities::archive_event;
-use mc_plugin_api::EventStatus;
+use mc_plugin_api::{DeliveryStatus, EventStatus};
 
 /// One event of a feed page, as the control instance reads it.
 #[derive(Clone, Debug, Deserialize)]
@@ -33,6 +33,9 @@ pub struct FeedEvent {
     #[serde(default)]
     pub ctx: Value,
     pub created_at: DateTime<Utc>,
+    /// Absent from the feed of an execution instance older than the reports.
+    #[serde(default)]
+    pub linked_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub template: Option<FeedTemplate>,
@@ -68,6 +71,18 @@ impl FeedEvent {
         view::parse_id(&self.id).unwrap_or_default()
     }
 
+    /// When the relay / gateway accepted the event: the `acceptedAt` of its final `sent` delivery
+    /// (`None` for an event not sent, or from an execution instance older than the reports).
+    pub fn accepted_at(&self) -> Option<DateTime<Utc>> {
+        self.deliveries
+            .iter()
+            .filter(|d| d["final"] == Value::Bool(true))
+            .filter(|d| d["status"].as_str() == Some(DeliveryStatus::Sent.as_str()))
+            .filter_map(|d| d["acceptedAt"].as_str())
+            .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.to_utc())
+    }
+
     /// The archive row for this event of execution instance `instance`.
     pub fn into_archive_row(
         self,
@@ -75,6 +90,7 @@ impl FeedEvent {
         archived_at: DateTime<Utc>,
     ) -> archive_event::ActiveModel {
         let finished = self.finished_at.unwrap_or(archived_at);
+        let accepted_at = self.accepted_at();
         archive_event::ActiveModel {
             instance_name: Set(instance.to_owned()),
             event_id: Set(self.public_id()),
@@ -91,6 +107,8 @@ impl FeedEvent {
             template_version: Set(self.template.map(|t| t.version)),
             delivery_logs: Set(Value::Array(self.deliveries)),
             created_at: Set(self.created_at),
+            linked_at: Set(self.linked_at),
+            accepted_at: Set(accepted_at),
             finished_at: Set(self.finished_at),
             archived_at: Set(archived_at),
             finished_day: Set(finished.format("%Y-%m-%d").to_string()),

@@ -433,6 +433,8 @@ impl Store {
                         archive_event::Column::DeliveryLogs,
                         archive_event::Column::FinishedAt,
                         archive_event::Column::FinishedDay,
+                        archive_event::Column::LinkedAt,
+                        archive_event::Column::AcceptedAt,
                         archive_event::Column::ArchivedAt,
                     ])
                     .to_owned(),

@@ -15,6 +15,7 @@ mod events;
 mod ingest;
 mod monitoring;
 mod quarantine;
+mod reports;
 mod secrets;
 mod set_apart;
 mod sqlite_ingest;
@@ -22,6 +23,7 @@ mod template_proofs;
 mod templates;
 #[cfg(test)]
 pub(crate) mod testing;
+mod time_sql;
 mod webhooks;
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
@@ -37,6 +39,9 @@ pub use ingest::{
 pub use monitoring::MinuteTotals;
 pub use quarantine::{
     NewQuarantine, QuarantineCursor, QuarantineFilter, QuarantineReason, quarantine_key,
+};
+pub use reports::{
+    GroupKey, IncomingGroup, MAX_GROUPS, OtherStatuses, OutcomeGroup, QueueMoves, ReportScope,
 };
 pub use sqlite_ingest::SqliteIngest;
 pub use webhooks::{

@@ -9,11 +9,12 @@
 //! the minutes asked only, so a refresh reads the last few minutes' rows, not the whole window's.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DbBackend, FromQueryResult, Statement};
+use sea_orm::{FromQueryResult, Statement};
 
 use mc_plugin_api::{EventStatus, Queue};
 
 use super::events::queue_named;
+use super::time_sql;
 use super::{Store, StoreError};
 
 /// What one queue's events that finished in one minute add to the window.
@@ -71,26 +72,6 @@ struct MaxId {
     max_id: Option<i64>,
 }
 
-/// Seconds between two timestamp columns, and the minute (Unix seconds / 60) of one, in each dialect.
-/// SQLite keeps timestamps as RFC 3339 text, which `julianday` and `strftime` read.
-/// The SQL of the seconds from one column to another.
-type SecondsBetween = fn(&str, &str) -> String;
-/// The SQL of a column's Unix minute.
-type MinuteOf = fn(&str) -> String;
-
-fn dialect(backend: DbBackend) -> (SecondsBetween, MinuteOf) {
-    match backend {
-        DbBackend::Postgres => (
-            |later, earlier| format!("EXTRACT(EPOCH FROM ({later} - {earlier}))::float8"),
-            |column| format!("FLOOR(EXTRACT(EPOCH FROM {column}) / 60)::int8"),
-        ),
-        _ => (
-            |later, earlier| format!("((julianday({later}) - julianday({earlier})) * 86400.0)"),
-            |column| format!("(CAST(strftime('%s', {column}) AS INTEGER) / 60)"),
-        ),
-    }
-}
-
 impl Store {
     /// Per queue and minute, the totals of the events that finished at or after `since`.
     pub async fn finished_minutes(
@@ -98,12 +79,8 @@ impl Store {
         since: DateTime<Utc>,
     ) -> Result<Vec<(Queue, i64, MinuteTotals)>, StoreError> {
         let backend = self.db.get_database_backend();
-        let (seconds, minute) = dialect(backend);
-        let placeholder = if backend == DbBackend::Postgres {
-            "$1"
-        } else {
-            "?"
-        };
+        let seconds =
+            |later: &str, earlier: &str| time_sql::seconds_between(backend, later, earlier);
         let sql = format!(
             "SELECT e.queue AS queue, {minute} AS minute, COUNT(*) AS finished, \
              SUM(CASE WHEN e.status = '{sent}' THEN 1 ELSE 0 END) AS sent, \
@@ -114,16 +91,13 @@ impl Store {
              LEFT JOIN delivery_logs s ON s.event_id = e.id AND s.is_final = {yes} AND s.status = '{sent}' \
              WHERE e.finished_at >= {placeholder} \
              GROUP BY e.queue, {minute}",
-            minute = minute("e.finished_at"),
+            minute = time_sql::epoch_bucket(backend, "e.finished_at", 60),
             sent = EventStatus::Sent.as_str(),
             queue_time = seconds("e.linked_at", "e.created_at"),
             delivery_time = seconds("s.accepted_at", "e.linked_at"),
             processing_time = seconds("s.accepted_at", "e.created_at"),
-            yes = if backend == DbBackend::Postgres {
-                "TRUE"
-            } else {
-                "1"
-            },
+            yes = time_sql::true_literal(backend),
+            placeholder = time_sql::placeholder(backend, 1),
         );
         let rows = MinuteRow::find_by_statement(Statement::from_sql_and_values(
             backend,

@@ -9,6 +9,7 @@ pub mod template_diff;
 pub mod template_editor;
 pub mod template_tools;
 pub mod templates;
+pub mod reports;
 pub mod webhook_actions;
 pub mod webhooks;
 pub mod workflows;
@@ -19,7 +20,7 @@ use super::response::see_other;
 use super::session::Signed;
 
 /// Every page template, embedded in the binary.
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("base.html", include_str!("../templates/base.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     (
@@ -30,6 +31,7 @@ const TEMPLATES: [(&str, &str); 15] = [
         "monitoring.html",
         include_str!("../templates/monitoring.html"),
     ),
+    ("chart.html", include_str!("../templates/chart.html")),
     (
         "monitoring_live.html",
         include_str!("../templates/monitoring_live.html"),
@@ -59,6 +61,7 @@ const TEMPLATES: [(&str, &str); 15] = [
         "quarantine.html",
         include_str!("../templates/quarantine.html"),
     ),
+    ("reports.html", include_str!("../templates/reports.html")),
 ];
 
 /// The page templates. Their names end in `.html`, so minijinja escapes every value.

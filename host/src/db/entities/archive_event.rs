@@ -34,7 +34,13 @@ pub struct Model {
     /// The event's delivery-log entries, as a JSON array.
     #[sea_orm(column_type = "JsonBinary")]
     pub delivery_logs: Json,
+    /// The push, on the execution instance.
     pub created_at: DateTimeUtc,
+    /// When the execution instance linked it to a template (`None` if never, or archived before
+    /// migration `m20261203_000602_archive_timeline`).
+    pub linked_at: Option<DateTimeUtc>,
+    /// When the relay / gateway accepted its final `sent` attempt (`None` if not sent).
+    pub accepted_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
     pub archived_at: DateTimeUtc,
     /// `YYYY-MM-DD` (UTC) of `finished_at`, what the report groups by.

@@ -18,6 +18,7 @@ mod m20261202_000301_monitoring_timeline;
 mod m20261202_000401_webhooks;
 mod m20261202_000501_console;
 mod m20261203_000601_template_seeds_proofs;
+mod m20261203_000602_archive_timeline;
 
 /// Every migration of the host schema, oldest first.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000401_webhooks::Migration),
             Box::new(m20261202_000501_console::Migration),
             Box::new(m20261203_000601_template_seeds_proofs::Migration),
+            Box::new(m20261203_000602_archive_timeline::Migration),
         ]
     }
 }

@@ -164,6 +164,8 @@ fn archived(
         template_version: Set(template.map(|_| 1)),
         delivery_logs: Set(serde_json::json!([])),
         created_at: Set(now),
+        linked_at: Set(Some(now)),
+        accepted_at: Set((status == "sent").then_some(now)),
         finished_at: Set(Some(now)),
         archived_at: Set(now),
         finished_day: Set(now.format("%Y-%m-%d").to_string()),
