@@ -24,9 +24,6 @@ use crate::shutdown::{Shutdown, ShutdownController};
 use crate::store::Store;
 use crate::workflows::{RunnerContext, RunnerSettings, WorkflowSet};
 
-/// How long after notifications were written `webhookDelivery` is woken a second time (see `run`).
-const WEBHOOK_WAKE_AGAIN: Duration = Duration::from_millis(50);
-
 /// How often an unreachable database is retried at start.
 const DB_RETRY: Duration = Duration::from_secs(2);
 
@@ -129,6 +126,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             plugin: wf.plugin_name(name).to_owned(),
             interval: wf.interval,
             timeout: wf.timeout,
+            wake_delay: wf.wake_delay,
             drain_timeout: config.plugins.drain_timeout,
             enabled: wf.enabled,
         },
@@ -245,12 +243,8 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             loop {
                 tokio::select! {
                     _ = shutdown.recv() => return,
+                    // The store notifies after the commit that wrote them, so the run sees them.
                     () = store.webhooks_notified() => {
-                        // The store notifies inside the writing transaction, just before its commit: a
-                        // run woken now may look before the rows are visible, so a second wake follows
-                        // (the runner keeps it for after the run in progress) instead of the interval.
-                        workflows.wake(crate::workflows::WEBHOOK_WORKFLOW);
-                        tokio::time::sleep(WEBHOOK_WAKE_AGAIN).await;
                         workflows.wake(crate::workflows::WEBHOOK_WORKFLOW);
                     }
                 }

@@ -32,6 +32,7 @@ pub(super) fn build(raw: RawConfig, table: &toml::Table) -> Result<Config, Probl
                 interval: wf.interval,
                 timeout: wf.timeout,
                 batch_size: wf.batch_size,
+                wake_delay: wf.wake_delay,
                 settings,
             },
         );
@@ -72,7 +73,11 @@ fn workflow_settings(
         .iter()
         .map(|(k, v)| (k.clone(), toml_to_json(v)))
         .collect();
-    for (key, duration) in [("interval", wf.interval), ("timeout", wf.timeout)] {
+    for (key, duration) in [
+        ("interval", wf.interval),
+        ("timeout", wf.timeout),
+        ("wake_delay", wf.wake_delay),
+    ] {
         let ms_key = format!("{key}_ms");
         if table.contains_key(&ms_key) {
             // Two sources for one value would let the plugin and the scheduler disagree.
@@ -134,12 +139,39 @@ mod tests {
         assert_eq!(settings["interval_ms"], 3_600_000);
         assert_eq!(settings["timeout"], "1m");
         assert_eq!(settings["timeout_ms"], 60_000);
+        assert_eq!(settings["wake_delay"], "3ms");
+        assert_eq!(settings["wake_delay_ms"], 3);
+        assert_eq!(
+            config.workflows["archiving"].wake_delay,
+            super::super::schema::DEFAULT_WAKE_DELAY
+        );
 
         let rt = &config.workflows["rtEventsProcessing"].settings;
         assert_eq!(rt["plugin"], "rtEventsProcessing");
         assert_eq!(rt["interval"], "250ms");
         assert_eq!(rt["interval_ms"], 250);
         assert_eq!(rt["batch_size"], 10);
+    }
+
+    #[test]
+    fn wake_delay_is_read_and_bounded() {
+        let config = Config::from_toml_str(
+            "[workflows.rtEventsProcessing]\nwake_delay = \"0s\"\n",
+            no_env(),
+        )
+        .expect("valid");
+        assert!(config.workflows["rtEventsProcessing"].wake_delay.is_zero());
+        let refused = Config::from_toml_str(
+            "[workflows.rtEventsProcessing]\nwake_delay = \"2s\"\n",
+            no_env(),
+        )
+        .err()
+        .expect("refused")
+        .to_string();
+        assert!(
+            refused.contains("workflows.rtEventsProcessing.wake_delay"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -250,6 +250,11 @@ pub struct WorkflowConfig {
     pub timeout: Duration,
     /// Most items one run claims.
     pub batch_size: u32,
+    /// After a wake-up (new work announced: an event pushed, a delivery finished), how long the run
+    /// waits so that what arrives meanwhile joins it: at a steady trickle, one run per event costs
+    /// its fixed part (a blocking-pool hop, a claim, a commit) per event; gathered, a run takes what
+    /// came in those milliseconds at once. `0s` runs at once. Interval ticks do not wait.
+    pub wake_delay: Duration,
     /// Every key of the table as a JSON object, handed to the plugin: the known keys with their
     /// effective values (defaults included; `plugin` resolved to the effective plugin name), each
     /// duration both as written under its key and in milliseconds under `<key>_ms`, and every
@@ -264,6 +269,13 @@ impl WorkflowConfig {
         self.plugin.as_deref().unwrap_or(workflow)
     }
 }
+
+/// `[workflows.<name>] wake_delay` when absent: a few milliseconds gather a trickle of single events
+/// into one run (see `host/benches/delivery.rs`'s latency series in BENCHMARKS.md) without a latency
+/// anyone waits for.
+pub const DEFAULT_WAKE_DELAY: Duration = Duration::from_millis(3);
+/// The longest `wake_delay` accepted.
+pub const MAX_WAKE_DELAY: Duration = Duration::from_secs(1);
 
 /// `[auth]`.
 #[derive(Clone, PartialEq, Eq, Default, Deserialize)]
@@ -357,6 +369,8 @@ pub(super) struct RawWorkflow {
     #[serde(deserialize_with = "deserialize_duration")]
     pub(super) timeout: Duration,
     pub(super) batch_size: u32,
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub(super) wake_delay: Duration,
 }
 
 impl Default for RawWorkflow {
@@ -367,6 +381,7 @@ impl Default for RawWorkflow {
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(60),
             batch_size: 100,
+            wake_delay: DEFAULT_WAKE_DELAY,
         }
     }
 }

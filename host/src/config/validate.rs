@@ -111,6 +111,12 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
                 "must be at least 1",
             ));
         }
+        if wf.wake_delay > super::schema::MAX_WAKE_DELAY {
+            return Err(Problem::new(
+                &["workflows", name, "wake_delay"],
+                "must be at most 1s (it delays every woken run; `0s` runs at once)",
+            ));
+        }
         if wf.plugin.as_deref().is_some_and(|p| p.trim().is_empty()) {
             return Err(Problem::new(
                 &["workflows", name, "plugin"],

@@ -33,6 +33,9 @@ use mc_plugin_api::DeliveryStatus;
 const LEASE: Duration = Duration::from_secs(120);
 /// How often the engine looks for due retries when nobody wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(200);
+/// How long an idle engine, once woken, lets new attempts gather before it claims: as the workflows'
+/// `wake_delay`, a steady trickle is claimed a few at a time instead of one round per attempt.
+const WAKE_GATHER: Duration = Duration::from_millis(3);
 /// Outcomes recorded per transaction: bounds the re-sends after a crash, while keeping commits (one
 /// fsync each) fewer than sends.
 const RECORD_EVERY: usize = 8;
@@ -92,7 +95,13 @@ impl Engine {
                     tokio::select! {
                         biased;
                         _ = shutdown.recv() => return,
-                        _ = engine.wake.notified() => {}
+                        _ = engine.wake.notified() => {
+                            tokio::select! {
+                                biased;
+                                _ = shutdown.recv() => return,
+                                _ = tokio::time::sleep(WAKE_GATHER) => {}
+                            }
+                        }
                         _ = tokio::time::sleep(IDLE_POLL) => {}
                     }
                 }

@@ -42,6 +42,8 @@ pub struct RunnerSettings {
     pub plugin: String,
     pub interval: Duration,
     pub timeout: Duration,
+    /// How long a woken run waits for more work to join it (`[workflows.<name>] wake_delay`).
+    pub wake_delay: Duration,
     pub drain_timeout: Duration,
     pub enabled: bool,
 }
@@ -121,7 +123,16 @@ impl WorkflowRunner {
                 biased;
                 _ = shutdown.recv() => return,
                 _ = ticker.tick() => {}
-                _ = self.wake.notified() => {}
+                _ = self.wake.notified() => {
+                    // What arrives in the next moments joins this run instead of starting its own.
+                    if !self.settings.wake_delay.is_zero() {
+                        tokio::select! {
+                            biased;
+                            _ = shutdown.recv() => return,
+                            _ = tokio::time::sleep(self.settings.wake_delay) => {}
+                        }
+                    }
+                }
                 changed = enabled.changed() => {
                     if changed.is_err() { return; }
                     continue;
