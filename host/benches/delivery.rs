@@ -23,6 +23,8 @@
 //!    interval, each push its own task, up to 64 connections) for 2 s of warm-up and 10 s measured; an
 //!    event's latency is the sink's accept instant minus the instant its POST was sent, matched by the
 //!    event id of the 201 answer and of the Message-ID.
+//!    It runs twice: with every `wake_delay` at `0s` (each wake-up starts a run or a delivery round at
+//!    once), then at the shipped defaults (a woken run waits 3 ms for what arrives meanwhile).
 //!
 //! Each server series runs on a fresh server process and SQLite file, after 100 unmeasured real-time
 //! events delivered end to end. The sink also records, per message, how long after the first DATA line
@@ -302,7 +304,12 @@ fn event_body(n: usize) -> Bytes {
 /// The release server, a child process with its own configuration, plugin directory, database and log.
 /// Starts the server with the three execution plugins, its email channel on the sink at `smtp`.
 /// `extra_email` is appended to `[channels.email]` (the DKIM series' `[[channels.email.dkim]]`).
-fn start_server(artifacts: &Artifacts, smtp: SocketAddr, extra_email: &str) -> ServerProcess {
+fn start_server(
+    artifacts: &Artifacts,
+    smtp: SocketAddr,
+    extra_email: &str,
+    wake: WakeDelays,
+) -> ServerProcess {
     let dir = ServerProcess::new_dir();
     for plugin in &artifacts.plugins {
         ServerProcess::add_plugin(&dir, plugin);
@@ -316,14 +323,16 @@ fn start_server(artifacts: &Artifacts, smtp: SocketAddr, extra_email: &str) -> S
          [server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n\
          [database]\nurl = {}\n\n[plugins]\ndir = {}\n\n\
          [auth]\nadmin_token = \"bench\"\n\n[log]\nlevel = \"warn\"\n\n\
+         [channels]\n{wake}\n\
          [channels.email]\nsmtp_url = {}\nfrom = {}\npool_size = {SMTP_POOL}\ntimeout = \"10s\"\n{extra_email}\n\
-         [workflows.rtEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 200\n\n\
-         [workflows.batchEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 1000\n\n\
-         [workflows.updateEventsStatus]\ninterval = \"100ms\"\nbatch_size = 1000\n",
+         [workflows.rtEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 200\n{wake}\n\
+         [workflows.batchEventsProcessing]\ninterval = \"100ms\"\nbatch_size = 1000\n{wake}\n\
+         [workflows.updateEventsStatus]\ninterval = \"100ms\"\nbatch_size = 1000\n{wake}\n",
         toml_string(&database),
         ServerProcess::plugin_dir(&dir),
         toml_string(&format!("smtp://{smtp}")),
         toml_string(FROM),
+        wake = wake.toml(),
     );
     ServerProcess::start(&artifacts.binary, dir, &config)
 }
@@ -336,8 +345,9 @@ fn ready_server(
     sink: &Sink,
     first_number: usize,
     extra_email: &str,
+    wake: WakeDelays,
 ) -> ServerProcess {
-    let mut server = start_server(artifacts, sink.service.addr, extra_email);
+    let mut server = start_server(artifacts, sink.service.addr, extra_email, wake);
     let api = server.api;
     let put = generator.block_on(async {
         let mut sender = open_connection(api).await?;
@@ -553,7 +563,14 @@ fn server_series(
         (Push::Batch, Some(d)) => d.first_number,
     };
     let extra = dkim.map_or(String::new(), DkimSeries::toml);
-    let mut server = ready_server(artifacts, generator, sink, first, &extra);
+    let mut server = ready_server(
+        artifacts,
+        generator,
+        sink,
+        first,
+        &extra,
+        WakeDelays::Default,
+    );
     let api = server.api;
     let numbers = first + WARM_UP_MESSAGES..first + WARM_UP_MESSAGES + MESSAGES;
     let (queue, expected_sent) = match push {
@@ -654,6 +671,31 @@ fn server_series(
     }
 }
 
+/// The wake-ups of the workflows (`[workflows.<name>] wake_delay`) and of the delivery engine
+/// (`[channels] wake_delay`): the shipped defaults, or every run started the moment it is woken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WakeDelays {
+    Default,
+    Off,
+}
+
+impl WakeDelays {
+    /// The line each of those tables gets.
+    fn toml(self) -> &'static str {
+        match self {
+            WakeDelays::Default => "",
+            WakeDelays::Off => "wake_delay = \"0s\"\n",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            WakeDelays::Default => "wake delays at their defaults (3 ms)",
+            WakeDelays::Off => "wake delays off (`0s`: a run per wake-up)",
+        }
+    }
+}
+
 /// One open-loop push.
 struct Push1 {
     /// Its tick.
@@ -711,9 +753,17 @@ impl ConnectionPool {
     }
 }
 
-fn latency_series(artifacts: &Artifacts, generator: &Runtime, sink: &Sink) -> LatencyResult {
-    let first = 3_000_000;
-    let mut server = ready_server(artifacts, generator, sink, first, "");
+fn latency_series(
+    artifacts: &Artifacts,
+    generator: &Runtime,
+    sink: &Sink,
+    wake: WakeDelays,
+) -> LatencyResult {
+    let first = match wake {
+        WakeDelays::Off => 3_000_000,
+        WakeDelays::Default => 4_000_000,
+    };
+    let mut server = ready_server(artifacts, generator, sink, first, "", wake);
     let api = server.api;
     let total = ((LATENCY_WARM_UP + LATENCY_MEASURE).as_nanos() / RATE_PERIOD.as_nanos()) as usize;
     let warm_up = (LATENCY_WARM_UP.as_nanos() / RATE_PERIOD.as_nanos()) as usize;
@@ -918,7 +968,11 @@ fn main() {
     let unsigned_cost = signing_cost(None);
     let signed_costs: Vec<Duration> = dkim_keys.iter().map(|d| signing_cost(Some(d))).collect();
     let realtime = server_series(&artifacts, &generator, &sink, Push::RealTime, None);
-    let latency = latency_series(&artifacts, &generator, &sink);
+    // Wake delays off, then at their defaults: the cost and the gain of gathering, in the same run.
+    let latencies: Vec<(WakeDelays, LatencyResult)> = [WakeDelays::Off, WakeDelays::Default]
+        .into_iter()
+        .map(|wake| (wake, latency_series(&artifacts, &generator, &sink, wake)))
+        .collect();
     let sink_errors = sink.errors();
     let elapsed = started.elapsed();
 
@@ -1011,61 +1065,69 @@ fn main() {
     }
     println!();
 
-    let p99 = latency.end_to_end.percentile(0.99);
-    println!(
-        "### Latency: single real-time events open-loop at {:.0}/s, {} s warm-up + {} s measured",
-        1.0 / RATE_PERIOD.as_secs_f64(),
-        LATENCY_WARM_UP.as_secs(),
-        LATENCY_MEASURE.as_secs()
-    );
-    println!();
-    println!(
-        "| measure (events of the measured window) | events | p50 | p90 | p99 | max | p99 < {} ms |",
-        TARGET_P99.as_millis()
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for (name, l, verdict) in [
-        (
-            "end to end: POST sent → message accepted by the SMTP sink",
-            &latency.end_to_end,
-            if p99 < TARGET_P99 { "met" } else { "MISSED" },
-        ),
-        ("POST sent → 201 read", &latency.answer, ""),
-        ("generator lag: tick → POST sent", &latency.lag, ""),
-    ] {
+    for (wake, latency) in &latencies {
+        let p99 = latency.end_to_end.percentile(0.99);
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {verdict} |",
-            l.0.len(),
-            ms(l.percentile(0.5), 1),
-            ms(l.percentile(0.9), 1),
-            ms(l.percentile(0.99), 1),
-            ms(l.percentile(1.0), 1),
+            "### Latency: single real-time events open-loop at {:.0}/s, {} s warm-up + {} s measured; {}",
+            1.0 / RATE_PERIOD.as_secs_f64(),
+            LATENCY_WARM_UP.as_secs(),
+            LATENCY_MEASURE.as_secs(),
+            wake.describe()
         );
+        println!();
+        println!(
+            "| measure (events of the measured window) | events | p50 | p90 | p99 | max | p99 < {} ms |",
+            TARGET_P99.as_millis()
+        );
+        println!("|---|---|---|---|---|---|---|");
+        for (name, l, verdict) in [
+            (
+                "end to end: POST sent → message accepted by the SMTP sink",
+                &latency.end_to_end,
+                if p99 < TARGET_P99 { "met" } else { "MISSED" },
+            ),
+            ("POST sent → 201 read", &latency.answer, ""),
+            ("generator lag: tick → POST sent", &latency.lag, ""),
+        ] {
+            println!(
+                "| {name} | {} | {} | {} | {} | {} | {verdict} |",
+                l.0.len(),
+                ms(l.percentile(0.5), 1),
+                ms(l.percentile(0.9), 1),
+                ms(l.percentile(0.99), 1),
+                ms(l.percentile(1.0), 1),
+            );
+        }
+        println!();
+        println!(
+            "Pushed {} events ({} in the measured window) at {:.1}/s over {} HTTP connections; received {} of {} \
+             at the sink ({} duplicates); SMTP DATA first line → final dot p50 {} / p99 {}; CPUs busy (server / \
+             bench / others): {}.",
+            latency.pushed,
+            latency.measured,
+            latency.rate,
+            latency.connections_opened,
+            latency.received,
+            latency.pushed,
+            latency.duplicates,
+            ms(latency.data_spans.percentile(0.5), 1),
+            ms(latency.data_spans.percentile(0.99), 1),
+            cpu_cell(&latency.cpu),
+        );
+        println!();
     }
-    println!();
-    println!(
-        "Pushed {} events ({} in the measured window) at {:.1}/s over {} HTTP connections; received {} of {} \
-         at the sink ({} duplicates); SMTP DATA first line → final dot p50 {} / p99 {}; CPUs busy (server / \
-         bench / others): {}.",
-        latency.pushed,
-        latency.measured,
-        latency.rate,
-        latency.connections_opened,
-        latency.received,
-        latency.pushed,
-        latency.duplicates,
-        ms(latency.data_spans.percentile(0.5), 1),
-        ms(latency.data_spans.percentile(0.99), 1),
-        cpu_cell(&latency.cpu),
-    );
-    println!();
     println!("Server logs (level warn):");
     print_log("batch series", &batch.log);
     for series in &dkim_batches {
         print_log(&series.name, &series.log);
     }
     print_log("real-time series", &realtime.log);
-    print_log("latency series", &latency.log);
+    for (wake, latency) in &latencies {
+        print_log(
+            &format!("latency series, {}", wake.describe()),
+            &latency.log,
+        );
+    }
     println!(
         "- SMTP sink: {} session errors{}",
         sink_errors.len(),

@@ -12,11 +12,25 @@ use super::dkim::DkimKeyConfig;
 use super::throttle::DomainLimits;
 
 /// `[channels]`. A channel that is not configured makes its events fail delivery with that reason.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChannelsConfig {
     pub email: Option<EmailChannelConfig>,
     pub sms: Option<SmsChannelConfig>,
+    /// Once woken by new attempts, how long the idle delivery engine waits before it claims, so that
+    /// those handed over meanwhile go in the same round (as `[workflows.<name>] wake_delay`).
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub wake_delay: Duration,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        ChannelsConfig {
+            email: None,
+            sms: None,
+            wake_delay: super::schema::DEFAULT_WAKE_DELAY,
+        }
+    }
 }
 
 /// `[channels.email]`.

@@ -3,6 +3,7 @@
 
 use super::Config;
 use super::error::Problem;
+use super::schema::MAX_WAKE_DELAY;
 use crate::urls::{Scheme, redact};
 
 /// The admin token the shipped `config/message-center.toml` carries, so the README's first command
@@ -92,6 +93,12 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
         ));
     }
 
+    if config.channels.wake_delay > MAX_WAKE_DELAY {
+        return Err(Problem::new(
+            &["channels", "wake_delay"],
+            "must be at most 1s (it delays every woken delivery round; `0s` claims at once)",
+        ));
+    }
     for (name, wf) in &config.workflows {
         if wf.interval.is_zero() {
             return Err(Problem::new(
@@ -111,7 +118,7 @@ pub(super) fn validate(config: &Config) -> Result<(), Problem> {
                 "must be at least 1",
             ));
         }
-        if wf.wake_delay > super::schema::MAX_WAKE_DELAY {
+        if wf.wake_delay > MAX_WAKE_DELAY {
             return Err(Problem::new(
                 &["workflows", name, "wake_delay"],
                 "must be at most 1s (it delays every woken run; `0s` runs at once)",

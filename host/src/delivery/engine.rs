@@ -33,9 +33,6 @@ use mc_plugin_api::DeliveryStatus;
 const LEASE: Duration = Duration::from_secs(120);
 /// How often the engine looks for due retries when nobody wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(200);
-/// How long an idle engine, once woken, lets new attempts gather before it claims: as the workflows'
-/// `wake_delay`, a steady trickle is claimed a few at a time instead of one round per attempt.
-const WAKE_GATHER: Duration = Duration::from_millis(3);
 /// Outcomes recorded per transaction: bounds the re-sends after a crash, while keeping commits (one
 /// fsync each) fewer than sends.
 const RECORD_EVERY: usize = 8;
@@ -63,6 +60,9 @@ pub struct Engine {
     /// `[quarantine] expire_after`: older entries no longer stop a send.
     pub quarantine_expiry: Option<Duration>,
     pub wake: Arc<Notify>,
+    /// `[channels] wake_delay`: how long an idle engine, once woken, lets new attempts gather before
+    /// it claims, so that a steady trickle is claimed a few at a time instead of a round per attempt.
+    pub wake_delay: Duration,
     /// Called after a batch that produced final outcomes (wakes `updateEventsStatus`).
     pub on_final: Box<dyn Fn() + Send + Sync>,
 }
@@ -96,10 +96,12 @@ impl Engine {
                         biased;
                         _ = shutdown.recv() => return,
                         _ = engine.wake.notified() => {
-                            tokio::select! {
-                                biased;
-                                _ = shutdown.recv() => return,
-                                _ = tokio::time::sleep(WAKE_GATHER) => {}
+                            if !engine.wake_delay.is_zero() {
+                                tokio::select! {
+                                    biased;
+                                    _ = shutdown.recv() => return,
+                                    _ = tokio::time::sleep(engine.wake_delay) => {}
+                                }
                             }
                         }
                         _ = tokio::time::sleep(IDLE_POLL) => {}

@@ -125,6 +125,7 @@ pub fn start(
         metrics,
         quarantine_expiry: setup.quarantine_expiry,
         wake: Arc::clone(&wake),
+        wake_delay: channels.wake_delay,
         on_final: Box::new(on_final),
     };
     tokio::spawn(engine.run(shutdown));
