@@ -165,8 +165,8 @@ mod tests {
             "[workflows.rtEventsProcessing]\nwake_delay = \"2s\"\n",
             no_env(),
         )
-        .err()
-        .expect("refused")
+        .map(drop)
+        .expect_err("refused")
         .to_string();
         assert!(
             refused.contains("workflows.rtEventsProcessing.wake_delay"),
