@@ -231,36 +231,12 @@ impl HostServices {
                 "attempts: at most {MAX_CLAIM} per call"
             )));
         }
-        let claimer = caller.claims.claimer();
-        // The attempts made so far, for the schedule: read from the rows this run holds.
-        let held = self
-            .store
-            .claimed_webhook_notifications(
-                &request
-                    .attempts
-                    .iter()
-                    .map(|a| a.notification_id)
-                    .collect::<Vec<_>>(),
-                claimer,
-            )
-            .await?;
         let now = Utc::now();
-        let rows: Vec<_> = request
+        let rows: Vec<(i64, NewAttempt)> = request
             .attempts
             .iter()
             .map(|a| {
                 let result = &a.result;
-                let made = held
-                    .get(&a.notification_id)
-                    .map_or(0, |c| u32::try_from(c.notification.attempts).unwrap_or(0));
-                let next = next_state(
-                    a.verdict,
-                    made + 1,
-                    result.retry_after_seconds.map(Duration::from_secs),
-                    result.http_status,
-                    &delivery.retry_schedule,
-                    now,
-                );
                 let attempt = NewAttempt {
                     at: now,
                     http_status: result.http_status,
@@ -268,10 +244,25 @@ impl HostServices {
                     error: result.error.clone(),
                     response: result.response.as_deref().map(|r| clip(r, KEPT_BYTES)),
                 };
-                (a.notification_id, attempt, next)
+                (a.notification_id, attempt)
             })
             .collect();
-        let settled = self.store.record_webhook_attempts(claimer, &rows).await?;
+        // The schedule's step comes from the attempts the held row counts, read in the recording
+        // transaction itself.
+        let settled = self
+            .store
+            .record_webhook_attempts(caller.claims.claimer(), &rows, |index, made| {
+                let asked = &request.attempts[index];
+                next_state(
+                    asked.verdict,
+                    made,
+                    asked.result.retry_after_seconds.map(Duration::from_secs),
+                    asked.result.http_status,
+                    &delivery.retry_schedule,
+                    now,
+                )
+            })
+            .await?;
         let recorded = settled
             .into_iter()
             .zip(&request.attempts)

@@ -330,12 +330,15 @@ impl Store {
     }
 
     /// Stores these attempts and each notification's next state, and releases their claims, all in one
-    /// transaction. One answer per attempt, in order: `None` when `claimer` no longer holds that
-    /// notification (the lease lapsed and another run took it over), or it came twice.
+    /// transaction. `next(i, made)` decides the state after attempt `i`, `made` being the attempts of
+    /// its notification with this one, read from the row held in the transaction. One answer per
+    /// attempt, in order: `None` when `claimer` no longer holds that notification (the lease lapsed and
+    /// another run took it over), or it came twice.
     pub async fn record_webhook_attempts(
         &self,
         claimer: &str,
-        attempts: &[(i64, NewAttempt, NextState)],
+        attempts: &[(i64, NewAttempt)],
+        next: impl Fn(usize, u32) -> NextState,
     ) -> Result<Vec<Option<RecordedAttempt>>, StoreError> {
         if attempts.is_empty() {
             return Ok(Vec::new());
@@ -354,13 +357,15 @@ impl Store {
             .collect();
         let mut settled = Vec::with_capacity(attempts.len());
         let mut rows = Vec::new();
-        let mut disable: HashMap<i64, &str> = HashMap::new();
-        for (id, attempt, next) in attempts {
+        let mut disable: HashMap<i64, String> = HashMap::new();
+        for (index, (id, attempt)) in attempts.iter().enumerate() {
             let Some(notification) = held.get(id) else {
                 settled.push(None);
                 continue;
             };
-            let (status, next_at, finished_at) = match next {
+            let made = u32::try_from(notification.attempts).unwrap_or(0) + 1;
+            let next = next(index, made);
+            let (status, next_at, finished_at) = match &next {
                 NextState::Delivered => (NotificationStatus::Delivered, None, Some(now)),
                 NextState::Retry(at) => (NotificationStatus::Pending, Some(*at), None),
                 NextState::Failed { .. } => (NotificationStatus::Failed, None, Some(now)),
@@ -405,7 +410,7 @@ impl Store {
                 disable_endpoint: Some(reason),
             } = next
             {
-                disable.insert(notification.endpoint_id, reason.as_str());
+                disable.insert(notification.endpoint_id, reason);
             }
             settled.push(Some((notification.endpoint_id, status, next_at)));
         }
@@ -421,7 +426,7 @@ impl Store {
                 .col_expr(webhook_endpoint::Column::Enabled, Expr::value(false))
                 .col_expr(
                     webhook_endpoint::Column::DisabledReason,
-                    Expr::value(*reason),
+                    Expr::value(reason.as_str()),
                 )
                 .col_expr(webhook_endpoint::Column::UpdatedAt, Expr::value(now))
                 .filter(webhook_endpoint::Column::Id.eq(*endpoint_id))

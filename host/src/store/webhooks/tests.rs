@@ -89,30 +89,37 @@ async fn the_outbox_follows_final_statuses(store: Store) {
     let first = claimed[0].notification.id;
     let second = claimed[1].notification.id;
     let lost = store
-        .record_webhook_attempts(
-            "someone-else",
-            &[(first, attempt.clone(), NextState::Delivered)],
-        )
+        .record_webhook_attempts("someone-else", &[(first, attempt.clone())], |_, _| {
+            NextState::Delivered
+        })
         .await
         .unwrap();
     assert!(lost.len() == 1 && lost[0].is_none());
     // Both in one call; the same notification twice is recorded once.
     let later = Utc::now() + chrono::Duration::seconds(3600);
+    let nexts = [
+        NextState::Delivered,
+        NextState::Retry(later),
+        NextState::Delivered,
+    ];
     let recorded = store
         .record_webhook_attempts(
             "inst/pid-1/d#1",
             &[
-                (first, attempt.clone(), NextState::Delivered),
+                (first, attempt.clone()),
                 (
                     second,
                     NewAttempt {
                         http_status: Some(500),
                         ..attempt.clone()
                     },
-                    NextState::Retry(later),
                 ),
-                (first, attempt.clone(), NextState::Delivered),
+                (first, attempt.clone()),
             ],
+            |index, made| {
+                assert_eq!(made, 1, "the first attempt of each");
+                nexts[index].clone()
+            },
         )
         .await
         .unwrap();
@@ -160,10 +167,13 @@ async fn the_outbox_follows_final_statuses(store: Store) {
                     http_status: Some(410),
                     ..attempt.clone()
                 },
+            )],
+            |_, made| {
+                assert_eq!(made, 2, "the retried notification's second attempt");
                 NextState::Failed {
                     disable_endpoint: Some("gone".to_owned()),
-                },
-            )],
+                }
+            },
         )
         .await
         .unwrap()[0]
