@@ -33,24 +33,23 @@
 //! must reach the sink and read `sent`; anything else (an error answer, a missing or failed message)
 //! fails the benchmark with the server's log.
 
-use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hyper::{Method, StatusCode};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
-use tokio::sync::Semaphore;
 use tokio::time::MissedTickBehavior;
 
 #[path = "support/common.rs"]
 mod common;
+#[path = "support/delivery_load.rs"]
+mod delivery_load;
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/server.rs"]
@@ -58,7 +57,8 @@ mod server;
 #[path = "support/smtp_sink.rs"]
 mod smtp_sink;
 use common::*;
-use http::{Answer, Sender, call, open_connection, push_batch, queue_statuses};
+use delivery_load::{ConnectionPool, Deliveries, push_one, put_template};
+use http::{open_connection, push_batch, queue_statuses};
 use message_center::config::DkimKeyConfig;
 use message_center::delivery::DkimSigners;
 use message_center_tests::{DkimAlgorithm, DkimTestKey, toml_string};
@@ -184,114 +184,9 @@ fn baseline_message(n: usize, from: &Mailbox) -> Message {
         .expect("baseline message")
 }
 
-/// `<mc.<event id>.<attempt>.<nonce>@domain>` → the event id.
-fn message_id_number(message_id: &str) -> Option<u64> {
-    message_id
-        .trim()
-        .trim_start_matches('<')
-        .split('.')
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// Follows the sink's records from a point on: the first accept instant of every event id.
-struct Deliveries {
-    cursor: usize,
-    first: HashMap<u64, Instant>,
-    /// Messages of an id already received.
-    duplicates: usize,
-    /// Messages without a Message-ID of the expected shape.
-    unmatched: usize,
-    /// `Accepted::data_span` of every message received for the first time.
-    data_spans: Vec<Duration>,
-}
-
-impl Deliveries {
-    /// Ignores what the sink received before now.
-    fn from_now(sink: &Sink) -> Self {
-        Self {
-            cursor: sink.accepted(),
-            first: HashMap::new(),
-            duplicates: 0,
-            unmatched: 0,
-            data_spans: Vec::new(),
-        }
-    }
-
-    /// Reads the new records; returns the ids received for the first time.
-    fn update(&mut self, sink: &Sink) -> Vec<u64> {
-        let records = sink.state.accepted.lock().expect("sink records");
-        let mut new = Vec::new();
-        for record in &records[self.cursor..] {
-            match record.message_id.as_deref().and_then(message_id_number) {
-                Some(id) if self.first.contains_key(&id) => self.duplicates += 1,
-                Some(id) => {
-                    self.first.insert(id, record.at);
-                    self.data_spans.push(record.data_span);
-                    new.push(id);
-                }
-                None => self.unmatched += 1,
-            }
-        }
-        self.cursor = records.len();
-        new
-    }
-
-    /// Waits until every id of `expected` has been received, at most until `deadline`; on time, the
-    /// instant the last of them was accepted, else how many are missing.
-    fn wait_all(
-        &mut self,
-        sink: &Sink,
-        expected: &[u64],
-        deadline: Instant,
-    ) -> Result<Instant, usize> {
-        self.update(sink);
-        let mut missing: HashSet<u64> = expected
-            .iter()
-            .copied()
-            .filter(|id| !self.first.contains_key(id))
-            .collect();
-        while !missing.is_empty() {
-            if Instant::now() >= deadline {
-                return Err(missing.len());
-            }
-            std::thread::sleep(Duration::from_millis(2));
-            for id in self.update(sink) {
-                missing.remove(&id);
-            }
-        }
-        Ok(expected
-            .iter()
-            .map(|id| self.first[id])
-            .max()
-            .expect("at least one message"))
-    }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // HTTP client
 // ---------------------------------------------------------------------------------------------------------
-
-/// `POST /api/v1/events` → the new event's id; anything but 201 is an error.
-async fn push_one(
-    sender: &mut Sender,
-    addr: SocketAddr,
-    body: Bytes,
-) -> Result<(u64, Answer), String> {
-    let answer = call(sender, addr, Method::POST, "/api/v1/events", body).await?;
-    let id = serde_json::from_slice::<Value>(&answer.body)
-        .ok()
-        .and_then(|v| {
-            v.get("id")
-                .and_then(Value::as_str)
-                .and_then(|id| id.parse().ok())
-        });
-    match id {
-        Some(id) if answer.status == StatusCode::CREATED => Ok((id, answer)),
-        _ => Err(answer.describe("POST /api/v1/events")),
-    }
-}
 
 fn event_body(n: usize) -> Bytes {
     Bytes::from(serde_json::to_vec(&event_value(n)).expect("json"))
@@ -349,21 +244,8 @@ fn ready_server(
 ) -> ServerProcess {
     let mut server = start_server(artifacts, sink.service.addr, extra_email, wake);
     let api = server.api;
-    let put = generator.block_on(async {
-        let mut sender = open_connection(api).await?;
-        call(
-            &mut sender,
-            api,
-            Method::PUT,
-            "/api/v1/templates/bench",
-            Bytes::from_static(TEMPLATE.as_bytes()),
-        )
-        .await
-    });
-    match put {
-        Ok(answer) if answer.status.is_success() => {}
-        Ok(answer) => server.fail(&answer.describe("PUT /api/v1/templates/bench")),
-        Err(e) => server.fail(&format!("PUT /api/v1/templates/bench: {e}")),
+    if let Err(e) = generator.block_on(put_template(api, "bench", TEMPLATE)) {
+        server.fail(&e);
     }
     let mut deliveries = Deliveries::from_now(sink);
     let warm_up = generator.block_on(async {
@@ -728,31 +610,6 @@ struct LatencyResult {
     log: Vec<String>,
 }
 
-/// Idle HTTP connections of the open-loop generator; at most `LATENCY_CONNECTIONS` exist.
-struct ConnectionPool {
-    addr: SocketAddr,
-    idle: Mutex<Vec<Sender>>,
-    permits: Semaphore,
-    opened: AtomicUsize,
-}
-
-impl ConnectionPool {
-    async fn push(&self, body: Bytes) -> Result<(u64, Answer), String> {
-        let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
-        let idle = self.idle.lock().expect("idle connections").pop();
-        let mut sender = match idle {
-            Some(sender) if !sender.is_closed() => sender,
-            _ => {
-                self.opened.fetch_add(1, Ordering::Relaxed);
-                open_connection(self.addr).await?
-            }
-        };
-        let outcome = push_one(&mut sender, self.addr, body).await;
-        self.idle.lock().expect("idle connections").push(sender);
-        outcome
-    }
-}
-
 fn latency_series(
     artifacts: &Artifacts,
     generator: &Runtime,
@@ -773,16 +630,8 @@ fn latency_series(
     let mut deliveries = Deliveries::from_now(sink);
     let watch = SeriesCpu::start(Some(server.pid()));
     let outcome = generator.block_on(async {
-        let pool = Arc::new(ConnectionPool {
-            addr: api,
-            idle: Mutex::new(Vec::new()),
-            permits: Semaphore::new(LATENCY_CONNECTIONS),
-            opened: AtomicUsize::new(0),
-        });
-        for _ in 0..LATENCY_PREOPENED {
-            let sender = open_connection(api).await?;
-            pool.idle.lock().expect("idle connections").push(sender);
-        }
+        let pool = Arc::new(ConnectionPool::new(api, LATENCY_CONNECTIONS));
+        pool.preopen(LATENCY_PREOPENED).await?;
         let mut interval = tokio::time::interval(RATE_PERIOD);
         interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let mut tasks = Vec::with_capacity(total);
@@ -814,7 +663,7 @@ fn latency_series(
                 "{} of {total} pushes failed; first: {e}",
                 total - pushes.len()
             )),
-            None => Ok((pushes, pool.opened.load(Ordering::Relaxed))),
+            None => Ok((pushes, pool.opened())),
         }
     });
     let (pushes, connections_opened) =
@@ -854,7 +703,7 @@ fn latency_series(
         answer: collect(&|p| p.answered - p.sent),
         lag: collect(&|p| p.sent - p.scheduled),
         rate: (pushes.len() - 1) as f64 / span.as_secs_f64(),
-        connections_opened: connections_opened + LATENCY_PREOPENED,
+        connections_opened,
         duplicates: deliveries.duplicates,
         data_spans: Latencies::sorted(std::mem::take(&mut deliveries.data_spans)),
         cpu,

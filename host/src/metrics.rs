@@ -26,6 +26,13 @@ struct HttpLabels {
     status: u16,
 }
 
+/// Labels of `mc_db_statements_total` and `mc_db_statement_seconds_total` (see `db::statements`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DbStatementLabels {
+    verb: &'static str,
+    table: String,
+}
+
 /// Labels of `mc_http_request_duration_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpRouteLabels {
@@ -97,6 +104,8 @@ struct Inner {
     webhook_pending: Family<Labels, Gauge>,
     webhook_oldest_pending: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     webhook_attempt_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    db_statements: Family<DbStatementLabels, Counter>,
+    db_statement_seconds: Family<DbStatementLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -350,6 +359,20 @@ impl Metrics {
             "Duration of webhook delivery attempts, by endpoint",
             webhook_attempt_duration.clone(),
         );
+        let db_statements = Family::<DbStatementLabels, Counter>::default();
+        registry.register(
+            "db_statements",
+            "Statements run through the store's pool, by verb and first table named (the SQLite \
+             group-commit writer's inserts are counted by the group_commit families instead)",
+            db_statements.clone(),
+        );
+        let db_statement_seconds =
+            Family::<DbStatementLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "db_statement_seconds",
+            "Time spent in those statements, from the call to its result, by verb and table",
+            db_statement_seconds.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -390,6 +413,8 @@ impl Metrics {
                 webhook_pending,
                 webhook_oldest_pending,
                 webhook_attempt_duration,
+                db_statements,
+                db_statement_seconds,
             }),
         }
     }
@@ -689,6 +714,20 @@ impl Metrics {
             .queue_oldest_pending_age
             .get_or_create(&labels)
             .set(oldest_pending_age.map_or(0.0, |age| age.as_secs_f64()));
+    }
+
+    /// One statement run through the store's pool (sea-orm's metric callback, `server::run`).
+    pub fn record_db_statement(&self, sql: &str, elapsed: Duration) {
+        let (verb, table) = crate::db::statements::classify(sql);
+        let labels = DbStatementLabels {
+            verb,
+            table: table.to_owned(),
+        };
+        self.inner.db_statements.get_or_create(&labels).inc();
+        self.inner
+            .db_statement_seconds
+            .get_or_create(&labels)
+            .inc_by(elapsed.as_secs_f64());
     }
 
     /// The Prometheus text exposition of every family.

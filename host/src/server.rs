@@ -60,12 +60,16 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     crate::open_files::raise_limit(&config);
 
     // Database: connected lazily so that the server starts (and says it is not ready) while it is down.
-    let connection = db::connect(
+    let mut connection = db::connect(
         &config.database.url,
         config.database.max_connections,
         config.database.connect_timeout,
     )
     .await?;
+    let statements = metrics.clone();
+    connection.set_metric_callback(move |info| {
+        statements.record_db_statement(&info.statement.sql, info.elapsed)
+    });
     let store = Store::new(connection);
     let db_ready = Arc::new(AtomicBool::new(false));
     match db::migrate(store.connection()).await {
@@ -78,6 +82,13 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
                 shutdown.subscribe(),
             ));
         }
+    }
+    if store.is_sqlite() && !db::is_in_memory_url(&config.database.url) {
+        tokio::spawn(db::checkpoint::run(
+            store.connection().clone(),
+            Arc::clone(&db_ready),
+            shutdown.subscribe(),
+        ));
     }
 
     let instance_name = config

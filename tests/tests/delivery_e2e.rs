@@ -952,6 +952,12 @@ async fn crash_mid_delivery_loses_nothing(mut env: Env) {
         per_recipient.len()
     );
     assert!(per_recipient.len() >= TOTAL);
+    // README, "At least once, with a bounded duplicate window": the unrecorded outcomes (at most two
+    // groups of 32) plus the sends in flight (the test server's `pool_size` of 4).
+    assert!(
+        duplicates <= 2 * 32 + 4,
+        "{duplicates} duplicates: more than the README's bound"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -4,8 +4,10 @@
 //! store service, never with a pool of their own (see the plugin contract in `SPEC.md`). Two backends are
 //! supported: SQLite (the default, a single file under `data/`) and PostgreSQL (for scale).
 
+pub mod checkpoint;
 pub mod entities;
 pub mod migration;
+pub mod statements;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -98,7 +100,9 @@ pub enum DbError {
 /// The pool is lazy so that the server starts, and reports "not ready", while the database is down or
 /// the SQLite file cannot be opened; the first query (or [`ping`]) opens a connection, waiting at most
 /// `connect_timeout` for one. For SQLite the parent directory of the file is created, and every pooled
-/// connection uses WAL (readers do not block the writer), a busy timeout and foreign keys.
+/// connection uses WAL (readers do not block the writer), a busy timeout and foreign keys, and runs no
+/// automatic checkpoint: whoever keeps the pool open runs [`checkpoint::run`] (the server does), and
+/// closing the last connection checkpoints.
 /// `synchronous` stays at SQLite's `FULL` default: the SPEC promises that an event is durable before the
 /// answer, which `NORMAL` in WAL mode does not guarantee on power loss.
 pub async fn connect(
@@ -153,6 +157,8 @@ async fn connect_sqlite(
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true)
+        // Checkpoints run in the background, off the write turn (`checkpoint`).
+        .pragma("wal_autocheckpoint", "0")
         // Statements are logged at INFO through `log` otherwise, which floods the host's logs.
         .disable_statement_logging();
     let mut pool = SqlitePoolOptions::new()

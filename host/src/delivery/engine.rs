@@ -2,12 +2,15 @@
 //! records every attempt, and schedules retries with backoff.
 //!
 //! At-least-once: an attempt is claimed with a lease before it is sent, and its outcome is recorded after,
-//! in groups of at most [`RECORD_EVERY`]. If the process dies in between, the attempt is sent again once
-//! the claim is released (at the instance's restart, or when the lease lapses for another instance): the
-//! duplicates are the sends accepted since the last recorded group plus those in flight, at most
-//! `RECORD_EVERY` + the channel's connections. An attempt whose send never started is simply sent.
+//! by one group transaction at a time while the other sends go on (group commit, as ingestion does). If
+//! the process dies in between, the attempt is sent again once the claim is released (at the instance's
+//! restart, or when the lease lapses for another instance): the duplicates are the sends accepted since
+//! the last recorded group plus those in flight, at most 2 × [`RECORD_GROUP_MAX`] + the channel's
+//! connections. An attempt whose send never started is simply sent.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,9 +36,17 @@ use mc_plugin_api::DeliveryStatus;
 const LEASE: Duration = Duration::from_secs(120);
 /// How often the engine looks for due retries when nobody wakes it.
 const IDLE_POLL: Duration = Duration::from_millis(200);
-/// Outcomes recorded per transaction: bounds the re-sends after a crash, while keeping commits (one
-/// fsync each) fewer than sends.
+/// Outcomes recorded per transaction at least (unless the round has no more): keeps commits (one fsync
+/// each) fewer than sends at a trickle.
 const RECORD_EVERY: usize = 8;
+/// Outcomes recorded per transaction at most, and most outcomes waiting for the group being recorded:
+/// bounds the re-sends after a crash to 2 × this plus the sends in flight. When the database falls that
+/// far behind, sends wait for it.
+const RECORD_GROUP_MAX: usize = 32;
+/// Round loops claiming concurrently: while one round's last sends finish, the other claims and sends
+/// what arrived meanwhile, so a round's tail never leaves connections idle or new attempts waiting. Each
+/// channel's permits still bound the sends in flight.
+const ROUNDS_IN_FLIGHT: usize = 2;
 /// Back-off after a database error.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
 
@@ -81,8 +92,22 @@ impl Engine {
         ((email + sms) * 8).clamp(16, 512) as u64
     }
 
-    pub async fn run(self, mut shutdown: Shutdown) {
+    /// Runs [`ROUNDS_IN_FLIGHT`] round loops until shutdown.
+    pub async fn run(self, shutdown: Shutdown) {
         let engine = Arc::new(self);
+        let loops: Vec<_> = (0..ROUNDS_IN_FLIGHT)
+            .map(|_| tokio::spawn(Arc::clone(&engine).rounds(shutdown.clone())))
+            .collect();
+        for round_loop in loops {
+            if let Err(e) = round_loop.await {
+                tracing::error!(error = %e, "a delivery round loop ended abnormally");
+            }
+        }
+    }
+
+    /// Claims, sends and records round after round, waiting for a wake-up (or a due retry) when idle.
+    async fn rounds(self: Arc<Self>, mut shutdown: Shutdown) {
+        let engine = self;
         // Attempts claimed by a round that failed before recording them (the database went away): handed
         // back before the next claim, so they are sent once it returns instead of after their lease.
         let mut unsettled: Vec<i64> = Vec::new();
@@ -170,27 +195,42 @@ impl Engine {
             return Ok(1);
         }
         // All at once (each channel's semaphore bounds how many really send concurrently), recording
-        // outcomes as they come in, a few at a time: after a crash, only the sends of the last unrecorded
-        // group (at most RECORD_EVERY) plus those in flight are repeated.
+        // outcomes while the other sends go on: one group transaction at a time, taking every outcome
+        // that completed meanwhile (at least RECORD_EVERY unless the round is done, at most
+        // RECORD_GROUP_MAX). Sends are never left unpolled while a group commits, and after a crash
+        // only the unrecorded outcomes (at most 2 × RECORD_GROUP_MAX) plus those in flight are repeated.
         let by_id: HashMap<i64, delivery_log::Model> =
             claimed.iter().map(|d| (d.id, d.clone())).collect();
         let mut attempts: FuturesUnordered<_> = FuturesUnordered::new();
         for entry in &claimed {
             attempts.push(self.attempt(entry, &context));
         }
-        let mut done: Vec<AttemptResult> = Vec::with_capacity(RECORD_EVERY);
-        let mut any_final = false;
-        while let Some(result) = attempts.next().await {
-            any_final |= result.is_final;
-            done.push(result);
-            if done.len() >= RECORD_EVERY || attempts.is_empty() {
-                self.store
-                    .record_attempts(&self.claimer, &by_id, &done)
-                    .await?;
-                done.clear();
-                if any_final {
-                    (self.on_final)();
-                    any_final = false;
+        let mut done: Vec<AttemptResult> = Vec::with_capacity(RECORD_GROUP_MAX);
+        let mut recording: Option<Recording<'_>> = None;
+        loop {
+            if recording.is_none()
+                && !done.is_empty()
+                && (done.len() >= RECORD_EVERY || attempts.is_empty())
+            {
+                let group = std::mem::take(&mut done);
+                let (store, claimer, by_id) = (&self.store, self.claimer.as_str(), &by_id);
+                recording = Some(Box::pin(async move {
+                    store.record_attempts(claimer, by_id, &group).await?;
+                    Ok(group.iter().any(|r| r.is_final))
+                }));
+            }
+            if recording.is_none() && attempts.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some(result) = attempts.next(), if !attempts.is_empty() && done.len() < RECORD_GROUP_MAX => {
+                    done.push(result);
+                }
+                recorded = async { recording.as_mut().expect("a group is recording").await }, if recording.is_some() => {
+                    recording = None;
+                    if recorded? {
+                        (self.on_final)();
+                    }
                 }
             }
         }
@@ -305,6 +345,43 @@ impl Engine {
             language: event.language.clone(),
             external_id: event.external_id.clone(),
         };
+        let event_id = event.public_id() as u64;
+        // The channel's permit (and the domain's, for email) before rendering: a round's attempts
+        // render as they get a connection, at most the channel's concurrency at once, instead of the
+        // whole round piling onto the blocking pool at its start.
+        let via = if channel_of(entry) == mc_plugin_api::Channel::Sms {
+            match &self.sms {
+                Some(channel) => Via::Sms(channel),
+                None => {
+                    return fail(
+                        entry,
+                        "the sms channel is not configured ([channels.sms])".to_owned(),
+                    );
+                }
+            }
+        } else {
+            match &self.email {
+                Some(channel) => Via::Email(channel),
+                None => {
+                    return fail(
+                        entry,
+                        "the email channel is not configured ([channels.email])".to_owned(),
+                    );
+                }
+            }
+        };
+        let domain_limit = match via {
+            Via::Email(_) => self.throttle.connections(address),
+            Via::Sms(_) => None,
+        };
+        let _domain_permit = match &domain_limit {
+            Some(limit) => Some(limit.acquire().await),
+            None => None,
+        };
+        let (_permit, retry) = match via {
+            Via::Sms(channel) => (channel.permits.acquire().await, &channel.retry),
+            Via::Email(channel) => (channel.permits.acquire().await, &channel.retry),
+        };
         // Off the async workers and bounded (fuel, output size, deadline): a runaway template fails
         // this attempt, finally, and nothing else.
         let rendered = match self
@@ -315,35 +392,13 @@ impl Engine {
             Ok(rendered) => rendered,
             Err(e) => return fail(entry, format!("render error: {e}")),
         };
-        let event_id = event.public_id() as u64;
-        let (outcome, retry) = if channel_of(entry) == mc_plugin_api::Channel::Sms {
-            let Some(sms) = &self.sms else {
-                return fail(
-                    entry,
-                    "the sms channel is not configured ([channels.sms])".to_owned(),
-                );
-            };
-            let _permit = sms.permits.acquire().await;
-            let text = rendered.text.clone().unwrap_or_default();
-            (
-                sms.sender.send(address, &text, Some(event_id)).await,
-                &sms.retry,
-            )
-        } else {
-            let Some(email) = &self.email else {
-                return fail(
-                    entry,
-                    "the email channel is not configured ([channels.email])".to_owned(),
-                );
-            };
-            let domain_limit = self.throttle.connections(address);
-            let _domain_permit = match &domain_limit {
-                Some(limit) => Some(limit.acquire().await),
-                None => None,
-            };
-            let _permit = email.permits.acquire().await;
-            (
-                email
+        let outcome = match via {
+            Via::Sms(channel) => {
+                let text = rendered.text.clone().unwrap_or_default();
+                channel.sender.send(address, &text, Some(event_id)).await
+            }
+            Via::Email(channel) => {
+                channel
                     .sender
                     .send(
                         address,
@@ -354,9 +409,8 @@ impl Engine {
                             log_id: entry.id,
                         },
                     )
-                    .await,
-                &email.retry,
-            )
+                    .await
+            }
         };
         self.conclude(entry, event, outcome, retry)
     }
@@ -437,6 +491,16 @@ impl Engine {
             }
         }
     }
+}
+
+/// A group of outcomes being recorded: resolves to whether any of them was final.
+type Recording<'a> = Pin<Box<dyn Future<Output = Result<bool, StoreError>> + Send + 'a>>;
+
+/// The channel an attempt leaves through.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    Email(&'a Channel<EmailChannel>),
+    Sms(&'a Channel<SmsChannel>),
 }
 
 /// What one round loaded for all its attempts at once.

@@ -130,12 +130,15 @@ impl Monitor {
     /// Reads the store and replaces the snapshot.
     pub async fn refresh(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
         let minute = now.timestamp().div_euclid(60);
-        let from = {
+        let (after, from) = {
             let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.0.first_minute_to_read(minute)
+            state.0.to_read(minute)
         };
         let since = DateTime::from_timestamp(from * 60, 0).unwrap_or(now);
-        let rows = self.store.finished_minutes(since).await?;
+        // The end first: every place up to it is committed (see `Store::finished_minutes`).
+        let upto = self.store.archive_feed_end().await?;
+        let first = (after == 0).then_some(since);
+        let rows = self.store.finished_minutes(after, upto, first).await?;
         let pending = self.store.pending_by_queue().await?;
         let max_key = self.store.max_event_key().await?;
         let pending_of = |queue| {
@@ -147,7 +150,7 @@ impl Monitor {
         let indicators = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let (window, history) = &mut *state;
-            window.replace_from(minute, from, rows);
+            window.add(minute, upto, rows);
             let sample = |queue| queue_sample(pending_of(queue), &window.minute(queue, minute));
             history.record(
                 minute,

@@ -10,7 +10,7 @@ async fn check(store: Store) {
     let finalised = testing::finalise_all(&store, "test", 10).await;
     assert_eq!(finalised.len(), 3);
 
-    let monitor = Monitor::new(MonitoringConfig::default(), store, Metrics::new());
+    let monitor = Monitor::new(MonitoringConfig::default(), store.clone(), Metrics::new());
     assert!(
         monitor.snapshot().indicators.is_empty(),
         "nothing before the first refresh"
@@ -55,7 +55,7 @@ async fn check(store: Store) {
         "never linked"
     );
 
-    // A second refresh reads only the recent minutes and finds the same.
+    // A second refresh reads only what finished since, nothing, and finds the same.
     monitor.refresh(Utc::now()).await.expect("refresh");
     assert_eq!(
         monitor
@@ -70,6 +70,15 @@ async fn check(store: Store) {
     let last = history.last().unwrap();
     assert_eq!(last.batch.queue_size, 2);
     assert_eq!(last.realtime.errors, 3);
+
+    // Two more finish: the next refresh adds them, once, and a refresh after it adds nothing.
+    testing::push(&store, Queue::Realtime, 2).await;
+    assert_eq!(testing::finalise_all(&store, "test", 10).await.len(), 2);
+    for _ in 0..2 {
+        monitor.refresh(Utc::now()).await.expect("refresh");
+        let last = monitor.history(60).last().cloned().expect("a sample");
+        assert_eq!(last.realtime.errors, 5);
+    }
 }
 
 #[tokio::test]

@@ -1,9 +1,15 @@
 //! The sliding window: per queue, the totals of each minute, from which the indicators are computed.
 //!
-//! The window is kept in memory as minute buckets. A refresh asks the database again only for the last
-//! [`RECENT_MINUTES`] minutes (events finishing now, and late commits with a slightly older `finished_at`)
-//! and replaces those buckets; older buckets are kept until they leave the window. The first refresh
-//! reads the whole window once.
+//! The window is kept in memory as minute buckets. The first refresh reads the whole window once; each
+//! later refresh asks the database only for the events that finished since the previous one (those
+//! that entered the archive feed after the place it read up to: `Store::finished_minutes`) and adds
+//! them to their minutes' buckets; buckets are dropped as they leave the window. An event finishes
+//! once, so it is counted once, in the minute of its `finished_at`; one whose final status a bounce
+//! changes later re-enters the feed and is counted again, with its new status (the `sent` of its first
+//! count stays: a rare overcount). Reading the last three minutes again at every refresh, as this did
+//! before, cost a refresh every event of those minutes, and with SQLite's plan for the join (see
+//! `store::time_sql::not_for_index`) the server went from 1.02 to about 1.5 CPUs at 1000 events/s
+//! (BENCHMARKS.md, session 11).
 
 use std::collections::BTreeMap;
 
@@ -11,16 +17,13 @@ use mc_plugin_api::Queue;
 
 use crate::store::MinuteTotals;
 
-/// Minutes recomputed at every refresh.
-pub const RECENT_MINUTES: i64 = 3;
-
 /// Minute buckets of both queues.
 #[derive(Debug, Default)]
 pub struct Window {
     /// Window length in whole minutes.
     minutes: i64,
-    /// Whether the whole window has been read once.
-    loaded: bool,
+    /// The archive-feed place read up to, once the whole window has been read.
+    read_upto: Option<i64>,
     buckets: BTreeMap<(Queue, i64), MinuteTotals>,
 }
 
@@ -28,32 +31,27 @@ impl Window {
     pub fn new(minutes: i64) -> Self {
         Self {
             minutes: minutes.max(1),
-            loaded: false,
+            read_upto: None,
             buckets: BTreeMap::new(),
         }
     }
 
-    /// The first minute a refresh at minute `now` must read: the whole window the first time, the last
-    /// few minutes after.
-    pub fn first_minute_to_read(&self, now: i64) -> i64 {
-        if !self.loaded {
-            self.oldest_minute(now)
-        } else {
-            (now - RECENT_MINUTES).max(self.oldest_minute(now))
-        }
+    /// What a refresh at minute `now` must read: the feed places after the returned one, finished in
+    /// or after the returned minute (the whole window the first time, then what finished since).
+    pub fn to_read(&self, now: i64) -> (i64, i64) {
+        (self.read_upto.unwrap_or(0), self.oldest_minute(now))
     }
 
     fn oldest_minute(&self, now: i64) -> i64 {
         now - self.minutes + 1
     }
 
-    /// Replaces every bucket from `from` on with `rows` (minutes with no row are empty), and drops the
-    /// buckets that left the window.
-    pub fn replace_from(&mut self, now: i64, from: i64, rows: Vec<(Queue, i64, MinuteTotals)>) {
+    /// Adds `rows`, read up to feed place `upto`, to their buckets, and drops the buckets that left the
+    /// window.
+    pub fn add(&mut self, now: i64, upto: i64, rows: Vec<(Queue, i64, MinuteTotals)>) {
         let oldest = self.oldest_minute(now);
-        self.loaded = true;
-        self.buckets
-            .retain(|&(_, minute), _| minute >= oldest && minute < from);
+        self.read_upto = Some(upto.max(self.read_upto.unwrap_or(0)));
+        self.buckets.retain(|&(_, minute), _| minute >= oldest);
         for (queue, minute, totals) in rows {
             if minute >= oldest {
                 self.buckets
@@ -102,24 +100,27 @@ mod tests {
     }
 
     #[test]
-    fn the_window_slides_and_recent_minutes_are_replaced() {
+    fn the_window_slides_and_later_refreshes_add_what_finished_since() {
         let mut w = Window::new(60);
-        assert_eq!(w.first_minute_to_read(1000), 941, "the whole window first");
-        w.replace_from(
+        assert_eq!(w.to_read(1000), (0, 941), "the whole window first");
+        w.add(
             1000,
-            941,
+            7,
             vec![(Queue::Batch, 941, sent(5)), (Queue::Batch, 1000, sent(1))],
         );
         assert_eq!(w.total(Queue::Batch).sent, 6);
         assert_eq!(w.total(Queue::Realtime).sent, 0);
-        // A minute later: only the recent minutes are read again, and minute 941 has left the window.
-        assert_eq!(w.first_minute_to_read(1001), 998);
-        w.replace_from(
+        // A minute later: only the places after 7 are read; minute 941 has left the window.
+        assert_eq!(w.to_read(1001), (7, 942));
+        w.add(
             1001,
-            998,
+            9,
             vec![(Queue::Batch, 1000, sent(3)), (Queue::Batch, 1001, sent(2))],
         );
-        assert_eq!(w.total(Queue::Batch).sent, 5, "1000 replaced, 941 gone");
-        assert_eq!(w.minute(Queue::Batch, 1000).sent, 3);
+        assert_eq!(w.total(Queue::Batch).sent, 6, "1000 added to, 941 gone");
+        assert_eq!(w.minute(Queue::Batch, 1000).sent, 4);
+        // Nothing new: the place read up to does not go back.
+        w.add(1001, 0, Vec::new());
+        assert_eq!(w.to_read(1001), (9, 942));
     }
 }

@@ -36,6 +36,18 @@ pub struct AttemptResult {
     pub expire_event: bool,
 }
 
+impl AttemptResult {
+    /// Accepted and final, with nothing else to do: no error, retry, quarantine or expiry.
+    fn is_plain_sent(&self) -> bool {
+        self.status == DeliveryStatus::Sent
+            && self.is_final
+            && self.error.is_none()
+            && self.retry_at.is_none()
+            && self.quarantine.is_none()
+            && !self.expire_event
+    }
+}
+
 impl Store {
     /// Links claimed events to their template versions, sets them `pending_delivery`, releases their
     /// claims and queues a first attempt for each, in one transaction. Events no longer claimed by
@@ -250,7 +262,47 @@ impl Store {
         let mut quarantined = Vec::new();
         let mut expired = Vec::new();
         let mut notified = 0;
-        for result in results {
+        // The common outcome, accepted and final, in one statement for the whole group (each entry's
+        // Message-ID in a CASE) rather than one per entry: nothing follows from it but its row.
+        let (sent, others): (Vec<&AttemptResult>, Vec<&AttemptResult>) = results
+            .iter()
+            .filter(|r| claimed.contains_key(&r.log_id))
+            .partition(|r| r.is_plain_sent());
+        if let Some((first, rest)) = sent.split_first() {
+            let message_ids = rest
+                .iter()
+                .fold(
+                    Expr::case(
+                        delivery_log::Column::Id.eq(first.log_id),
+                        Expr::value(first.message_id.clone()),
+                    ),
+                    |case, r| {
+                        case.case(
+                            delivery_log::Column::Id.eq(r.log_id),
+                            Expr::value(r.message_id.clone()),
+                        )
+                    },
+                )
+                .finally(Expr::col(delivery_log::Column::MessageId));
+            // Entries whose lease lapsed and which another sender took over are left out by the
+            // claimer filter: that sender's outcome wins.
+            unclaimed_deliveries()
+                .col_expr(delivery_log::Column::AcceptedAt, Expr::value(now))
+                .col_expr(
+                    delivery_log::Column::Status,
+                    Expr::value(DeliveryStatus::Sent.as_str()),
+                )
+                .col_expr(delivery_log::Column::IsFinal, Expr::value(true))
+                .col_expr(delivery_log::Column::MessageId, message_ids.into())
+                .col_expr(delivery_log::Column::Error, Expr::value(None::<String>))
+                .col_expr(delivery_log::Column::UpdatedAt, Expr::value(now))
+                .filter(delivery_log::Column::Id.is_in(sent.iter().map(|r| r.log_id)))
+                .filter(delivery_log::Column::ClaimedBy.eq(claimer))
+                .exec(&txn)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        for result in others {
             let Some(entry) = claimed.get(&result.log_id) else {
                 continue;
             };

@@ -5,8 +5,8 @@
 //! The timeline is written by the statements that change those rows anyway (migration
 //! `m20261202_000301_monitoring_timeline`): push is the event's `created_at`, linked its `linked_at` (set
 //! by the statement that links a template), accepted the `accepted_at` of its final `sent` entry (set by
-//! the statement that records the relay's answer). The per-minute sums are computed by the database over the `idx_events_finished` index, for
-//! the minutes asked only, so a refresh reads the last few minutes' rows, not the whole window's.
+//! the statement that records the relay's answer). The per-minute sums are computed by the database, for
+//! the events that finished since the previous refresh only (see [`Store::finished_minutes`]).
 
 use chrono::{DateTime, Utc};
 use sea_orm::{FromQueryResult, Statement};
@@ -73,11 +73,22 @@ struct MaxId {
 }
 
 impl Store {
-    /// Per queue and minute, the totals of the events that finished at or after `since`.
+    /// Per queue and minute of finishing, the totals of the events that entered the archive feed in
+    /// places `after + 1 ..= upto` (read [`Store::archive_feed_end`] first for `upto`) and, when `since`
+    /// is given (the first read of a window), finished at or after it. Every event enters the feed once, in the transaction that makes it final, and
+    /// the places are handed out under the feed row's lock, so the places up to a committed end are all
+    /// committed: a refresh that reads the places after the previous one's end counts each finished
+    /// event once, and reads only what finished since (over the `idx_events_archive_feed` index), not
+    /// the minutes it already read.
     pub async fn finished_minutes(
         &self,
-        since: DateTime<Utc>,
+        after: i64,
+        upto: i64,
+        since: Option<DateTime<Utc>>,
     ) -> Result<Vec<(Queue, i64, MinuteTotals)>, StoreError> {
+        if upto <= after {
+            return Ok(Vec::new());
+        }
         let backend = self.db.get_database_backend();
         let seconds =
             |later: &str, earlier: &str| time_sql::seconds_between(backend, later, earlier);
@@ -88,8 +99,8 @@ impl Store {
              COUNT(s.id) AS accepted, SUM({delivery_time}) AS delivery_seconds, \
              SUM({processing_time}) AS processing_seconds \
              FROM events e \
-             LEFT JOIN delivery_logs s ON s.event_id = e.id AND s.is_final = {yes} AND s.status = '{sent}' \
-             WHERE e.finished_at >= {placeholder} \
+             LEFT JOIN delivery_logs s ON s.event_id = e.id AND {is_final} = {yes} AND {status} = '{sent}' \
+             WHERE e.archive_seq > {after} AND e.archive_seq <= {upto}{since} \
              GROUP BY e.queue, {minute}",
             minute = time_sql::epoch_bucket(backend, "e.finished_at", 60),
             sent = EventStatus::Sent.as_str(),
@@ -97,16 +108,30 @@ impl Store {
             delivery_time = seconds("s.accepted_at", "e.linked_at"),
             processing_time = seconds("s.accepted_at", "e.created_at"),
             yes = time_sql::true_literal(backend),
-            placeholder = time_sql::placeholder(backend, 1),
+            // The entry of each event by `idx_delivery_logs_event`, on SQLite too.
+            is_final = time_sql::not_for_index(backend, "s.is_final"),
+            status = time_sql::not_for_index(backend, "s.status"),
+            after = time_sql::placeholder(backend, 1),
+            upto = time_sql::placeholder(backend, 2),
+            // Later refreshes read only new places, whatever their minute: the window drops what is
+            // too old, and a `finished_at` term would tempt the planner to that index's whole window.
+            since = match since {
+                Some(_) => format!(
+                    " AND e.finished_at >= {}",
+                    time_sql::placeholder(backend, 3)
+                ),
+                None => String::new(),
+            },
         );
-        let rows = MinuteRow::find_by_statement(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [since.into()],
-        ))
-        .all(&self.db)
-        .await
-        .map_err(|e| self.error(e))?;
+        let mut values: Vec<sea_orm::Value> = vec![after.into(), upto.into()];
+        if let Some(since) = since {
+            values.push(since.into());
+        }
+        let rows =
+            MinuteRow::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+                .all(&self.db)
+                .await
+                .map_err(|e| self.error(e))?;
         let count = |n: i64| u64::try_from(n).unwrap_or(0);
         Ok(rows
             .into_iter()
@@ -172,7 +197,7 @@ mod tests {
         let since = Utc::now() - chrono::Duration::hours(1);
         assert!(
             store
-                .finished_minutes(since)
+                .finished_minutes(0, i64::MAX, Some(since))
                 .await
                 .expect("query")
                 .is_empty()

@@ -54,13 +54,15 @@ impl Store {
 
 /// Opens the file with the settings of the pool's connections (`db::connect`): WAL, a durable commit
 /// (`synchronous = FULL`, SQLite's default, said explicitly: a 201 promises the event is on disk), the
-/// same busy timeout and foreign keys.
+/// same busy timeout, foreign keys and no automatic checkpoint.
 fn open(path: PathBuf) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(db::SQLITE_BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // As the pool's: checkpoints run in the background (`db::checkpoint`), not in a commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
 }
 

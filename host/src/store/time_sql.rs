@@ -1,6 +1,7 @@
 //! Time arithmetic in SQL, in each dialect, for the aggregate queries that group by a time bucket and
 //! sum durations (monitoring's minutes, the reports' hours and days). SQLite keeps timestamps as
-//! RFC 3339 text, which `julianday` and `strftime` read; PostgreSQL has `timestamptz`.
+//! RFC 3339 text, which `julianday` and `strftime` read; PostgreSQL has `timestamptz`. Also the one
+//! planner hint those queries need on SQLite ([`not_for_index`]).
 
 use sea_orm::DbBackend;
 
@@ -28,6 +29,17 @@ pub fn placeholder(backend: DbBackend, n: usize) -> String {
     match backend {
         DbBackend::Postgres => format!("${n}"),
         _ => "?".to_owned(),
+    }
+}
+
+/// `column`, written so that SQLite's planner does not pick an index for the term it appears in (a
+/// unary `+`; PostgreSQL, which has statistics, gets the column as it is). SQLite has no statistics
+/// unless `ANALYZE` ran, and for `s.event_id = e.id AND s.is_final = 1` it took the index on `is_final`:
+/// every event of a monitoring refresh then scanned every final delivery-log entry.
+pub fn not_for_index(backend: DbBackend, column: &str) -> String {
+    match backend {
+        DbBackend::Postgres => column.to_owned(),
+        _ => format!("+{column}"),
     }
 }
 

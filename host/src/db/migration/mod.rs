@@ -19,6 +19,7 @@ mod m20261202_000401_webhooks;
 mod m20261202_000501_console;
 mod m20261203_000601_template_seeds_proofs;
 mod m20261203_000602_archive_timeline;
+mod m20261203_000701_delivery_claim_order;
 
 /// Every migration of the host schema, oldest first.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000501_console::Migration),
             Box::new(m20261203_000601_template_seeds_proofs::Migration),
             Box::new(m20261203_000602_archive_timeline::Migration),
+            Box::new(m20261203_000701_delivery_claim_order::Migration),
         ]
     }
 }
