@@ -27,8 +27,8 @@
 //! Per-stage counts: the servers' `/metrics` before and after the batch series and the steady series
 //! give the statements per message through the store's pool (`mc_db_statements_total{verb, table}`),
 //! the workflow runs and the delivery attempts per message; on PostgreSQL also the transactions
-//! committed per message (`pg_stat_database.xact_commit`). SQLite's group-commit ingest writer is not
-//! behind the pool: its inserts are not in those counts.
+//! committed per message (`pg_stat_database.xact_commit`). The group-commit ingest writer has a
+//! connection of its own on both backends: its inserts are not in the statement counts.
 //!
 //! It also times, in this process, what counting one statement for `mc_db_statements_total` costs.
 //!

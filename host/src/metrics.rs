@@ -362,8 +362,8 @@ impl Metrics {
         let db_statements = Family::<DbStatementLabels, Counter>::default();
         registry.register(
             "db_statements",
-            "Statements run through the store's pool, by verb and first table named (the SQLite \
-             group-commit writer's inserts are counted by the group_commit families instead)",
+            "Statements run through the store's pool, by verb and first table named (the group-commit \
+             ingest writer has a connection of its own: see the group_commit families)",
             db_statements.clone(),
         );
         let db_statement_seconds =
