@@ -57,7 +57,7 @@ mod server;
 #[path = "support/smtp_sink.rs"]
 mod smtp_sink;
 use common::*;
-use delivery_load::{ConnectionPool, Deliveries, push_one, put_template};
+use delivery_load::{ConnectionPool, Deliveries, FROM, NAMES, TEMPLATE, push_one, put_template};
 use http::{open_connection, push_batch, queue_statuses};
 use message_center::config::DkimKeyConfig;
 use message_center::delivery::DkimSigners;
@@ -95,8 +95,6 @@ const STATS_POLL: Duration = Duration::from_millis(10);
 const TARGET_RATIO: f64 = 0.8;
 const TARGET_P99: Duration = Duration::from_millis(100);
 const COMMAND: &str = "cargo bench -p message-center --bench delivery";
-const FROM: &str = "Bench <bench@example.com>";
-const TEMPLATE: &str = r#"{"eventType":"BENCH","channel":"email","subject":"Order {{ ctx.order }}","text":"Hello {{ ctx.name }}, order {{ ctx.order }}","html":"<p>Hello {{ ctx.name }}</p>"}"#;
 
 // ---------------------------------------------------------------------------------------------------------
 // Build, machine facts
@@ -154,10 +152,6 @@ impl SeriesCpu {
 // ---------------------------------------------------------------------------------------------------------
 // Messages
 // ---------------------------------------------------------------------------------------------------------
-
-const NAMES: [&str; 8] = [
-    "Alice", "Bruno", "Chloé", "David", "Emma", "Farid", "Giulia", "Hugo",
-];
 
 /// Event number `n`, as pushed to the server.
 fn event_value(n: usize) -> Value {

@@ -62,7 +62,7 @@ mod server;
 #[path = "support/smtp_sink.rs"]
 mod smtp_sink;
 use common::*;
-use delivery_load::{ConnectionPool, Deliveries, push_one, put_template};
+use delivery_load::{ConnectionPool, Deliveries, FROM, NAMES, TEMPLATE, push_one, put_template};
 use http::{call_with_token, open_connection, push_batch, queue_statuses};
 use message_center_tests::{PostgresDatabase, postgres_maintenance_url, psql, toml_string};
 use server::{Artifacts, ServerProcess};
@@ -105,11 +105,6 @@ const SENT_DEADLINE: Duration = Duration::from_secs(60);
 const TARGET_RATIO: f64 = 0.3;
 const TARGET_P99: Duration = Duration::from_millis(50);
 const COMMAND: &str = "cargo bench -p message-center --bench pipeline";
-const FROM: &str = "Bench <bench@example.com>";
-const TEMPLATE: &str = r#"{"eventType":"BENCH","channel":"email","subject":"Order {{ ctx.order }}","text":"Hello {{ ctx.name }}, order {{ ctx.order }}","html":"<p>Hello {{ ctx.name }}</p>"}"#;
-const NAMES: [&str; 8] = [
-    "Alice", "Bruno", "Chloé", "David", "Emma", "Farid", "Giulia", "Hugo",
-];
 
 // ---------------------------------------------------------------------------------------------------------
 // Topologies and servers

@@ -18,6 +18,14 @@ use tokio::sync::Semaphore;
 use super::http::{Answer, Sender, call, open_connection};
 use super::smtp_sink::Sink;
 
+/// The benches' sender, and the template their events are linked to (event type `BENCH`, email).
+pub const FROM: &str = "Bench <bench@example.com>";
+pub const TEMPLATE: &str = r#"{"eventType":"BENCH","channel":"email","subject":"Order {{ ctx.order }}","text":"Hello {{ ctx.name }}, order {{ ctx.order }}","html":"<p>Hello {{ ctx.name }}</p>"}"#;
+/// The names the benches' events carry in `ctx.name`, in turn.
+pub const NAMES: [&str; 8] = [
+    "Alice", "Bruno", "Chloé", "David", "Emma", "Farid", "Giulia", "Hugo",
+];
+
 /// `<mc.<event id>.<attempt>.<nonce>@domain>` (the server's Message-IDs) → the event id.
 pub fn message_id_number(message_id: &str) -> Option<u64> {
     message_id
