@@ -26,7 +26,9 @@
 //!
 //! Per-stage counts: the servers' `/metrics` before and after the batch series and the steady series
 //! give the statements per message through the store's pool (`mc_db_statements_total{verb, table}`),
-//! the workflow runs and the delivery attempts per message; on PostgreSQL also the transactions
+//! the workflow runs, their run time and the delivery attempts per message; on SQLite the write turns
+//! by store operation (`mc_db_write_turns_total`, `mc_db_write_turn_seconds_total`: SQLite has one
+//! writer, so the time the turns are held is the pipeline's serial work); on PostgreSQL the transactions
 //! committed per message (`pg_stat_database.xact_commit`). The group-commit ingest writer has a
 //! connection of its own on both backends: its inserts are not in the statement counts.
 //!
@@ -631,10 +633,13 @@ struct Counts {
 }
 
 /// The families read.
-const COUNTED: [&str; 4] = [
+const COUNTED: [&str; 7] = [
     "mc_db_statements_total",
     "mc_db_statement_seconds_total",
+    "mc_db_write_turns_total",
+    "mc_db_write_turn_seconds_total",
     "mc_workflow_runs_total",
+    "mc_workflow_run_duration_seconds_sum",
     "mc_delivery_attempts_total",
 ];
 
@@ -740,11 +745,49 @@ fn print_counts(title: &str, counts: &Counts, messages: usize) {
             per(commits as f64)
         );
     }
+    // SQLite: the write turns, the pipeline's serial resource (`store::write_turn`).
+    let turn_seconds: BTreeMap<&str, f64> =
+        counts.family("mc_db_write_turn_seconds_total").collect();
+    for (labels, value) in counts.family("mc_db_write_turns_total") {
+        let time = |phase: &str| {
+            let key = format!("{labels},phase=\"{phase}\"");
+            per(turn_seconds.get(key.as_str()).copied().unwrap_or(0.0)) * 1e6
+        };
+        println!(
+            "| write turns {} | {:.3} | held {:.1} µs, waited {:.1} µs |",
+            labels.replace('"', ""),
+            per(value),
+            time("held"),
+            time("waited")
+        );
+    }
+    if counts.total("mc_db_write_turns_total") > 0.0 {
+        let held: f64 = counts
+            .family("mc_db_write_turn_seconds_total")
+            .filter(|(labels, _)| labels.ends_with("phase=\"held\""))
+            .map(|(_, v)| v)
+            .sum();
+        println!(
+            "| **write turns, all** | **{:.3}** | held **{:.1} µs** |",
+            per(counts.total("mc_db_write_turns_total")),
+            per(held) * 1e6
+        );
+    }
+    let run_seconds: BTreeMap<&str, f64> = counts
+        .family("mc_workflow_run_duration_seconds_sum")
+        .collect();
     for (labels, value) in counts.family("mc_workflow_runs_total") {
         println!(
             "| workflow runs {} | {:.4} | |",
             labels.replace('"', ""),
             per(value)
+        );
+    }
+    for (labels, value) in run_seconds {
+        println!(
+            "| workflow run time {} | | {:.1} µs |",
+            labels.replace('"', ""),
+            per(value) * 1e6
         );
     }
     println!(

@@ -33,6 +33,19 @@ struct DbStatementLabels {
     table: String,
 }
 
+/// Labels of `mc_db_write_turn_seconds_total` and `mc_db_write_turns_total` (see `store::write_turn`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriteTurnLabels {
+    operation: &'static str,
+}
+
+/// Labels of `mc_db_write_turn_seconds_total`: the same, and whether waiting for the turn or holding it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriteTurnPhaseLabels {
+    operation: &'static str,
+    phase: &'static str,
+}
+
 /// Labels of `mc_http_request_duration_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpRouteLabels {
@@ -106,6 +119,8 @@ struct Inner {
     webhook_attempt_duration: Family<Labels, Histogram, fn() -> Histogram>,
     db_statements: Family<DbStatementLabels, Counter>,
     db_statement_seconds: Family<DbStatementLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    db_write_turns: Family<WriteTurnLabels, Counter>,
+    db_write_turn_seconds: Family<WriteTurnPhaseLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -373,6 +388,21 @@ impl Metrics {
             "Time spent in those statements, from the call to its result, by verb and table",
             db_statement_seconds.clone(),
         );
+        let db_write_turns = Family::<WriteTurnLabels, Counter>::default();
+        registry.register(
+            "db_write_turns",
+            "SQLite only: write turns taken by this process's writers (one per write transaction, the \
+             group-commit ingest writer's included), by store operation",
+            db_write_turns.clone(),
+        );
+        let db_write_turn_seconds =
+            Family::<WriteTurnPhaseLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "db_write_turn_seconds",
+            "SQLite only: time waiting for the write turn and holding it (phase=waited|held), by store \
+             operation; the held time of all operations is the pipeline's serial work",
+            db_write_turn_seconds.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -415,6 +445,8 @@ impl Metrics {
                 webhook_attempt_duration,
                 db_statements,
                 db_statement_seconds,
+                db_write_turns,
+                db_write_turn_seconds,
             }),
         }
     }
@@ -728,6 +760,21 @@ impl Metrics {
             .db_statement_seconds
             .get_or_create(&labels)
             .inc_by(elapsed.as_secs_f64());
+    }
+
+    /// One write turn of the SQLite store, when it ended (`Store::observe_write_turns`, `server::run`).
+    pub fn record_write_turn(&self, operation: &'static str, waited: Duration, held: Duration) {
+        let inner = &self.inner;
+        inner
+            .db_write_turns
+            .get_or_create(&WriteTurnLabels { operation })
+            .inc();
+        for (phase, time) in [("waited", waited), ("held", held)] {
+            inner
+                .db_write_turn_seconds
+                .get_or_create(&WriteTurnPhaseLabels { operation, phase })
+                .inc_by(time.as_secs_f64());
+        }
     }
 
     /// The Prometheus text exposition of every family.

@@ -71,6 +71,10 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         statements.record_db_statement(&info.statement.sql, info.elapsed)
     });
     let store = Store::new(connection);
+    let turns = metrics.clone();
+    store.observe_write_turns(Box::new(move |operation, waited, held| {
+        turns.record_write_turn(operation, waited, held)
+    }));
     let db_ready = Arc::new(AtomicBool::new(false));
     match db::migrate(store.connection()).await {
         Ok(()) => db_ready.store(true, Ordering::SeqCst),
@@ -308,6 +312,10 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             db::connect(&config.database.url, 1, config.database.connect_timeout).await?,
         )
     };
+    // The engine's groups of accepted outcomes, on a synchronous connection of their own (SQLite file).
+    if let Err(error) = store.open_sqlite_writer(&config.database.url) {
+        tracing::warn!(%error, "cannot open the outcome writer's connection to SQLite; recording through the pool");
+    }
     let sqlite_ingest = match ingest_store.sqlite_ingest(&config.database.url) {
         Ok(sqlite) => sqlite,
         Err(error) => {

@@ -270,7 +270,7 @@ impl Store {
 
     /// Records that the control instance has read everything up to `upto`. Never moves backwards.
     pub async fn acknowledge_archive(&self, upto: FeedCursor) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("acknowledge_archive").await;
         archive_feed::Entity::update_many()
             .col_expr(archive_feed::Column::AckedSeq, Expr::value(upto.seq))
             .col_expr(
@@ -320,7 +320,7 @@ impl Store {
         } else {
             None
         };
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("purge_finished_events").await;
         let mut query = event::Entity::find()
             .select_only()
             .column(event::Column::Id)
@@ -385,7 +385,7 @@ impl Store {
         rows: Vec<archive_event::ActiveModel>,
         next_cursor: &str,
     ) -> Result<StoredPage, ArchiveStoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("store_archive_page").await;
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let current = archive_cursor::Entity::find_by_id(instance.to_owned())
@@ -483,7 +483,7 @@ impl Store {
         instance: &str,
         error: &str,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("record_archive_error").await;
         let now = Utc::now();
         let row = archive_cursor::ActiveModel {
             instance_name: Set(instance.to_owned()),

@@ -100,7 +100,7 @@ impl Store {
         target: &BounceTarget,
         report: &BounceReport,
     ) -> Result<BounceOutcome, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("apply_bounce").await;
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let Some(entry) = self.bounce_entry(&txn, target).await? else {
             return Ok(BounceOutcome::Unknown);

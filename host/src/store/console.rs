@@ -45,7 +45,7 @@ impl Store {
         id_hash: &str,
         session: &ConsoleSessionRow,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("insert_console_session").await;
         let now = Utc::now();
         console_session::Entity::delete_many()
             .filter(console_session::Column::ExpiresAt.lt(now))
@@ -86,7 +86,7 @@ impl Store {
 
     /// Sign-out: the session is gone for every instance at once.
     pub async fn delete_console_session(&self, id_hash: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("delete_console_session").await;
         console_session::Entity::delete_by_id(id_hash.to_owned())
             .exec(&self.db)
             .await
@@ -100,7 +100,7 @@ impl Store {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("insert_first_run_token").await;
         console_first_run::Entity::insert(console_first_run::ActiveModel {
             token_hash: Set(token_hash.to_owned()),
             expires_at: Set(expires_at),
@@ -136,7 +136,7 @@ impl Store {
         token_hash: &str,
         user: console_user::Model,
     ) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("create_user_with_first_run_token").await;
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let now = Utc::now();
         let used = console_first_run::Entity::update_many()

@@ -116,7 +116,7 @@ impl Store {
         queue: Queue,
         event_type: &str,
     ) -> Result<i64, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("insert_test_event").await;
         let now = chrono::Utc::now();
         let row = event::ActiveModel {
             queue: Set(queue.as_str().to_owned()),
@@ -278,7 +278,7 @@ impl Store {
         claimer: &str,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("claim_events").await;
         let now = Utc::now();
         let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let mut candidates = Query::select();
@@ -333,7 +333,7 @@ impl Store {
     /// Hands back the events still claimed under any of `claimers` (workflow runs that ended without
     /// settling them), so they are claimable at once. Returns how many were released.
     pub async fn release_event_claims(&self, claimers: &[String]) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("release_event_claims").await;
         let released = unclaimed_events()
             .filter(event::Column::ClaimedBy.is_in(claimers.iter().map(String::as_str)))
             .exec(&self.db)
@@ -351,7 +351,7 @@ impl Store {
         claimer: &str,
         updates: &[EventUpdate],
     ) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("update_claimed_events").await;
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let mut changed = 0;

@@ -83,7 +83,7 @@ impl Store {
         instance_id: u8,
         submissions: &[Submission],
     ) -> Result<Vec<SubmissionOutcome>, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("submit").await;
         if fit_one_statement(submissions) {
             let mut rows = EventRows::default();
             let now = Utc::now();
@@ -114,7 +114,7 @@ impl Store {
         if !fit_one_statement(submissions) || rows.rows != events {
             return self.submit(instance_id, submissions).await;
         }
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("submit_converted").await;
         self.submit_in_one_statement(instance_id, submissions, rows)
             .await
     }
@@ -360,7 +360,7 @@ impl Store {
 
     /// Removes idempotency keys past their time; returns how many.
     pub async fn purge_expired_idempotency_keys(&self) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("purge_expired_idempotency_keys").await;
         let result = idempotency_key::Entity::delete_many()
             .filter(idempotency_key::Column::ExpiresAt.lte(Utc::now()))
             .exec(&self.db)

@@ -19,12 +19,14 @@ mod reports;
 mod secrets;
 mod set_apart;
 mod sqlite_ingest;
+mod sqlite_writer;
 mod template_proofs;
 mod templates;
 #[cfg(test)]
 pub(crate) mod testing;
 mod time_sql;
 mod webhooks;
+mod write_turn;
 
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
@@ -50,16 +52,19 @@ pub use webhooks::{
 };
 
 use crate::db;
+pub use write_turn::TurnObserver;
+use write_turn::{WriteGate, WriteTurn};
 
 /// Handle to the database; cheap to clone (the pool is shared).
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
-    /// On SQLite, the writes of this process queue here, in order, instead of at the database: SQLite has
-    /// one writer, and a connection that finds it busy sleeps in its busy handler with growing back-off
-    /// (1, 2, 5, 10 … ms), which put hundreds of milliseconds into the delivery pipeline's tail. `None` on
-    /// PostgreSQL, whose writers run concurrently.
-    write_gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// On SQLite, the writes of this process take turns here (see `write_turn`). `None` on PostgreSQL,
+    /// whose writers run concurrently.
+    write_gate: Option<std::sync::Arc<WriteGate>>,
+    /// On an SQLite file, once the server opened it: the synchronous writer of accepted outcome groups
+    /// (see `sqlite_writer`), shared by every clone.
+    sqlite_writer: std::sync::Arc<std::sync::OnceLock<sqlite_writer::SqliteWriter>>,
     /// The text of the INSERT of new events, by row count (see `ingest.rs`).
     insert_sql: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<usize, String>>>,
     /// Notified when webhook notifications are written, so `webhookDelivery` runs at once rather than
@@ -89,10 +94,11 @@ impl Store {
     /// Wraps a pool made by [`db::connect`] (and migrated by [`db::migrate`]).
     pub fn new(db: DatabaseConnection) -> Self {
         let write_gate = (db.get_database_backend() == sea_orm::DbBackend::Sqlite)
-            .then(|| std::sync::Arc::new(tokio::sync::Mutex::new(())));
+            .then(|| std::sync::Arc::new(WriteGate::default()));
         Self {
             db,
             write_gate,
+            sqlite_writer: Default::default(),
             insert_sql: Default::default(),
             webhook_wake: Default::default(),
         }
@@ -104,17 +110,26 @@ impl Store {
         Self {
             db,
             write_gate: self.write_gate.clone(),
+            sqlite_writer: self.sqlite_writer.clone(),
             insert_sql: self.insert_sql.clone(),
             webhook_wake: self.webhook_wake.clone(),
         }
     }
 
-    /// Waits for this process's turn to write (SQLite only; see `write_gate`). Every public method that
-    /// writes holds it for its whole transaction; none of them calls another while holding it.
-    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    /// Waits for this process's turn to write (SQLite only; see `write_turn`). Every public method that
+    /// writes holds it for its whole transaction, named by `operation`; none of them calls another while
+    /// holding it.
+    async fn write_turn(&self, operation: &'static str) -> Option<WriteTurn<'_>> {
         match &self.write_gate {
-            Some(gate) => Some(gate.lock().await),
+            Some(gate) => Some(gate.take(operation).await),
             None => None,
+        }
+    }
+
+    /// Tells `observer` of every write turn when it ends (SQLite only; PostgreSQL has no turns).
+    pub fn observe_write_turns(&self, observer: TurnObserver) {
+        if let Some(gate) = &self.write_gate {
+            gate.observe(observer);
         }
     }
 

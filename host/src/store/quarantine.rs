@@ -251,7 +251,7 @@ impl Store {
         &self,
         entry: &NewQuarantine,
     ) -> Result<quarantine::Model, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("put_quarantine").await;
         self.put_quarantine_in(&self.db, entry).await?;
         quarantine::Entity::find_by_id(quarantine_key(&entry.address))
             .one(&self.db)
@@ -266,7 +266,7 @@ impl Store {
 
     /// `DELETE /api/v1/quarantine/{address}`: releases the entry; whether there was one.
     pub async fn release_quarantine(&self, address: &str) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("release_quarantine").await;
         let mut keys = vec![quarantine_key(address)];
         if address != keys[0] {
             keys.push(address.to_owned());

@@ -24,7 +24,7 @@ impl Store {
             return Ok(row.value);
         }
         {
-            let _turn = self.write_turn().await;
+            let _turn = self.write_turn("host_secret").await;
             host_secret::Entity::insert(host_secret::ActiveModel {
                 name: Set(name.to_owned()),
                 value: Set(generate()),

@@ -31,7 +31,7 @@ impl Store {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("set_apart_events").await;
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let mut set_apart = Vec::with_capacity(items.len());

@@ -19,7 +19,7 @@ use rusqlite::{ErrorCode, TransactionBehavior, params_from_iter};
 use sea_orm::DbErr;
 
 use super::event_row::{EVENT_ROW, SqliteCell};
-use super::{Store, StoreError, Submission, SubmissionOutcome};
+use super::{Store, StoreError, Submission, SubmissionOutcome, WriteGate};
 use crate::db;
 use crate::db::entities::event;
 
@@ -27,7 +27,7 @@ use crate::db::entities::event;
 pub struct SqliteIngest {
     conn: rusqlite::Connection,
     /// The store's write turn, shared with every other writer of this process.
-    gate: Arc<tokio::sync::Mutex<()>>,
+    gate: Arc<WriteGate>,
     /// The one-row INSERT of a new event, as the store builds it.
     insert: String,
     /// The database, for error messages.
@@ -55,7 +55,7 @@ impl Store {
 /// Opens the file with the settings of the pool's connections (`db::connect`): WAL, a durable commit
 /// (`synchronous = FULL`, SQLite's default, said explicitly: a 201 promises the event is on disk), the
 /// same busy timeout, foreign keys and no automatic checkpoint.
-fn open(path: PathBuf) -> rusqlite::Result<rusqlite::Connection> {
+pub(super) fn open(path: PathBuf) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(db::SQLITE_BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -81,7 +81,7 @@ impl SqliteIngest {
                 "a submission with an idempotency key must go through Store::submit".to_owned(),
             )));
         }
-        let _turn = self.gate.blocking_lock();
+        let _turn = self.gate.take_blocking("ingest");
         let target = &self.target;
         let failed = |e| classify(target, e);
         let txn = self
@@ -121,7 +121,7 @@ pub(super) fn timestamp(at: DateTime<Utc>) -> String {
 
 /// A file that cannot be opened, read or written means the database is unavailable; anything else is
 /// the statement's failure.
-fn classify(target: &str, error: rusqlite::Error) -> StoreError {
+pub(super) fn classify(target: &str, error: rusqlite::Error) -> StoreError {
     let unavailable = matches!(
         error.sqlite_error_code(),
         Some(ErrorCode::CannotOpen | ErrorCode::SystemIoFailure | ErrorCode::NotADatabase)

@@ -37,7 +37,7 @@ impl Store {
         name: &str,
         seeds: &[Seed],
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("replace_template_seeds").await;
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         template_seed::Entity::delete_many()
             .filter(template_seed::Column::TemplateName.eq(name))
@@ -67,7 +67,7 @@ impl Store {
         &self,
         proof: NewProof,
     ) -> Result<template_proof::Model, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("insert_template_proof").await;
         template_proof::ActiveModel {
             id: NotSet,
             template_name: Set(proof.template_name),

@@ -56,7 +56,7 @@ impl Store {
         version: NewTemplateVersion,
         publish: bool,
     ) -> Result<(template::Model, template_version::Model, bool), StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("put_template_version").await;
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let result = self
             .put_template_version_in(&txn, name, version, publish)
@@ -149,7 +149,7 @@ impl Store {
         name: &str,
         version: Option<i32>,
     ) -> Result<Option<template::Model>, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("set_published_version").await;
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let mut query = template::Entity::find_by_id(name.to_owned());
         if self.db.get_database_backend() == DbBackend::Postgres {
@@ -230,7 +230,7 @@ impl Store {
     /// Deletes template `name` and all its versions, in one transaction; false when there was no such
     /// template. Events already linked to one of its versions keep their link (name and version).
     pub async fn delete_template(&self, name: &str) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("delete_template").await;
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let deleted = template::Entity::delete_by_id(name.to_owned())
             .exec(&txn)

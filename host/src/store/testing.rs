@@ -23,6 +23,21 @@ pub(crate) async fn sqlite_store() -> (tempfile::TempDir, Store) {
     (dir, Store::new(conn))
 }
 
+/// A new email event of type `T` to `a@example.com`, with an empty `ctx`.
+pub(crate) fn plain_email_event() -> NewEvent {
+    NewEvent {
+        event_type: "T".to_owned(),
+        channel: mc_plugin_api::Channel::Email,
+        email: Some("a@example.com".to_owned()),
+        mobile_phone: None,
+        external_id: None,
+        language: None,
+        ctx: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
+        scheduled_at: None,
+        expires_at: None,
+    }
+}
+
 /// A new email event to `u{n}@example.com`, with a `ctx` and an external id that must be stored verbatim
 /// (markup, an SQL injection attempt).
 pub(crate) fn verbatim_event(n: u32) -> NewEvent {

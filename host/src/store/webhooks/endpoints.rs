@@ -20,7 +20,7 @@ impl Store {
         change: EndpointChange,
         new_secret: &str,
     ) -> Result<EndpointPut, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("put_webhook_endpoint").await;
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let existing = webhook_endpoint::Entity::find()
@@ -97,7 +97,7 @@ impl Store {
         name: &str,
         new_secret: &str,
     ) -> Result<Option<webhook_endpoint::Model>, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("rotate_webhook_secret").await;
         let Some(found) = webhook_endpoint::Entity::find()
             .filter(webhook_endpoint::Column::Name.eq(name))
             .one(&self.db)
@@ -114,7 +114,7 @@ impl Store {
 
     /// Deletes the endpoint `name` with its notifications and their attempts (cascade). Whether it existed.
     pub async fn delete_webhook_endpoint(&self, name: &str) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("delete_webhook_endpoint").await;
         Ok(webhook_endpoint::Entity::delete_many()
             .filter(webhook_endpoint::Column::Name.eq(name))
             .exec(&self.db)

@@ -101,7 +101,7 @@ impl Store {
         endpoint: &webhook_endpoint::Model,
         id: i64,
     ) -> Result<bool, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("retry_webhook_notification").await;
         let now = Utc::now();
         let changed = webhook_notification::Entity::update_many()
             .col_expr(
@@ -136,7 +136,7 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("replay_webhook").await;
         let now = Utc::now();
         let backend = self.db.get_database_backend();
         let type_expr = super::outbox::type_of_status(backend);

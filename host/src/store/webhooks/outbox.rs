@@ -165,7 +165,7 @@ impl Store {
         claimer: &str,
         lease: Duration,
     ) -> Result<Vec<ClaimedNotification>, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("claim_webhook_notifications").await;
         let now = Utc::now();
         let backend = self.db.get_database_backend();
         let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
@@ -295,7 +295,7 @@ impl Store {
         if bodies.is_empty() {
             return Ok(HashMap::new());
         }
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("freeze_webhook_bodies").await;
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         for (id, body) in bodies {
             webhook_notification::Entity::update_many()
@@ -343,7 +343,7 @@ impl Store {
         if attempts.is_empty() {
             return Ok(Vec::new());
         }
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("record_webhook_attempts").await;
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(|e| self.error(e))?;
         let held: HashMap<i64, webhook_notification::Model> = webhook_notification::Entity::find()
@@ -456,7 +456,7 @@ impl Store {
     /// Hands back the notifications still claimed under any of `claimers` (runs that ended without
     /// settling them), so they are claimable at once.
     pub async fn release_webhook_claims(&self, claimers: &[String]) -> Result<u64, StoreError> {
-        let _turn = self.write_turn().await;
+        let _turn = self.write_turn("release_webhook_claims").await;
         Ok(webhook_notification::Entity::update_many()
             .col_expr(
                 webhook_notification::Column::ClaimedBy,
