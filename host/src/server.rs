@@ -23,6 +23,7 @@ use crate::services::{ControlServices, HostServices};
 use crate::shutdown::{Shutdown, ShutdownController};
 use crate::store::Store;
 use crate::workflows::{RunnerContext, RunnerSettings, WorkflowSet};
+use sea_orm::DatabaseConnection;
 
 /// How often an unreachable database is retried at start.
 const DB_RETRY: Duration = Duration::from_secs(2);
@@ -60,17 +61,13 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     crate::open_files::raise_limit(&config);
 
     // Database: connected lazily so that the server starts (and says it is not ready) while it is down.
-    let mut connection = db::connect(
+    let connection = db::connect(
         &config.database.url,
         config.database.max_connections,
         config.database.connect_timeout,
     )
     .await?;
-    let statements = metrics.clone();
-    connection.set_metric_callback(move |info| {
-        statements.record_db_statement(&info.statement.sql, info.elapsed)
-    });
-    let store = Store::new(connection);
+    let store = Store::new(counted(connection, &metrics));
     let turns = metrics.clone();
     store.observe_write_turns(Box::new(move |operation, waited, held| {
         turns.record_write_turn(operation, waited, held)
@@ -94,6 +91,24 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             shutdown.subscribe(),
         ));
     }
+
+    // The pipeline's own writes (claims, links, delivery outcomes, status copies, webhook notifications,
+    // the archive) on a pool whose commits do not wait for the disk (`db::Commits::Deferred`): a power
+    // loss takes back only transitions that are then done again, and the fsync was most of each of their
+    // write turns (BENCHMARKS.md, session 13). The API's writes, the bounces' and ingestion stay durable.
+    // An in-memory SQLite database exists only in its pool, so that one is shared.
+    let pipeline = if db::is_in_memory_url(&config.database.url) {
+        store.clone()
+    } else {
+        let connection = db::connect_with(
+            &config.database.url,
+            config.database.max_connections,
+            config.database.connect_timeout,
+            db::Commits::Deferred,
+        )
+        .await?;
+        store.with_connection(counted(connection, &metrics))
+    };
 
     let instance_name = config
         .instance
@@ -204,7 +219,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
                 bounces: bounces.clone(),
                 quarantine_expiry: config.quarantine.expire_after,
             },
-            store.clone(),
+            pipeline.clone(),
             claimer.clone(),
             metrics.clone(),
             move || workflows.wake(crate::workflows::STATUS_WORKFLOW),
@@ -237,7 +252,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         .as_ref()
         .map(crate::delivery::DeliveryHandle::proofs);
     let mut services = HostServices::new(
-        store.clone(),
+        pipeline,
         claimer,
         delivery,
         control.clone(),
@@ -458,6 +473,15 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Serve
     TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Bind { what, addr, source })
+}
+
+/// `connection`, its statements counted in `mc_db_statements_total`.
+fn counted(mut connection: DatabaseConnection, metrics: &Metrics) -> DatabaseConnection {
+    let statements = metrics.clone();
+    connection.set_metric_callback(move |info| {
+        statements.record_db_statement(&info.statement.sql, info.elapsed)
+    });
+    connection
 }
 
 async fn retry_migrations(store: Store, ready: Arc<AtomicBool>, mut shutdown: Shutdown) {

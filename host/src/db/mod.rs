@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use sea_orm::sqlx::ConnectOptions as _;
 use sea_orm::sqlx::postgres::PgConnectOptions;
-use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
     SqlxSqliteConnector, Statement, TransactionTrait,
@@ -95,7 +97,24 @@ pub enum DbError {
     },
 }
 
-/// Opens a connection pool for `url` (`sqlite:` or `postgres://` / `postgresql://`) without connecting.
+/// When a commit on a pool's connections returns: what a power loss can take back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commits {
+    /// Once the commit is on disk (SQLite `synchronous = FULL`, PostgreSQL's `synchronous_commit = on`):
+    /// what an answer to a client promises, for events, templates, endpoints and the rest of the API.
+    Durable,
+    /// Once the commit is in the database's log, before the disk has it (SQLite `synchronous = NORMAL`
+    /// in WAL mode, PostgreSQL `synchronous_commit = off`). A crash of this process or of the database
+    /// server's process loses nothing; a power loss or an operating-system crash can take back the last
+    /// such commits, those after the log was last synced (by any durable commit, SQLite's background
+    /// checkpoint or PostgreSQL's WAL writer, within a second), always a suffix in commit order, never an
+    /// earlier commit without the later ones. For the pipeline's own state, whose lost transitions are
+    /// done again (README, "Delivery guarantees"); the fsync each commit saves was most of a write turn.
+    Deferred,
+}
+
+/// Opens a connection pool for `url` (`sqlite:` or `postgres://` / `postgresql://`) without connecting,
+/// with [`Commits::Durable`].
 ///
 /// The pool is lazy so that the server starts, and reports "not ready", while the database is down or
 /// the SQLite file cannot be opened; the first query (or [`ping`]) opens a connection, waiting at most
@@ -104,17 +123,27 @@ pub enum DbError {
 /// automatic checkpoint: whoever keeps the pool open runs [`checkpoint::run`] (the server does), and
 /// closing the last connection checkpoints.
 /// `synchronous` stays at SQLite's `FULL` default: the SPEC promises that an event is durable before the
-/// answer, which `NORMAL` in WAL mode does not guarantee on power loss.
+/// answer, which `NORMAL` in WAL mode does not guarantee on power loss (see [`Commits`]).
 pub async fn connect(
     url: &str,
     max_connections: u32,
     connect_timeout: Duration,
 ) -> Result<DatabaseConnection, DbError> {
+    connect_with(url, max_connections, connect_timeout, Commits::Durable).await
+}
+
+/// [`connect`], with the commits of the pool's connections returning as `commits` says.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    connect_timeout: Duration,
+    commits: Commits,
+) -> Result<DatabaseConnection, DbError> {
     let shown = redact_url(url);
     let url = &*lowercase_scheme(url);
     match backend_of(url) {
         Some(DbBackend::Sqlite) => {
-            connect_sqlite(url, &shown, max_connections, connect_timeout).await
+            connect_sqlite(url, &shown, max_connections, connect_timeout, commits).await
         }
         Some(DbBackend::Postgres) => {
             // Parsed here first because sea-orm's own parse error quotes the whole url, password
@@ -132,6 +161,9 @@ pub async fn connect(
                 // sqlx logs every statement at INFO through `log`, which floods the host's logs;
                 // sea-orm's own tracing spans stay available at TRACE level.
                 .sqlx_logging(false);
+            if commits == Commits::Deferred {
+                options.map_sqlx_postgres_opts(|pg| pg.options([("synchronous_commit", "off")]));
+            }
             Database::connect(options)
                 .await
                 .map_err(|source| DbError::Connect { url: shown, source })
@@ -148,6 +180,7 @@ async fn connect_sqlite(
     shown: &str,
     max_connections: u32,
     connect_timeout: Duration,
+    commits: Commits,
 ) -> Result<DatabaseConnection, DbError> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|err| DbError::InvalidUrl {
@@ -160,7 +193,11 @@ async fn connect_sqlite(
         // Checkpoints run in the background, off the write turn (`checkpoint`).
         .pragma("wal_autocheckpoint", "0")
         // Statements are logged at INFO through `log` otherwise, which floods the host's logs.
-        .disable_statement_logging();
+        .disable_statement_logging()
+        .synchronous(match commits {
+            Commits::Durable => SqliteSynchronous::Full,
+            Commits::Deferred => SqliteSynchronous::Normal,
+        });
     let mut pool = SqlitePoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(connect_timeout)
@@ -559,5 +596,29 @@ mod tests {
         let message = err.to_string();
         assert!(matches!(err, DbError::Unavailable { .. }), "{message}");
         assert!(message.contains("missing.db"), "{message}");
+    }
+
+    /// The setting a connection of a `commits` pool on `url` commits with: SQLite's `synchronous` (2 is
+    /// FULL, 1 NORMAL) or PostgreSQL's `synchronous_commit`.
+    async fn commit_setting(url: &str, commits: Commits) -> String {
+        let db = connect_with(url, 2, Duration::from_secs(5), commits)
+            .await
+            .expect("connect");
+        let sql = match db.get_database_backend() {
+            DbBackend::Sqlite => "PRAGMA synchronous",
+            _ => "SHOW synchronous_commit",
+        };
+        crate::store::testing::setting(&db, sql).await
+    }
+
+    #[tokio::test]
+    async fn deferred_commits_are_asked_of_each_backend_and_durable_ones_stay_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        assert_eq!(commit_setting(&sqlite, Commits::Durable).await, "2");
+        assert_eq!(commit_setting(&sqlite, Commits::Deferred).await, "1");
+        let pg = PgTestDb::create().await;
+        assert_eq!(commit_setting(pg.url(), Commits::Durable).await, "on");
+        assert_eq!(commit_setting(pg.url(), Commits::Deferred).await, "off");
     }
 }

@@ -194,21 +194,11 @@ fn lost_server(sqlstate: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait};
+    use sea_orm::{DatabaseTransaction, TransactionTrait};
     use std::time::Duration;
 
     async fn pragma(conn: &DatabaseTransaction, name: &str) -> String {
-        let row = conn
-            .query_one_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                format!("PRAGMA {name}"),
-            ))
-            .await
-            .expect("pragma")
-            .expect("pragma row");
-        row.try_get_by_index::<String>(0)
-            .or_else(|_| row.try_get_by_index::<i64>(0).map(|n| n.to_string()))
-            .expect("pragma value")
+        testing::setting(conn, &format!("PRAGMA {name}")).await
     }
 
     #[tokio::test]

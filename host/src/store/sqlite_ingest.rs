@@ -7,6 +7,15 @@
 //! connection (the same SQLite library sqlx links, `libsqlite3-sys`), and a request wakes it only when
 //! it is idle (BENCHMARKS.md, session 5).
 //!
+//! The commit does not wait for the disk inside the write turn: it is made with `synchronous = NORMAL`,
+//! which in WAL mode writes the transaction's frames to the log without syncing it, and once the turn
+//! is given back the writer syncs the log file itself, before any request of the group is answered. The
+//! 201 still follows the event reaching the disk; what changes is that the other writers (the
+//! pipeline's claims and outcomes) go on during the fsync instead of queueing behind it, which was most
+//! of an ingest turn (BENCHMARKS.md, session 13). The log cannot be replaced in between: SQLite starts
+//! it again only after a checkpoint copied every frame into the database file and synced that, and
+//! never removes it while a connection (this one) is open.
+//!
 //! Only groups without idempotency keys come this way: keyed groups, and the retry of a group that
 //! failed, go through [`Store::submit`] as before. The rows written are the rows sea-orm writes (the
 //! INSERT text is the store's, values encoded as sqlx encodes them), which the tests check.
@@ -30,6 +39,8 @@ pub struct SqliteIngest {
     gate: Arc<WriteGate>,
     /// The one-row INSERT of a new event, as the store builds it.
     insert: String,
+    /// The database's write-ahead log (`<file>-wal`), synced after each commit.
+    log: PathBuf,
     /// The database, for error messages.
     target: String,
 }
@@ -43,10 +54,15 @@ impl Store {
         };
         let target = db::describe(&self.db);
         let conn = open(path).map_err(|e| classify(&target, e))?;
+        // The writer syncs the log itself, after the write turn (see the module docs).
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| classify(&target, e))?;
+        let log = PathBuf::from(format!("{}-wal", conn.path().unwrap_or_default()));
         Ok(Some(SqliteIngest {
             conn,
             gate: Arc::clone(gate),
             insert: self.insert_sql(1),
+            log,
             target,
         }))
     }
@@ -68,8 +84,10 @@ pub(super) fn open(path: PathBuf) -> rusqlite::Result<rusqlite::Connection> {
 
 impl SqliteIngest {
     /// Stores every submission in one transaction, accepted at `now`, and answers each with its ids, in
-    /// order. Called on the group-commit writer's thread, never on a runtime's: it waits for the write
-    /// turn and for the fsync of the commit. On an error nothing is stored.
+    /// order, once they are on disk. Called on the group-commit writer's thread, never on a runtime's:
+    /// it waits for the write turn and then for the fsync of the log. On an error before the commit
+    /// nothing is stored; if the log cannot be synced, the events are stored (and will be processed) but
+    /// not promised: the error answers the group, whose clients may send them again.
     pub fn insert(
         &mut self,
         instance_id: u8,
@@ -81,6 +99,27 @@ impl SqliteIngest {
                 "a submission with an idempotency key must go through Store::submit".to_owned(),
             )));
         }
+        let outcomes = self.commit(instance_id, submissions, now)?;
+        // The turn is free again: the other writers go on while the log reaches the disk.
+        std::fs::File::open(&self.log)
+            .and_then(|log| log.sync_data())
+            .map_err(|e| StoreError::Unavailable {
+                target: self.target.clone(),
+                source: DbErr::Custom(format!(
+                    "cannot sync the write-ahead log `{}`: {e}",
+                    self.log.display()
+                )),
+            })?;
+        Ok(outcomes)
+    }
+
+    /// The transaction of [`Self::insert`], in the write turn; its commit is not synced.
+    fn commit(
+        &mut self,
+        instance_id: u8,
+        submissions: &[Submission],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<SubmissionOutcome>, StoreError> {
         let _turn = self.gate.take_blocking("ingest");
         let target = &self.target;
         let failed = |e| classify(target, e);
@@ -216,6 +255,38 @@ mod tests {
         (0..columns.len())
             .map(|i| row.try_get_by_index::<String>(i).unwrap())
             .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_synced_after_the_turn_is_the_one_sqlite_writes_the_commit_to() {
+        let (dir, store) = sqlite_store().await;
+        let mut ingest = store.sqlite_ingest(&url(&dir)).unwrap().expect("a file");
+        let wal = dir.path().join("mc.db-wal");
+        let before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let ingest = tokio::task::spawn_blocking(move || {
+            ingest
+                .insert(9, &[plain(Queue::Batch, vec![event(1)])], Utc::now())
+                .unwrap();
+            ingest
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            ingest.log.canonicalize().unwrap(),
+            wal.canonicalize().unwrap()
+        );
+        assert!(
+            std::fs::metadata(&wal).unwrap().len() > before,
+            "the commit went to the log that was synced"
+        );
+        assert_eq!(
+            ingest
+                .conn
+                .pragma_query_value(None, "synchronous", |row| row.get::<_, i64>(0))
+                .unwrap(),
+            1,
+            "NORMAL: the commit itself does not sync"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

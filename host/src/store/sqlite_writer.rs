@@ -10,9 +10,9 @@
 //! writer does (`sqlite_ingest`). The row written is the row the sea-orm path writes, which the tests
 //! compare.
 //!
-//! Its commits are `synchronous = NORMAL` (the pool's and the ingest writer's stay `FULL`): in WAL mode
+//! Its commits are `synchronous = NORMAL`, as the pipeline pool's (`db::Commits::Deferred`): in WAL mode
 //! such a commit survives a crash of the process, and only a power loss or an operating-system crash
-//! can lose it, until the WAL is next synced, by any `FULL` commit of the other connections or by the
+//! can lose it, until the WAL is next synced, by a durable commit, the ingest writer's log sync or the
 //! next background checkpoint (`db::checkpoint`, every 250 ms). What it loses is the record of
 //! messages the relay accepted: their entries are still claimed, released when the instance starts
 //! again, and sent again, duplicates within at-least-once (README, "Delivery guarantees"). The fsync it

@@ -23,6 +23,21 @@ pub(crate) async fn sqlite_store() -> (tempfile::TempDir, Store) {
     (dir, Store::new(conn))
 }
 
+/// The one value `sql` answers on `conn` (a `PRAGMA` or a `SHOW`), as text.
+pub(crate) async fn setting(conn: &impl ConnectionTrait, sql: &str) -> String {
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("query")
+        .expect("a row");
+    row.try_get_by_index::<String>(0)
+        .or_else(|_| row.try_get_by_index::<i64>(0).map(|n| n.to_string()))
+        .expect("the setting")
+}
+
 /// A new email event of type `T` to `a@example.com`, with an empty `ctx`.
 pub(crate) fn plain_email_event() -> NewEvent {
     NewEvent {
