@@ -1,11 +1,12 @@
 //! Database connection, schema migrations and entities.
 //!
-//! The host owns the only connection pool of the process: plugins reach the database through the host's
-//! store service, never with a pool of their own (see the plugin contract in `SPEC.md`). Two backends are
+//! The host owns the process's connection pools (the durable one and the pipeline's, [`Commits`]): plugins
+//! reach the database through the host's store service, never with a pool of their own (see the plugin contract in `SPEC.md`). Two backends are
 //! supported: SQLite (the default, a single file under `data/`) and PostgreSQL (for scale).
 
 pub mod checkpoint;
 pub mod entities;
+pub mod liveness;
 pub mod migration;
 pub mod statements;
 
@@ -34,6 +35,7 @@ pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// A pooled connection idle for at least this long is pinged before it is handed out. Pinging on every
 /// checkout (sqlx's default) costs a round trip per query; a server restart, a proxy or a firewall drops
 /// connections that sat idle, which is what this catches.
+/// Connections idle across a lost connection are pinged too ([`liveness`]).
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 
 /// Errors of connecting to, checking and migrating the database.
@@ -161,6 +163,16 @@ pub async fn connect_with(
                 // sqlx logs every statement at INFO through `log`, which floods the host's logs;
                 // sea-orm's own tracing spans stay available at TRACE level.
                 .sqlx_logging(false);
+            options.map_sqlx_postgres_before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    use sea_orm::sqlx::Connection as _;
+                    if liveness::idle_across_a_loss(meta.idle_for) {
+                        // A dead connection fails here and is discarded; the pool tries another.
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            });
             if commits == Commits::Deferred {
                 options.map_sqlx_postgres_opts(|pg| pg.options([("synchronous_commit", "off")]));
             }

@@ -591,12 +591,20 @@ mod claim_tests {
     async fn claims_are_exclusive(first: Store, second: Store) {
         const EVENTS: usize = 1_200;
         push(&first, Queue::Realtime, EVENTS).await;
+        // Both pools connected, and every claimer starting at once: an instance whose first connection
+        // opened late would otherwise find the queue already drained by the other.
+        for store in [&first, &second] {
+            store.count_events(None, None).await.expect("connect");
+        }
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(6));
         let mut tasks = Vec::new();
         for (instance, store) in [("A", first.clone()), ("B", second.clone())] {
             for worker in 0..3 {
                 let store = store.clone();
                 let claimer = format!("{instance}/{worker}");
+                let start = std::sync::Arc::clone(&start);
                 tasks.push(tokio::spawn(async move {
+                    start.wait().await;
                     finalise_all(&store, &claimer, 20).await
                 }));
             }

@@ -153,6 +153,7 @@ impl Store {
     /// rest [`StoreError::Database`].
     fn error(&self, err: DbErr) -> StoreError {
         if is_unavailable(&err) {
+            db::liveness::connection_lost();
             StoreError::Unavailable {
                 target: db::describe(&self.db),
                 source: err,
