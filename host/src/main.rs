@@ -13,6 +13,11 @@ use message_center::{db, plugins, server, telemetry, urls};
 /// malloc/free (consolidation of freed chunks), much of it on the group-commit writer's path, which
 /// every request waits for. Plugins keep their own allocator: every buffer crossing the boundary is
 /// freed by the side that allocated it.
+///
+/// Built with its `no_thp` feature (the root `Cargo.toml`): otherwise mimalloc asks for transparent huge
+/// pages on its arenas, and each first touch of a 2 MiB region (after start, and again after mimalloc
+/// hands memory back) is zeroed whole in the page-fault handler: `clear_page_erms` was 10 % of all the
+/// machine's CPU samples while the pipeline bench drained its 20,000 batch events (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

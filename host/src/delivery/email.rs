@@ -176,13 +176,16 @@ impl EmailChannel {
             .subject(rendered.subject.clone().unwrap_or_default())
             .message_id(Some(message_id.clone()));
         let message = super::mime::build(builder, rendered);
-        let mut message = match message {
+        let message = match message {
             Ok(message) => message,
             Err(e) => {
                 return SendOutcome::Permanent(format!("the message could not be built: {e}"));
             }
         };
-        self.dkim.sign(&mut message, &from_domain);
+        let message = match self.dkim.sign(message, &from_domain).await {
+            Ok(message) => message,
+            Err(e) => return SendOutcome::Transient(e),
+        };
         let envelope = match purpose {
             SendFor::Attempt {
                 event_id, log_id, ..
