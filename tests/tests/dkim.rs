@@ -123,6 +123,10 @@ async fn signs_verifiably(algorithm: DkimAlgorithm, tag: &str) {
     let tampered = raw.replacen("Subject: Welcome", "Subject: Welcone", 1);
     assert_ne!(tampered, raw, "the subject is in the message: {raw}");
     assert_eq!(dkimpy_verify(&tampered, &key.dns_txt)["ok"], false);
+    // And a changed body fails too (the body hash, `bh=`).
+    let tampered = raw.replacen("line with trailing", "line with trailinG", 1);
+    assert_ne!(tampered, raw, "the text is in the message: {raw}");
+    assert_eq!(dkimpy_verify(&tampered, &key.dns_txt)["ok"], false);
 
     let unsigned = send(&server, &smtp, "OTHER", "bob@dest.test").await;
     let unsigned_raw = unsigned["raw"].as_str().expect("the raw message");

@@ -182,23 +182,23 @@ impl EmailChannel {
                 return SendOutcome::Permanent(format!("the message could not be built: {e}"));
             }
         };
-        let message = match self.dkim.sign(message, &from_domain).await {
-            Ok(message) => message,
-            Err(e) => return SendOutcome::Transient(e),
-        };
         let envelope = match purpose {
             SendFor::Attempt {
                 event_id, log_id, ..
             } => self.envelope(&message, event_id, log_id).await,
             SendFor::Proof => message.envelope().clone(),
         };
+        let formatted = match self.dkim.sign(message.formatted(), &from_domain).await {
+            Ok(formatted) => formatted,
+            Err(e) => return SendOutcome::Transient(e),
+        };
         let permanent = match &self.sender {
             Sender::Pool(pool) => pool
-                .send(&envelope, &message.formatted())
+                .send(&envelope, &formatted)
                 .await
                 .map_err(|e| (e.is_permanent(), e.to_string())),
             Sender::Lettre(transport) => transport
-                .send_raw(&envelope, &message.formatted())
+                .send_raw(&envelope, &formatted)
                 .await
                 .map(|_| ())
                 .map_err(|e| (is_permanent_for_recipient(&e), e.to_string())),
