@@ -16,8 +16,9 @@ use message_center::{db, plugins, server, telemetry, urls};
 ///
 /// Built with its `no_thp` feature (the root `Cargo.toml`): otherwise mimalloc asks for transparent huge
 /// pages on its arenas, and each first touch of a 2 MiB region (after start, and again after mimalloc
-/// hands memory back) is zeroed whole in the page-fault handler: `clear_page_erms` was 10 % of all the
-/// machine's CPU samples while the pipeline bench drained its 20,000 batch events (BENCHMARKS.md).
+/// hands memory back) is zeroed whole in the page-fault handler: `clear_page_erms` was 11 % of all the
+/// machine's CPU samples while the pipeline bench drained its 20,000 batch events, and the drain ran 24 %
+/// faster without it (BENCHMARKS.md, session 14).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
