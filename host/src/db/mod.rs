@@ -1,8 +1,9 @@
 //! Database connection, schema migrations and entities.
 //!
-//! The host owns the process's connection pools (the durable one and the pipeline's, [`Commits`]): plugins
-//! reach the database through the host's store service, never with a pool of their own (see the plugin contract in `SPEC.md`). Two backends are
-//! supported: SQLite (the default, a single file under `data/`) and PostgreSQL (for scale).
+//! The host owns the process's connection pools (the durable one and the pipeline's, [`Commits`]):
+//! plugins reach the database through the host's store service, never with a pool of their own (see the
+//! plugin contract in `SPEC.md`). Two backends are supported: SQLite (the default, a single file under
+//! `data/`) and PostgreSQL (for scale).
 
 pub mod checkpoint;
 pub mod entities;

@@ -39,7 +39,7 @@ pub fn fields(headers: &[u8]) -> Vec<(&[u8], &[u8])> {
 /// One header field, relaxed: `name:value\r\n`, the name in lower case, the value unfolded, every run of
 /// whitespace one space, none at either end.
 pub fn header(name: &[u8], value: &[u8], out: &mut Vec<u8>) {
-    out.extend(trim(name).iter().map(u8::to_ascii_lowercase));
+    out.extend(name.trim_ascii().iter().map(u8::to_ascii_lowercase));
     out.push(b':');
     let (mut started, mut pending_space) = (false, false);
     for &byte in value {
@@ -94,18 +94,6 @@ pub fn body(body: &[u8]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |at| at + 1);
-    &bytes[start..end]
 }
 
 #[cfg(test)]
