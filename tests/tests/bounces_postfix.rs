@@ -95,6 +95,26 @@ async fn postfix_bounces_the_message(database: Option<PostgresDatabase>) {
     let next = push(address).await;
     let next = server.wait_final(&next, TIMEOUT).await;
     assert_eq!(next["status"], "ignored", "{}", pretty(&next));
+
+    // Postfix advertises CHUNKING (RFC 3030): the server's pool sent the message as one `BDAT` chunk,
+    // not with `DATA`. Postfix counts a session's commands when it ends, here when the server stops.
+    drop(server);
+    let session = poll_until(
+        Duration::from_secs(30),
+        "Postfix's summary of the server's SMTP session",
+        async || {
+            let log = relay.log_tail(400);
+            log.lines()
+                .find(|line| line.contains("postfix/smtpd") && line.contains(" mail="))
+                .map(str::to_owned)
+                .ok_or(log)
+        },
+    )
+    .await;
+    assert!(
+        session.contains(" bdat=1") && !session.contains(" data="),
+        "{session}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

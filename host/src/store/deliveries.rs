@@ -7,16 +7,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, Order, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, Iterable,
+    Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
 
 use super::claims::{unclaimed_deliveries, unclaimed_events};
 use super::quarantine::{NewQuarantine, QuarantineReason};
+use super::sqlite_rows;
 use super::{Store, StoreError};
 use crate::db::entities::event;
 use crate::db::entities::{delivery_log, template_version};
-use mc_plugin_api::{Channel, DeliveryStatus, EventStatus, Queue};
+use mc_plugin_api::{Channel, DeliveryStatus, EventStatus};
 
 /// What became of one attempt, to record.
 #[derive(Clone, Debug)]
@@ -49,77 +50,6 @@ impl AttemptResult {
 }
 
 impl Store {
-    /// Links claimed events to their template versions, sets them `pending_delivery`, releases their
-    /// claims and queues a first attempt for each, in one transaction. Events no longer claimed by
-    /// `claimer` are skipped. Returns how many were handed over.
-    pub async fn enqueue_deliveries(
-        &self,
-        claimer: &str,
-        items: &[(i64, String, i32)],
-    ) -> Result<u64, StoreError> {
-        let _turn = self.write_turn("enqueue_deliveries").await;
-        let now = Utc::now();
-        let mut by_template: BTreeMap<(&str, i32), Vec<i64>> = BTreeMap::new();
-        for (row_key, name, version) in items {
-            by_template
-                .entry((name.as_str(), *version))
-                .or_default()
-                .push(*row_key);
-        }
-        let txn = self.db.begin().await.map_err(|e| self.error(e))?;
-        let mut linked = Vec::new();
-        for ((name, version), keys) in by_template {
-            let updated = unclaimed_events()
-                .col_expr(
-                    event::Column::Status,
-                    Expr::value(EventStatus::PendingDelivery.as_str()),
-                )
-                .col_expr(event::Column::TemplateName, Expr::value(name))
-                .col_expr(event::Column::TemplateVersion, Expr::value(version))
-                .col_expr(event::Column::LinkedAt, Expr::value(now))
-                .col_expr(event::Column::UpdatedAt, Expr::value(now))
-                .filter(event::Column::Id.is_in(keys))
-                .filter(event::Column::ClaimedBy.eq(claimer))
-                .exec_with_returning(&txn)
-                .await
-                .map_err(|e| self.error(e))?;
-            linked.extend(updated);
-        }
-        let count = linked.len() as u64;
-        let rows: Vec<delivery_log::ActiveModel> = linked
-            .iter()
-            .map(|e| delivery_log::ActiveModel {
-                event_id: Set(e.id),
-                attempt: Set(1),
-                channel: Set(e.channel.clone()),
-                address: Set(address_of(e)),
-                status: Set(DeliveryStatus::Pending.as_str().to_owned()),
-                template_name: Set(e.template_name.clone()),
-                template_version: Set(e.template_version),
-                is_final: Set(false),
-                copied_to_event: Set(false),
-                next_attempt_at: Set(Some(now)),
-                created_at: Set(now),
-                updated_at: Set(now),
-                priority: Set(if e.queue == Queue::Batch.as_str() {
-                    1
-                } else {
-                    0
-                }),
-                first_attempt_at: Set(Some(now)),
-                ..Default::default()
-            })
-            .collect();
-        for chunk in rows.chunks(500) {
-            delivery_log::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await
-                .map_err(|e| self.error(e))?;
-        }
-        txn.commit().await.map_err(|e| self.error(e))?;
-        Ok(count)
-    }
-
     /// Claims up to `limit` due pending attempts (real-time first, then oldest), for `lease`; like event
     /// claims, with `FOR UPDATE SKIP LOCKED` on PostgreSQL.
     pub async fn claim_due_deliveries(
@@ -128,7 +58,6 @@ impl Store {
         limit: u64,
         lease: Duration,
     ) -> Result<Vec<delivery_log::Model>, StoreError> {
-        let _turn = self.write_turn("claim_due_deliveries").await;
         let now = Utc::now();
         let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let mut due = Query::select();
@@ -147,13 +76,26 @@ impl Store {
         if self.db.get_database_backend() == DbBackend::Postgres {
             due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let mut claimed = delivery_log::Entity::update_many()
+        let claim = delivery_log::Entity::update_many()
             .col_expr(delivery_log::Column::ClaimedBy, Expr::value(claimer))
             .col_expr(delivery_log::Column::ClaimExpiresAt, Expr::value(lease_end))
-            .filter(Expr::col(delivery_log::Column::Id).in_subquery(due))
-            .exec_with_returning(&self.db)
+            .filter(Expr::col(delivery_log::Column::Id).in_subquery(due));
+        // On an SQLite file, on the synchronous writer (the turn held for SQLite's work only).
+        let mut claim = claim.into_query();
+        claim.returning(Query::returning().columns(delivery_log::Column::iter()));
+        let mut claimed = match self
+            .rows_on_writer("claim_due_deliveries", &claim, sqlite_rows::delivery_log)
             .await
-            .map_err(|e| self.error(e))?;
+        {
+            Some(claimed) => claimed?,
+            None => {
+                let rows = self.rows_on_pool("claim_due_deliveries", &claim).await?;
+                rows.iter()
+                    .map(|row| delivery_log::Model::from_query_result(row, ""))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| self.error(e))?
+            }
+        };
         claimed.sort_by_key(|d| (d.priority, d.id));
         Ok(claimed)
     }

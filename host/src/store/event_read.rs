@@ -100,6 +100,37 @@ pub(super) fn from_rows(rows: &[sea_orm::QueryResult]) -> Result<Vec<ReadEvent>,
         .collect()
 }
 
+/// Reads a row of the synchronous SQLite writer (`sqlite_writer`) whose columns are [`returning`]'s,
+/// in the entity's column order (checked by the tests).
+pub(super) fn from_sqlite_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReadEvent> {
+    use super::sqlite_rows::{time, time_or_null};
+    let stored = StoredRow {
+        id: row.get(0)?,
+        queue: row.get(1)?,
+        status: row.get(2)?,
+        event_type: row.get(3)?,
+        channel: row.get(4)?,
+        email: row.get(5)?,
+        mobile_phone: row.get(6)?,
+        external_id: row.get(7)?,
+        language: row.get(8)?,
+        ctx: row.get(9)?,
+        scheduled_at: time_or_null(row, 10)?,
+        expires_at: time_or_null(row, 11)?,
+        created_at: time(row, 12)?,
+        updated_at: time(row, 13)?,
+        instance_id: row.get(14)?,
+        claimed_by: row.get(15)?,
+        claim_expires_at: time_or_null(row, 16)?,
+        template_name: row.get(17)?,
+        template_version: row.get(18)?,
+        linked_at: time_or_null(row, 19)?,
+        finished_at: time_or_null(row, 20)?,
+        archive_seq: row.get(21)?,
+    };
+    Ok(stored.read())
+}
+
 /// `ctx` parsed, or why it cannot be.
 pub(crate) fn parse_ctx(text: &str) -> Result<serde_json::Value, String> {
     if nesting_depth(text, READABLE_CTX_DEPTH) > READABLE_CTX_DEPTH {
@@ -148,7 +179,42 @@ impl StoredRow {
 
 #[cfg(test)]
 mod tests {
+    use sea_orm::{IdenStatic, Iterable};
+
     use super::*;
+
+    /// [`from_sqlite_row`] reads columns by position, in this order.
+    #[test]
+    fn event_columns_are_in_the_order_read() {
+        let names: Vec<&str> = event::Column::iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "id",
+                "queue",
+                "status",
+                "event_type",
+                "channel",
+                "email",
+                "mobile_phone",
+                "external_id",
+                "language",
+                "ctx",
+                "scheduled_at",
+                "expires_at",
+                "created_at",
+                "updated_at",
+                "instance_id",
+                "claimed_by",
+                "claim_expires_at",
+                "template_name",
+                "template_version",
+                "linked_at",
+                "finished_at",
+                "archive_seq",
+            ]
+        );
+    }
 
     #[test]
     fn ctx_too_deep_or_not_json_is_unreadable_with_its_reason() {

@@ -7,9 +7,8 @@ use chrono::{DateTime, Utc};
 use mc_plugin_api::{Channel, EventStatus, Queue};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
-    FromQueryResult, Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, Order,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
 
 use super::claims::unclaimed_events;
@@ -278,7 +277,6 @@ impl Store {
         claimer: &str,
         lease: Duration,
     ) -> Result<Claim, StoreError> {
-        let _turn = self.write_turn("claim_events").await;
         let now = Utc::now();
         let lease_end = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let mut candidates = Query::select();
@@ -309,14 +307,20 @@ impl Store {
             .filter(Expr::col(event::Column::Id).in_subquery(candidates))
             .into_query();
         update.returning(Query::returning().exprs(event_read::returning()));
-        let backend = self.db.get_database_backend();
-        let rows = self
-            .db
-            .query_all_raw(backend.build(&update))
+        // On an SQLite file, on the synchronous writer: the turn is held for SQLite's work only, not
+        // for sqlx's hand-offs of every returned row.
+        let read = match self
+            .rows_on_writer("claim_events", &update, event_read::from_sqlite_row)
             .await
-            .map_err(|e| self.error(e))?;
+        {
+            Some(read) => read?,
+            None => {
+                let rows = self.rows_on_pool("claim_events", &update).await?;
+                event_read::from_rows(&rows).map_err(|e| self.error(e))?
+            }
+        };
         let mut claim = Claim::default();
-        for read in event_read::from_rows(&rows).map_err(|e| self.error(e))? {
+        for read in read {
             match read.unreadable {
                 None => claim.events.push(read.event),
                 Some(reason) => claim.unreadable.push(Unreadable {

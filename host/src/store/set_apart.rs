@@ -200,6 +200,12 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn sqlite_writer_an_unreadable_ctx_is_set_apart() {
+        let (_dir, store) = crate::store::testing::sqlite_store_with_writer().await;
+        an_unreadable_ctx_is_set_apart(store).await;
+    }
+
+    #[tokio::test]
     async fn postgres_an_unreadable_ctx_is_set_apart() {
         let (_pg, store, _) = pg_pair().await;
         an_unreadable_ctx_is_set_apart(store).await;

@@ -23,6 +23,14 @@ pub(crate) async fn sqlite_store() -> (tempfile::TempDir, Store) {
     (dir, Store::new(conn))
 }
 
+/// [`sqlite_store`] with the synchronous writer open, as the server opens it on an SQLite file.
+pub(crate) async fn sqlite_store_with_writer() -> (tempfile::TempDir, Store) {
+    let (dir, store) = sqlite_store().await;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("mc.db").display());
+    assert!(store.open_sqlite_writer(&url).expect("open the writer"));
+    (dir, store)
+}
+
 /// The one value `sql` answers on `conn` (a `PRAGMA` or a `SHOW`), as text.
 pub(crate) async fn setting(conn: &impl ConnectionTrait, sql: &str) -> String {
     let row = conn
