@@ -421,10 +421,19 @@ impl Store {
 
 /// The address an event is delivered to on its channel.
 pub(super) fn address_of(e: &event::Model) -> Option<String> {
-    if e.channel == Channel::Sms.as_str() {
-        e.mobile_phone.clone()
+    address_on(&e.channel, e.email.as_deref(), e.mobile_phone.as_deref())
+}
+
+/// The address on `channel` (a stored channel name) of an event with these addresses.
+pub(super) fn address_on(
+    channel: &str,
+    email: Option<&str>,
+    mobile_phone: Option<&str>,
+) -> Option<String> {
+    if channel == Channel::Sms.as_str() {
+        mobile_phone.map(str::to_owned)
     } else {
-        e.email.clone()
+        email.map(str::to_owned)
     }
 }
 

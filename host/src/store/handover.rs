@@ -17,10 +17,11 @@ use sea_orm::{
 };
 
 use super::claims::unclaimed_events;
+use super::deliveries::address_on;
 use super::sqlite_writer::for_writer;
 use super::{Store, StoreError};
 use crate::db::entities::{delivery_log, event};
-use mc_plugin_api::{Channel, DeliveryStatus, EventStatus, Queue};
+use mc_plugin_api::{DeliveryStatus, EventStatus, Queue};
 
 /// First attempts per `INSERT` (SQLite's default limit is 32,766 parameters; an attempt binds 15).
 const INSERT_CHUNK: usize = 500;
@@ -64,11 +65,11 @@ impl Linked {
 
     /// Its first attempt, due `now`; batch events after real-time ones.
     fn first_attempt(&self, now: DateTime<Utc>) -> delivery_log::ActiveModel {
-        let address = if self.channel == Channel::Sms.as_str() {
-            self.mobile_phone.clone()
-        } else {
-            self.email.clone()
-        };
+        let address = address_on(
+            &self.channel,
+            self.email.as_deref(),
+            self.mobile_phone.as_deref(),
+        );
         delivery_log::ActiveModel {
             event_id: Set(self.id),
             attempt: Set(1),
@@ -122,9 +123,9 @@ impl Store {
                             linked.push(row?);
                         }
                     }
-                    let rows: Vec<_> = linked.iter().map(|l| l.first_attempt(now)).collect();
-                    for chunk in rows.chunks(INSERT_CHUNK) {
-                        let insert = delivery_log::Entity::insert_many(chunk.to_vec()).into_query();
+                    for chunk in linked.chunks(INSERT_CHUNK) {
+                        let attempts = chunk.iter().map(|l| l.first_attempt(now));
+                        let insert = delivery_log::Entity::insert_many(attempts).into_query();
                         let (sql, values) = for_writer(&insert)?;
                         txn.prepare_cached(&sql)?
                             .execute(rusqlite::params_from_iter(values))?;
@@ -149,9 +150,8 @@ impl Store {
                 linked.push(Linked::from_query_result(&row, "").map_err(|e| self.error(e))?);
             }
         }
-        let rows: Vec<_> = linked.iter().map(|l| l.first_attempt(now)).collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            delivery_log::Entity::insert_many(chunk.to_vec())
+        for chunk in linked.chunks(INSERT_CHUNK) {
+            delivery_log::Entity::insert_many(chunk.iter().map(|l| l.first_attempt(now)))
                 .exec_without_returning(&txn)
                 .await
                 .map_err(|e| self.error(e))?;

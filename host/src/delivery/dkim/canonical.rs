@@ -63,13 +63,15 @@ pub fn body(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
     let mut empty_lines = 0;
     let mut lines = body.split(|&b| b == b'\n').peekable();
+    // One line at a time, in one buffer for them all.
+    let mut canonical = Vec::new();
     while let Some(line) = lines.next() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if lines.peek().is_none() && line.is_empty() {
             // What follows the last CRLF: nothing.
             break;
         }
-        let mut canonical = Vec::with_capacity(line.len());
+        canonical.clear();
         let mut pending_space = false;
         for &byte in line {
             if byte == b' ' || byte == b'\t' {
